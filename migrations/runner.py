@@ -1,0 +1,39 @@
+"""Run any of the project's alembic environments against a database URL, from code.
+
+`migrations/<name>/` is one environment per database (`monolith`, `users`, `polls`, ...), each
+with its own version table, so two of them may even share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+HERE = Path(__file__).resolve().parent
+
+
+def environments() -> list[str]:
+    """The names of every alembic environment in this folder."""
+    return sorted(p.parent.name for p in HERE.glob("*/env.py"))
+
+
+def alembic_config(name: str, database_url: str) -> Config:
+    """An alembic Config for environment `name` pointed at `database_url`."""
+    if name not in environments():
+        raise ValueError(f"no alembic environment named {name!r}; have {environments()}")
+    config = Config()
+    config.set_main_option("script_location", str(HERE / name))
+    config.set_main_option("version_table", f"alembic_version_{name}")
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(name: str, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(name, database_url), revision)
+
+
+def downgrade(name: str, database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(name, database_url), revision)

@@ -1,0 +1,5 @@
+"""The search context: find threads and posts by text."""
+
+from monolith.search.views import blueprint
+
+__all__ = ["blueprint"]

@@ -1,0 +1,27 @@
+"""Small helpers the monolith's blueprints share: the request body, the page request."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import current_app, request
+from pydantic import BaseModel
+
+from plumbing.bodies import parse_body
+from plumbing.pagination import PageRequest, parse_page
+from plumbing.passwords import Passwords
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def body(model: type[Model]) -> Model:
+    """The request's JSON body validated as `model` (400/413/422 otherwise)."""
+    return parse_body(model, request.get_data(cache=False))
+
+
+def page() -> PageRequest:
+    return parse_page(request.args)
+
+
+def passwords() -> Passwords:
+    return current_app.extensions["passwords"]  # type: ignore[no-any-return]

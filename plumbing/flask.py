@@ -1,0 +1,105 @@
+"""The Flask adapter of the plumbing: request ids, access logs, metrics and problem+json.
+
+`install` wires one Flask app; it is the only place where a Flask app turns exceptions into
+responses. Nothing here knows the app's domain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, g, json, request
+from werkzeug.exceptions import HTTPException
+
+from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+from plumbing.logs import get_logger
+from plumbing.metrics import HttpMetrics
+from plumbing.request_id import HEADER, accept_or_mint, current_request_id
+
+log = get_logger("http")
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_CONTENT_TYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def _http_problem(error: HTTPException) -> Response:
+    status = error.code or 500
+    slugs = {
+        400: "bad-request",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "payload-too-large",
+    }
+    detail = {
+        404: f"no resource at {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "the body is larger than 1048576 bytes",
+    }.get(status, error.description or error.name)
+    headers = {}
+    if status == 405 and error.get_response().headers.get("Allow"):
+        headers["Allow"] = error.get_response().headers["Allow"]
+    body = problem_body(status, slugs.get(status, "http-error"), error.name, detail)
+    return problem_response(body, headers)
+
+
+def install(app: Flask, metrics: HttpMetrics, is_healthy: Callable[[], bool]) -> None:
+    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = accept_or_mint(request.headers.get(HEADER))
+        g.request_id_token = current_request_id.set(g.request_id)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers[HEADER] = g.get("request_id") or accept_or_mint(None)
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.observe(request.method, route, response.status_code, elapsed)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            route=route,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 2),
+        )
+        return response
+
+    @app.teardown_request
+    def _forget(_: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            current_request_id.reset(token)
+
+    @app.errorhandler(AppError)
+    def _app_error(error: AppError) -> Response:
+        return problem_response(error.problem())
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        return _http_problem(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", error=type(error).__name__)
+        return problem_response(
+            problem_body(
+                500, "internal", "Internal server error", "the request could not be served"
+            )
+        )
+
+    @app.get("/healthz")
+    def healthz() -> tuple[dict[str, str], int]:
+        return ({"status": "ok"}, 200) if is_healthy() else ({"status": "unavailable"}, 503)
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        payload, content_type = metrics.exposition()
+        return Response(payload, mimetype=content_type.split(";")[0], content_type=content_type)
