@@ -16,6 +16,7 @@ from monolith import database, forum, polls, search, users
 from monolith.settings import MonolithSettings
 from plumbing import flask as plumbing_flask
 from plumbing.bodies import MAX_BODY_BYTES
+from plumbing.database import can_connect, make_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 from plumbing.passwords import Passwords
@@ -47,7 +48,7 @@ def create_app(settings: MonolithSettings | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = True
 
-    engine = database.make_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessions"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["token_signer"] = TokenSigner(
@@ -60,5 +61,5 @@ def create_app(settings: MonolithSettings | None = None) -> Flask:
 
     for context in (users, forum, polls, search):
         app.register_blueprint(context.blueprint)
-    plumbing_flask.install(app, HttpMetrics("monolith"), lambda: database.can_connect(engine))
+    plumbing_flask.install(app, HttpMetrics("monolith"), lambda: can_connect(engine))
     return app

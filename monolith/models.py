@@ -9,10 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Text,
@@ -21,22 +19,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from plumbing.clock import utcnow
-
-# BIGINT on PostgreSQL, but INTEGER on SQLite so that the primary key is the rowid alias.
-Id = BigInteger().with_variant(Integer(), "sqlite")
-
-
-# Named constraints, so that later migrations (batch mode on SQLite) can address them.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from plumbing.database import NAMING_CONVENTION, Id
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+    # Named constraints, so that later migrations (batch mode on SQLite) can address them.
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class User(Base):

@@ -28,6 +28,29 @@ def monolith_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> li
     ]
 
 
+def service_command(context: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """An extracted service (`extracted.<context>`) under uvicorn."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        f"extracted.{context}:create_app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def service_environment(context: str, database_url: str, token_secret: str) -> dict[str, str]:
+    """A service reads `<CONTEXT>_DATABASE_URL`; every process shares the token secret."""
+    return {f"{context.upper()}_DATABASE_URL": database_url, "STRANGLER_TOKEN_SECRET": token_secret}
+
+
 def metrics_directory(path: Path) -> dict[str, str]:
     """A fresh Prometheus multiprocess directory for a multi-worker server; its env variable."""
     shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,51 @@
+"""Engines for any of the project's databases: SQLite tuned for concurrency, or PostgreSQL.
+
+Every process builds its engine here so that the same URL behaves the same everywhere. Nothing
+here creates tables: each database's alembic environment does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, text
+
+# BIGINT on PostgreSQL, INTEGER on SQLite so that the primary key is the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_engine(database_url: str, **options: Any) -> Engine:
+    """An engine tuned for its backend: WAL and a busy timeout on SQLite, a pool on PostgreSQL."""
+    if database_url.startswith("sqlite"):
+        engine = create_engine(database_url, connect_args={"timeout": 30}, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 20)
+    return create_engine(database_url, pool_pre_ping=True, **options)
+
+
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def can_connect(engine: Engine) -> bool:
+    """Whether the database answers a trivial query right now (for /healthz)."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure means not healthy
+        return False
