@@ -1,0 +1,7 @@
+"""The "after": one FastAPI service per bounded context, each owning its own database.
+
+Every service has the same shape (`settings`, `models`, `service`, `api`, `events` and an app
+factory `create_app` in its package) so that two services differ only in their domain; the
+smallest such service is `extracted._template`. A service never imports the monolith or
+another service: it shares only `plumbing`.
+"""

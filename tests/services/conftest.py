@@ -1,0 +1,71 @@
+"""Fixtures shared by every extracted service's suite: running services and tokens.
+
+A service runs for real: its database is migrated by its own alembic environment, then
+`uvicorn --factory extracted.<context>:create_app` serves it on a free loopback port, exactly as
+`strangler up` runs it. Tokens are signed with the key the test servers share, so a token made
+here is one the monolith could have issued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from plumbing.tokens import TokenSigner
+from tests.support.databases import fresh_database
+from tests.support.servers import TEST_TOKEN_SECRET, running_service
+
+StartService = Callable[[str], str]
+
+
+@pytest.fixture(scope="session")
+def session_service(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StartService]:
+    """`session_service(context)`: the base URL of that service on its own fresh database.
+
+    Started on first use and shared by the rest of the session (per backend), like
+    `monolith_url`; tests that need an empty database use `start_service` instead.
+    """
+    started: dict[str, str] = {}
+    with ExitStack() as stack:
+
+        def start(context: str) -> str:
+            if context not in started:
+                folder = tmp_path_factory.mktemp(f"{context}-{backend}")
+                url = stack.enter_context(fresh_database(backend, folder, context))
+                started[context] = stack.enter_context(running_service(context, url, folder))
+            return started[context]
+
+        yield start
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[[str, str], str]]:
+    """`start_service(context, database_url)`: serve a service on a given database for one test."""
+    with ExitStack() as stack:
+
+        def start(context: str, database_url: str) -> str:
+            folder = tmp_path / context
+            folder.mkdir(exist_ok=True)
+            return stack.enter_context(running_service(context, database_url, folder))
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def token_for() -> Callable[[int], str]:
+    """`token_for(user_id)`: a bearer token any implementation accepts (the shared test key)."""
+    signer = TokenSigner(TEST_TOKEN_SECRET)
+    return signer.issue
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """A plain HTTP client; tests pass full URLs so one client can talk to several servers."""
+    with httpx.Client(timeout=10.0) as client:
+        yield client
