@@ -7,9 +7,13 @@ with its own version table, so two of them may even share one PostgreSQL databas
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,3 +41,16 @@ def upgrade(name: str, database_url: str, revision: str = "head") -> None:
 
 def downgrade(name: str, database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(name, database_url), revision)
+
+
+def drift(name: str, database_url: str, metadata: MetaData) -> list[Any]:
+    """What differs between a migrated database and the models' metadata (empty when in sync)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "version_table": f"alembic_version_{name}"}
+            )
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
