@@ -1,0 +1,60 @@
+"""The polls service: polls, one vote per user per poll, results and the static results page.
+
+`create_app` is the only entry point; nothing happens at import. Served as
+`uvicorn --factory extracted.polls:create_app` with settings from `POLLS_*` environment
+variables and the shared `STRANGLER_TOKEN_SECRET`.
+
+Who may vote: the user a valid signed token names. The service cannot read the users
+context's table, and asking the users service on every vote would couple the two at runtime,
+so it trusts the signature instead (see `service` for the one behaviour this changes). Results
+are counted from this service's own votes; `polls.poll_created` and `polls.vote_cast` go to
+the outbox so a projection can take over later (see `events`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.polls import api
+from extracted.polls.settings import PollsSettings
+from plumbing import fastapi as plumbing_fastapi
+from plumbing.database import can_connect, make_engine
+from plumbing.logs import configure_logging
+from plumbing.metrics import HttpMetrics
+from plumbing.tokens import TokenSigner
+
+__all__ = ["PollsSettings", "create_app"]
+
+
+def create_app(settings: PollsSettings | None = None) -> FastAPI:
+    """Build the service from explicit settings, or from the environment when none are given."""
+    settings = settings or PollsSettings()  # type: ignore[call-arg]  # from the environment
+    configure_logging("polls", settings.log_level)
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="polls", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.signer = TokenSigner(
+        settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
+    )
+    # The results page is rendered exactly as the monolith renders it (Flask's Jinja defaults).
+    app.state.pages = Environment(
+        loader=PackageLoader("extracted.polls", "templates"), autoescape=select_autoescape()
+    )
+    app.include_router(api.router)
+    plumbing_fastapi.install(
+        app, HttpMetrics("polls"), lambda: run_in_threadpool(can_connect, engine)
+    )
+    return app

@@ -1,0 +1,107 @@
+"""HTTP layer of the polls service (CONTRACT.md, polls), with the static results page. No SQL.
+
+Endpoints are async: they check the token and read the body on the event loop, then run the
+synchronous domain code in the thread pool with one session per request. Checks come in the
+contract's order: 401, then the body (400/413/422), then 404, then 409/422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.polls import service
+from extracted.polls.models import Poll
+from plumbing.clock import to_iso
+from plumbing.contract import NewPoll, NewVote
+from plumbing.fastapi import body
+from plumbing.tokens import TokenSigner, bearer_token
+
+Result = TypeVar("Result")
+
+router = APIRouter()
+
+
+def present_poll(poll: Poll) -> dict[str, Any]:
+    return {
+        "id": poll.id,
+        "question": poll.question,
+        "options": [{"id": option.id, "text": option.text} for option in poll.options],
+        "author_id": poll.author_id,
+        "created_at": to_iso(poll.created_at),
+    }
+
+
+def present_results(results: service.Results) -> dict[str, Any]:
+    return {
+        "poll_id": results.poll_id,
+        "total": results.total,
+        "options": [{"id": o.id, "text": o.text, "votes": o.votes} for o in results.options],
+        "as_of": to_iso(results.as_of),
+    }
+
+
+async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
+    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    def run() -> Result:
+        with sessions() as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
+
+
+def caller_id(request: Request) -> int:
+    """The user id of the request's valid bearer token, or Unauthorized (401)."""
+    signer: TokenSigner = request.app.state.signer
+    return signer.verify(bearer_token(request.headers.get("authorization")))
+
+
+@router.post("/api/polls")
+async def create_poll(request: Request) -> JSONResponse:
+    author_id = caller_id(request)
+    new_poll = await body(request, NewPoll)
+    poll = await in_session(
+        request, lambda db: present_poll(service.create_poll(db, author_id, new_poll))
+    )
+    return JSONResponse(poll, status_code=201)
+
+
+@router.get("/api/polls/{poll_id:id}")
+async def get_poll(request: Request, poll_id: int) -> JSONResponse:
+    return JSONResponse(
+        await in_session(request, lambda db: present_poll(service.get_poll(db, poll_id)))
+    )
+
+
+@router.post("/api/polls/{poll_id:id}/votes")
+async def vote(request: Request, poll_id: int) -> JSONResponse:
+    user_id = caller_id(request)
+    ballot = await body(request, NewVote)
+    cast = await in_session(request, lambda db: service.vote(db, user_id, poll_id, ballot))
+    return JSONResponse(
+        {"poll_id": cast.poll_id, "option_id": cast.option_id, "user_id": cast.user_id},
+        status_code=201,
+    )
+
+
+@router.get("/api/polls/{poll_id:id}/results")
+async def results(request: Request, poll_id: int) -> JSONResponse:
+    return JSONResponse(
+        await in_session(request, lambda db: present_results(service.results(db, poll_id)))
+    )
+
+
+@router.get("/results/{poll_id:id}.html")
+async def results_page(request: Request, poll_id: int) -> HTMLResponse:
+    pages: Environment = request.app.state.pages
+    counted = await in_session(request, lambda db: service.results(db, poll_id))
+    page = pages.get_template("results.html")
+    return HTMLResponse(page.render(results=counted, as_of=to_iso(counted.as_of)))

@@ -1,0 +1,65 @@
+"""The polls service's own schema: polls, options, votes and the outbox (SQLAlchemy 2.0).
+
+Columns match the monolith's tables so a backfill copies rows unchanged. `author_id` and
+`user_id` name users of another context, so they are plain ids without a foreign key: this
+database has no users table. `migrations/polls` creates these tables; a test checks that the
+two never drift apart. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from plumbing.clock import utcnow
+from plumbing.database import NAMING_CONVENTION, Id
+from plumbing.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so that later migrations (batch mode on SQLite) can address them.
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    question: Mapped[str] = mapped_column(String(300))
+    author_id: Mapped[int] = mapped_column(Id, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    options: Mapped[list[PollOption]] = relationship(
+        lazy="selectin", order_by="PollOption.position", back_populates="poll"
+    )
+
+
+class PollOption(Base):
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(Id, ForeignKey("polls.id"))
+    position: Mapped[int]
+    text: Mapped[str] = mapped_column(String(100))
+
+    poll: Mapped[Poll] = relationship(back_populates="options")
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("poll_id", "user_id"),
+        Index("ix_votes_option_id", "option_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(Id, ForeignKey("polls.id"))
+    option_id: Mapped[int] = mapped_column(Id, ForeignKey("poll_options.id"))
+    user_id: Mapped[int] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+outbox = outbox_table(Base.metadata)

@@ -1,0 +1,90 @@
+"""Polls: creating polls, voting, counting. Domain logic over a Session; no web framework.
+
+Behaves as the monolith's polls context with one deliberate difference: the voter (or author)
+is whoever the signed token names. This database has no users table, so a token for a user
+the users service no longer knows is accepted here (the monolith answers 401). Tokens are
+short-lived and only the users service issues them, so the window is the token's lifetime.
+Results are counted live from this service's votes; each change records its event in the
+outbox within the change's own transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from extracted.polls import events
+from extracted.polls.models import Poll, PollOption, Vote, outbox
+from plumbing.clock import utcnow
+from plumbing.contract import NewPoll, NewVote
+from plumbing.errors import Conflict, NotFound, invalid
+from plumbing.outbox import record
+
+
+@dataclass(frozen=True)
+class OptionCount:
+    id: int
+    text: str
+    votes: int
+
+
+@dataclass(frozen=True)
+class Results:
+    poll_id: int
+    question: str
+    total: int
+    options: list[OptionCount]
+    as_of: datetime
+
+
+def create_poll(db: Session, author_id: int, request: NewPoll) -> Poll:
+    poll = Poll(question=request.question, author_id=author_id)
+    poll.options = [PollOption(position=i, text=text) for i, text in enumerate(request.options)]
+    db.add(poll)
+    db.flush()  # the ids and created_at the event carries
+    record(db, outbox, events.POLL_CREATED, poll.id, dict(events.poll_created(poll)))
+    db.commit()
+    return poll
+
+
+def get_poll(db: Session, poll_id: int) -> Poll:
+    poll = db.get(Poll, poll_id)
+    if poll is None:
+        raise NotFound(f"poll {poll_id} does not exist")
+    return poll
+
+
+def vote(db: Session, user_id: int, poll_id: int, request: NewVote) -> Vote:
+    poll = get_poll(db, poll_id)
+    if request.option_id not in {option.id for option in poll.options}:
+        raise invalid("option_id", f"is not an option of poll {poll_id}")
+    already = db.scalar(select(Vote.id).where(Vote.poll_id == poll_id, Vote.user_id == user_id))
+    if already is not None:
+        raise Conflict(f"you have already voted in poll {poll_id}")
+    ballot = Vote(poll_id=poll_id, option_id=request.option_id, user_id=user_id)
+    db.add(ballot)
+    try:
+        db.flush()
+        record(db, outbox, events.VOTE_CAST, poll_id, dict(events.vote_cast(ballot)))
+        db.commit()
+    except IntegrityError as error:  # a concurrent vote by the same user won the race
+        db.rollback()
+        raise Conflict(f"you have already voted in poll {poll_id}") from error
+    return ballot
+
+
+def results(db: Session, poll_id: int) -> Results:
+    poll = get_poll(db, poll_id)
+    counts = dict(
+        db.execute(
+            select(Vote.option_id, func.count())
+            .where(Vote.poll_id == poll_id)
+            .group_by(Vote.option_id)
+        ).all()
+    )
+    options = [OptionCount(o.id, o.text, int(counts.get(o.id, 0))) for o in poll.options]
+    return Results(poll.id, poll.question, sum(o.votes for o in options), options, utcnow())

@@ -1,0 +1,115 @@
+"""HTTP layer of the users service (CONTRACT.md, users). No SQL here.
+
+Endpoints are async: they check the token and read the body on the event loop, then run the
+synchronous domain code in the thread pool with one session per request. Checks come in the
+contract's order: 401, then the body (400/413/422), then 404, then 403/409/422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.users import service
+from extracted.users.models import User
+from plumbing.clock import to_iso
+from plumbing.contract import ProfileChange, SignIn, SignUp
+from plumbing.fastapi import body
+from plumbing.pagination import PageRequest, id_after, keyset_page, parse_page
+from plumbing.passwords import Passwords
+from plumbing.tokens import TokenSigner, bearer_token
+
+Result = TypeVar("Result")
+
+router = APIRouter()
+
+
+def present(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "bio": user.bio,
+        "created_at": to_iso(user.created_at),
+    }
+
+
+async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
+    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    def run() -> Result:
+        with sessions() as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
+
+
+def caller_id(request: Request) -> int:
+    """The user id of the request's valid bearer token, or Unauthorized (401)."""
+    signer: TokenSigner = request.app.state.signer
+    return signer.verify(bearer_token(request.headers.get("authorization")))
+
+
+def page(request: Request) -> PageRequest:
+    # The first value of a repeated parameter wins, as in the monolith (werkzeug).
+    query = dict(reversed(request.query_params.multi_items()))
+    return parse_page(query)
+
+
+@router.post("/api/users")
+async def sign_up(request: Request) -> JSONResponse:
+    passwords: Passwords = request.app.state.passwords
+    new_user = await body(request, SignUp)
+    user = await in_session(request, lambda db: present(service.sign_up(db, passwords, new_user)))
+    return JSONResponse(user, status_code=201)
+
+
+@router.post("/api/sessions")
+async def sign_in(request: Request) -> JSONResponse:
+    passwords: Passwords = request.app.state.passwords
+    signer: TokenSigner = request.app.state.signer
+    credentials = await body(request, SignIn)
+    user_id = await in_session(request, lambda db: service.sign_in(db, passwords, credentials).id)
+    return JSONResponse({"token": signer.issue(user_id), "user_id": user_id})
+
+
+@router.get("/api/users/{user_id:id}")
+async def get_user(request: Request, user_id: int) -> JSONResponse:
+    return JSONResponse(
+        await in_session(request, lambda db: present(service.get_user(db, user_id)))
+    )
+
+
+@router.get("/api/users")
+async def list_users(request: Request) -> JSONResponse:
+    wanted = page(request)
+    after = id_after(wanted)
+    users = await in_session(
+        request,
+        lambda db: keyset_page(service.list_users(db, after, wanted.limit), wanted.limit, present),
+    )
+    return JSONResponse(users)
+
+
+@router.patch("/api/users/{user_id:id}")
+async def change_profile(request: Request, user_id: int) -> JSONResponse:
+    actor_id = caller_id(request)
+    change = await body(request, ProfileChange)
+    user = await in_session(
+        request, lambda db: present(service.change_profile(db, actor_id, user_id, change))
+    )
+    return JSONResponse(user)
+
+
+@router.get("/api/me")
+async def me(request: Request) -> JSONResponse:
+    actor_id = caller_id(request)
+    return JSONResponse(
+        await in_session(request, lambda db: present(service.signed_in_user(db, actor_id)))
+    )
