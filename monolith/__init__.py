@@ -37,7 +37,7 @@ class IdConverter(BaseConverter):
 
 def create_app(settings: MonolithSettings | None = None) -> Flask:
     """Build the monolith from explicit settings, or from the environment when none are given."""
-    settings = settings or MonolithSettings()
+    settings = settings or MonolithSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("monolith", settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text
 
-from monolith.models import Base, Poll, PollOption, Post, Thread, User, Vote
+from monolith.models import Base, User
 from plumbing.passwords import Passwords
 
 SEED_PASSWORD = "seed-password"
@@ -250,18 +250,18 @@ def seed(
     post_counts: dict[int, int] = {}
     options_of: dict[int, list[int]] = {}
     plan = [
-        (User, sizes.users, _users(writer, sizes, password_hash)),
-        (Thread, sizes.threads, _threads(writer, sizes)),
-        (Post, sizes.threads * sizes.posts_per_thread, _posts(writer, sizes, post_counts)),
-        (Poll, sizes.polls, _polls(writer, sizes)),
-        (PollOption, sizes.polls * 5, _options(writer, sizes, options_of)),
-        (Vote, sizes.polls * sizes.votes_per_poll, _votes(writer, sizes, options_of)),
+        ("users", sizes.users, _users(writer, sizes, password_hash)),
+        ("threads", sizes.threads, _threads(writer, sizes)),
+        ("posts", sizes.threads * sizes.posts_per_thread, _posts(writer, sizes, post_counts)),
+        ("polls", sizes.polls, _polls(writer, sizes)),
+        ("poll_options", sizes.polls * 5, _options(writer, sizes, options_of)),
+        ("votes", sizes.polls * sizes.votes_per_poll, _votes(writer, sizes, options_of)),
     ]
     with engine.begin() as connection:
         if connection.scalar(select(func.count()).select_from(User)):
             raise RuntimeError("the database already has users; seed only an empty database")
-        for model, expected, rows in plan:
-            table = model.__table__
+        for name, expected, rows in plan:
+            table = Base.metadata.tables[name]
             done = 0
 
             def advance(n: int, name: str = table.name, total: int = expected) -> None:
@@ -278,7 +278,7 @@ def seed(
 
 
 def _apply_post_counts(connection: Connection, post_counts: dict[int, int]) -> None:
-    threads = Thread.__table__
+    threads = Base.metadata.tables["threads"]
     updates = [{"thread": thread_id, "count": count} for thread_id, count in post_counts.items()]
     statement = (
         threads.update().where(threads.c.id == text(":thread")).values(post_count=text(":count"))

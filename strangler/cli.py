@@ -13,7 +13,7 @@ from types import FrameType
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from migrations import runner
 from monolith.seed import SEED_PASSWORD, seed
@@ -38,7 +38,7 @@ def _seed_with_progress(database_url: str, scale: float, seed_value: int) -> Non
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(table: str, done: int, total: int) -> None:
             if table not in tasks:
