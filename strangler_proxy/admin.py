@@ -1,0 +1,166 @@
+"""The admin API: read and change the route table, see its history, shadow diffs and breakers.
+
+Mounted under a path prefix (`/_admin` by default) and protected by `PROXY_ADMIN_TOKEN` given as
+`Authorization: Bearer <token>`; without a configured token the API is closed. Changes name an
+actor (`X-Admin-Actor` or `actor` in the body) and a reason, are validated as a whole table and
+swapped atomically by `TableStore`. This module must never forward client traffic.
+
+    GET  /routes                      the table in force, its version and source
+    PATCH /routes/{name}              {"changes": {...}, "reason": str, "actor"?: str}
+    PUT  /table                       a whole TOML table as the body (?reason=...)
+    POST /table/reload                reload the table file
+    GET  /audit?limit=N               the audit log, oldest first
+    GET  /shadow                      mismatch counts per route and diff samples
+    GET  /breakers                    breaker state per upstream
+    GET  /analysis  POST /analysis/run  canary analysis decisions; run one tick now
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from plumbing.errors import PROBLEM_CONTENT_TYPE
+from plumbing.request_id import accept_or_mint
+from strangler_proxy.analysis import CanaryAnalyst
+from strangler_proxy.audit import AuditLog
+from strangler_proxy.breaker import Breakers
+from strangler_proxy.responses import problem
+from strangler_proxy.shadow import ShadowRunner
+from strangler_proxy.store import TableStore
+from strangler_proxy.table import TableError, table_document
+
+MAX_TABLE_BYTES = 1024 * 1024
+
+
+def _problem(request: Request, status: int, detail: str, **extra: Any) -> Response:
+    request_id = accept_or_mint(request.headers.get("x-request-id"))
+    return JSONResponse(
+        problem(status, detail, request_id, **extra),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers={"X-Request-ID": request_id},
+    )
+
+
+def _actor(request: Request, document: dict[str, Any] | None = None) -> str:
+    named = (document or {}).get("actor") or request.headers.get("x-admin-actor") or "admin"
+    return str(named)[:100]
+
+
+def create_admin_app(
+    admin_token: str | None,
+    store: TableStore,
+    audit: AuditLog,
+    shadow: ShadowRunner,
+    breakers: Breakers,
+    analyst: CanaryAnalyst,
+) -> Starlette:
+    """Build the admin ASGI app for one proxy process."""
+
+    def is_authorised(request: Request) -> bool:
+        if admin_token is None:
+            return False
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), admin_token.encode()
+        )
+
+    def table_view() -> dict[str, Any]:
+        snapshot = store.current
+        return {
+            "version": snapshot.version,
+            "source": snapshot.source,
+            "file": str(store.file) if store.file else None,
+            "upstreams": snapshot.upstream_urls,
+            "last_error": store.last_error,
+            "table": table_document(snapshot.table),
+        }
+
+    async def read_routes(request: Request) -> Response:
+        return JSONResponse(table_view())
+
+    async def change_route(request: Request) -> Response:
+        try:
+            document = await request.json()
+        except ValueError:
+            return _problem(request, 400, "the body is not JSON")
+        if not isinstance(document, dict) or not isinstance(document.get("changes"), dict):
+            return _problem(request, 422, "the body needs an object 'changes' and a 'reason'")
+        reason = str(document.get("reason") or "").strip()
+        if not reason:
+            return _problem(request, 422, "a change needs a reason")
+        name = request.path_params["name"]
+        try:
+            store.change_route(name, document["changes"], _actor(request, document), reason)
+        except KeyError:
+            return _problem(request, 404, f"there is no route named {name!r}")
+        except TableError as error:
+            return _problem(request, 422, "the change was refused", problems=error.problems)
+        return JSONResponse(table_view())
+
+    async def replace_table(request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > MAX_TABLE_BYTES:
+            return _problem(request, 413, "the table is too large")
+        reason = request.query_params.get("reason", "").strip() or "table replaced"
+        try:
+            store.replace_text(raw.decode("utf-8", errors="replace"), _actor(request), reason)
+        except TableError as error:
+            return _problem(request, 422, "the table was refused", problems=error.problems)
+        return JSONResponse(table_view())
+
+    async def reload_table(request: Request) -> Response:
+        if store.file is None:
+            return _problem(request, 409, "the proxy was not started with a table file")
+        reason = request.query_params.get("reason", "").strip() or "reload requested"
+        try:
+            store.load_file(store.file, _actor(request), reason)
+        except TableError as error:
+            return _problem(request, 422, "the table was refused", problems=error.problems)
+        return JSONResponse(table_view())
+
+    async def read_audit(request: Request) -> Response:
+        raw_limit = request.query_params.get("limit", "200")
+        limit = int(raw_limit) if raw_limit.isdigit() else 200
+        return JSONResponse({"entries": audit.entries(max(1, min(limit, 10_000)))})
+
+    async def read_shadow(request: Request) -> Response:
+        return JSONResponse(shadow.describe())
+
+    async def read_breakers(request: Request) -> Response:
+        return JSONResponse({"upstreams": breakers.describe()})
+
+    async def read_analysis(request: Request) -> Response:
+        return JSONResponse({"decisions": list(analyst.decisions)})
+
+    async def run_analysis(request: Request) -> Response:
+        return JSONResponse({"decisions": analyst.analyse_once()})
+
+    routes = [
+        Route("/routes", read_routes, methods=["GET"]),
+        Route("/routes/{name}", change_route, methods=["PATCH"]),
+        Route("/table", replace_table, methods=["PUT"]),
+        Route("/table/reload", reload_table, methods=["POST"]),
+        Route("/audit", read_audit, methods=["GET"]),
+        Route("/shadow", read_shadow, methods=["GET"]),
+        Route("/breakers", read_breakers, methods=["GET"]),
+        Route("/analysis", read_analysis, methods=["GET"]),
+        Route("/analysis/run", run_analysis, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        if not is_authorised(request):
+            response = _problem(request, 401, "the admin API needs the admin bearer token")
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return guarded  # type: ignore[return-value]

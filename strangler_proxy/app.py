@@ -1,0 +1,194 @@
+"""The proxy's ASGI application and its factory: wiring, lifespan and top-level dispatch.
+
+`create_app(settings)` builds every part (table store, forwarder, breakers, canary, shadow,
+analysis, metrics, admin) and returns a plain ASGI callable; nothing connects or starts until the
+server runs the lifespan. Dispatch: `/healthz` and `/metrics` are the proxy's own, the admin
+prefix goes to the admin API, everything else is proxied. This module must never contain routing
+or forwarding logic itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from plumbing.logs import configure_logging, get_logger
+from plumbing.request_id import accept_or_mint
+from strangler_proxy.admin import create_admin_app
+from strangler_proxy.analysis import CanaryAnalyst
+from strangler_proxy.audit import AuditLog
+from strangler_proxy.breaker import Breakers
+from strangler_proxy.canary import CanaryAssigner
+from strangler_proxy.forwarding import Forwarder, Receive, Send
+from strangler_proxy.metrics import ProxyMetrics
+from strangler_proxy.paths import UnsafePath
+from strangler_proxy.proxy import Proxy, canonical_or_none, reject_path
+from strangler_proxy.responses import send_bytes, send_json
+from strangler_proxy.settings import ProxySettings
+from strangler_proxy.shadow import ShadowRunner
+from strangler_proxy.store import TableStore
+from strangler_proxy.table import TableError
+
+log = get_logger("proxy")
+
+
+class ProxyApp:
+    """The ASGI entry point of one proxy process."""
+
+    def __init__(self, settings: ProxySettings) -> None:
+        self.settings = settings
+        self.metrics = ProxyMetrics()
+        self.audit = AuditLog(settings.audit_log_path)
+        self.store = TableStore(settings.upstream_urls(), self.audit)
+        self.forwarder = Forwarder(
+            settings.pool_limit, settings.pool_limit_per_upstream, settings.keepalive_seconds
+        )
+        self.breakers = Breakers(settings.breaker_failure_threshold, settings.breaker_open_seconds)
+        self.shadow = ShadowRunner(
+            lambda: self.forwarder.session,
+            self.metrics,
+            settings.shadow_concurrency,
+            settings.shadow_noise_sample_every,
+            settings.shadow_max_body_bytes,
+            settings.shadow_diff_samples,
+        )
+        self.analyst = CanaryAnalyst(self.store, self.shadow, self.audit)
+        admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        token_secret = settings.token_secret.get_secret_value() if settings.token_secret else None
+        self.proxy = Proxy(
+            settings,
+            self.store,
+            self.forwarder,
+            self.breakers,
+            CanaryAssigner(token_secret, admin_token, settings.client_id_cookie),
+            self.shadow,
+            self.analyst,
+            self.metrics,
+        )
+        self.admin = create_admin_app(
+            admin_token, self.store, self.audit, self.shadow, self.breakers, self.analyst
+        )
+        self._admin_prefix = settings.admin_prefix
+        self._background: list[asyncio.Task[None]] = []
+        self.is_ready = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # websockets are not proxied: returning without accepting closes the connection.
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        path = canonical_or_none(scope)
+        if isinstance(path, UnsafePath):
+            request_id = accept_or_mint(_header(scope, b"x-request-id"))
+            await reject_path(send, path, request_id)
+            self.metrics.observe("rejected", "proxy", scope["method"], 400, 0.0)
+            return
+        decoded = path.decoded
+        if decoded == "/healthz":
+            status = 200 if self.is_ready else 503
+            await send_json(send, status, {"status": "ok" if self.is_ready else "starting"})
+            return
+        if decoded == "/metrics":
+            self._refresh_gauges()
+            payload, content_type = self.metrics.exposition()
+            await send_bytes(send, 200, payload, content_type, [])
+            return
+        prefix = self._admin_prefix
+        if decoded == prefix or decoded.startswith(prefix + "/"):
+            rest = decoded[len(prefix) :] or "/"
+            child = {**scope, "path": rest, "raw_path": rest.encode("utf-8"), "root_path": ""}
+            await self.admin(child, receive, send)  # type: ignore[arg-type]
+            return
+        await self.proxy.handle(scope, receive, send, path)
+
+    def _refresh_gauges(self) -> None:
+        for name, described in self.breakers.describe().items():
+            state = {"closed": 0, "half_open": 1, "open": 2}[str(described["state"])]
+            self.metrics.breaker_state.labels(name).set(state)
+        for route in self.store.current.table.routes:
+            self.metrics.canary_percent.labels(route.name).set(
+                100.0
+                if route.mode.value == "service"
+                else route.canary_percent
+                if route.mode.value == "canary"
+                else 0.0
+            )
+        self.metrics.table_version.set(self.store.current.version)
+
+    async def startup(self) -> None:
+        configure_logging("proxy", self.settings.log_level)
+        await self.forwarder.start()
+        path = self.settings.route_table_path
+        if path is not None:
+            try:
+                self.store.load_file(path)
+            except TableError as error:
+                log.error("route table refused at startup", problems=error.problems)
+                raise
+        if path is not None and self.settings.table_watch_seconds > 0:
+            self._background.append(asyncio.create_task(self._watch_table()))
+        if self.settings.analysis_interval_seconds > 0:
+            self._background.append(asyncio.create_task(self._analyse_periodically()))
+        self.is_ready = True
+        log.info(
+            "proxy ready",
+            upstreams=self.store.current.upstream_urls,
+            table_version=self.store.current.version,
+        )
+
+    async def shutdown(self) -> None:
+        self.is_ready = False
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.shadow.drain()
+        await self.forwarder.close()
+
+    async def _watch_table(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.table_watch_seconds)
+            result = self.store.reload_if_changed()
+            if result == "reloaded":
+                log.info("route table reloaded", version=self.store.current.version)
+            elif result == "refused":
+                log.warning("route table change refused", problems=self.store.last_error)
+
+    async def _analyse_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.analysis_interval_seconds)
+            for decision in self.analyst.analyse_once():
+                log.info("canary analysis", **{k: v for k, v in decision.items() if k != "at"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def create_app(settings: ProxySettings | None = None) -> ProxyApp:
+    """The proxy's ASGI app; settings default to `ProxySettings()` read from the environment."""
+    return ProxyApp(settings if settings is not None else ProxySettings())

@@ -1,0 +1,45 @@
+"""The append-only audit log: who changed the route table, what, when and why.
+
+One JSON object per line in a file opened for appending only; entries are never rewritten.
+Canary analysis decisions are recorded here too. This module must never interpret entries.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class AuditLog:
+    """Appends entries to a JSON-lines file and reads them back, newest last."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, actor: str, action: str, reason: str, **details: Any) -> dict[str, Any]:
+        entry = {
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "actor": actor,
+            "action": action,
+            "reason": reason,
+            **details,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+        return entry
+
+    def entries(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The last `limit` entries, oldest first; lines that are not JSON are skipped."""
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text(encoding="utf-8").splitlines()[-limit:]
+        found = []
+        for line in lines:
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+        return found

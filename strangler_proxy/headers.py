@@ -1,0 +1,141 @@
+"""Rewriting headers for one hop: what the upstream receives and what the client gets back.
+
+Removes hop-by-hop headers (RFC 9110 7.6.1, plus any named in `Connection`), sets
+`X-Forwarded-For/Proto/Host` (trusting client-supplied ones only from configured proxies), and
+carries `X-Request-ID` and W3C `traceparent` (a new span id for this hop, same trace). The proxy's
+own control headers never leave it. This module must never perform I/O nor choose a route.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from plumbing.request_id import accept_or_mint
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+PROXY_CONTROL = frozenset({"x-strangler-force", "x-strangler-admin-token", "x-strangler-shadow"})
+FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+# The server in front of the client adds its own; copies from the upstream would be duplicates.
+RESPONSE_DROPPED = frozenset({"date", "server"})
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+@dataclass
+class IncomingRequest:
+    """The parts of the client's request headers the proxy needs, decoded once."""
+
+    forward: list[tuple[str, str]]
+    lookup: dict[str, str]
+    request_id: str
+    content_length: int | None = None
+    is_chunked: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _connection_tokens(value: str) -> set[str]:
+    return {token.strip().lower() for token in value.split(",") if token.strip()}
+
+
+def next_traceparent(incoming: str | None) -> str:
+    """Continue an incoming W3C trace with a new span id for this hop, or start a new trace."""
+    span = os.urandom(8).hex()
+    if incoming:
+        found = _TRACEPARENT.fullmatch(incoming.strip())
+        if found and found.group(1) != "0" * 32 and found.group(2) != "0" * 16:
+            return f"00-{found.group(1)}-{span}-{found.group(3)}"
+    return f"00-{os.urandom(16).hex()}-{span}-01"
+
+
+class TrustedProxies:
+    """The networks whose `X-Forwarded-*` headers the proxy believes."""
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self._networks = [ipaddress.ip_network(network, strict=False) for network in networks]
+
+    def trusts(self, address: str | None) -> bool:
+        if not address or not self._networks:
+            return False
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(parsed in network for network in self._networks)
+
+
+def rewrite_request_headers(
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    client_address: str | None,
+    scheme: str,
+    trusted: TrustedProxies,
+) -> IncomingRequest:
+    """Build the upstream's headers from the client's in one pass over them."""
+    lookup: dict[str, str] = {}
+    kept: list[tuple[str, str]] = []
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in lookup:
+            lookup[name] = (
+                f"{lookup[name]}, {value}" if name != "cookie" else f"{lookup[name]}; {value}"
+            )
+        else:
+            lookup[name] = value
+        kept.append((name, value))
+    dropped = HOP_BY_HOP | PROXY_CONTROL | FORWARDED | {"x-request-id", "traceparent"}
+    if "connection" in lookup:
+        dropped = dropped | _connection_tokens(lookup["connection"])
+    forward = [(name, value) for name, value in kept if name not in dropped]
+
+    request_id = accept_or_mint(lookup.get("x-request-id"))
+    forward.append(("x-request-id", request_id))
+    forward.append(("traceparent", next_traceparent(lookup.get("traceparent"))))
+    if "traceparent" not in lookup:
+        forward = [(name, value) for name, value in forward if name != "tracestate"]
+
+    is_trusted = trusted.trusts(client_address)
+    chain = lookup.get("x-forwarded-for") if is_trusted else None
+    address = client_address or "unknown"
+    forward.append(("x-forwarded-for", f"{chain}, {address}" if chain else address))
+    proto = lookup.get("x-forwarded-proto") if is_trusted else None
+    forward.append(("x-forwarded-proto", proto or scheme))
+    host = (lookup.get("x-forwarded-host") if is_trusted else None) or lookup.get("host")
+    if host:
+        forward.append(("x-forwarded-host", host))
+
+    content_length = None
+    raw_length = lookup.get("content-length")
+    if raw_length is not None and raw_length.strip().isdigit():
+        content_length = int(raw_length)
+    is_chunked = "chunked" in lookup.get("transfer-encoding", "").lower()
+    return IncomingRequest(forward, lookup, request_id, content_length, is_chunked)
+
+
+def rewrite_response_headers(
+    raw_headers: Iterable[tuple[bytes, bytes]], request_id: str
+) -> list[tuple[bytes, bytes]]:
+    """The upstream's response headers minus hop-by-hop ones, always with `X-Request-ID`."""
+    pairs = [(name.lower(), value) for name, value in raw_headers]
+    dropped = {name.encode() for name in HOP_BY_HOP | RESPONSE_DROPPED}
+    for name, value in pairs:
+        if name == b"connection":
+            dropped |= {token.encode() for token in _connection_tokens(value.decode("latin-1"))}
+    kept = [(name, value) for name, value in pairs if name not in dropped]
+    if not any(name == b"x-request-id" for name, _ in kept):
+        kept.append((b"x-request-id", request_id.encode()))
+    return kept

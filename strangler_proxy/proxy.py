@@ -1,0 +1,316 @@
+"""The request path of the proxy: canonicalise, route, choose a side, forward, fall back, record.
+
+`Proxy.handle` is the hot path; it reads the current table snapshot once per request, so a
+table swap never affects a request already in flight. Safe requests fall back to the monolith
+when the service fails (refused, timeout, 5xx, breaker open) while the monolith still owns the
+route's data; everything else gets a problem+json 502/503/504 with the request id. This module
+must never change the route table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from plumbing.logs import get_logger
+from plumbing.request_id import current_request_id
+from strangler_proxy.analysis import CanaryAnalyst
+from strangler_proxy.breaker import Breakers
+from strangler_proxy.canary import CanaryAssigner
+from strangler_proxy.forwarding import (
+    SMALL_BODY_BYTES,
+    BodyTooLarge,
+    ClientGone,
+    Forwarder,
+    Receive,
+    Send,
+    UpstreamBroke,
+    UpstreamFailed,
+    read_body,
+    relay,
+    stream_body,
+)
+from strangler_proxy.headers import IncomingRequest, TrustedProxies, rewrite_request_headers
+from strangler_proxy.metrics import ProxyMetrics
+from strangler_proxy.paths import CanonicalPath, UnsafePath, canonicalise
+from strangler_proxy.responses import send_problem
+from strangler_proxy.settings import ProxySettings
+from strangler_proxy.shadow import Answer, ShadowJob, ShadowRunner
+from strangler_proxy.store import Snapshot, TableStore
+from strangler_proxy.table import MONOLITH, SAFE_METHODS, DataOwner, Fallback, Mode, Route
+
+UNMATCHED = "unmatched"
+
+access_log = get_logger("access")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where one request goes: the first upstream, whether it may fall back, what to shadow."""
+
+    route: Route | None
+    primary: str
+    may_fall_back: bool
+    shadow_to: str | None
+
+    @property
+    def route_name(self) -> str:
+        return self.route.name if self.route else UNMATCHED
+
+
+@dataclass
+class Outcome:
+    status: int = 0
+    target: str = MONOLITH
+    fell_back: str | None = None
+
+
+class Proxy:
+    """Everything the hot path needs, wired once by the app factory."""
+
+    def __init__(
+        self,
+        settings: ProxySettings,
+        store: TableStore,
+        forwarder: Forwarder,
+        breakers: Breakers,
+        assigner: CanaryAssigner,
+        shadow: ShadowRunner,
+        analyst: CanaryAnalyst,
+        metrics: ProxyMetrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.forwarder = forwarder
+        self.breakers = breakers
+        self.assigner = assigner
+        self.shadow = shadow
+        self.analyst = analyst
+        self.metrics = metrics
+        self.trusted = TrustedProxies(settings.trusted_proxies)
+
+    def plan(
+        self, route: Route | None, method: str, incoming: IncomingRequest, client: str | None
+    ) -> Plan:
+        if route is None or route.mode is Mode.MONOLITH:
+            return Plan(route, MONOLITH, False, None)
+        if route.mode is Mode.SERVICE:
+            to_service = True
+        elif route.mode is Mode.SHADOW:
+            to_service = self.assigner.forced_side(incoming.lookup) is True
+        else:
+            to_service = self.assigner.goes_to_service(
+                route.canary_percent, incoming.lookup, client
+            )
+        if to_service:
+            may_fall_back = (
+                method in SAFE_METHODS
+                and route.fallback is Fallback.MONOLITH
+                and route.owner is DataOwner.MONOLITH
+            )
+            return Plan(route, route.context, may_fall_back, None)
+        is_shadowed = route.mode is Mode.SHADOW or route.analysis is not None
+        return Plan(route, MONOLITH, False, route.context if is_shadowed else None)
+
+    async def handle(
+        self, scope: dict[str, Any], receive: Receive, send: Send, path: CanonicalPath
+    ) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        client = scope.get("client")
+        client_address = client[0] if client else None
+        incoming = rewrite_request_headers(
+            scope["headers"], client_address, scope.get("scheme", "http"), self.trusted
+        )
+        token = current_request_id.set(incoming.request_id)
+        snapshot = self.store.current
+        route = snapshot.router.match(method, path.match_key)
+        plan = self.plan(route, method, incoming, client_address)
+        outcome = Outcome(target=plan.primary)
+        try:
+            await self._serve(scope, receive, send, path, snapshot, plan, incoming, outcome)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._record(plan, method, path, outcome, elapsed)
+            current_request_id.reset(token)
+
+    async def _serve(
+        self,
+        scope: dict[str, Any],
+        receive: Receive,
+        send: Send,
+        path: CanonicalPath,
+        snapshot: Snapshot,
+        plan: Plan,
+        incoming: IncomingRequest,
+        outcome: Outcome,
+    ) -> None:
+        method: str = scope["method"]
+        limit = self.settings.max_body_bytes
+        request_id = incoming.request_id
+        if incoming.content_length is not None and incoming.content_length > limit:
+            outcome.status = 413
+            await send_problem(send, 413, f"the body is larger than {limit} bytes", request_id)
+            return
+        body: bytes | AsyncIterator[bytes] | None
+        try:
+            is_small = (
+                incoming.content_length is not None and incoming.content_length <= SMALL_BODY_BYTES
+            )
+            if (
+                method in SAFE_METHODS
+                or is_small
+                or not (incoming.content_length or incoming.is_chunked)
+            ):
+                body = await read_body(receive, limit)
+                if not body and incoming.content_length is None:
+                    body = None  # no body was sent: send none, not `Content-Length: 0`
+            else:
+                body = stream_body(receive, limit)
+            query = scope.get("query_string", b"")
+            target = path.forward + ("?" + query.decode("latin-1") if query else "")
+            await self._forward(method, target, body, snapshot, plan, incoming, outcome, send)
+        except BodyTooLarge:
+            outcome.status = 413
+            await send_problem(send, 413, f"the body is larger than {limit} bytes", request_id)
+        except ClientGone:
+            outcome.status = 499
+
+    def _attempts(self, plan: Plan) -> list[str]:
+        return (
+            [plan.primary, MONOLITH]
+            if plan.may_fall_back and plan.primary != MONOLITH
+            else [plan.primary]
+        )
+
+    async def _forward(
+        self,
+        method: str,
+        target: str,
+        body: bytes | AsyncIterator[bytes] | None,
+        snapshot: Snapshot,
+        plan: Plan,
+        incoming: IncomingRequest,
+        outcome: Outcome,
+        send: Send,
+    ) -> None:
+        route = plan.route
+        timeout = self.forwarder.timeout(
+            (route.connect_timeout if route else None) or self.settings.connect_timeout,
+            (route.read_timeout if route else None) or self.settings.read_timeout,
+        )
+        failure: UpstreamFailed | None = None
+        for upstream in self._attempts(plan):
+            if failure is not None:
+                outcome.fell_back = failure.reason
+                self.metrics.fallbacks.labels(plan.route_name, plan.primary, failure.reason).inc()
+            outcome.target = upstream
+            breaker = self.breakers.for_upstream(upstream)
+            if not breaker.allows_request():
+                failure = UpstreamFailed(
+                    "breaker-open", 503, f"the {upstream} upstream is unavailable"
+                )
+                continue
+            base_url = snapshot.upstream_urls[upstream]
+            try:
+                opened = await self.forwarder.open_response(
+                    method, base_url + target, incoming.forward, body, timeout, incoming.request_id
+                )
+            except UpstreamFailed as error:
+                breaker.record_failure()
+                self.metrics.upstream_failures.labels(upstream, error.reason).inc()
+                failure = error
+                continue
+            is_server_error = opened.status >= 500 and upstream != MONOLITH
+            if is_server_error and upstream != self._attempts(plan)[-1]:
+                breaker.record_failure()
+                self.metrics.upstream_failures.labels(upstream, "status-5xx").inc()
+                opened.response.close()
+                failure = UpstreamFailed("status-5xx", opened.status, "the service failed")
+                continue
+            if is_server_error:
+                breaker.record_failure()
+            else:
+                breaker.record_success()
+            outcome.status = opened.status
+            tee_limit = self.settings.shadow_max_body_bytes if plan.shadow_to else 0
+            try:
+                kept = await relay(opened, send, tee_limit)
+            except UpstreamBroke:
+                breaker.record_failure()
+                self.metrics.upstream_failures.labels(upstream, "broken-mid-response").inc()
+                raise
+            if (
+                plan.shadow_to
+                and plan.route is not None
+                and plan.shadow_to in snapshot.upstream_urls
+            ):
+                self._submit_shadow(method, target, snapshot, plan, incoming, opened, kept)
+            return
+        assert failure is not None
+        outcome.status = failure.status
+        await send_problem(send, failure.status, failure.detail, incoming.request_id)
+
+    def _submit_shadow(
+        self,
+        method: str,
+        target: str,
+        snapshot: Snapshot,
+        plan: Plan,
+        incoming: IncomingRequest,
+        opened: Any,
+        kept: bytes | None,
+    ) -> None:
+        route = plan.route
+        assert route is not None and plan.shadow_to is not None
+        answer = Answer(opened.status, opened.response.headers.get("Content-Type", ""), kept)
+        ignore = tuple(rule.field for rule in (*snapshot.table.shadow_ignore, *route.shadow_ignore))
+        self.shadow.submit(
+            ShadowJob(
+                route=route,
+                method=method,
+                target=target,
+                headers=incoming.forward,
+                request_id=incoming.request_id,
+                service_url=snapshot.upstream_urls[plan.shadow_to],
+                monolith_url=snapshot.upstream_urls[MONOLITH],
+                monolith_answer=answer,
+                ignore_fields=ignore,
+            )
+        )
+
+    def _record(
+        self, plan: Plan, method: str, path: CanonicalPath, outcome: Outcome, elapsed: float
+    ) -> None:
+        status = outcome.status or 500
+        self.metrics.observe(plan.route_name, outcome.target, method, status, elapsed)
+        route = plan.route
+        if route is not None and route.analysis is not None:
+            is_error = status >= 500 or outcome.fell_back is not None
+            self.analyst.record(route.name, plan.primary != MONOLITH, is_error, elapsed)
+        if self.settings.access_log:
+            access_log.info(
+                "request",
+                method=method,
+                path=path.decoded,
+                route=plan.route_name,
+                target=outcome.target,
+                status=status,
+                fallback=outcome.fell_back,
+                duration_ms=round(elapsed * 1000, 3),
+            )
+
+
+async def reject_path(send: Send, error: UnsafePath, request_id: str) -> None:
+    """The answer to a request target that has no single meaning."""
+    await send_problem(send, 400, f"the request path is not acceptable: {error}", request_id)
+
+
+def canonical_or_none(scope: dict[str, Any]) -> CanonicalPath | UnsafePath:
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    try:
+        return canonicalise(raw)
+    except UnsafePath as error:
+        return error

@@ -1,0 +1,77 @@
+"""The proxy's settings, read from `PROXY_*` environment variables (and a local `.env`).
+
+Upstreams are URLs only: the proxy knows the monolith and each service by address, never by
+code. `STRANGLER_TOKEN_SECRET` is shared with every process so the proxy can read the verified
+subject of a bearer token for sticky canary assignment. Nothing here is read at import time:
+build a `ProxySettings()` in the process's entry point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from strangler_proxy.table import MONOLITH
+
+
+class ProxySettings(BaseSettings):
+    """Everything one proxy process needs; see docs/proxy.md for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="PROXY_", env_file=".env", extra="ignore")
+
+    monolith_url: str = "http://127.0.0.1:8001"
+    users_url: str | None = None
+    forum_url: str | None = None
+    polls_url: str | None = None
+    search_url: str | None = None
+    # Any further upstream, as JSON: PROXY_UPSTREAMS='{"billing": "http://127.0.0.1:9000"}'.
+    upstreams: dict[str, str] = {}
+
+    route_table_path: Path | None = None
+    table_watch_seconds: Annotated[float, Field(ge=0)] = 2.0
+    audit_log_path: Path = Path(".strangler/proxy-audit.jsonl")
+
+    admin_token: SecretStr | None = None
+    admin_prefix: Annotated[str, Field(pattern=r"^/_[a-z]+$")] = "/_admin"
+    token_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("STRANGLER_TOKEN_SECRET", "token_secret")
+    )
+    client_id_cookie: str = "strangler_client"
+
+    trusted_proxies: list[str] = []
+    max_body_bytes: Annotated[int, Field(ge=1)] = 1024 * 1024
+
+    connect_timeout: Annotated[float, Field(gt=0)] = 2.0
+    read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    pool_limit: Annotated[int, Field(ge=1)] = 200
+    pool_limit_per_upstream: Annotated[int, Field(ge=1)] = 100
+    keepalive_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+    breaker_failure_threshold: Annotated[int, Field(ge=1)] = 5
+    breaker_open_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+    shadow_concurrency: Annotated[int, Field(ge=1)] = 16
+    shadow_noise_sample_every: Annotated[int, Field(ge=0)] = 10
+    shadow_max_body_bytes: Annotated[int, Field(ge=1)] = 256 * 1024
+    shadow_diff_samples: Annotated[int, Field(ge=1)] = 50
+
+    analysis_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    access_log: bool = True
+    log_level: str = "INFO"
+
+    def upstream_urls(self) -> dict[str, str]:
+        """Every upstream this process was told about, by context name (without trailing /)."""
+        named = {
+            MONOLITH: self.monolith_url,
+            "users": self.users_url,
+            "forum": self.forum_url,
+            "polls": self.polls_url,
+            "search": self.search_url,
+        }
+        merged = {name: url for name, url in named.items() if url}
+        merged.update(self.upstreams)
+        return {name: url.rstrip("/") for name, url in merged.items()}

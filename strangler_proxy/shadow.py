@@ -1,0 +1,246 @@
+"""Parallel run: copy a safe request to the service in the background and compare the answers.
+
+The monolith's answer has already gone to the client when a comparison starts; the copy runs
+as a background task under a bounded semaphore and is dropped, not queued, when the bound is
+reached, so shadowing can never change a client's response nor hold it up. The copy keeps the
+original Host and headers and adds `X-Strangler-Shadow: 1`. Noise is learned by sending every
+Nth request of a route to the monolith a second time: fields that differ between two monolith
+answers are ignored from then on. This module must never shadow an unsafe method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from plumbing.logs import get_logger
+from strangler_proxy.comparison import differing_fields, generalise, unexplained
+from strangler_proxy.metrics import ProxyMetrics
+from strangler_proxy.table import SAFE_METHODS, Route
+
+SHADOW_HEADER = "X-Strangler-Shadow"
+MAX_LEARNED_FIELDS = 100
+MAX_FIELDS_PER_SAMPLE = 20
+
+log = get_logger("shadow")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One upstream's answer as the comparison needs it; `body` is None when too large."""
+
+    status: int
+    content_type: str
+    body: bytes | None
+
+
+@dataclass(frozen=True)
+class ShadowJob:
+    """Everything needed to replay one request against the service and compare."""
+
+    route: Route
+    method: str
+    target: str  # path and query, encoded
+    headers: list[tuple[str, str]]
+    request_id: str
+    service_url: str
+    monolith_url: str
+    monolith_answer: Answer
+    ignore_fields: tuple[str, ...] = ()
+
+
+@dataclass
+class RouteShadowStats:
+    compared: int = 0
+    matched: int = 0
+    mismatched: int = 0
+    errors: int = 0
+    dropped: int = 0
+    learned_noise: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        rate = self.mismatched / self.compared if self.compared else 0.0
+        return {
+            "compared": self.compared,
+            "matched": self.matched,
+            "mismatched": self.mismatched,
+            "errors": self.errors,
+            "dropped": self.dropped,
+            "mismatch_rate": round(rate, 4),
+            "learned_noise": [
+                {"field": name, "reason": reason}
+                for name, reason in sorted(self.learned_noise.items())
+            ],
+        }
+
+
+def _decode_json(answer: Answer) -> Any:
+    if answer.body is None or "json" not in answer.content_type:
+        raise ValueError("not JSON")
+    return json.loads(answer.body)
+
+
+class ShadowRunner:
+    """Schedules, runs and records shadow comparisons for one proxy process."""
+
+    def __init__(
+        self,
+        session_factory: Any,
+        metrics: ProxyMetrics,
+        concurrency: int,
+        noise_sample_every: int,
+        max_body_bytes: int,
+        diff_samples: int,
+    ) -> None:
+        self._session_factory = session_factory
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(concurrency)
+        self._noise_sample_every = noise_sample_every
+        self.max_body_bytes = max_body_bytes
+        self.samples: deque[dict[str, Any]] = deque(maxlen=diff_samples)
+        self.stats: dict[str, RouteShadowStats] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen: dict[str, int] = {}
+
+    def _stats(self, route: str) -> RouteShadowStats:
+        found = self.stats.get(route)
+        if found is None:
+            found = self.stats[route] = RouteShadowStats()
+        return found
+
+    def submit(self, job: ShadowJob) -> bool:
+        """Start a comparison in the background; False (and counted) when dropped."""
+        if job.method not in SAFE_METHODS:
+            return False
+        if self._slots.locked():
+            self._stats(job.route.name).dropped += 1
+            self._metrics.shadow.labels(job.route.name, "dropped").inc()
+            return False
+        task = asyncio.get_running_loop().create_task(self._run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def drain(self) -> None:
+        """Wait for running comparisons (shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _fetch(self, base_url: str, job: ShadowJob, is_shadow: bool) -> Answer:
+        headers = list(job.headers)
+        if is_shadow:
+            headers.append((SHADOW_HEADER, "1"))
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=job.route.connect_timeout or 2.0,
+            sock_read=job.route.read_timeout or 10.0,
+        )
+        session: aiohttp.ClientSession = self._session_factory()
+        async with session.request(
+            job.method,
+            URL(base_url + job.target, encoded=True),
+            headers=headers,
+            allow_redirects=False,
+            timeout=timeout,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        ) as response:
+            body = await response.content.read(self.max_body_bytes + 1)
+            too_large = len(body) > self.max_body_bytes
+            return Answer(
+                response.status,
+                response.headers.get("Content-Type", ""),
+                None if too_large else body,
+            )
+
+    async def _run(self, job: ShadowJob) -> None:
+        async with self._slots:
+            name = job.route.name
+            stats = self._stats(name)
+            try:
+                service = await self._fetch(job.service_url, job, is_shadow=True)
+                await self._maybe_learn(job, stats)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+                stats.errors += 1
+                self._metrics.shadow.labels(name, "error").inc()
+                log.info(
+                    "shadow failed",
+                    route=name,
+                    error=type(error).__name__,
+                    request_id=job.request_id,
+                )
+                return
+            self._compare(job, service, stats)
+
+    async def _maybe_learn(self, job: ShadowJob, stats: RouteShadowStats) -> None:
+        if not self._noise_sample_every or len(stats.learned_noise) >= MAX_LEARNED_FIELDS:
+            return
+        seen = self._seen.get(job.route.name, 0)
+        self._seen[job.route.name] = seen + 1
+        if seen % self._noise_sample_every:
+            return
+        again = await self._fetch(job.monolith_url, job, is_shadow=False)
+        try:
+            first, second = _decode_json(job.monolith_answer), _decode_json(again)
+        except ValueError:
+            return
+        for path in differing_fields(first, second):
+            general = generalise(path)
+            if general not in stats.learned_noise:
+                stats.learned_noise[general] = (
+                    f"learned: differed between two monolith answers to {job.method} {job.target}"
+                )
+
+    def _ignore_patterns(self, job: ShadowJob, stats: RouteShadowStats) -> list[str]:
+        return [*job.ignore_fields, *stats.learned_noise]
+
+    def _compare(self, job: ShadowJob, service: Answer, stats: RouteShadowStats) -> None:
+        monolith = job.monolith_answer
+        fields: list[str]
+        if monolith.status != service.status:
+            fields = ["status"]
+        else:
+            try:
+                fields = unexplained(
+                    _decode_json(monolith), _decode_json(service), self._ignore_patterns(job, stats)
+                )
+            except ValueError:
+                is_same = monolith.body is not None and monolith.body == service.body
+                fields = [] if is_same else ["body"]
+        stats.compared += 1
+        if not fields:
+            stats.matched += 1
+            self._metrics.shadow.labels(job.route.name, "match").inc()
+            return
+        stats.mismatched += 1
+        self._metrics.shadow.labels(job.route.name, "mismatch").inc()
+        self.samples.append(
+            {
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "route": job.route.name,
+                "request_id": job.request_id,
+                "method": job.method,
+                "target": job.target,
+                "status": {"monolith": monolith.status, "service": service.status},
+                "fields": fields[:MAX_FIELDS_PER_SAMPLE],
+                "monolith_excerpt": _excerpt(monolith.body),
+                "service_excerpt": _excerpt(service.body),
+            }
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "routes": {name: stats.describe() for name, stats in sorted(self.stats.items())},
+            "samples": list(self.samples),
+        }
+
+
+def _excerpt(body: bytes | None, limit: int = 500) -> str | None:
+    if body is None:
+        return None
+    return body[:limit].decode("utf-8", errors="replace")
