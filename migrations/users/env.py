@@ -1,6 +1,6 @@
 """Alembic environment of the users service's own database.
 
-Its version table is `alembic_version_users`, so it can share a PostgreSQL database with others.
+Its version table is `alembic_version_users`, like every environment under `migrations/`.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,26 +20,36 @@ from plumbing.tokens import TokenSigner
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET, running_service
 
-StartService = Callable[[str], str]
+
+@dataclass(frozen=True)
+class RunningService:
+    """A service under test: where it answers, and its database (for checks behind its back)."""
+
+    url: str
+    database_url: str
+
+
+StartService = Callable[[str], RunningService]
 
 
 @pytest.fixture(scope="session")
 def session_service(
     backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StartService]:
-    """`session_service(context)`: the base URL of that service on its own fresh database.
+    """`session_service(context)`: that service, running on its own fresh database.
 
     Started on first use and shared by the rest of the session (per backend), like
     `monolith_url`; tests that need an empty database use `start_service` instead.
     """
-    started: dict[str, str] = {}
+    started: dict[str, RunningService] = {}
     with ExitStack() as stack:
 
-        def start(context: str) -> str:
+        def start(context: str) -> RunningService:
             if context not in started:
                 folder = tmp_path_factory.mktemp(f"{context}-{backend}")
-                url = stack.enter_context(fresh_database(backend, folder, context))
-                started[context] = stack.enter_context(running_service(context, url, folder))
+                database_url = stack.enter_context(fresh_database(backend, folder, context))
+                url = stack.enter_context(running_service(context, database_url, folder))
+                started[context] = RunningService(url, database_url)
             return started[context]
 
         yield start
