@@ -87,16 +87,18 @@ def db_downgrade(name: str = typer.Argument("monolith"), revision: str = "base")
     console.print(f"{name}: downgraded to {revision}")
 
 
-def _wait_for_stop_signal() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop = threading.Event()
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM arrived: stop what was started, then exit cleanly."""
+
+
+def _stop_on_signals() -> None:
+    """From now on SIGTERM and SIGINT raise StopRequested, wherever the command is."""
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+        raise StopRequested
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stop.wait()
 
 
 @app.command()
@@ -109,32 +111,37 @@ def up(
 
     The first run migrates and seeds the monolith's database (under ./.strangler/).
     """
+    _stop_on_signals()
     workspace = Workspace.here()
     database_url = workspace.database_url("monolith")
-    runner.upgrade("monolith", database_url)
-    if _database_is_empty(database_url):
-        _seed_with_progress(database_url, scale, 42)
-    env = monolith_environment(database_url, workspace.token_secret(), workspace.root)
-    monolith = start(
-        "monolith",
-        monolith_command(port, workers),
-        env,
-        health_url=f"http://127.0.0.1:{port}/healthz",
-        log_path=workspace.logs / "monolith.log",
-    )
+    started = []
     try:
+        runner.upgrade("monolith", database_url)
+        if _database_is_empty(database_url):
+            _seed_with_progress(database_url, scale, 42)
+        env = monolith_environment(database_url, workspace.token_secret(), workspace.root)
+        monolith = start(
+            "monolith",
+            monolith_command(port, workers),
+            env,
+            health_url=f"http://127.0.0.1:{port}/healthz",
+            log_path=workspace.logs / "monolith.log",
+        )
+        started.append(monolith)
         monolith.wait_healthy()
+        console.print(
+            f"[green]ready[/] http://127.0.0.1:{port}  "
+            f"(logs in {_relative(workspace.logs)}; Ctrl-C stops)"
+        )
+        threading.Event().wait()
+    except StopRequested:
+        pass
     except ProcessFailed as error:
-        console.print(f"[red]the monolith did not start[/]: {error}")
+        console.print(f"[red]the system did not start[/]: {error}")
         raise typer.Exit(1) from error
-    console.print(
-        f"[green]ready[/] http://127.0.0.1:{port}  "
-        f"(logs in {_relative(workspace.logs)}; Ctrl-C stops)"
-    )
-    try:
-        _wait_for_stop_signal()
     finally:
-        monolith.stop()
+        for process in reversed(started):
+            process.stop()
         console.print("stopped")
 
 

@@ -1,0 +1,5 @@
+"""`python -m strangler` is the `strangler` command."""
+
+from strangler.cli import app
+
+app()
