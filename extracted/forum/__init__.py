@@ -1,0 +1,50 @@
+"""The forum service: threads and posts on its own database, authors from a local replica.
+
+`create_app` is the only entry point; nothing happens at import. Served as
+`uvicorn --factory extracted.forum:create_app` with settings from `FORUM_*` environment
+variables and the shared `STRANGLER_TOKEN_SECRET`. Events go to the outbox (see `events`);
+the authors replica is fed by `python -m extracted.events.consumer forum`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.forum import api
+from extracted.forum.settings import ForumSettings
+from plumbing import fastapi as plumbing_fastapi
+from plumbing.database import can_connect, make_engine
+from plumbing.logs import configure_logging
+from plumbing.metrics import HttpMetrics
+from plumbing.tokens import TokenSigner
+
+__all__ = ["ForumSettings", "create_app"]
+
+
+def create_app(settings: ForumSettings | None = None) -> FastAPI:
+    """Build the service from explicit settings, or from the environment when none are given."""
+    settings = settings or ForumSettings()  # type: ignore[call-arg]  # from the environment
+    configure_logging("forum", settings.log_level)
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="forum", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.signer = TokenSigner(
+        settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
+    )
+    app.include_router(api.router)
+    plumbing_fastapi.install(
+        app, HttpMetrics("forum"), lambda: run_in_threadpool(can_connect, engine)
+    )
+    return app

@@ -1,0 +1,131 @@
+"""HTTP layer of the forum service (CONTRACT.md, forum). No SQL here.
+
+Endpoints are async: they check the token and read the body on the event loop, then run the
+synchronous domain code in the thread pool with one session per request. Checks come in the
+contract's order: 401, then the body (400/413/422), then 404. Presenting happens inside the
+session, where an author's replica row is at hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.forum import service
+from extracted.forum.models import Author, Post, Thread
+from plumbing.clock import to_iso
+from plumbing.contract import NewPost, NewThread
+from plumbing.fastapi import body
+from plumbing.pagination import PageRequest, id_after, keyset_page, parse_page
+from plumbing.tokens import TokenSigner, bearer_token
+
+Result = TypeVar("Result")
+
+router = APIRouter()
+
+
+def present_author(author_id: int, author: Author | None) -> dict[str, Any]:
+    name = author.display_name if author is not None else service.provisional_name(author_id)
+    return {"id": author_id, "display_name": name}
+
+
+def present_thread(thread: Thread) -> dict[str, Any]:
+    return {
+        "id": thread.id,
+        "title": thread.title,
+        "body": thread.body,
+        "author": present_author(thread.author_id, thread.author),
+        "post_count": thread.post_count,
+        "created_at": to_iso(thread.created_at),
+    }
+
+
+def present_post(post: Post) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "thread_id": post.thread_id,
+        "body": post.body,
+        "author": present_author(post.author_id, post.author),
+        "created_at": to_iso(post.created_at),
+    }
+
+
+async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
+    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    def run() -> Result:
+        with sessions() as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
+
+
+def caller_id(request: Request) -> int:
+    """The user id of the request's valid bearer token, or Unauthorized (401)."""
+    signer: TokenSigner = request.app.state.signer
+    return signer.verify(bearer_token(request.headers.get("authorization")))
+
+
+def page(request: Request) -> PageRequest:
+    # The first value of a repeated parameter wins, as in the monolith (werkzeug).
+    query = dict(reversed(request.query_params.multi_items()))
+    return parse_page(query)
+
+
+@router.post("/api/threads")
+async def start_thread(request: Request) -> JSONResponse:
+    author_id = caller_id(request)
+    new_thread = await body(request, NewThread)
+    thread = await in_session(
+        request, lambda db: present_thread(service.start_thread(db, author_id, new_thread))
+    )
+    return JSONResponse(thread, status_code=201)
+
+
+@router.get("/api/threads")
+async def list_threads(request: Request) -> JSONResponse:
+    wanted = page(request)
+    before = id_after(wanted)
+    threads = await in_session(
+        request,
+        lambda db: keyset_page(
+            service.list_threads(db, before, wanted.limit), wanted.limit, present_thread
+        ),
+    )
+    return JSONResponse(threads)
+
+
+@router.get("/api/threads/{thread_id:id}")
+async def get_thread(request: Request, thread_id: int) -> JSONResponse:
+    return JSONResponse(
+        await in_session(request, lambda db: present_thread(service.get_thread(db, thread_id)))
+    )
+
+
+@router.get("/api/threads/{thread_id:id}/posts")
+async def list_posts(request: Request, thread_id: int) -> JSONResponse:
+    wanted = page(request)
+    after = id_after(wanted)
+    posts = await in_session(
+        request,
+        lambda db: keyset_page(
+            service.list_posts(db, thread_id, after, wanted.limit), wanted.limit, present_post
+        ),
+    )
+    return JSONResponse(posts)
+
+
+@router.post("/api/threads/{thread_id:id}/posts")
+async def add_post(request: Request, thread_id: int) -> JSONResponse:
+    author_id = caller_id(request)
+    new_post = await body(request, NewPost)
+    post = await in_session(
+        request, lambda db: present_post(service.add_post(db, author_id, thread_id, new_post))
+    )
+    return JSONResponse(post, status_code=201)
