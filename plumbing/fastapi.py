@@ -129,7 +129,7 @@ def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         slugs = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
-        titles = {404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large"}
+        titles = {404: "Not Found", 405: "Method Not Allowed", 413: PayloadTooLarge.title}
         details = {
             404: f"no resource at {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
-from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, PayloadTooLarge, problem_body
 from plumbing.logs import get_logger
 from plumbing.metrics import HttpMetrics
 from plumbing.request_id import HEADER, accept_or_mint, current_request_id
@@ -43,7 +43,9 @@ def _http_problem(error: HTTPException) -> Response:
     headers = {}
     if status == 405 and error.get_response().headers.get("Allow"):
         headers["Allow"] = error.get_response().headers["Allow"]
-    body = problem_body(status, slugs.get(status, "http-error"), error.name, detail)
+    # Werkzeug names a 413 "Request Entity Too Large"; every implementation says it one way.
+    title = PayloadTooLarge.title if status == 413 else error.name
+    body = problem_body(status, slugs.get(status, "http-error"), title, detail)
     return problem_response(body, headers)
 
 
