@@ -96,8 +96,8 @@ def _make_data(client: httpx.Client, monolith: str) -> None:
         ({"question": "Tea or coffee?", "options": ["Tea", "Coffee", "Water"]}, 1),
         ({"question": "<b>Cats</b> & dogs?", "options": ["Cats", "Dogs"]}, 2),
     ]
-    for document, author in polls:
-        response = client.post(f"{monolith}/api/polls", json=document, headers=as_user[author])
+    for poll_document, author in polls:
+        response = client.post(f"{monolith}/api/polls", json=poll_document, headers=as_user[author])
         assert response.status_code == 201
     for voter, option in ((2, 1), (3, 2)):
         response = client.post(
