@@ -51,6 +51,41 @@ def service_environment(context: str, database_url: str, token_secret: str) -> d
     return {f"{context.upper()}_DATABASE_URL": database_url, "STRANGLER_TOKEN_SECRET": token_secret}
 
 
+def proxy_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The strangler proxy under uvicorn (uvloop and httptools), one process."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "strangler_proxy:create_app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def proxy_environment(
+    monolith_url: str, route_table: Path, admin_token: str, token_secret: str, state_dir: Path
+) -> dict[str, str]:
+    """The proxy knows the apps only as URLs; its table is a file; its audit log is kept here."""
+    return {
+        "PROXY_MONOLITH_URL": monolith_url,
+        "PROXY_ROUTE_TABLE_PATH": str(route_table),
+        "PROXY_ADMIN_TOKEN": admin_token,
+        "PROXY_AUDIT_LOG_PATH": str(state_dir / "proxy-audit.jsonl"),
+        "STRANGLER_TOKEN_SECRET": token_secret,
+    }
+
+
 def metrics_directory(path: Path) -> dict[str, str]:
     """A fresh Prometheus multiprocess directory for a multi-worker server; its env variable."""
     shutil.rmtree(path, ignore_errors=True)

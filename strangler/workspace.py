@@ -12,6 +12,19 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+STAGES = Path(__file__).resolve().parent.parent / "stages"
+
+
+def stage_table(stage: int) -> Path:
+    """The route table file of a stage (`stages/stage<N>.toml`); a clear error if there is none."""
+    path = STAGES / f"stage{stage}.toml"
+    if not path.exists():
+        have = sorted(p.stem.removeprefix("stage") for p in STAGES.glob("stage*.toml"))
+        raise FileNotFoundError(
+            f"there is no stage {stage} yet; stages available: {', '.join(have)}"
+        )
+    return path
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -36,9 +49,16 @@ class Workspace:
 
     def token_secret(self) -> str:
         """`STRANGLER_TOKEN_SECRET` if set, else a random key generated once and kept here."""
-        if configured := os.environ.get("STRANGLER_TOKEN_SECRET"):
+        return self._secret("STRANGLER_TOKEN_SECRET", "token-secret")
+
+    def admin_token(self) -> str:
+        """`PROXY_ADMIN_TOKEN` if set, else a random token generated once and kept here."""
+        return self._secret("PROXY_ADMIN_TOKEN", "admin-token")
+
+    def _secret(self, variable: str, filename: str) -> str:
+        if configured := os.environ.get(variable):
             return configured
-        path = self.root / "token-secret"
+        path = self.root / filename
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
