@@ -40,7 +40,10 @@ def create_app(settings: MonolithSettings | None = None) -> Flask:
     settings = settings or MonolithSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("monolith", settings.log_level)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # One byte over the limit: for a chunked body (no Content-Length) Werkzeug silently stops
+    # reading at MAX_CONTENT_LENGTH, so at exactly the limit an oversized body would be parsed
+    # truncated (or accepted). Reading one byte more lets `decode_json` see it and answer 413.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     # The contract answers OPTIONS like any other unlisted method: 405, on every implementation.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
