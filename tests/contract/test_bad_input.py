@@ -378,7 +378,8 @@ class TestTextIsStoredVerbatim:
 class TestQueriesAndPaths:
     @pytest.mark.forum
     @pytest.mark.parametrize(
-        "limit", ["1000", "100000000000000000000000000000", "-5", "1e2", "0x10", "١٠", "10 ", "NaN"]
+        "limit",
+        ["1000", "1" + "0" * 30, "-5", "1e2", "0x10", "\u0661\u0660", "10 ", "NaN"],
     )
     def test_a_huge_or_odd_limit_is_a_validation_error(
         self, forum_api: ContractClient, limit: str
