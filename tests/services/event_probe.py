@@ -1,0 +1,53 @@
+"""A probe context for the event path's fault tests: a source of `probe.ticked` events and a
+consumer whose effect is deliberately not idempotent (a counter per event), so applying any
+event twice would show. An event whose payload says `poison` always fails to apply.
+
+Run by the real runner: `python -m extracted.events.consumer tests.services.event_probe:consumer`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy.orm import Session
+
+from extracted.events.runner import Consumer
+from extracted.events.tables import consumer_tables
+from plumbing.database import NAMING_CONVENTION
+from plumbing.outbox import Event, outbox_table
+
+TICKED = "probe.ticked"
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+outbox = outbox_table(metadata)
+tally = Table(
+    "probe_tally",
+    metadata,
+    Column("aggregate_id", String(64), primary_key=True),
+    Column("applications", Integer, nullable=False),
+)
+tables = consumer_tables(metadata)
+
+
+class PoisonEvent(ValueError):
+    """What applying a poison event raises, every time."""
+
+
+def count(db: Session, event: Event) -> None:
+    if event.payload.get("poison"):
+        raise PoisonEvent(f"event {event.id} is poison and can never be applied")
+    applications = db.scalar(
+        select(tally.c.applications).where(tally.c.aggregate_id == event.aggregate_id)
+    )
+    if applications is None:
+        db.execute(insert(tally).values(aggregate_id=event.aggregate_id, applications=1))
+    else:
+        db.execute(
+            update(tally)
+            .where(tally.c.aggregate_id == event.aggregate_id)
+            .values(applications=applications + 1)
+        )
+
+
+consumer = Consumer(
+    name="probe-tally", context="probe", topics=frozenset({TICKED}), handle=count, tables=tables
+)
