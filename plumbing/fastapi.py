@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plumbing.bodies import MAX_BODY_BYTES, parse_body
@@ -118,6 +119,16 @@ class RequestContext:
             current_request_id.reset(token)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method any route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None:
     """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
     app.router.redirect_slashes = False
@@ -141,7 +152,10 @@ def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None
             titles.get(status, str(error.detail)),
             details.get(status, str(error.detail)),
         )
-        return problem_response(body, dict(error.headers or {}))
+        headers = dict(error.headers or {})
+        if status == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(body, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
