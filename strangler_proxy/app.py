@@ -15,6 +15,7 @@ from typing import Any
 
 from plumbing.logs import configure_logging, get_logger
 from plumbing.request_id import accept_or_mint
+from strangler_proxy.access_log import AccessLog
 from strangler_proxy.admin import create_admin_app
 from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.audit import AuditLog
@@ -54,6 +55,7 @@ class ProxyApp:
             settings.shadow_diff_samples,
         )
         self.analyst = CanaryAnalyst(self.store, self.shadow, self.audit)
+        self.access_log = AccessLog() if settings.access_log else None
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         token_secret = settings.token_secret.get_secret_value() if settings.token_secret else None
         self.proxy = Proxy(
@@ -65,6 +67,7 @@ class ProxyApp:
             self.shadow,
             self.analyst,
             self.metrics,
+            self.access_log,
         )
         self.admin = create_admin_app(
             admin_token, self.store, self.audit, self.shadow, self.breakers, self.analyst
@@ -123,6 +126,8 @@ class ProxyApp:
     async def startup(self) -> None:
         configure_logging("proxy", self.settings.log_level)
         await self.forwarder.start()
+        if self.access_log is not None:
+            self.access_log.start()
         path = self.settings.route_table_path
         if path is not None:
             try:
@@ -150,6 +155,8 @@ class ProxyApp:
                 await task
         await self.shadow.drain()
         await self.forwarder.close()
+        if self.access_log is not None:
+            await self.access_log.stop()
 
     async def _watch_table(self) -> None:
         while True:

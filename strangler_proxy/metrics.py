@@ -7,6 +7,8 @@ This module must never decide anything: it only counts what others report.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -67,13 +69,23 @@ class ProxyMetrics:
             ["route"],
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
         self.table_version = Gauge(
             "proxy_route_table_version", "Version of the route table in use", registry=self.registry
         )
 
     def observe(self, route: str, target: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, target, method, str(status)).inc()
-        self.latency.labels(route, target).observe(seconds)
+        # labels() takes a lock and builds a key each call; the hot path keeps the children.
+        counter = self._counters.get((route, target, method, status))
+        if counter is None:
+            counter = self.requests.labels(route, target, method, str(status))
+            self._counters[(route, target, method, status)] = counter
+        counter.inc()
+        histogram = self._histograms.get((route, target))
+        if histogram is None:
+            histogram = self._histograms[(route, target)] = self.latency.labels(route, target)
+        histogram.observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from plumbing.logs import get_logger
 from plumbing.request_id import current_request_id
+from strangler_proxy.access_log import AccessLog
 from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.breaker import Breakers
 from strangler_proxy.canary import CanaryAssigner
@@ -42,8 +42,6 @@ from strangler_proxy.store import Snapshot, TableStore
 from strangler_proxy.table import MONOLITH, SAFE_METHODS, DataOwner, Fallback, Mode, Route
 
 UNMATCHED = "unmatched"
-
-access_log = get_logger("access")
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,9 @@ class Proxy:
         shadow: ShadowRunner,
         analyst: CanaryAnalyst,
         metrics: ProxyMetrics,
+        access_log: AccessLog | None,
     ) -> None:
+        self.access_log = access_log
         self.settings = settings
         self.store = store
         self.forwarder = forwarder
@@ -290,9 +290,9 @@ class Proxy:
         if route is not None and route.analysis is not None:
             is_error = status >= 500 or outcome.fell_back is not None
             self.analyst.record(route.name, plan.primary != MONOLITH, is_error, elapsed)
-        if self.settings.access_log:
-            access_log.info(
-                "request",
+        if self.access_log is not None:
+            self.access_log.record(
+                request_id=current_request_id.get(),
                 method=method,
                 path=path.decoded,
                 route=plan.route_name,

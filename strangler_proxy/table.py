@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 MONOLITH = "monolith"
+_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)|\(at end of document\)")
 _ROUTE_NUMBER = re.compile(r"route #(\d+)")
 _PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TEMPLATE_SEGMENT = re.compile(r"(?:[A-Za-z0-9._~:@!$&'()*+,;=-]|\{[A-Za-z_][A-Za-z0-9_]*\})+")
@@ -193,7 +194,10 @@ def parse_table(
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise TableError([f"{source}: not valid TOML: {error}"]) from error
+        found = _TOML_POSITION.search(str(error))
+        line = int(found.group(1)) if found and found.group(1) else max(1, len(text.splitlines()))
+        message = _TOML_POSITION.sub("", str(error)).strip()
+        raise TableError([f"{source}:{line}: not valid TOML: {message}"]) from error
     try:
         table = RouteTable.model_validate(document)
     except ValidationError as error:
@@ -223,12 +227,15 @@ def parse_table(
 
 
 def unknown_contexts(table: RouteTable, known_upstreams: Collection[str]) -> list[tuple[int, str]]:
-    """(index, context) of every route whose context has no URL in settings or the table."""
+    """(index, context) of every route sending traffic to a context with no URL.
+
+    A route in mode `monolith` only names its future context, so it needs no URL yet.
+    """
     known = {MONOLITH, *known_upstreams, *table.upstreams}
     return [
         (index, route.context)
         for index, route in enumerate(table.routes)
-        if route.context not in known
+        if route.mode is not Mode.MONOLITH and route.context not in known
     ]
 
 
