@@ -108,11 +108,7 @@ def seeded_monolith(port: int, workdir: Path, logs: Path, workers: int) -> Itera
 def strangler_proxy(
     port: int, upstream: str, workdir: Path, logs: Path, access_log: bool
 ) -> Iterator[str]:
-    argv = [
-        sys.executable, "-m", "uvicorn", "--factory", "strangler_proxy:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+    argv = [sys.executable, "-m", "strangler_proxy", "--host", "127.0.0.1", "--port", str(port)]
     env = {
         "PROXY_MONOLITH_URL": upstream,
         "PROXY_ROUTE_TABLE_PATH": str(STAGE0),

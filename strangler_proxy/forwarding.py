@@ -67,21 +67,34 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def stream_body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives, raising BodyTooLarge once past `limit` bytes."""
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge()
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class BodyStream:
+    """The request body as it arrives, stopping once past `limit` bytes.
+
+    aiohttp wraps whatever a body iterator raises in its own errors, so the reason the upload
+    stopped is also kept here, for `open_response` to report faithfully.
+    """
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self.failure: BodyTooLarge | ClientGone | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.failure = ClientGone()
+                raise self.failure
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                self.failure = BodyTooLarge()
+                raise self.failure
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
 
 
 def classify(error: BaseException) -> UpstreamFailed:
@@ -152,7 +165,7 @@ class Forwarder:
         method: str,
         url: str,
         headers: list[tuple[str, str]],
-        body: bytes | AsyncIterator[bytes] | None,
+        body: bytes | BodyStream | None,
         timeout: aiohttp.ClientTimeout,
         request_id: str,
     ) -> OpenedResponse:
@@ -162,13 +175,15 @@ class Forwarder:
                 method,
                 URL(url, encoded=True),
                 headers=headers,
-                data=body,
+                data=body.__aiter__() if isinstance(body, BodyStream) else body,
                 allow_redirects=False,
                 timeout=timeout,
             )
         except (BodyTooLarge, ClientGone):
             raise
         except (aiohttp.ClientError, TimeoutError) as error:
+            if isinstance(body, BodyStream) and body.failure is not None:
+                raise body.failure from error
             raise classify(error) from error
         try:
             headers_out = rewrite_response_headers(response.raw_headers, request_id)

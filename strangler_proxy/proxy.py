@@ -10,7 +10,6 @@ must never change the route table.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from strangler_proxy.breaker import Breakers
 from strangler_proxy.canary import CanaryAssigner
 from strangler_proxy.forwarding import (
     SMALL_BODY_BYTES,
+    BodyStream,
     BodyTooLarge,
     ClientGone,
     Forwarder,
@@ -30,7 +30,6 @@ from strangler_proxy.forwarding import (
     UpstreamFailed,
     read_body,
     relay,
-    stream_body,
 )
 from strangler_proxy.headers import IncomingRequest, TrustedProxies, rewrite_request_headers
 from strangler_proxy.metrics import ProxyMetrics
@@ -154,7 +153,7 @@ class Proxy:
             outcome.status = 413
             await send_problem(send, 413, f"the body is larger than {limit} bytes", request_id)
             return
-        body: bytes | AsyncIterator[bytes] | None
+        body: bytes | BodyStream | None
         try:
             is_small = (
                 incoming.content_length is not None and incoming.content_length <= SMALL_BODY_BYTES
@@ -168,7 +167,7 @@ class Proxy:
                 if not body and incoming.content_length is None:
                     body = None  # no body was sent: send none, not `Content-Length: 0`
             else:
-                body = stream_body(receive, limit)
+                body = BodyStream(receive, limit)
             query = scope.get("query_string", b"")
             target = path.forward + ("?" + query.decode("latin-1") if query else "")
             await self._forward(method, target, body, snapshot, plan, incoming, outcome, send)
@@ -189,7 +188,7 @@ class Proxy:
         self,
         method: str,
         target: str,
-        body: bytes | AsyncIterator[bytes] | None,
+        body: bytes | BodyStream | None,
         snapshot: Snapshot,
         plan: Plan,
         incoming: IncomingRequest,

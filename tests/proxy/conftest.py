@@ -81,10 +81,7 @@ def start_proxy(
         **{f"PROXY_{name.upper()}_URL": url for name, url in upstreams.items()},
         **extra_env,
     }
-    argv = [
-        sys.executable, "-m", "uvicorn", "--factory", "strangler_proxy:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
+    argv = [sys.executable, "-m", "strangler_proxy", "--host", "127.0.0.1", "--port", str(port)]
     process = start(
         "proxy", argv, env, health_url=f"http://127.0.0.1:{port}/healthz",
         log_path=tmp_path / "logs" / f"proxy-{port}.log",
