@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from plumbing.tokens import TokenSigner
+from tests.contract.conftest import CONTEXTS
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET, running_service
 
@@ -30,6 +31,12 @@ class RunningService:
 
 
 StartService = Callable[[str], RunningService]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The contract suite's context markers, for the suites here that re-use its tests.
+    for context in CONTEXTS:
+        config.addinivalue_line("markers", f"{context}: contract tests of the {context} context")
 
 
 @pytest.fixture(scope="session")
