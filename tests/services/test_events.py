@@ -9,7 +9,7 @@ row and a twice-applied one as a 2.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,10 @@ def _applied(engine: Engine) -> int:
     return _scalar(engine, select(func.count()).select_from(event_probe.tally))
 
 
+def _applied_at_least(engine: Engine, goal: int) -> Callable[[], bool]:
+    return lambda: _applied(engine) >= goal
+
+
 def _applications(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
         rows = connection.execute(select(event_probe.tally)).all()
@@ -137,7 +141,7 @@ def test_a_consumer_killed_mid_stream_applies_every_event_exactly_once(
         for goal in (EVENTS // 4, EVENTS // 2):
             consumer = start_consumer(PROBE, "probe", target_url, bus_url, tmp_path, **SLOW)
             with running(consumer):
-                assert eventually(lambda g=goal: _applied(target_engine) >= g, 60, consumer)
+                assert eventually(_applied_at_least(target_engine, goal), 60, consumer)
                 consumer.signal(signal.SIGKILL)
                 consumer.popen.wait(5)
         assert _applied(target_engine) < EVENTS, "the consumer finished before it could be killed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,12 @@ def _hits(http: httpx.Client, base: str, query: str, **params: Any) -> list[tupl
     response = http.get(f"{base}/api/search", params={"q": query, **params})
     assert response.status_code == 200, response.text
     return [(hit["kind"], hit["id"]) for hit in response.json()["items"]]
+
+
+def _finds(
+    http: httpx.Client, base: str, query: str, expected: list[tuple[str, int]]
+) -> Callable[[], bool]:
+    return lambda: _hits(http, base, query) == expected
 
 
 def test_a_thread_is_found_by_a_word_of_its_title_or_of_its_body(
@@ -257,9 +263,8 @@ def test_a_new_post_is_findable_within_two_seconds_through_the_event_path(
                 headers=headers,
             )
             assert response.status_code == 201
-            expected = [("post", response.json()["id"])]
             assert eventually(
-                lambda w=word, e=expected: _hits(http, search, w) == e,
+                _finds(http, search, word, [("post", response.json()["id"])]),
                 FINDABLE_WITHIN,
                 consumer,
             )
