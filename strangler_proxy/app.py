@@ -134,6 +134,7 @@ class ProxyApp:
                 self.store.load_file(path)
             except TableError as error:
                 log.error("route table refused at startup", problems=error.problems)
+                await self.forwarder.close()
                 raise
         if path is not None and self.settings.table_watch_seconds > 0:
             self._background.append(asyncio.create_task(self._watch_table()))

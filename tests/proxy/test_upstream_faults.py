@@ -64,39 +64,58 @@ def nobody() -> str:
 
 
 def test_a_refused_service_read_falls_back_to_the_monolith(
-    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, nobody: str, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    nobody: str,
+    client: httpx.Client,
 ) -> None:
     proxy = proxy_factory(table(), {"monolith": monolith.url, "users": nobody})
     answer = client.get(f"{proxy.url}/api/users/1")
     assert answer.status_code == 200
     assert answer.json()["answered_by"] == "monolith"
     metrics = client.get(f"{proxy.url}/metrics").text
-    assert 'proxy_fallbacks_total{reason="refused",route="users.get_user",upstream="users"}' in metrics
+    assert (
+        'proxy_fallbacks_total{reason="refused",route="users.get_user",upstream="users"}' in metrics
+    )
 
 
 def test_a_refused_service_write_is_a_502_problem_not_a_fallback(
-    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, nobody: str, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    nobody: str,
+    client: httpx.Client,
 ) -> None:
     proxy = proxy_factory(table(), {"monolith": monolith.url, "users": nobody})
     assert_problem(client.post(f"{proxy.url}/api/users/1", json={"a": 1}), 502)
 
 
 def test_no_fallback_once_the_service_owns_the_data(
-    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, nobody: str, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    nobody: str,
+    client: httpx.Client,
 ) -> None:
-    proxy = proxy_factory(table(data_owner='"service"'), {"monolith": monolith.url, "users": nobody})
+    proxy = proxy_factory(
+        table(data_owner='"service"'), {"monolith": monolith.url, "users": nobody}
+    )
     assert_problem(client.get(f"{proxy.url}/api/users/1"), 502)
 
 
 def test_a_route_may_refuse_fallback(
-    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, nobody: str, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    nobody: str,
+    client: httpx.Client,
 ) -> None:
     proxy = proxy_factory(table(fallback='"none"'), {"monolith": monolith.url, "users": nobody})
     assert_problem(client.get(f"{proxy.url}/api/users/1"), 502)
 
 
 def test_a_service_5xx_on_a_read_falls_back_and_on_a_write_is_passed_on(
-    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, users: Upstream, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    users: Upstream,
+    client: httpx.Client,
 ) -> None:
     proxy = proxy_factory(
         table("/fault/status/{code}"), {"monolith": monolith.url, "users": users.url}
@@ -108,7 +127,10 @@ def test_a_service_5xx_on_a_read_falls_back_and_on_a_write_is_passed_on(
 
 
 def test_a_slow_service_times_out_with_a_504_problem(
-    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, users: Upstream, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    users: Upstream,
+    client: httpx.Client,
 ) -> None:
     proxy = proxy_factory(
         table("/fault/slow", read_timeout="0.3", fallback='"none"'),
@@ -129,11 +151,17 @@ def test_an_upstream_that_resets_mid_body_aborts_only_that_response(
     assert proxy.process.is_running
     assert client.get(f"{proxy.url}/api/threads").json()["answered_by"] == "monolith"
     metrics = client.get(f"{proxy.url}/metrics").text
-    assert 'proxy_upstream_failures_total{reason="broken-mid-response",upstream="monolith"} 5.0' in metrics
+    assert (
+        'proxy_upstream_failures_total{reason="broken-mid-response",upstream="monolith"} 5.0'
+        in metrics
+    )
 
 
 def test_an_upstream_process_dying_mid_request_is_a_502_and_the_proxy_lives_on(
-    proxy_factory: Callable[..., RunningProxy], tmp_path: Path, monolith: Upstream, client: httpx.Client
+    proxy_factory: Callable[..., RunningProxy],
+    tmp_path: Path,
+    monolith: Upstream,
+    client: httpx.Client,
 ) -> None:
     doomed = _start_upstream_on("users", free_port(), tmp_path)
     proxy = proxy_factory(table("/fault/exit"), {"monolith": monolith.url, "users": doomed.url})
