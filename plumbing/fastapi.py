@@ -93,6 +93,10 @@ class RequestContext:
         token = current_request_id.set(request_id)
         started = time.perf_counter()
         status = 500
+        # HEAD is GET without the body, on every path, as the monolith (Werkzeug) answers it.
+        is_head = scope["method"] == "HEAD"
+        if is_head:
+            scope = {**scope, "method": "GET"}
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -101,6 +105,8 @@ class RequestContext:
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
+            elif is_head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -108,10 +114,11 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.observe(scope["method"], route, status, elapsed)
+            method = "HEAD" if is_head else scope["method"]
+            self.metrics.observe(method, route, status, elapsed)
             log.info(
                 "request",
-                method=scope["method"],
+                method=method,
                 path=scope["path"],
                 route=route,
                 status=status,
