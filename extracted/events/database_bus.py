@@ -10,6 +10,7 @@ tables on first use (`ensure_schema`); it is infrastructure, not any service's d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from sqlalchemy import (
@@ -29,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from extracted.events.bus import Delivery, decode_event, encode_event, source_of
 from plumbing.clock import utcnow
@@ -68,10 +70,18 @@ class DatabaseBus:
         self.ensure_schema()
 
     def ensure_schema(self) -> None:
-        with self.engine.begin() as connection:
-            if self.is_postgres:
-                connection.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
-            metadata.create_all(connection, checkfirst=True)
+        """Create the bus tables unless they exist; safe when several processes start at once."""
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as connection:
+                    if self.is_postgres:
+                        connection.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
+                    metadata.create_all(connection, checkfirst=True)
+                return
+            except OperationalError:  # SQLite: another process created them in between
+                if attempt == 4:
+                    raise
+                time.sleep(0.1)
 
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
