@@ -52,25 +52,8 @@ def service_environment(context: str, database_url: str, token_secret: str) -> d
 
 
 def proxy_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    """The strangler proxy under uvicorn (uvloop and httptools), one process."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "strangler_proxy:create_app",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    """The strangler proxy, with the server options it needs (see strangler_proxy/__main__.py)."""
+    return [sys.executable, "-m", "strangler_proxy", "--host", host, "--port", str(port)]
 
 
 def proxy_environment(
