@@ -25,7 +25,7 @@ from strangler_proxy.forwarding import Forwarder, Receive, Send
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.paths import UnsafePath
 from strangler_proxy.proxy import Proxy, canonical_or_none, reject_path
-from strangler_proxy.responses import send_bytes, send_json
+from strangler_proxy.responses import send_bytes, send_problem
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
@@ -92,14 +92,8 @@ class ProxyApp:
             self.metrics.observe("rejected", "proxy", scope["method"], 400, 0.0)
             return
         decoded = path.decoded
-        if decoded == "/healthz":
-            status = 200 if self.is_ready else 503
-            await send_json(send, status, {"status": "ok" if self.is_ready else "starting"})
-            return
-        if decoded == "/metrics":
-            self._refresh_gauges()
-            payload, content_type = self.metrics.exposition()
-            await send_bytes(send, 200, payload, content_type, [])
+        if decoded in ("/healthz", "/metrics"):
+            await self._operations(scope, send, decoded)
             return
         prefix = self._admin_prefix
         if decoded == prefix or decoded.startswith(prefix + "/"):
@@ -108,6 +102,25 @@ class ProxyApp:
             await self.admin(child, receive, send)  # type: ignore[arg-type]
             return
         await self.proxy.handle(scope, receive, send, path)
+
+    async def _operations(self, scope: dict[str, Any], send: Send, path: str) -> None:
+        """The proxy's own /healthz and /metrics, with the contract's 405 and request ids."""
+        request_id = accept_or_mint(_header(scope, b"x-request-id"))
+        if scope["method"] not in ("GET", "HEAD"):
+            detail = f"{scope['method']} is not allowed on {path}"
+            await send_problem(send, 405, detail, request_id, [(b"allow", b"GET, HEAD")])
+            return
+        if path == "/healthz":
+            body = b'{"status": "ok"}' if self.is_ready else b'{"status": "starting"}'
+            status, content_type = (200 if self.is_ready else 503), "application/json"
+        else:
+            self._refresh_gauges()
+            body, content_type = self.metrics.exposition()
+            status = 200
+        headers = [(b"x-request-id", request_id.encode())]
+        await send_bytes(
+            send, status, body, content_type, headers, is_head=scope["method"] == "HEAD"
+        )
 
     def _refresh_gauges(self) -> None:
         for name, described in self.breakers.describe().items():

@@ -27,7 +27,12 @@ PROBLEMS: dict[int, tuple[str, str]] = {
 
 
 async def send_bytes(
-    send: Send, status: int, body: bytes, content_type: str, headers: list[tuple[bytes, bytes]]
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: list[tuple[bytes, bytes]],
+    is_head: bool = False,
 ) -> None:
     await send(
         {
@@ -40,7 +45,7 @@ async def send_bytes(
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if is_head else body})
 
 
 def problem(status: int, detail: str, request_id: str, **extra: Any) -> dict[str, Any]:
@@ -48,11 +53,16 @@ def problem(status: int, detail: str, request_id: str, **extra: Any) -> dict[str
     return {**problem_body(status, slug, title, detail), "request_id": request_id, **extra}
 
 
-async def send_problem(send: Send, status: int, detail: str, request_id: str) -> None:
+async def send_problem(
+    send: Send,
+    status: int,
+    detail: str,
+    request_id: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(problem(status, detail, request_id)).encode()
-    await send_bytes(
-        send, status, body, PROBLEM_CONTENT_TYPE, [(b"x-request-id", request_id.encode())]
-    )
+    extra = [(b"x-request-id", request_id.encode()), *(headers or [])]
+    await send_bytes(send, status, body, PROBLEM_CONTENT_TYPE, extra)
 
 
 async def send_json(send: Send, status: int, document: Any, request_id: str = "-") -> None:
