@@ -63,10 +63,3 @@ async def send_problem(
     body = json.dumps(problem(status, detail, request_id)).encode()
     extra = [(b"x-request-id", request_id.encode()), *(headers or [])]
     await send_bytes(send, status, body, PROBLEM_CONTENT_TYPE, extra)
-
-
-async def send_json(send: Send, status: int, document: Any, request_id: str = "-") -> None:
-    body = json.dumps(document, default=str).encode()
-    await send_bytes(
-        send, status, body, "application/json", [(b"x-request-id", request_id.encode())]
-    )
