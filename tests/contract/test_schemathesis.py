@@ -1,0 +1,73 @@
+"""Property-based fuzzing of the deployment under test with `docs/openapi.yaml` (schemathesis).
+
+Every operation of the document gets generated requests, valid and invalid, with a real member's
+bearer token. Whatever is sent, the answer must not be a 5xx, must have a documented status code,
+media type, headers and body, and data the document calls invalid must be refused with a 4xx.
+Only the contexts the deployment implements are fuzzed (by the operations' tags).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.contract.client import ContractClient, Member
+from tests.contract.conformance import OPENAPI_PATH
+from tests.contract.conftest import Deployment
+
+schema = schemathesis.openapi.from_path(OPENAPI_PATH)
+schema.config.phases.coverage.enabled = False
+
+MAX_REQUEST_LINE = 4094  # gunicorn's default limit_request_line
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+@pytest.fixture(scope="session")
+def fuzzer(users_api: ContractClient) -> Member:
+    """The member whose token every fuzzed request carries."""
+    return users_api.sign_up_and_sign_in(display_name="Fuzzer")
+
+
+def context_of(case: Any) -> str:
+    tags = case.operation.definition.raw.get("tags") or ["operations"]
+    return str(tags[0])
+
+
+@schema.parametrize()
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_server_error_and_no_response_outside_the_contract(
+    case: Any, deployment: Deployment, fuzzer: Member
+) -> None:
+    context = context_of(case)
+    if context not in deployment.under_test:
+        pytest.skip(f"{deployment.name} does not implement {context}")
+    response = case.call(base_url=deployment.url(context), headers=fuzzer.headers)
+    if response.status_code == 414:
+        # Known gap, reported: gunicorn refuses a request line over 4094 bytes itself (an HTML
+        # 414 without X-Request-ID) before the app can answer. No valid request comes near it.
+        assert len(response.request.url) > MAX_REQUEST_LINE - len("GET  HTTP/1.1")
+        return
+    case.validate_response(response, checks=CHECKS, headers=fuzzer.headers)
