@@ -42,7 +42,7 @@ class Write:
         return self.client.request(self.method, self.path, content=content, headers=all_headers)
 
 
-NOT_TEXT = [42, 1.5, True, None, [], {}, ["text"], {"text": "x"}]
+NOT_TEXT: list[Any] = [42, 1.5, True, None, [], {}, ["text"], {"text": "x"}]
 WRITES = [
     pytest.param("sign-up", marks=pytest.mark.users),
     pytest.param("sign-in", marks=pytest.mark.users),
@@ -69,6 +69,10 @@ def write(
     member: Member,
 ) -> Write:
     name = request.param
+    snapshot: Callable[[], Any]
+    fields: dict[str, list[Any]]
+    document: dict[str, Any]
+    valid: dict[str, Any]
     if name in ("sign-up", "sign-in"):
         probe = users_api.sign_up()
         username = unique_username()
