@@ -12,7 +12,8 @@ The suite proves any implementation of `CONTRACT.md` over real HTTP. What it run
   service}, under_test={"forum", "operations"})`. Tests of contexts not under test are skipped.
 - `STRANGLER_CONTRACT_URL=http://host:port` runs the suite against a system that is already up
   (e.g. `strangler up`), as one deployment serving every context (only the `sqlite` run; the
-  `postgres` run is skipped because that system owns its own database).
+  `postgres` run is skipped because that system owns its own database). Set
+  `STRANGLER_CONTRACT_TOKEN_SECRET` to its token key to include the expired/forged-token tests.
 
 Tests are marked by the context they specify (`users`, `forum`, `polls`, `search`,
 `operations`), so `pytest tests/contract -m forum` selects one service's part. Fixtures:
@@ -38,6 +39,7 @@ from tests.support.servers import TEST_TOKEN_SECRET
 CONTEXTS = ("users", "forum", "polls", "search", "operations")
 IMPLEMENTATIONS = ["monolith"]
 EXTERNAL_ENV = "STRANGLER_CONTRACT_URL"
+EXTERNAL_SECRET_ENV = "STRANGLER_CONTRACT_TOKEN_SECRET"
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def deployment(request: pytest.FixtureRequest, backend: str) -> Deployment:
     if external:
         if backend != "sqlite":
             pytest.skip(f"{EXTERNAL_ENV} names a running system; it is tested once")
-        return Deployment("external", everything_at(external), token_secret=None)
+        secret = os.environ.get(EXTERNAL_SECRET_ENV)
+        return Deployment("external", everything_at(external), token_secret=secret)
     deployment: Deployment = request.getfixturevalue(f"{request.param}_deployment")
     return deployment
 
