@@ -19,9 +19,16 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
+from extracted.events.bus import open_bus
+from extracted.events.metrics import EventMetrics
+from extracted.events.relay import Relay
+from extracted.events.runner import ConsumerRunner
+from extracted.forum import service as forum_service
+from extracted.search import events as search_events
 from extracted.search import service
 from migrations.runner import upgrade
 from plumbing.clock import utcnow
+from plumbing.contract import NewPost, NewThread
 from plumbing.database import make_engine
 from plumbing.tokens import TokenSigner
 from tests.services.conftest import RunningService, StartService
@@ -268,3 +275,39 @@ def test_a_new_post_is_findable_within_two_seconds_through_the_event_path(
                 FINDABLE_WITHIN,
                 consumer,
             )
+
+
+def test_replaying_the_indexer_rebuilds_a_lost_index_from_the_bus(
+    backend: str, tmp_path: Path
+) -> None:
+    word = _word()
+    with (
+        fresh_database(backend, tmp_path, "forum") as forum_db,
+        fresh_database(backend, tmp_path, "search") as search_db,
+        fresh_database(backend, tmp_path, "bus") as bus_url,
+    ):
+        upgrade("forum", forum_db)
+        upgrade("search", search_db)
+        forum_engine, search_engine = make_engine(forum_db), make_engine(search_db)
+        bus = open_bus(bus_url)
+        metrics = EventMetrics()
+        try:
+            with Session(forum_engine, expire_on_commit=False) as db:
+                thread = forum_service.start_thread(db, 7, NewThread(title=word, body="b"))
+                post = forum_service.add_post(db, 7, thread.id, NewPost(body=f"re {word}"))
+            Relay("forum", forum_engine, bus, 100, metrics).run_once()
+            runner = ConsumerRunner(search_events.consumer, search_engine, bus, metrics)
+            assert runner.run_once() == (2, False)
+            with Session(search_engine) as db:
+                service.clear(db)  # the index is lost
+                db.commit()
+                assert service.search(db, word, 0, 10) == []
+            runner.replay()
+            assert runner.run_once() == (2, False)
+            with Session(search_engine) as db:
+                found = {(hit.kind, hit.id) for hit in service.search(db, word, 0, 10)}
+            assert found == {("thread", thread.id), ("post", post.id)}
+        finally:
+            bus.close()
+            forum_engine.dispose()
+            search_engine.dispose()
