@@ -5,7 +5,7 @@ Domain logic over a Session; knows no web framework. The index is a real full-te
 input is never passed to a query language as is: it is cut into words, and each word becomes
 a quoted prefix term, so `"`, `*`, `AND`, `:` or `(` in a query are just text. A document
 matches when every word of the query starts a word of it (in a thread's title or body, in a
-post's body); a heading match outranks a body match.
+post's body); a document whose heading matches outranks one matched in its body only.
 """
 
 from __future__ import annotations
@@ -91,12 +91,16 @@ def index_post(db: Session, post_id: int, thread_id: int, body: str, created_at:
     )
 
 
+# Documents whose heading alone matches come first (as title matches do in the monolith), then
+# by relevance, then newest first.
 _SQLITE_SEARCH = text(
     """
     SELECT d.kind, d.source_id, d.thread_id, d.title, d.heading, d.body
     FROM documents_fts JOIN documents AS d ON d.id = documents_fts.rowid
     WHERE documents_fts MATCH :match
-    ORDER BY bm25(documents_fts, 4.0, 1.0), d.created_at DESC, d.id DESC
+    ORDER BY
+        d.id IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH :heading_match) DESC,
+        bm25(documents_fts, 4.0, 1.0), d.created_at DESC, d.id DESC
     LIMIT :limit OFFSET :offset
     """
 )
@@ -106,7 +110,9 @@ _POSTGRES_SEARCH = text(
     SELECT d.kind, d.source_id, d.thread_id, d.title, d.heading, d.body
     FROM documents AS d, to_tsquery('simple', :match) AS query
     WHERE d.search_vector @@ query
-    ORDER BY ts_rank(d.search_vector, query) DESC, d.created_at DESC, d.id DESC
+    ORDER BY
+        ts_filter(d.search_vector, '{a}') @@ query DESC,
+        ts_rank(d.search_vector, query) DESC, d.created_at DESC, d.id DESC
     LIMIT :limit OFFSET :offset
     """
 )
@@ -117,11 +123,16 @@ def search(db: Session, query: str, offset: int, limit: int) -> list[Hit]:
     words = terms(query)
     if not words:  # only punctuation: nothing a word index can match
         return []
+    page = {"limit": limit + 1, "offset": offset}
     if db.get_bind().dialect.name == "postgresql":
-        statement, match = _POSTGRES_SEARCH, " & ".join(f"{word}:*" for word in words)
+        match = " & ".join(f"{word}:*" for word in words)
+        rows = db.execute(_POSTGRES_SEARCH, {"match": match, **page}).all()
     else:
-        statement, match = _SQLITE_SEARCH, " ".join(f'"{word}"*' for word in words)
-    rows = db.execute(statement, {"match": match, "limit": limit + 1, "offset": offset}).all()
+        match = " ".join(f'"{word}"*' for word in words)
+        heading_match = f"heading : ({match})"
+        rows = db.execute(
+            _SQLITE_SEARCH, {"match": match, "heading_match": heading_match, **page}
+        ).all()
     return [
         Hit(
             row.kind,

@@ -137,9 +137,10 @@ def test_a_title_match_ranks_before_a_body_match(
     http: httpx.Client, search: RunningService, index: Index
 ) -> None:
     word = _word()
-    in_body = index.thread("Plain title", f"the body says {word} once")
-    in_title = index.thread(f"{word} in the title", "and nothing else")
-    post = index.post(in_body, f"a post on {word}")
+    # Body matches as strong as bm25 allows, a title match as weak as it allows.
+    in_body = index.thread("Plain title", f"{word} " * 20)
+    in_title = index.thread(f"{word} " + "padding " * 20, "and nothing else")
+    post = index.post(in_body, f"{word} " * 20)
     hits = _hits(http, search.url, word)
     assert hits[0] == ("thread", in_title)
     assert set(hits) == {("thread", in_title), ("thread", in_body), ("post", post)}
