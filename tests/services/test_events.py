@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from extracted.events.relay import Relay
 from extracted.events.runner import ConsumerRunner
 from plumbing.database import make_engine
 from plumbing.outbox import record
+from strangler.processes import free_port
 from tests.services import event_probe
 from tests.services.event_processes import (
     BUSES,
@@ -151,17 +153,34 @@ def test_a_consumer_killed_mid_stream_applies_every_event_exactly_once(
     _every_event_applied_once(target_engine, EVENTS)
 
 
+PARKED_METRICS = [
+    'events_parked_total{consumer="probe-tally"} 1.0',
+    'event_failures_total{consumer="probe-tally"} 3.0',
+    'events_applied_total{consumer="probe-tally"} 19.0',
+]
+
+
+def _metrics_show(port: int, samples: list[str]) -> Callable[[], bool]:
+    def check() -> bool:
+        exposition = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        return all(sample in exposition for sample in samples)
+
+    return check
+
+
 def test_a_poison_event_is_parked_with_its_error_and_does_not_block_the_others(
     source: tuple[str, Engine], target: tuple[str, Engine], bus_url: str, tmp_path: Path
 ) -> None:
     (source_url, source_engine), (target_url, target_engine) = source, target
     _record(source_engine, 20, poison=frozenset({5}))
-    tuning = {"max_attempts": "3", "retry_seconds": "0.05"}
+    metrics_port = free_port()
+    tuning = {"max_attempts": "3", "retry_seconds": "0.05", "metrics_port": str(metrics_port)}
     with (
         running(start_relay("probe", source_url, bus_url, tmp_path)),
         running(start_consumer(PROBE, "probe", target_url, bus_url, tmp_path, **tuning)) as c,
     ):
         assert eventually(lambda: _applied(target_engine) >= 19, 30, c)
+        assert eventually(_metrics_show(metrics_port, PARKED_METRICS), 5, c)
     assert _applications(target_engine) == {str(n): 1 for n in range(1, 21) if n != 5}
     failed = event_probe.tables.failed
     with target_engine.connect() as connection:
