@@ -201,8 +201,12 @@ def test_a_redelivered_event_changes_nothing_and_counts_as_a_redelivery(
     try:
         Relay("probe", source_engine, bus, 10, metrics).run_once()
         runner = ConsumerRunner(event_probe.consumer, target_engine, bus, metrics)
+        name, sources = event_probe.consumer.name, event_probe.consumer.sources
+        assert bus.lag(name, sources) == 3
         assert runner.run_once() == (3, False)
-        bus.rewind(event_probe.consumer.name, event_probe.consumer.sources)
+        assert metrics.registry.get_sample_value("consumer_lag", {"consumer": name}) == 0
+        bus.rewind(name, sources)
+        assert bus.lag(name, sources) == 3
         assert runner.run_once() == (3, False)
     finally:
         bus.close()
