@@ -1,7 +1,9 @@
-"""Moving bytes between the client and one upstream over a pooled aiohttp session.
+"""Moving bytes between the client and one upstream over pooled keep-alive connections.
 
-aiohttp is the forwarding client because it keeps the proxy from being the bottleneck on this
-machine (see loadtests/bench_proxy.py; a default httpx client is several times slower). Request
+The forwarding client is the small one of `upstream_pool` / `upstream_connection`: measured by
+loadtests/bench_proxy.py, an aiohttp session cost about as much CPU per request as the whole
+rest of the proxy, and a default httpx client is several times slower still (docs/proxy.md,
+"Performance"). The aiohttp session remains for shadow copies, off the hot path. Request
 bodies are read up to the body limit (small or safe ones whole, others streamed); responses are
 relayed in two phases: `open_response` may still fail over to another upstream, `relay` streams
 and can only abort. This module must never choose the upstream nor interpret the route table.
@@ -9,15 +11,23 @@ and can only abort. This module must never choose the upstream nor interpret the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
-from yarl import URL
 
 from strangler_proxy.headers import rewrite_response_headers
+from strangler_proxy.upstream_connection import UpstreamConnection
+from strangler_proxy.upstream_pool import (
+    ConnectFailed,
+    Origin,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamTimeout,
+    exchange,
+)
 
 SMALL_BODY_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -70,13 +80,14 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 class BodyStream:
     """The request body as it arrives, stopping once past `limit` bytes.
 
-    aiohttp wraps whatever a body iterator raises in its own errors, so the reason the upload
-    stopped is also kept here, for `open_response` to report faithfully.
+    `declared_length` is the client's `Content-Length` (None: chunked); the reason the upload
+    stopped is also kept in `failure`.
     """
 
-    def __init__(self, receive: Receive, limit: int) -> None:
+    def __init__(self, receive: Receive, limit: int, declared_length: int | None = None) -> None:
         self._receive = receive
         self._limit = limit
+        self.declared_length = declared_length
         self.failure: BodyTooLarge | ClientGone | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -97,37 +108,92 @@ class BodyStream:
                 return
 
 
-def classify(error: BaseException) -> UpstreamFailed:
-    """Map an aiohttp failure before the response started to the client's status."""
-    if isinstance(error, aiohttp.ClientConnectorError):
+def classify(error: UpstreamError) -> UpstreamFailed:
+    """Map a failure before the response started to the client's status."""
+    if isinstance(error, ConnectFailed):
         return UpstreamFailed("refused", 502, "the upstream refused the connection")
-    if isinstance(error, TimeoutError | asyncio.TimeoutError):
+    if isinstance(error, UpstreamTimeout):
         return UpstreamFailed("timeout", 504, "the upstream did not answer in time")
     return UpstreamFailed("broken", 502, "the upstream closed the connection without an answer")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds allowed to connect, and between two arrivals of response bytes."""
+
+    connect: float
+    read: float
+
+
+def origin_of(base_url: str) -> tuple[Origin, str]:
+    """The origin of an upstream URL and the path prefix to put before every target."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) upstream URL: {base_url!r}")
+    is_tls = parts.scheme == "https"
+    port = parts.port or (443 if is_tls else 80)
+    return Origin(parts.hostname, port, parts.netloc, is_tls), parts.path.rstrip("/")
+
+
+def request_head(
+    method: str, target: str, headers: list[tuple[str, str]], origin: Origin, framing: str
+) -> bytes:
+    """The request line and headers; `framing` is the body's own header line, or ""."""
+    lines = [f"{method} {target} HTTP/1.1\r\n"]
+    has_host = False
+    for name, value in headers:
+        if name == "content-length":
+            continue  # the proxy frames the body it actually sends
+        has_host = has_host or name == "host"
+        lines.append(f"{name}: {value}\r\n")
+    if not has_host:
+        lines.append(f"host: {origin.host_header}\r\n")
+    lines.append(framing)
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
 
 
 @dataclass
 class OpenedResponse:
     """An upstream response whose head (and, when small, whole body) has arrived."""
 
-    response: aiohttp.ClientResponse
+    status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes | None  # None: still to be streamed
+    content_type: str
+    read_timeout: float
+    _pool: UpstreamPool
+    _origin: Origin
+    _connection: UpstreamConnection
 
-    @property
-    def status(self) -> int:
-        return self.response.status
+    async def read_chunk(self) -> bytes:
+        return await self._connection.read_chunk(self.read_timeout)
+
+    def release(self) -> None:
+        """The response was read whole: the connection may serve another request."""
+        self._pool.release(self._origin, self._connection)
+
+    def close(self) -> None:
+        """Drop the connection (the response is abandoned or broken)."""
+        self._connection.close()
+        self._pool.release(self._origin, self._connection)
 
 
 class Forwarder:
-    """Owns the connection pool; one per proxy process, opened in the lifespan."""
+    """Owns the connection pools; one per proxy process, opened in the lifespan.
+
+    Forwarding uses the small keep-alive client of `upstream_pool`; the aiohttp `session` stays
+    for the shadow path, which compares answers off the hot path.
+    """
 
     def __init__(self, pool_limit: int, pool_limit_per_upstream: int, keepalive: float) -> None:
         self._pool_limit = pool_limit
         self._per_upstream = pool_limit_per_upstream
         self._keepalive = keepalive
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._pool: UpstreamPool | None = None
+        self._origins: dict[str, tuple[Origin, str]] = {}
+        self._timeouts: dict[tuple[float, float], Timeouts] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -141,8 +207,12 @@ class Forwarder:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=_SKIP_AUTO_HEADERS,
         )
+        self._pool = UpstreamPool(self._pool_limit, self._per_upstream, self._keepalive)
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -153,51 +223,70 @@ class Forwarder:
             raise RuntimeError("the forwarder is not started (the app's lifespan did not run)")
         return self._session
 
-    def timeout(self, connect: float, read: float) -> aiohttp.ClientTimeout:
+    @property
+    def pool(self) -> UpstreamPool:
+        if self._pool is None:
+            raise RuntimeError("the forwarder is not started (the app's lifespan did not run)")
+        return self._pool
+
+    def timeout(self, connect: float, read: float) -> Timeouts:
         found = self._timeouts.get((connect, read))
         if found is None:
-            found = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-            self._timeouts[(connect, read)] = found
+            found = self._timeouts[(connect, read)] = Timeouts(connect, read)
+        return found
+
+    def _origin(self, base_url: str) -> tuple[Origin, str]:
+        found = self._origins.get(base_url)
+        if found is None:
+            found = self._origins[base_url] = origin_of(base_url)
         return found
 
     async def open_response(
         self,
         method: str,
-        url: str,
+        base_url: str,
+        target: str,
         headers: list[tuple[str, str]],
         body: bytes | BodyStream | None,
-        timeout: aiohttp.ClientTimeout,
+        timeout: Timeouts,
         request_id: str,
     ) -> OpenedResponse:
         """Send the request and wait for the response head; raise UpstreamFailed on failure."""
+        origin, prefix = self._origin(base_url)
+        sent: bytes | AsyncIterator[bytes] | None
+        if isinstance(body, BodyStream):
+            sent, length = body.__aiter__(), body.declared_length
+            framing = "transfer-encoding: chunked\r\n" if length is None else ""
+            framing = framing or f"content-length: {length}\r\n"
+        else:
+            sent = body
+            framing = "" if body is None else f"content-length: {len(body)}\r\n"
+        head = request_head(method, prefix + target, headers, origin, framing)
+        pool = self.pool
         try:
-            response = await self.session.request(
-                method,
-                URL(url, encoded=True),
-                headers=headers,
-                data=body.__aiter__() if isinstance(body, BodyStream) else body,
-                allow_redirects=False,
-                timeout=timeout,
-            )
-        except (BodyTooLarge, ClientGone):
-            raise
-        except (aiohttp.ClientError, TimeoutError) as error:
-            if isinstance(body, BodyStream) and body.failure is not None:
-                raise body.failure from error
+            connection, status, raw_headers = await exchange(
+                pool, origin, method, head, sent, framing.startswith("transfer"),
+                timeout.connect, timeout.read,
+            )  # fmt: skip
+        except UpstreamError as error:
             raise classify(error) from error
+        headers_out, length, content_type = rewrite_response_headers(raw_headers, request_id)
+        opened = OpenedResponse(
+            status, headers_out, None, content_type, timeout.read, pool, origin, connection
+        )
         try:
-            headers_out = rewrite_response_headers(response.raw_headers, request_id)
-            length = response.content_length
-            has_no_body = method == "HEAD" or response.status in (204, 304)
-            body_now: bytes | None = None
-            if has_no_body:
-                body_now = b""
+            if method == "HEAD" or status in (204, 304):
+                await connection.read_all(timeout.read)
+                opened.body = b""
             elif length is not None and length <= SMALL_BODY_BYTES:
-                body_now = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            response.close()
+                opened.body = await connection.read_all(timeout.read)
+        except UpstreamError as error:
+            opened.close()
             raise classify(error) from error
-        return OpenedResponse(response, headers_out, body_now)
+        except BaseException:
+            opened.close()
+            raise
+        return opened
 
 
 async def relay(opened: OpenedResponse, send: Send, tee_limit: int = 0) -> bytes | None:
@@ -206,28 +295,39 @@ async def relay(opened: OpenedResponse, send: Send, tee_limit: int = 0) -> bytes
     Raises UpstreamBroke when the upstream dies after the head went out: the only honest thing
     left is to abort the client's connection, never to end a truncated body cleanly.
     """
-    response = opened.response
-    await send(
-        {"type": "http.response.start", "status": response.status, "headers": opened.headers}
-    )
-    if opened.body is not None:
-        await send({"type": "http.response.body", "body": opened.body})
-        response.release()
-        return opened.body if len(opened.body) <= tee_limit else None
+    try:
+        await send(
+            {"type": "http.response.start", "status": opened.status, "headers": opened.headers}
+        )
+        if opened.body is not None:
+            await send({"type": "http.response.body", "body": opened.body})
+            opened.release()
+            return opened.body if len(opened.body) <= tee_limit else None
+        kept = await _stream(opened, send, tee_limit)
+    except BaseException:
+        opened.close()
+        raise
+    opened.release()
+    return kept
+
+
+async def _stream(opened: OpenedResponse, send: Send, tee_limit: int) -> bytes | None:
     kept: list[bytes] | None = [] if tee_limit else None
     kept_size = 0
-    try:
-        async for chunk in response.content.iter_any():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if kept is not None:
-                kept_size += len(chunk)
-                if kept_size <= tee_limit:
-                    kept.append(chunk)
-                else:
-                    kept = None
-    except (aiohttp.ClientError, TimeoutError) as error:
-        response.close()
-        raise UpstreamBroke(f"the upstream failed mid-response: {type(error).__name__}") from error
+    while True:
+        try:
+            chunk = await opened.read_chunk()
+        except UpstreamError as error:
+            reason = type(error).__name__
+            raise UpstreamBroke(f"the upstream failed mid-response: {reason}") from error
+        if not chunk:
+            break
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if kept is not None:
+            kept_size += len(chunk)
+            if kept_size <= tee_limit:
+                kept.append(chunk)
+            else:
+                kept = None
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-    response.release()
     return b"".join(kept) if kept is not None else None

@@ -126,16 +126,35 @@ def rewrite_request_headers(
     return IncomingRequest(forward, lookup, request_id, content_length, is_chunked)
 
 
+_RESPONSE_DROPPED_BYTES = frozenset(name.encode() for name in HOP_BY_HOP | RESPONSE_DROPPED)
+
+
 def rewrite_response_headers(
     raw_headers: Iterable[tuple[bytes, bytes]], request_id: str
-) -> list[tuple[bytes, bytes]]:
-    """The upstream's response headers minus hop-by-hop ones, always with `X-Request-ID`."""
+) -> tuple[list[tuple[bytes, bytes]], int | None, str]:
+    """The upstream's response headers minus hop-by-hop ones, always with `X-Request-ID`.
+
+    Also returns what the proxy needs to know of them: the declared `Content-Length` (None when
+    absent or not a number) and the `Content-Type` ("" when absent).
+    """
     pairs = [(name.lower(), value) for name, value in raw_headers]
-    dropped = {name.encode() for name in HOP_BY_HOP | RESPONSE_DROPPED}
+    dropped = _RESPONSE_DROPPED_BYTES
+    length: int | None = None
+    content_type = ""
+    has_request_id = False
     for name, value in pairs:
         if name == b"connection":
-            dropped |= {token.encode() for token in _connection_tokens(value.decode("latin-1"))}
+            tokens = _connection_tokens(value.decode("latin-1"))
+            dropped = dropped | {token.encode() for token in tokens}
+        elif name == b"content-length":
+            length = int(value) if value.strip().isdigit() else None
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"x-request-id":
+            has_request_id = True
     kept = [(name, value) for name, value in pairs if name not in dropped]
-    if not any(name == b"x-request-id" for name, _ in kept):
+    if dropped is not _RESPONSE_DROPPED_BYTES:  # `Connection` may have named it
+        has_request_id = any(name == b"x-request-id" for name, _ in kept)
+    if not has_request_id:
         kept.append((b"x-request-id", request_id.encode()))
-    return kept
+    return kept, length, content_type

@@ -24,6 +24,7 @@ from strangler_proxy.forwarding import (
     BodyTooLarge,
     ClientGone,
     Forwarder,
+    OpenedResponse,
     Receive,
     Send,
     UpstreamBroke,
@@ -167,7 +168,7 @@ class Proxy:
                 if not body and incoming.content_length is None:
                     body = None  # no body was sent: send none, not `Content-Length: 0`
             else:
-                body = BodyStream(receive, limit)
+                body = BodyStream(receive, limit, incoming.content_length)
             query = scope.get("query_string", b"")
             target = path.forward + ("?" + query.decode("latin-1") if query else "")
             await self._forward(method, target, body, snapshot, plan, incoming, outcome, send)
@@ -215,7 +216,7 @@ class Proxy:
             base_url = snapshot.upstream_urls[upstream]
             try:
                 opened = await self.forwarder.open_response(
-                    method, base_url + target, incoming.forward, body, timeout, incoming.request_id
+                    method, base_url, target, incoming.forward, body, timeout, incoming.request_id
                 )
             except UpstreamFailed as error:
                 breaker.record_failure()
@@ -226,7 +227,7 @@ class Proxy:
             if is_server_error and upstream != self._attempts(plan)[-1]:
                 breaker.record_failure()
                 self.metrics.upstream_failures.labels(upstream, "status-5xx").inc()
-                opened.response.close()
+                opened.close()
                 failure = UpstreamFailed("status-5xx", opened.status, "the service failed")
                 continue
             if is_server_error:
@@ -259,12 +260,12 @@ class Proxy:
         snapshot: Snapshot,
         plan: Plan,
         incoming: IncomingRequest,
-        opened: Any,
+        opened: OpenedResponse,
         kept: bytes | None,
     ) -> None:
         route = plan.route
         assert route is not None and plan.shadow_to is not None
-        answer = Answer(opened.status, opened.response.headers.get("Content-Type", ""), kept)
+        answer = Answer(opened.status, opened.content_type, kept)
         ignore = tuple(rule.field for rule in (*snapshot.table.shadow_ignore, *route.shadow_ignore))
         self.shadow.submit(
             ShadowJob(

@@ -1,0 +1,177 @@
+"""Pooled keep-alive connections to the upstreams, and one HTTP exchange over them.
+
+Each upstream (host and port) keeps its idle connections, most recently used first, for at most
+`keepalive` seconds; connections in use are limited per upstream and in total. A reused
+connection that the upstream had already closed is retried once on a fresh one when the request
+can be repeated safely (bytes body, idempotent method, nothing received). This module must never
+choose an upstream nor rewrite headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from strangler_proxy.upstream_connection import (
+    ConnectFailed,
+    ConnectionBroken,
+    UpstreamConnection,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an upstream listens, and the `Host` to send when the client gave none."""
+
+    host: str
+    port: int
+    host_header: str
+    is_tls: bool = False
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+class UpstreamPool:
+    """Connections to every upstream of one proxy process; opened lazily, closed at shutdown."""
+
+    def __init__(self, limit: int, limit_per_upstream: int, keepalive: float) -> None:
+        self._keepalive = keepalive
+        self._limit_per_upstream = limit_per_upstream
+        self._total = asyncio.Semaphore(limit)
+        self._per_upstream: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
+        self._in_use: set[UpstreamConnection] = set()
+
+    async def acquire(
+        self, origin: Origin, connect_timeout: float
+    ) -> tuple[UpstreamConnection, bool]:
+        """A connection to `origin` and whether it was reused; release it when done."""
+        key = (origin.host, origin.port)
+        gate = self._per_upstream.get(key)
+        if gate is None:
+            gate = self._per_upstream[key] = asyncio.Semaphore(self._limit_per_upstream)
+        await gate.acquire()
+        try:
+            await self._total.acquire()
+        except BaseException:
+            gate.release()
+            raise
+        try:
+            connection, is_reused = self._idle_connection(key), True
+            if connection is None:
+                connection, is_reused = await self._connect(origin, connect_timeout), False
+        except BaseException:
+            self._total.release()
+            gate.release()
+            raise
+        self._in_use.add(connection)
+        return connection, is_reused
+
+    def release(self, origin: Origin, connection: UpstreamConnection) -> None:
+        """Give a connection back: kept when it can carry another request, else closed."""
+        if connection not in self._in_use:
+            return
+        self._in_use.discard(connection)
+        key = (origin.host, origin.port)
+        if connection.is_reusable:
+            connection.idle_since = time.monotonic()
+            idle = self._idle.setdefault(key, [])
+            idle.append(connection)
+            if len(idle) > self._limit_per_upstream:
+                idle.pop(0).close()
+        else:
+            connection.close()
+        self._total.release()
+        self._per_upstream[key].release()
+
+    def _idle_connection(self, key: tuple[str, int]) -> UpstreamConnection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        oldest_allowed = time.monotonic() - self._keepalive
+        while idle:
+            connection = idle.pop()
+            transport = connection.transport
+            if (
+                transport is not None
+                and not transport.is_closing()
+                and connection.idle_since >= oldest_allowed
+            ):
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, origin: Origin, connect_timeout: float) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: UpstreamConnection(loop),
+                    origin.host,
+                    origin.port,
+                    ssl=_tls_context() if origin.is_tls else None,
+                )
+        except TimeoutError as error:
+            raise UpstreamTimeout("the upstream did not accept the connection in time") from error
+        except OSError as error:
+            raise ConnectFailed(f"the upstream refused the connection: {error}") from error
+        return protocol
+
+    async def close(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+        for connection in list(self._in_use):
+            connection.close()
+
+
+async def exchange(
+    pool: UpstreamPool,
+    origin: Origin,
+    method: str,
+    head: bytes,
+    body: bytes | AsyncIterator[bytes] | None,
+    is_chunked: bool,
+    connect_timeout: float,
+    read_timeout: float,
+) -> tuple[UpstreamConnection, int, list[tuple[bytes, bytes]]]:
+    """Send one request and wait for the response head; the caller then reads and releases."""
+    can_retry = not isinstance(body, AsyncIterator) and method in IDEMPOTENT_METHODS
+    while True:
+        connection, is_reused = await pool.acquire(origin, connect_timeout)
+        try:
+            await connection.send(head, body, is_chunked)
+            status, headers = await connection.read_head(read_timeout)
+            return connection, status, headers
+        except ConnectionBroken:
+            pool.release(origin, connection)
+            if not (is_reused and can_retry and not connection.has_received):
+                raise
+            can_retry = False  # a stale keep-alive connection: once more on a fresh one
+        except BaseException:
+            connection.close()
+            pool.release(origin, connection)
+            raise
+
+
+__all__ = [
+    "ConnectFailed",
+    "ConnectionBroken",
+    "Origin",
+    "UpstreamError",
+    "UpstreamPool",
+    "UpstreamTimeout",
+    "exchange",
+]
