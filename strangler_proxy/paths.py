@@ -20,6 +20,7 @@ This module must never consult the route table or perform I/O: it is pure string
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -100,8 +101,13 @@ def _resolve_segments(text: str) -> list[str]:
     return resolved
 
 
+@functools.lru_cache(maxsize=4096)
 def canonicalise(raw_path: bytes) -> CanonicalPath:
-    """Apply the rules in this module's docstring to a raw ASGI path, or raise UnsafePath."""
+    """Apply the rules in this module's docstring to a raw ASGI path, or raise UnsafePath.
+
+    The answer depends on the bytes alone, so the most recent ones are remembered: decoding and
+    re-quoting cost more than the rest of routing together (refusals are never cached).
+    """
     _check_raw(raw_path)
     decoded_bytes = _percent_decode(raw_path)
     try:
