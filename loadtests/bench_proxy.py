@@ -3,8 +3,9 @@
 Run `python -m loadtests.bench_proxy` from the repository root. In one run, on free loopback
 ports, it starts a trivial ASGI backend (uvicorn) and the seeded monolith (gunicorn), then for
 each backend measures: direct, through the strangler proxy (uvicorn, one process, uvloop +
-httptools, the stage 0 table) and through nginx when nginx is installed. It prints requests/s,
-p50 and p99 per path and connection count, and the ratios proxy/direct and nginx/direct.
+httptools, the stage 0 table) and through nginx when nginx is installed; with `--reference`,
+also through a minimal aiohttp proxy (what one `ClientSession` alone costs). It prints
+requests/s, p50 and p99 per path and connection count, and the ratios through/direct.
 
 Load comes from `wrk` when installed, else from an aiohttp closed-loop client in its own
 process. Targets (issue 3): proxy >= 0.85x direct on the monolith's GET /api/threads/{id},
@@ -49,6 +50,37 @@ async def trivial_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"ok":true}'})
 
 
+async def reference_proxy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least a proxy can do with one aiohttp session: the yardstick for the client's cost.
+
+    It forwards the path to `BENCH_REFERENCE_UPSTREAM` and copies status, content type and body;
+    no header rewriting, routing, metrics or logs. Measured with `--reference`.
+    """
+    import os
+
+    import aiohttp
+
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["session"] = aiohttp.ClientSession(auto_decompress=False)
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await scope["state"]["session"].close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    upstream = os.environ["BENCH_REFERENCE_UPSTREAM"]
+    async with scope["state"]["session"].get(upstream + scope["path"]) as response:
+        body = await response.read()
+        content_type = response.headers.get("Content-Type", "application/octet-stream")
+        headers = [(b"content-type", content_type.encode("latin-1"))]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 @dataclass
 class Measurement:
     backend: str
@@ -58,9 +90,16 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     errors: int
+    # CPU (user + system) of the process tree answering on that front: the backend for
+    # `direct`, the proxy itself otherwise. Less sensitive to other load than requests/s.
+    cpu_us_per_request: float | None = None
 
 
 # --- processes -----------------------------------------------------------------------------
+
+
+# Which process answers on each base URL, for CPU accounting.
+SERVING_PIDS: dict[str, int] = {}
 
 
 @contextmanager
@@ -72,6 +111,7 @@ def _process(
     process = start(name, argv, env, health_url=health_url, log_path=logs / f"{name}.log", cwd=REPO)
     try:
         process.wait_healthy(timeout=60)
+        SERVING_PIDS[health_url.removesuffix("/healthz")] = process.popen.pid
         yield
     finally:
         process.stop()
@@ -117,6 +157,18 @@ def strangler_proxy(
         "STRANGLER_TOKEN_SECRET": TOKEN_SECRET,
     }
     with _process(f"proxy-{port}", argv, env, f"http://127.0.0.1:{port}/healthz", logs):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def reference_aiohttp_proxy(port: int, upstream: str, logs: Path) -> Iterator[str]:
+    argv = [
+        sys.executable, "-m", "uvicorn", "loadtests.bench_proxy:reference_proxy", "--port",
+        str(port), "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning",
+        "--loop", "uvloop", "--http", "httptools",
+    ]  # fmt: skip
+    env = {"BENCH_REFERENCE_UPSTREAM": upstream}
+    with _process(f"reference-{port}", argv, env, f"http://127.0.0.1:{port}/healthz", logs):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -248,12 +300,35 @@ def _closed_loop(url: str, connections: int, seconds: float) -> tuple[float, flo
     return result  # type: ignore[no-any-return]
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process and all its children (gunicorn, nginx workers)."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def measure(
-    url: str, connections: int, seconds: float, use_wrk: bool
-) -> tuple[float, float, float, int]:
+    url: str, connections: int, seconds: float, use_wrk: bool, pid: int | None = None
+) -> tuple[float, float, float, int, float | None]:
+    """requests/s, p50 ms, p99 ms, errors and CPU microseconds per request of `pid`."""
     load = _wrk if use_wrk else _closed_loop
     load(url, connections, min(1.0, seconds))  # warm-up: pools, caches, JIT-free but still
-    return load(url, connections, seconds)
+    cpu_before = _cpu_seconds(pid)
+    rps, p50, p99, errors = load(url, connections, seconds)
+    cpu = _cpu_seconds(pid) - cpu_before
+    duration = max(1, round(seconds)) if use_wrk else seconds
+    per_request = cpu * 1e6 / (rps * duration) if pid is not None and rps else None
+    return rps, p50, p99, errors, per_request
 
 
 # --- report --------------------------------------------------------------------------------
@@ -263,12 +338,13 @@ def _print_report(results: list[Measurement], generator: str) -> dict[str, Any]:
     print(f"\nload generator: {generator}")
     print(
         f"{'backend':<10} {'path':<8} {'conns':>5} {'req/s':>10}"
-        f" {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'CPU us/req':>10}"
     )
     for m in results:
+        cpu = f"{m.cpu_us_per_request:>10.0f}" if m.cpu_us_per_request is not None else ""
         print(
             f"{m.backend:<10} {m.path:<8} {m.connections:>5} {m.requests_per_second:>10.0f}"
-            f" {m.p50_ms:>8.3f} {m.p99_ms:>8.3f} {m.errors:>6}"
+            f" {m.p50_ms:>8.3f} {m.p99_ms:>8.3f} {m.errors:>6} {cpu}"
         )
     index = {(m.backend, m.path, m.connections): m for m in results}
     ratios: dict[str, Any] = {}
@@ -277,7 +353,7 @@ def _print_report(results: list[Measurement], generator: str) -> dict[str, Any]:
         direct = index.get((backend, "direct", connections))
         if direct is None:
             continue
-        for path in ("proxy", "nginx"):
+        for path in ("proxy", "nginx", "aiohttp"):
             through = index.get((backend, path, connections))
             if through is None:
                 continue
@@ -299,6 +375,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-wrk", action="store_true", help="use the aiohttp client even if wrk exists"
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure a minimal aiohttp proxy (the trivial backend only)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     arguments = parser.parse_args()
@@ -328,6 +409,10 @@ def main() -> None:
                 ),
                 "nginx": stack.enter_context(nginx(free_port(), base, workdir, logs)),
             }
+            if arguments.reference and backend == "trivial":
+                fronts["aiohttp"] = stack.enter_context(
+                    reference_aiohttp_proxy(free_port(), base, logs)
+                )
             connection_counts = (
                 [arguments.connections, 1] if backend == "trivial" else [arguments.connections]
             )
@@ -335,10 +420,12 @@ def main() -> None:
                 for front, url in fronts.items():
                     if url is None:
                         continue
-                    rps, p50, p99, errors = measure(
-                        url + path, connections, arguments.seconds, use_wrk
+                    rps, p50, p99, errors, cpu = measure(
+                        url + path, connections, arguments.seconds, use_wrk, SERVING_PIDS.get(url)
                     )
-                    results.append(Measurement(backend, front, connections, rps, p50, p99, errors))
+                    results.append(
+                        Measurement(backend, front, connections, rps, p50, p99, errors, cpu)
+                    )
                     print(
                         f"  measured {backend:<9} {front:<7} c={connections:<3} {rps:8.0f} req/s",
                         flush=True,
