@@ -69,6 +69,16 @@ def proxy_environment(
     }
 
 
+def relay_command(source: str) -> list[str]:
+    """The outbox relay of service `source` (reads `<SOURCE>_DATABASE_URL`, `STRANGLER_BUS_URL`)."""
+    return [sys.executable, "-m", "extracted.events.relay", "--source", source]
+
+
+def consumer_command(target: str) -> list[str]:
+    """An event consumer (`forum`, `search`, ...) writing to its context's own database."""
+    return [sys.executable, "-m", "extracted.events.consumer", target]
+
+
 def metrics_directory(path: Path) -> dict[str, str]:
     """A fresh Prometheus multiprocess directory for a multi-worker server; its env variable."""
     shutil.rmtree(path, ignore_errors=True)

@@ -3,7 +3,9 @@
 The suite proves any implementation of `CONTRACT.md` over real HTTP. What it runs against is a
 `Deployment`: one base URL per bounded context, plus the contexts whose behaviour is under test.
 
-- The monolith (today's only entry in `IMPLEMENTATIONS`) serves every context at one URL.
+- The monolith serves every context at one URL.
+- The services (`services` in `IMPLEMENTATIONS`) are the full split without a proxy: each
+  context at its own service, the relays and consumers between them running.
 - The proxy will too: add a fixture `proxy_deployment` returning `Deployment.single("proxy", url)`
   and add "proxy" to `IMPLEMENTATIONS`.
 - An extracted service serves one context; its preconditions that belong to other contexts
@@ -34,10 +36,10 @@ import pytest
 
 from plumbing.tokens import TokenSigner
 from tests.contract.client import ContractClient, Member
-from tests.support.servers import TEST_TOKEN_SECRET
+from tests.support.servers import TEST_TOKEN_SECRET, running_split
 
 CONTEXTS = ("users", "forum", "polls", "search", "operations")
-IMPLEMENTATIONS = ["monolith"]
+IMPLEMENTATIONS = ["monolith", "services"]
 EXTERNAL_ENV = "STRANGLER_CONTRACT_URL"
 EXTERNAL_SECRET_ENV = "STRANGLER_CONTRACT_TOKEN_SECRET"
 
@@ -80,6 +82,15 @@ def monolith_deployment(monolith_url: str) -> Deployment:
     return Deployment.single("monolith", monolith_url)
 
 
+@pytest.fixture(scope="session")
+def services_deployment(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """Every context at its own extracted service, events flowing between them."""
+    with running_split(backend, tmp_path_factory.mktemp(f"split-{backend}")) as urls:
+        yield Deployment("services", {**urls, "operations": urls["users"]})
+
+
 @pytest.fixture(scope="session", params=IMPLEMENTATIONS)
 def deployment(request: pytest.FixtureRequest, backend: str) -> Deployment:
     """The deployment under test: one per implementation in IMPLEMENTATIONS, per backend."""
@@ -117,6 +128,15 @@ def base_url(deployment: Deployment) -> str:
 def api(base_url: str) -> Iterator[ContractClient]:
     """A client on the implementation under test (for behaviour every context shares)."""
     yield from _client(base_url)
+
+
+@pytest.fixture
+def context_api(request: pytest.FixtureRequest, deployment: Deployment) -> Iterator[ContractClient]:
+    """A client on the URL serving the context this test (or its parameter) is marked with;
+    the entry of the implementation for tests of no single context."""
+    marked = [m.name for m in request.node.iter_markers() if m.name in CONTEXTS]
+    contexts = [name for name in marked if name != "operations"]
+    yield from _client(deployment.url(contexts[0]) if contexts else deployment.base_url)
 
 
 @pytest.fixture(scope="session")

@@ -43,9 +43,9 @@ def test_a_trailing_slash_is_an_unknown_path(api: ContractClient, path: str) -> 
 
 @pytest.mark.parametrize(("path", "method"), KNOWN_PATHS)
 def test_a_wrong_method_is_a_method_not_allowed_problem_with_allow(
-    api: ContractClient, path: str, method: str
+    context_api: ContractClient, path: str, method: str
 ) -> None:
-    response = api.request(method, path)
+    response = context_api.request(method, path)
     assert_problem(response, 405, "method-not-allowed")
     allowed = {name.strip() for name in response.headers["allow"].split(",")}
     assert method not in allowed
@@ -54,9 +54,9 @@ def test_a_wrong_method_is_a_method_not_allowed_problem_with_allow(
 
 @pytest.mark.parametrize(("path", "method"), KNOWN_PATHS)
 def test_options_is_a_method_not_allowed_problem(
-    api: ContractClient, path: str, method: str
+    context_api: ContractClient, path: str, method: str
 ) -> None:
-    assert_problem(api.request("OPTIONS", path), 405, "method-not-allowed")
+    assert_problem(context_api.request("OPTIONS", path), 405, "method-not-allowed")
 
 
 def test_errors_are_never_html_whatever_the_client_accepts(api: ContractClient) -> None:

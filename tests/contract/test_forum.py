@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contract.client import ContractClient, Member, walk
+from tests.contract.client import ContractClient, Member, eventually, walk
 
 pytestmark = pytest.mark.forum
 
@@ -135,10 +135,15 @@ class TestPosts:
             f"/api/users/{member.id}", json={"display_name": "Renamed"}, headers=member.headers
         )
         assert renamed.status_code == 200
-        shown_thread = forum_api.get(f"/api/threads/{thread['id']}").json()
-        shown_posts = forum_api.get(f"/api/threads/{thread['id']}/posts").json()["items"]
-        assert shown_thread["author"]["display_name"] == "Renamed"
-        assert [post["author"]["display_name"] for post in shown_posts] == ["Renamed"]
+
+        def shows_the_new_name() -> None:
+            # An extracted forum learns names from user events: allowed to trail by 2 seconds.
+            shown_thread = forum_api.get(f"/api/threads/{thread['id']}").json()
+            shown_posts = forum_api.get(f"/api/threads/{thread['id']}/posts").json()["items"]
+            assert shown_thread["author"]["display_name"] == "Renamed"
+            assert [post["author"]["display_name"] for post in shown_posts] == ["Renamed"]
+
+        eventually(shows_the_new_name)
 
     def test_replying_without_a_token_is_unauthorized(
         self, forum_api: ContractClient, member: Member

@@ -9,7 +9,6 @@ backend, or Redis Streams when `STRANGLER_TEST_REDIS_URL` names a server.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from strangler.launch import consumer_command, relay_command
 from strangler.processes import ManagedProcess, start
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET
@@ -74,8 +74,7 @@ def start_relay(
         "STRANGLER_BUS_URL": bus_url,
         **{f"{source.upper()}_EVENT_{key.upper()}": value for key, value in tuning.items()},
     }
-    argv = [sys.executable, "-m", "extracted.events.relay", "--source", source]
-    return _start(f"{source}-relay", argv, env, state_dir)
+    return _start(f"{source}-relay", relay_command(source), env, state_dir)
 
 
 def start_consumer(
@@ -87,8 +86,7 @@ def start_consumer(
         "STRANGLER_BUS_URL": bus_url,
         **{f"{context.upper()}_EVENT_{key.upper()}": value for key, value in tuning.items()},
     }
-    argv = [sys.executable, "-m", "extracted.events.consumer", target]
-    return _start(f"{context}-consumer", argv, env, state_dir)
+    return _start(f"{context}-consumer", consumer_command(target), env, state_dir)
 
 
 @contextmanager

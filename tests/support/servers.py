@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from migrations.runner import upgrade
 from strangler.launch import (
+    consumer_command,
     monolith_command,
     monolith_environment,
+    relay_command,
     service_command,
     service_environment,
 )
@@ -66,5 +68,49 @@ def running_service(
     try:
         process.wait_healthy()
         yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+SERVICES = ("users", "forum", "polls", "search")
+# Who feeds whom: a relay per source, a consumer per projection (see docs/events.md).
+RELAYS = ("users", "forum")
+CONSUMERS = ("forum", "search")
+
+
+@contextmanager
+def running_split(backend: str, folder: Path) -> Iterator[dict[str, str]]:
+    """The full split, no monolith: every service on its own fresh database, the relays and
+    consumers between them on a fresh database bus. Yields each context's base URL."""
+    from tests.support.databases import fresh_database
+
+    with ExitStack() as stack:
+        databases = {
+            name: stack.enter_context(fresh_database(backend, folder, name))
+            for name in (*SERVICES, "bus")
+        }
+        urls: dict[str, str] = {}
+        for context in ("users", "polls", "search", "forum"):
+            extra = {"FORUM_USERS_URL": urls["users"]} if context == "forum" else {}
+            urls[context] = stack.enter_context(
+                running_service(context, databases[context], folder, extra)
+            )
+        bus = {"STRANGLER_BUS_URL": databases["bus"], "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET}
+        for source in RELAYS:
+            env = {**bus, f"{source.upper()}_DATABASE_URL": databases[source]}
+            stack.enter_context(_supervised(f"{source}-relay", relay_command(source), env, folder))
+        for target in CONSUMERS:
+            env = {**bus, f"{target.upper()}_DATABASE_URL": databases[target]}
+            stack.enter_context(
+                _supervised(f"{target}-consumer", consumer_command(target), env, folder)
+            )
+        yield urls
+
+
+@contextmanager
+def _supervised(name: str, argv: list[str], env: dict[str, str], folder: Path) -> Iterator[None]:
+    process = start(name, argv, env, log_path=folder / "logs" / f"{name}.log")
+    try:
+        yield
     finally:
         process.stop()
