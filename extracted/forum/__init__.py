@@ -3,7 +3,8 @@
 `create_app` is the only entry point; nothing happens at import. Served as
 `uvicorn --factory extracted.forum:create_app` with settings from `FORUM_*` environment
 variables and the shared `STRANGLER_TOKEN_SECRET`. Events go to the outbox (see `events`);
-the authors replica is fed by `python -m extracted.events.consumer forum`.
+the authors replica is fed by `python -m extracted.events.consumer forum`, and read through
+from the users service at `FORUM_USERS_URL` on a write by an author it does not know yet.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from extracted.forum import api
+from extracted.forum.directory import UsersServiceDirectory
 from extracted.forum.settings import ForumSettings
 from plumbing import fastapi as plumbing_fastapi
 from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging
+from plumbing.logs import configure_logging, get_logger
 from plumbing.metrics import HttpMetrics
 from plumbing.tokens import TokenSigner
 
@@ -32,14 +34,23 @@ def create_app(settings: ForumSettings | None = None) -> FastAPI:
     settings = settings or ForumSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("forum", settings.log_level)
     engine = make_engine(settings.database_url)
+    directory = UsersServiceDirectory(settings.users_url) if settings.users_url else None
+    if directory is None:
+        get_logger("forum").warning(
+            "FORUM_USERS_URL is not set: writers unknown to the authors replica are accepted "
+            "unchecked and shown as 'user <id>' until their registration event arrives"
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if directory is not None:
+            directory.close()
         engine.dispose()
 
     app = FastAPI(title="forum", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.directory = directory
     app.state.signer = TokenSigner(
         settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
     )

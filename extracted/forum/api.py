@@ -3,7 +3,8 @@
 Endpoints are async: they check the token and read the body on the event loop, then run the
 synchronous domain code in the thread pool with one session per request. Checks come in the
 contract's order: 401, then the body (400/413/422), then 404. Presenting happens inside the
-session, where an author's replica row is at hand.
+session, where an author's replica row is at hand. Writes hand the domain the app's author
+directory (`app.state.directory`, None when `FORUM_USERS_URL` is unset); reads never get it.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def caller_id(request: Request) -> int:
     return signer.verify(bearer_token(request.headers.get("authorization")))
 
 
+def author_directory(request: Request) -> service.AuthorDirectory | None:
+    """Where a write looks up an author the replica does not know yet (see `service`)."""
+    directory: service.AuthorDirectory | None = request.app.state.directory
+    return directory
+
+
 def page(request: Request) -> PageRequest:
     # The first value of a repeated parameter wins, as in the monolith (werkzeug).
     query = dict(reversed(request.query_params.multi_items()))
@@ -82,8 +89,10 @@ def page(request: Request) -> PageRequest:
 async def start_thread(request: Request) -> JSONResponse:
     author_id = caller_id(request)
     new_thread = await body(request, NewThread)
+    directory = author_directory(request)
     thread = await in_session(
-        request, lambda db: present_thread(service.start_thread(db, author_id, new_thread))
+        request,
+        lambda db: present_thread(service.start_thread(db, author_id, new_thread, directory)),
     )
     return JSONResponse(thread, status_code=201)
 
@@ -125,7 +134,9 @@ async def list_posts(request: Request, thread_id: int) -> JSONResponse:
 async def add_post(request: Request, thread_id: int) -> JSONResponse:
     author_id = caller_id(request)
     new_post = await body(request, NewPost)
+    directory = author_directory(request)
     post = await in_session(
-        request, lambda db: present_post(service.add_post(db, author_id, thread_id, new_post))
+        request,
+        lambda db: present_post(service.add_post(db, author_id, thread_id, new_post, directory)),
     )
     return JSONResponse(post, status_code=201)

@@ -4,7 +4,8 @@ bookkeeping, SQLAlchemy 2.0 typed mappings.
 `threads` and `posts` have the monolith's columns exactly, so a backfill copies rows unchanged.
 `authors` is not the forum's data: it is a read replica of users' (id, display_name), fed by
 users events (see `events`), so a post shows its author's name without a call to the users
-service. There is no foreign key to it: a post may exist before its author's event arrives.
+service. A write by an author it lacks reads them through from the users service first (see
+`service`); still no foreign key to it: the replica may be emptied and rebuilt by a replay.
 `migrations/forum` creates these tables; a test checks that the two never drift apart.
 """
 
@@ -27,7 +28,8 @@ class Base(DeclarativeBase):
 
 
 class Author(Base):
-    """A user as the forum knows them: a replica row, last written by a users event."""
+    """A user as the forum knows them: a replica row, written by a users event or, for a writer
+    no event has reached yet, by the write's read-through (never over an existing row)."""
 
     __tablename__ = "authors"
 

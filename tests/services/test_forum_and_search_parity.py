@@ -3,15 +3,15 @@
 Data is made through the monolith's public API, then its rows are copied unchanged into the
 forum's database (threads, posts, and users' id and display name into the authors replica, as
 the users events would) and the search index is built from the monolith's tables by the
-rebuild command's code. Both sides then get the same requests in the same order and must agree
-on status, content type and body, ignoring only what the contract allows: the request id and
-the `created_at` of a row made during the test.
+rebuild command's code. The forum reads through to a real users service (`FORUM_USERS_URL`)
+for a writer its replica does not know, so a token for a user who does not exist is refused
+as the monolith refuses it. Both sides then get the same requests in the same order and must
+agree on status, content type and body, ignoring only what the contract allows: the request id
+and the `created_at` of a row made during the test.
 
-Two differences are the design's, not defects, and are left out here: a token for a user the
-replica has never heard of is accepted by the forum (shown provisionally; see
-docs/cross-context-reads.md), and search ranks by relevance with word-prefix matching rather
-than the monolith's substring scan, so for search only the *set* of hits of unambiguous
-queries is compared (its errors are compared exactly).
+One difference is the design's, not a defect, and is left out here: search ranks by relevance
+with word-prefix matching rather than the monolith's substring scan, so for search only the
+*set* of hits of unambiguous queries is compared (its errors are compared exactly).
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def sides(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         fresh_database(backend, folder, "monolith") as monolith_db,
         fresh_database(backend, folder, "forum") as forum_db,
         fresh_database(backend, folder, "search") as search_db,
+        fresh_database(backend, folder, "users") as users_db,
         running_monolith(monolith_db, folder) as monolith,
         httpx.Client(timeout=30.0) as client,
     ):
@@ -152,8 +153,11 @@ def sides(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         rebuild(source, sessionmaker(target))
         source.dispose()
         target.dispose()
+        # The replica knows every author of the data; the users service (empty) answers only
+        # for writers it does not know, as it would for a user who does not exist.
         with (
-            running_service("forum", forum_db, folder) as forum,
+            running_service("users", users_db, folder) as users,
+            running_service("forum", forum_db, folder, {"FORUM_USERS_URL": users}) as forum,
             running_service("search", search_db, folder) as search,
         ):
             yield Sides(monolith, forum, search)
@@ -239,6 +243,27 @@ def _forum_exchanges() -> list[Exchange]:
             f"/api/threads/{UNKNOWN}/posts",
             {"body": ""},
             as_user=1,
+        ),
+        Exchange(
+            "a thread by a user who does not exist",
+            "POST",
+            "/api/threads",
+            thread,
+            as_user=UNKNOWN,
+        ),
+        Exchange(
+            "a reply by a user who does not exist",
+            "POST",
+            "/api/threads/1/posts",
+            {"body": "x"},
+            as_user=UNKNOWN,
+        ),
+        Exchange(
+            "a user who does not exist before not found",
+            "POST",
+            f"/api/threads/{UNKNOWN}/posts",
+            {"body": "x"},
+            as_user=UNKNOWN,
         ),
         Exchange("deleting a thread", "DELETE", "/api/threads/1"),
         Exchange("putting threads", "PUT", "/api/threads", {}),
