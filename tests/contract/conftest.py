@@ -4,10 +4,9 @@ The suite proves any implementation of `CONTRACT.md` over real HTTP. What it run
 `Deployment`: one base URL per bounded context, plus the contexts whose behaviour is under test.
 
 - The monolith serves every context at one URL.
+- The proxy at stage 0 serves every context at one URL, in front of the monolith.
 - The services (`services` in `IMPLEMENTATIONS`) are the full split without a proxy: each
   context at its own service, the relays and consumers between them running.
-- The proxy will too: add a fixture `proxy_deployment` returning `Deployment.single("proxy", url)`
-  and add "proxy" to `IMPLEMENTATIONS`.
 - An extracted service serves one context; its preconditions that belong to other contexts
   (sign-up and tokens, a thread to search for) are created through the contract at whatever serves
   those contexts, e.g. `Deployment("forum-service", urls={**everything_at(monolith), "forum":
@@ -36,10 +35,10 @@ import pytest
 
 from plumbing.tokens import TokenSigner
 from tests.contract.client import ContractClient, Member
-from tests.support.servers import TEST_TOKEN_SECRET, running_split
+from tests.support.servers import TEST_TOKEN_SECRET, running_proxy, running_split
 
 CONTEXTS = ("users", "forum", "polls", "search", "operations")
-IMPLEMENTATIONS = ["monolith", "services"]
+IMPLEMENTATIONS = ["monolith", "proxy", "services"]
 EXTERNAL_ENV = "STRANGLER_CONTRACT_URL"
 EXTERNAL_SECRET_ENV = "STRANGLER_CONTRACT_TOKEN_SECRET"
 
@@ -80,6 +79,16 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def monolith_deployment(monolith_url: str) -> Deployment:
     return Deployment.single("monolith", monolith_url)
+
+
+@pytest.fixture(scope="session")
+def proxy_deployment(
+    monolith_url: str, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """The strangler proxy at stage 0 (every route in mode monolith) in front of the monolith."""
+    folder = tmp_path_factory.mktemp(f"proxy-{backend}")
+    with running_proxy({"monolith": monolith_url}, folder) as url:
+        yield Deployment.single("proxy", url)
 
 
 @pytest.fixture(scope="session")

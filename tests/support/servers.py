@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -11,11 +11,13 @@ from strangler.launch import (
     consumer_command,
     monolith_command,
     monolith_environment,
+    proxy_command,
     relay_command,
     service_command,
     service_environment,
 )
 from strangler.processes import ManagedProcess, free_port, start
+from strangler.workspace import stage_table
 
 TEST_TOKEN_SECRET = "test-signing-key-not-a-secret-0123456789"
 # Cheap password hashing keeps sign-up-heavy suites fast; production defaults stay strong.
@@ -112,5 +114,33 @@ def _supervised(name: str, argv: list[str], env: dict[str, str], folder: Path) -
     process = start(name, argv, env, log_path=folder / "logs" / f"{name}.log")
     try:
         yield
+    finally:
+        process.stop()
+
+
+@contextmanager
+def running_proxy(
+    upstreams: Mapping[str, str], state_dir: Path, table: Path | None = None, **extra_env: str
+) -> Iterator[str]:
+    """Serve the strangler proxy in front of `upstreams` (context name -> URL) with a route
+    table file (stage 0's unless given: everything in mode monolith); yield its base URL."""
+    port = free_port()
+    env = {
+        "PROXY_ROUTE_TABLE_PATH": str(table or stage_table(0)),
+        "PROXY_AUDIT_LOG_PATH": str(state_dir / "proxy-audit.jsonl"),
+        "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET,
+        **{f"PROXY_{name.upper()}_URL": url for name, url in upstreams.items()},
+        **extra_env,
+    }
+    process = start(
+        "proxy",
+        proxy_command(port),
+        env,
+        health_url=f"http://127.0.0.1:{port}/healthz",
+        log_path=state_dir / "logs" / "proxy.log",
+    )
+    try:
+        process.wait_healthy()
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.stop()
