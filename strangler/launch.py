@@ -20,6 +20,14 @@ def monolith_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> li
         f"{host}:{port}",
         "--workers",
         str(workers),
+        # Threaded workers keep connections alive (sync workers close each one), so the proxy
+        # and load generators reuse connections instead of paying a TCP handshake per request.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--keep-alive",
+        "30",
         "--graceful-timeout",
         "5",
         "--log-level",
