@@ -266,7 +266,7 @@ class Forwarder:
         try:
             connection, status, raw_headers = await exchange(
                 pool, origin, method, head, sent, framing.startswith("transfer"),
-                timeout.connect, timeout.read,
+                timeout.connect, timeout.read, SMALL_BODY_BYTES,
             )  # fmt: skip
         except UpstreamError as error:
             raise classify(error) from error

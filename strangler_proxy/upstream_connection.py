@@ -49,6 +49,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.has_received = False  # any byte of the current response arrived
+        self._last_arrival = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._status = 0
         self._headers: list[tuple[bytes, bytes]] = []
@@ -59,10 +60,13 @@ class UpstreamConnection(asyncio.Protocol):
         self._skips_body = False
         self._is_eof_delimited = False
         self._keeps_alive = False
+        self._whole_body_up_to = 0
+        self._holds_for_body = False
         self._error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._is_reading_paused = False
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -71,12 +75,15 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.has_received = True
+        self._last_arrival = self._loop.time()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as error:
             self._fail(ConnectionBroken(f"the upstream sent an invalid response: {error}"))
             self.close()
             return
+        if self._holds_for_body and not self._is_complete:
+            return  # the head's waiter also wants the small body that is still coming
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -115,11 +122,24 @@ class UpstreamConnection(asyncio.Protocol):
         if self._skips_body:
             self._is_complete = True
             return
-        framing = {name.lower() for name, _ in self._headers}
+        length: bytes | None = None
+        has_transfer_encoding = False
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                length = value
+            elif lowered == b"transfer-encoding":
+                has_transfer_encoding = True
         self._is_eof_delimited = (
-            b"content-length" not in framing
-            and b"transfer-encoding" not in framing
-            and status not in (204, 304)
+            length is None and not has_transfer_encoding and status not in (204, 304)
+        )
+        # Waking the waiter once for the head and again for a small body that follows it in
+        # another segment (gunicorn writes them apart) costs a task step; wait for both.
+        self._holds_for_body = (
+            length is not None
+            and not has_transfer_encoding
+            and length.strip().isdigit()
+            and int(length) <= self._whole_body_up_to
         )
 
     def on_body(self, body: bytes) -> None:
@@ -160,6 +180,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers = []
         self._is_head_done = self._is_complete = self._is_eof_delimited = False
         self._keeps_alive = False
+        self._holds_for_body = False
         self._skips_body = is_head
         self.has_received = False
 
@@ -186,10 +207,18 @@ class UpstreamConnection(asyncio.Protocol):
         if is_chunked and self.transport is not None:
             self.transport.write(b"0\r\n\r\n")
 
-    async def read_head(self, read_timeout: float) -> tuple[int, list[tuple[bytes, bytes]]]:
-        """The response's status and raw headers, once they have arrived."""
-        while not self._is_head_done:
+    async def read_head(
+        self, read_timeout: float, whole_body_up_to: int = 0
+    ) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """The response's status and raw headers, once they have arrived.
+
+        When the head declares a `Content-Length` of at most `whole_body_up_to` bytes, this
+        returns only once that body has arrived too (`read_all` then needs no wait).
+        """
+        self._whole_body_up_to = whole_body_up_to
+        while not self._is_head_done or (self._holds_for_body and not self._is_complete):
             await self._wait(read_timeout)
+        self._holds_for_body = False
         return self._status, self._headers
 
     async def read_chunk(self, read_timeout: float) -> bytes:
@@ -219,20 +248,28 @@ class UpstreamConnection(asyncio.Protocol):
         if self._error is not None:
             raise self._error
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(read_timeout, self._time_out, waiter)
+        self._last_arrival = self._loop.time()
+        self._timer = self._loop.call_later(read_timeout, self._time_out, waiter, read_timeout)
         try:
             await waiter
         finally:
-            timer.cancel()
+            self._timer.cancel()
             self._waiter = None
         if self._error is not None:
             raise self._error
 
-    def _time_out(self, waiter: asyncio.Future[None]) -> None:
-        if not waiter.done():
-            self._fail(UpstreamTimeout("the upstream did not answer in time"))
-            self.close()
-            waiter.set_result(None)
+    def _time_out(self, waiter: asyncio.Future[None], read_timeout: float) -> None:
+        if waiter.done():
+            return
+        quiet = self._loop.time() - self._last_arrival
+        if quiet < read_timeout:  # bytes arrived without waking the waiter: the clock restarts
+            self._timer = self._loop.call_later(
+                read_timeout - quiet, self._time_out, waiter, read_timeout
+            )
+            return
+        self._fail(UpstreamTimeout("the upstream did not answer in time"))
+        self.close()
+        waiter.set_result(None)
 
     def _fail(self, error: UpstreamError) -> None:
         if self._error is None:

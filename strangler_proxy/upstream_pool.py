@@ -146,14 +146,18 @@ async def exchange(
     is_chunked: bool,
     connect_timeout: float,
     read_timeout: float,
+    whole_body_up_to: int = 0,
 ) -> tuple[UpstreamConnection, int, list[tuple[bytes, bytes]]]:
-    """Send one request and wait for the response head; the caller then reads and releases."""
+    """Send one request and wait for the response head; the caller then reads and releases.
+
+    A body declared no longer than `whole_body_up_to` bytes has arrived too on return.
+    """
     can_retry = not isinstance(body, AsyncIterator) and method in IDEMPOTENT_METHODS
     while True:
         connection, is_reused = await pool.acquire(origin, connect_timeout)
         try:
             await connection.send(head, body, is_chunked)
-            status, headers = await connection.read_head(read_timeout)
+            status, headers = await connection.read_head(read_timeout, whole_body_up_to)
             return connection, status, headers
         except ConnectionBroken:
             pool.release(origin, connection)

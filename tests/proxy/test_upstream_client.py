@@ -199,3 +199,80 @@ def test_nobody_listening_is_a_refusal() -> None:
             await exchange(pool, origin, "GET", head_for(origin), None, False, 1.0, 1.0)
 
     asyncio.run(main())
+
+
+async def drip(
+    pieces: list[tuple[float, bytes]], scenario: Callable[[Origin], Awaitable[None]]
+) -> None:
+    """Serve one connection that answers its first request with `pieces`, each after its pause."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for pause, piece in pieces:
+            await asyncio.sleep(pause)
+            writer.write(piece)
+            await writer.drain()
+        await reader.read()
+        writer.close()
+
+    port = free_port()
+    listener = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        origin, _ = origin_of(f"http://127.0.0.1:{port}")
+        await scenario(origin)
+    finally:
+        listener.close()
+
+
+SPLIT_HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n"
+
+
+def test_a_small_body_written_after_its_head_has_arrived_when_the_head_is_returned() -> None:
+    async def scenario(origin: Origin) -> None:
+        pool = UpstreamPool(limit=10, limit_per_upstream=5, keepalive=30)
+        connection, status, _ = await exchange(
+            pool, origin, "GET", head_for(origin), None, False, 1.0, 1.0, whole_body_up_to=10
+        )
+        assert status == 200
+        assert await connection.read_all(0) == b"0123456789"  # no wait left: a zero timeout
+        pool.release(origin, connection)
+        await pool.close()
+
+    asyncio.run(drip([(0, SPLIT_HEAD), (0.05, b"0123456789")], scenario))
+
+
+def test_a_larger_body_is_left_to_be_read_after_the_head() -> None:
+    async def scenario(origin: Origin) -> None:
+        pool = UpstreamPool(limit=10, limit_per_upstream=5, keepalive=30)
+        connection, status, _ = await exchange(
+            pool, origin, "GET", head_for(origin), None, False, 1.0, 1.0, whole_body_up_to=9
+        )
+        assert status == 200
+        with pytest.raises(UpstreamTimeout):
+            await connection.read_all(0)
+        await pool.close()
+
+    asyncio.run(drip([(0, SPLIT_HEAD), (0.2, b"0123456789")], scenario))
+
+
+def test_a_small_body_dripping_in_times_out_only_when_a_gap_passes_the_read_timeout() -> None:
+    dripping = [(0.0, SPLIT_HEAD)] + [(0.1, str(digit).encode()) for digit in range(10)]
+
+    async def slow_but_steady(origin: Origin) -> None:
+        pool = UpstreamPool(limit=10, limit_per_upstream=5, keepalive=30)
+        connection, status, _ = await exchange(
+            pool, origin, "GET", head_for(origin), None, False, 1.0, 0.4, whole_body_up_to=10
+        )
+        assert (status, await connection.read_all(0.4)) == (200, b"0123456789")
+        await pool.close()
+
+    async def stalled(origin: Origin) -> None:
+        pool = UpstreamPool(limit=10, limit_per_upstream=5, keepalive=30)
+        with pytest.raises(UpstreamTimeout):
+            await exchange(
+                pool, origin, "GET", head_for(origin), None, False, 1.0, 0.3, whole_body_up_to=10
+            )
+        await pool.close()
+
+    asyncio.run(drip(dripping, slow_but_steady))
+    asyncio.run(drip([(0.0, SPLIT_HEAD), (0.05, b"01234"), (0.6, b"56789")], stalled))
