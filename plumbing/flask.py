@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
+from plumbing.bodies import MAX_BODY_BYTES
 from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, PayloadTooLarge, problem_body
 from plumbing.logs import get_logger
 from plumbing.metrics import HttpMetrics
@@ -49,6 +50,27 @@ def _http_problem(error: HTTPException) -> Response:
     return problem_response(body, headers)
 
 
+# How much of a refused body we read and discard before answering; past that we close instead.
+DRAIN_LIMIT_BYTES = 8 * MAX_BODY_BYTES
+
+
+def _drain_refused_body(response: Response) -> None:
+    """Read what is left of a body we refused, so the client gets to read our 413.
+
+    A server that closes a connection with unread bytes in it makes the kernel send a reset,
+    which can destroy the response on its way to the client. Past the limit we stop reading and
+    close the connection instead.
+    """
+    stream = request.environ.get("wsgi.input")
+    drained = 0
+    while stream is not None and drained <= DRAIN_LIMIT_BYTES:
+        chunk = stream.read(64 * 1024)
+        if not chunk:
+            return
+        drained += len(chunk)
+    response.headers["Connection"] = "close"
+
+
 def install(app: Flask, metrics: HttpMetrics, is_healthy: Callable[[], bool]) -> None:
     """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
 
@@ -60,6 +82,8 @@ def install(app: Flask, metrics: HttpMetrics, is_healthy: Callable[[], bool]) ->
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        if response.status_code == 413:
+            _drain_refused_body(response)
         response.headers[HEADER] = g.get("request_id") or accept_or_mint(None)
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         route = request.url_rule.rule if request.url_rule else "unmatched"
