@@ -17,6 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -26,10 +28,13 @@ from plumbing.bodies import MAX_BODY_BYTES, parse_body
 from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, PayloadTooLarge, problem_body
 from plumbing.logs import get_logger
 from plumbing.metrics import HttpMetrics
+from plumbing.pagination import PageRequest, parse_page
 from plumbing.request_id import accept_or_mint, current_request_id
+from plumbing.tokens import TokenSigner, bearer_token
 
 log = get_logger("http")
 Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 HealthCheck = Callable[[], bool | Awaitable[bool]]
 
@@ -53,6 +58,34 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     return JSONResponse(
         body, status_code=body["status"], media_type=PROBLEM_CONTENT_TYPE, headers=headers
     )
+
+
+async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
+    """Run `work` with a fresh session (`app.state.sessions`) in the thread pool, so the sync
+    domain code never blocks the event loop; the session closes afterwards."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    def run() -> Result:
+        with sessions() as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
+
+
+def caller_id(request: Request) -> int:
+    """The user id of the request's valid bearer token (`app.state.signer`), or 401."""
+    signer: TokenSigner = request.app.state.signer
+    return signer.verify(bearer_token(request.headers.get("authorization")))
+
+
+def first_values(request: Request) -> dict[str, str]:
+    """The query parameters, the first value of a repeated one winning, as in the monolith."""
+    return dict(reversed(request.query_params.multi_items()))
+
+
+def page(request: Request) -> PageRequest:
+    """The request's `limit` and `cursor` (422 for bad values)."""
+    return parse_page(first_values(request))
 
 
 async def read_body(request: Request) -> bytes:

@@ -7,20 +7,16 @@ contract's order: 401, then the body (400/413/422), then 404, then the domain's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from extracted._template import service
 from extracted._template.models import Note
 from plumbing.clock import to_iso
-from plumbing.fastapi import body
-from plumbing.pagination import PageRequest, id_after, keyset_page, parse_page
-from plumbing.tokens import TokenSigner, bearer_token
+from plumbing.fastapi import body, caller_id, in_session, page
+from plumbing.pagination import id_after, keyset_page
 
 Result = TypeVar("Result")
 
@@ -34,29 +30,6 @@ def present(note: Note) -> dict[str, Any]:
         "author_id": note.author_id,
         "created_at": to_iso(note.created_at),
     }
-
-
-async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-
-    def run() -> Result:
-        with sessions() as db:
-            return work(db)
-
-    return await run_in_threadpool(run)
-
-
-def caller_id(request: Request) -> int:
-    """The user id of the request's valid bearer token, or Unauthorized (401)."""
-    signer: TokenSigner = request.app.state.signer
-    return signer.verify(bearer_token(request.headers.get("authorization")))
-
-
-def page(request: Request) -> PageRequest:
-    # The first value of a repeated parameter wins, as in the monolith (werkzeug).
-    query = dict(reversed(request.query_params.multi_items()))
-    return parse_page(query)
 
 
 @router.post("/api/notes")

@@ -9,21 +9,17 @@ directory (`app.state.directory`, None when `FORUM_USERS_URL` is unset); reads n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from extracted.forum import service
 from extracted.forum.models import Author, Post, Thread
 from plumbing.clock import to_iso
 from plumbing.contract import NewPost, NewThread
-from plumbing.fastapi import body
-from plumbing.pagination import PageRequest, id_after, keyset_page, parse_page
-from plumbing.tokens import TokenSigner, bearer_token
+from plumbing.fastapi import body, caller_id, in_session, page
+from plumbing.pagination import id_after, keyset_page
 
 Result = TypeVar("Result")
 
@@ -56,33 +52,10 @@ def present_post(post: Post) -> dict[str, Any]:
     }
 
 
-async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-
-    def run() -> Result:
-        with sessions() as db:
-            return work(db)
-
-    return await run_in_threadpool(run)
-
-
-def caller_id(request: Request) -> int:
-    """The user id of the request's valid bearer token, or Unauthorized (401)."""
-    signer: TokenSigner = request.app.state.signer
-    return signer.verify(bearer_token(request.headers.get("authorization")))
-
-
 def author_directory(request: Request) -> service.AuthorDirectory | None:
     """Where a write looks up an author the replica does not know yet (see `service`)."""
     directory: service.AuthorDirectory | None = request.app.state.directory
     return directory
-
-
-def page(request: Request) -> PageRequest:
-    # The first value of a repeated parameter wins, as in the monolith (werkzeug).
-    query = dict(reversed(request.query_params.multi_items()))
-    return parse_page(query)
 
 
 @router.post("/api/threads")

@@ -7,21 +7,17 @@ contract's order: 401, then the body (400/413/422), then 404, then 409/422.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from extracted.polls import service
 from extracted.polls.models import Poll
 from plumbing.clock import to_iso
 from plumbing.contract import NewPoll, NewVote
-from plumbing.fastapi import body
-from plumbing.tokens import TokenSigner, bearer_token
+from plumbing.fastapi import body, caller_id, in_session
 
 Result = TypeVar("Result")
 
@@ -45,23 +41,6 @@ def present_results(results: service.Results) -> dict[str, Any]:
         "options": [{"id": o.id, "text": o.text, "votes": o.votes} for o in results.options],
         "as_of": to_iso(results.as_of),
     }
-
-
-async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-
-    def run() -> Result:
-        with sessions() as db:
-            return work(db)
-
-    return await run_in_threadpool(run)
-
-
-def caller_id(request: Request) -> int:
-    """The user id of the request's valid bearer token, or Unauthorized (401)."""
-    signer: TokenSigner = request.app.state.signer
-    return signer.verify(bearer_token(request.headers.get("authorization")))
 
 
 @router.post("/api/polls")

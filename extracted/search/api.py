@@ -7,18 +7,16 @@ pool with one session per request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from extracted.search import service
 from plumbing.bodies import validate
 from plumbing.contract import SearchQuery
 from plumbing.errors import invalid
+from plumbing.fastapi import first_values, in_session
 from plumbing.pagination import PageRequest, page_body, parse_page
 
 Result = TypeVar("Result")
@@ -38,26 +36,6 @@ def present(hit: service.Hit) -> dict[str, Any]:
     }
 
 
-async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run `work` with a fresh session in the thread pool; the session closes afterwards."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-
-    def run() -> Result:
-        with sessions() as db:
-            return work(db)
-
-    return await run_in_threadpool(run)
-
-
-def first_values(request: Request) -> dict[str, str]:
-    # The first value of a repeated parameter wins, as in the monolith (werkzeug).
-    return dict(reversed(request.query_params.multi_items()))
-
-
-def page(query: dict[str, str]) -> PageRequest:
-    return parse_page(query)
-
-
 def offset_of(wanted: PageRequest) -> int:
     offset = wanted.after or 0
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
@@ -69,7 +47,7 @@ def offset_of(wanted: PageRequest) -> int:
 async def search(request: Request) -> JSONResponse:
     query = first_values(request)
     wanted_query = validate(SearchQuery, {"q": query["q"]} if "q" in query else {})
-    wanted = page(query)
+    wanted = parse_page(query)
     offset = offset_of(wanted)
     hits = await in_session(
         request, lambda db: service.search(db, wanted_query.q, offset, wanted.limit)

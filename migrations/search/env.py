@@ -1,63 +1,10 @@
-"""Alembic environment of the search service's own database.
+"""Alembic environment of the search service's own database (`alembic_version_search`).
 
 The full-text index is backend-specific raw DDL in the migration; `is_modelled` keeps it out of
 autogenerate and of the drift check.
-
-Its version table is `alembic_version_search`, like every environment under `migrations/`.
 """
 
-from __future__ import annotations
-
-import os
-
-from alembic import context
-from sqlalchemy import create_engine, pool
-
 from extracted.search.models import Base, is_modelled
+from migrations.environment import run
 
-config = context.config
-target_metadata = Base.metadata
-
-
-def _database_url() -> str:
-    return str(
-        config.attributes.get("database_url")
-        or os.environ.get("SEARCH_DATABASE_URL")
-        or config.get_main_option("sqlalchemy.url")
-        or "sqlite:///search.sqlite3"
-    )
-
-
-def run_migrations_offline() -> None:
-    context.configure(
-        url=_database_url(),
-        target_metadata=target_metadata,
-        literal_binds=True,
-        render_as_batch=True,
-        include_name=is_modelled,
-        version_table=config.get_main_option("version_table") or "alembic_version_search",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    engine = create_engine(_database_url(), poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            compare_type=True,
-            include_name=is_modelled,
-            version_table=config.get_main_option("version_table") or "alembic_version_search",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+run("search", Base.metadata, include_name=is_modelled)

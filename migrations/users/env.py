@@ -1,58 +1,6 @@
-"""Alembic environment of the users service's own database.
-
-Its version table is `alembic_version_users`, like every environment under `migrations/`.
-"""
-
-from __future__ import annotations
-
-import os
-
-from alembic import context
-from sqlalchemy import create_engine, pool
+"""Alembic environment of the users service's own database (`alembic_version_users`)."""
 
 from extracted.users.models import Base
+from migrations.environment import run
 
-config = context.config
-target_metadata = Base.metadata
-
-
-def _database_url() -> str:
-    return str(
-        config.attributes.get("database_url")
-        or os.environ.get("USERS_DATABASE_URL")
-        or config.get_main_option("sqlalchemy.url")
-        or "sqlite:///users.sqlite3"
-    )
-
-
-def run_migrations_offline() -> None:
-    context.configure(
-        url=_database_url(),
-        target_metadata=target_metadata,
-        literal_binds=True,
-        render_as_batch=True,
-        version_table=config.get_main_option("version_table") or "alembic_version_users",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    engine = create_engine(_database_url(), poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            compare_type=True,
-            version_table=config.get_main_option("version_table") or "alembic_version_users",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+run("users", Base.metadata)
