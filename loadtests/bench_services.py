@@ -5,10 +5,11 @@
 Seeds a monolith database (SQLite), copies each context's rows into its service's own database
 (as a backfill would), builds the search index from them, then serves the monolith under
 gunicorn (2 threaded workers) and each service under uvicorn (1 process), and drives the same
-requests at each with wrk. The worker budgets differ (2 gunicorn workers, 1 uvicorn process), so
-the CPU per request is the like-for-like figure. Prints medians of `--runs` runs: requests/s, p50 and the server's
-CPU per request, and the service/monolith ratio. Everything listens on loopback and stops at
-the end. Figures vary with the machine's other load: compare ratios from one run.
+requests at each with wrk. Prints medians of `--runs` runs: requests/s, p50 and the server's
+CPU per request, and the service/monolith ratio. The worker budgets differ (2 gunicorn workers,
+1 uvicorn process), so CPU per request is the like-for-like figure. Everything listens on
+loopback and stops at the end. Figures vary with the machine's other load: compare ratios from
+one run.
 """
 
 from __future__ import annotations
