@@ -16,9 +16,8 @@ with word-prefix matching rather than the monolith's substring scan, so for sear
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,13 +31,9 @@ from migrations.runner import upgrade
 from plumbing.clock import utcnow
 from plumbing.database import make_engine
 from plumbing.pagination import encode_cursor
-from plumbing.tokens import TokenSigner
+from tests.services.parity import ISO, SIGNER, UNKNOWN, Exchange
 from tests.support.databases import fresh_database
-from tests.support.servers import TEST_TOKEN_SECRET, running_monolith, running_service
-
-SIGNER = TokenSigner(TEST_TOKEN_SECRET)
-ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-UNKNOWN = 987654321
+from tests.support.servers import running_monolith, running_service
 
 THREADS = [
     (1, "Tomato soup for winter", "Roast the tomatoes first, then blend with basil."),
@@ -62,27 +57,6 @@ class Sides:
     monolith: str
     forum: str
     search: str
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request sent to both sides; `as_user` signs it with a token for that user id."""
-
-    name: str
-    method: str
-    path: str
-    json: Any = None
-    content: bytes | None = None
-    as_user: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def send(self, client: httpx.Client, base_url: str) -> httpx.Response:
-        headers = dict(self.headers)
-        if self.as_user is not None:
-            headers["Authorization"] = f"Bearer {SIGNER.issue(self.as_user)}"
-        return client.request(
-            self.method, base_url + self.path, json=self.json, content=self.content, headers=headers
-        )
 
 
 def _make_data(client: httpx.Client, monolith: str) -> None:

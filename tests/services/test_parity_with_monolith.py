@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, Table, insert, select, text
 
 from extracted.polls.models import Base as PollsBase
 from extracted.users.models import Base as UsersBase
 from migrations.runner import upgrade
-from plumbing.database import make_engine
 from plumbing.pagination import encode_cursor
-from plumbing.tokens import TokenSigner
+from tests.services.parity import ISO, SIGNER, UNKNOWN, Exchange, copy_rows
 from tests.support.databases import fresh_database
-from tests.support.servers import TEST_TOKEN_SECRET, running_monolith, running_service
+from tests.support.servers import running_monolith, running_service
 
-SIGNER = TokenSigner(TEST_TOKEN_SECRET)
 PASSWORD = "a long enough password"
-ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-UNKNOWN = 987654321
 
 
 @dataclass(frozen=True)
@@ -40,44 +35,6 @@ class Sides:
     monolith: str
     users: str
     polls: str
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request sent to both sides; `as_user` signs it with a token for that user id."""
-
-    name: str
-    method: str
-    path: str
-    json: Any = None
-    content: bytes | None = None
-    as_user: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def send(self, client: httpx.Client, base_url: str) -> httpx.Response:
-        headers = dict(self.headers)
-        if self.as_user is not None:
-            headers["Authorization"] = f"Bearer {SIGNER.issue(self.as_user)}"
-        return client.request(
-            self.method, base_url + self.path, json=self.json, content=self.content, headers=headers
-        )
-
-
-def _copy_rows(source_url: str, target_url: str, metadata: MetaData, tables: list[str]) -> None:
-    """Copy `tables` (parents first) from the monolith's database into a service's, unchanged."""
-    source, target = make_engine(source_url), make_engine(target_url)
-    with source.connect() as reading, target.begin() as writing:
-        for name in tables:
-            table = metadata.tables[name]
-            monolith_table = Table(name, MetaData(), autoload_with=reading)
-            columns = [monolith_table.c[column.name] for column in table.columns]
-            rows = [dict(row._mapping) for row in reading.execute(select(*columns))]
-            writing.execute(insert(table), rows)
-            if target.dialect.name == "postgresql":  # explicit ids do not move the sequence
-                sequence = f"pg_get_serial_sequence('{name}', 'id')"
-                writing.execute(text(f"SELECT setval({sequence}, max(id)) FROM {name}"))
-    source.dispose()
-    target.dispose()
 
 
 def _make_data(client: httpx.Client, monolith: str) -> None:
@@ -119,8 +76,8 @@ def sides(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
         _make_data(client, monolith)
         upgrade("users", users_db)
         upgrade("polls", polls_db)
-        _copy_rows(monolith_db, users_db, UsersBase.metadata, ["users"])
-        _copy_rows(monolith_db, polls_db, PollsBase.metadata, ["polls", "poll_options", "votes"])
+        copy_rows(monolith_db, users_db, UsersBase.metadata, ["users"])
+        copy_rows(monolith_db, polls_db, PollsBase.metadata, ["polls", "poll_options", "votes"])
         with (
             running_service("users", users_db, folder) as users,
             running_service("polls", polls_db, folder) as polls,
