@@ -20,6 +20,7 @@ Row = TypeVar("Row")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OFFSET = 10_000  # how deep an offset-paged list (search) may be walked
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ def id_after(page: PageRequest) -> int | None:
     return page.after
 
 
+def offset_after(page: PageRequest) -> int:
+    """The cursor of an offset-paged list: 0..MAX_OFFSET, 0 on the first page."""
+    offset = page.after or 0
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise invalid("cursor", "is not a cursor this list issued")
+    return offset
+
+
 def page_body(items: list[dict[str, Any]], next_position: Any | None) -> dict[str, Any]:
     """The contract's list shape."""
     cursor = None if next_position is None else encode_cursor(next_position)
@@ -87,3 +96,12 @@ def keyset_page(
     shown = rows[:limit]
     next_position = position(shown[-1]) if len(rows) > limit else None
     return page_body([present(row) for row in shown], next_position)
+
+
+def offset_page(
+    rows: Sequence[Row], offset: int, limit: int, present: Callable[[Row], dict[str, Any]]
+) -> dict[str, Any]:
+    """The page body for `rows` fetched from `offset` with one extra row beyond `limit`."""
+    shown = rows[:limit]
+    next_offset = offset + len(shown) if len(rows) > limit else None
+    return page_body([present(row) for row in shown], next_offset)

@@ -15,15 +15,12 @@ from fastapi.responses import JSONResponse
 from extracted.search import service
 from plumbing.bodies import validate
 from plumbing.contract import SearchQuery
-from plumbing.errors import invalid
 from plumbing.fastapi import first_values, in_session
-from plumbing.pagination import PageRequest, page_body, parse_page
+from plumbing.pagination import offset_after, offset_page, parse_page
 
 Result = TypeVar("Result")
 
 router = APIRouter()
-
-MAX_OFFSET = 10_000
 
 
 def present(hit: service.Hit) -> dict[str, Any]:
@@ -36,22 +33,13 @@ def present(hit: service.Hit) -> dict[str, Any]:
     }
 
 
-def offset_of(wanted: PageRequest) -> int:
-    offset = wanted.after or 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
-        raise invalid("cursor", "is not a cursor this list issued")
-    return offset
-
-
 @router.get("/api/search")
 async def search(request: Request) -> JSONResponse:
     query = first_values(request)
     wanted_query = validate(SearchQuery, {"q": query["q"]} if "q" in query else {})
     wanted = parse_page(query)
-    offset = offset_of(wanted)
+    offset = offset_after(wanted)
     hits = await in_session(
         request, lambda db: service.search(db, wanted_query.q, offset, wanted.limit)
     )
-    shown = hits[: wanted.limit]
-    next_offset = offset + len(shown) if len(hits) > wanted.limit else None
-    return JSONResponse(page_body([present(hit) for hit in shown], next_offset))
+    return JSONResponse(offset_page(hits, offset, wanted.limit, present))

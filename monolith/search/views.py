@@ -11,32 +11,25 @@ from monolith.search import service
 from monolith.web import page
 from plumbing.bodies import validate
 from plumbing.contract import SearchQuery
-from plumbing.errors import invalid
-from plumbing.pagination import page_body
+from plumbing.pagination import offset_after, offset_page
 
 blueprint = Blueprint("search", __name__)
 
-MAX_OFFSET = 10_000
+
+def present(hit: service.Hit) -> dict[str, Any]:
+    return {
+        "kind": hit.kind,
+        "id": hit.id,
+        "thread_id": hit.thread_id,
+        "title": hit.title,
+        "snippet": hit.snippet,
+    }
 
 
 @blueprint.get("/api/search")
 def search() -> dict[str, Any]:
     query = validate(SearchQuery, {"q": request.args["q"]} if "q" in request.args else {})
     request_page = page()
-    offset = request_page.after or 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
-        raise invalid("cursor", "is not a cursor this list issued")
+    offset = offset_after(request_page)
     hits = service.search(database.session(), query.q, offset, request_page.limit)
-    shown = hits[: request_page.limit]
-    next_offset = offset + len(shown) if len(hits) > request_page.limit else None
-    items = [
-        {
-            "kind": h.kind,
-            "id": h.id,
-            "thread_id": h.thread_id,
-            "title": h.title,
-            "snippet": h.snippet,
-        }
-        for h in shown
-    ]
-    return page_body(items, next_offset)
+    return offset_page(hits, offset, request_page.limit, present)
