@@ -11,9 +11,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from plumbing.errors import BadRequest, FieldError, PayloadTooLarge, ValidationFailed
-
-MAX_BODY_BYTES = 1024 * 1024
+from plumbing.errors import (
+    MAX_BODY_BYTES,
+    BadRequest,
+    FieldError,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 
 Model = TypeVar("Model", bound=BaseModel)
 

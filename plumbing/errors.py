@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# The contract's body limit: past it a request is a 413, whoever answers.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,24 @@ def problem_body(status: int, slug: str, title: str, detail: str) -> dict[str, A
 def invalid(field: str, message: str) -> ValidationFailed:
     """A 422 for a single field, the common case in domain checks."""
     return ValidationFailed([FieldError(field, message)])
+
+
+_ROUTING_PROBLEMS = {
+    400: ("bad-request", "Bad Request"),
+    404: ("not-found", "Not Found"),
+    405: ("method-not-allowed", "Method Not Allowed"),
+    413: ("payload-too-large", PayloadTooLarge.title),
+}
+
+
+def routing_problem(status: int, method: str, path: str, title: str, detail: str) -> dict[str, Any]:
+    """The body of an error a web framework raised before our code ran (unknown path, wrong
+    method, body too large), worded the same whichever framework raised it; `title` and
+    `detail` are the framework's own, used for any other status."""
+    slug, title = _ROUTING_PROBLEMS.get(status, ("http-error", title))
+    detail = {
+        404: f"no resource at {path}",
+        405: f"{method} is not allowed on {path}",
+        413: f"the body is larger than {MAX_BODY_BYTES} bytes",
+    }.get(status, detail)
+    return problem_body(status, slug, title, detail)

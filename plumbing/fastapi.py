@@ -25,7 +25,13 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plumbing.bodies import MAX_BODY_BYTES, parse_body
-from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, PayloadTooLarge, problem_body
+from plumbing.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AppError,
+    PayloadTooLarge,
+    problem_body,
+    routing_problem,
+)
 from plumbing.logs import get_logger
 from plumbing.metrics import HttpMetrics
 from plumbing.pagination import PageRequest, parse_page
@@ -186,18 +192,9 @@ def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        slugs = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}
-        titles = {404: "Not Found", 405: "Method Not Allowed", 413: PayloadTooLarge.title}
-        details = {
-            404: f"no resource at {request.url.path}",
-            405: f"{request.method} is not allowed on {request.url.path}",
-        }
         status = error.status_code
-        body = problem_body(
-            status,
-            slugs.get(status, "http-error"),
-            titles.get(status, str(error.detail)),
-            details.get(status, str(error.detail)),
+        body = routing_problem(
+            status, request.method, request.url.path, str(error.detail), str(error.detail)
         )
         headers = dict(error.headers or {})
         if status == 405:

@@ -14,7 +14,7 @@ from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
 from plumbing.bodies import MAX_BODY_BYTES
-from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, PayloadTooLarge, problem_body
+from plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, routing_problem
 from plumbing.logs import get_logger
 from plumbing.metrics import HttpMetrics
 from plumbing.request_id import HEADER, accept_or_mint, current_request_id
@@ -30,23 +30,12 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 def _http_problem(error: HTTPException) -> Response:
     status = error.code or 500
-    slugs = {
-        400: "bad-request",
-        404: "not-found",
-        405: "method-not-allowed",
-        413: "payload-too-large",
-    }
-    detail = {
-        404: f"no resource at {request.path}",
-        405: f"{request.method} is not allowed on {request.path}",
-        413: "the body is larger than 1048576 bytes",
-    }.get(status, error.description or error.name)
+    body = routing_problem(
+        status, request.method, request.path, error.name, error.description or error.name
+    )
     headers = {}
-    if status == 405 and error.get_response().headers.get("Allow"):
-        headers["Allow"] = error.get_response().headers["Allow"]
-    # Werkzeug names a 413 "Request Entity Too Large"; every implementation says it one way.
-    title = PayloadTooLarge.title if status == 413 else error.name
-    body = problem_body(status, slugs.get(status, "http-error"), title, detail)
+    if status == 405 and (allowed := error.get_response().headers.get("Allow")):
+        headers["Allow"] = allowed
     return problem_response(body, headers)
 
 
