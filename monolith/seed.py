@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text
+from sqlalchemy import Connection, Engine, Table, insert, select, text
 
 from monolith.models import Base, User
 from plumbing.passwords import Passwords
@@ -244,6 +244,16 @@ def _advance_sequences(connection: Connection) -> None:
         )
 
 
+def _has_users(connection: Connection) -> bool:
+    return connection.scalar(select(User.id).limit(1)) is not None
+
+
+def has_users(engine: Engine) -> bool:
+    """Whether the database already holds users (then `seed` refuses to run)."""
+    with engine.connect() as connection:
+        return _has_users(connection)
+
+
 def seed(
     engine: Engine,
     scale: float = 1.0,
@@ -268,7 +278,7 @@ def seed(
         ("votes", sizes.polls * sizes.votes_per_poll, _votes(writer, sizes, options_of)),
     ]
     with engine.begin() as connection:
-        if connection.scalar(select(func.count()).select_from(User)):
+        if _has_users(connection):
             raise RuntimeError("the database already has users; seed only an empty database")
         for name, expected, rows in plan:
             table = Base.metadata.tables[name]

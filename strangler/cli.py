@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from migrations import runner
-from monolith.seed import SEED_PASSWORD, seed
+from monolith.seed import SEED_PASSWORD, has_users, seed
 from plumbing.database import make_engine
 from strangler.launch import (
     monolith_command,
@@ -59,15 +59,6 @@ def _seed_with_progress(database_url: str, scale: float, seed_value: int) -> Non
         f"([bold]{result.rows_per_second:,.0f} rows/s[/]); every seeded user's password is "
         f"[bold]{SEED_PASSWORD}[/]"
     )
-
-
-def _database_is_empty(database_url: str) -> bool:
-    from sqlalchemy import func, select
-
-    from monolith.models import User
-
-    with make_engine(database_url).connect() as connection:
-        return not connection.scalar(select(func.count()).select_from(User))
 
 
 @app.command("seed")
@@ -157,7 +148,7 @@ def up(
         table = None if no_proxy else stage_table(stage)
         database_url = workspace.database_url("monolith")
         runner.upgrade("monolith", database_url)
-        if _database_is_empty(database_url):
+        if not has_users(make_engine(database_url)):
             _seed_with_progress(database_url, scale, 42)
         monolith_port = port if table is None else free_port()
         started.append(_start_monolith(workspace, monolith_port, workers))
