@@ -21,13 +21,14 @@ from extracted.events.metrics import EventMetrics
 from extracted.events.relay import Relay
 from extracted.events.runner import ConsumerRunner
 from extracted.polls import projection
-from extracted.polls.events import results_consumer
-from extracted.polls.models import Poll, PollOption, PollResult, Vote
+from extracted.polls.events import VOTE_CAST, results_consumer
+from extracted.polls.models import Poll, PollOption, PollResult, Vote, consumed, outbox
 from extracted.polls.pages import ResultsPages
 from extracted.polls.service import create_poll, vote
 from migrations.runner import upgrade
 from plumbing.contract import NewPoll, NewVote
 from plumbing.database import make_engine
+from plumbing.outbox import record
 from tests.support.databases import fresh_database
 
 
@@ -208,6 +209,32 @@ def test_the_results_consumer_recomputes_and_publishes_on_each_event(
             assert delays == 3
         finally:
             bus.close()
+
+
+def test_a_poison_polls_event_is_parked_and_the_votes_behind_it_are_counted(
+    polls_engine: Engine, backend: str, tmp_path: Path
+) -> None:
+    pages = ResultsPages(tmp_path / "results")
+    with Session(polls_engine, expire_on_commit=False) as session:
+        poll = create_poll(session, 1, NewPoll(question="Tea?", options=["Yes", "No"]))
+        record(session, outbox, VOTE_CAST, "not-a-poll", {"id": 1})
+        session.commit()
+        vote(session, 2, poll.id, NewVote(option_id=poll.options[0].id))
+    with fresh_database(backend, tmp_path, "bus") as bus_url:
+        bus = open_bus(bus_url)
+        try:
+            Relay("polls", polls_engine, bus, 100, EventMetrics()).run_once()
+            consumer = results_consumer(pages, CollectorRegistry())
+            runner = ConsumerRunner(consumer, polls_engine, bus, EventMetrics(), max_attempts=2)
+            assert runner.run_once() == (1, True)  # the poll; then the poison fails once
+            assert runner.run_once() == (2, False)  # parked on its second attempt; the vote
+        finally:
+            bus.close()
+    assert _counts(polls_engine, poll.id) == (1, [1, 0])
+    with polls_engine.connect() as connection:
+        [parked] = connection.execute(select(consumed.failed)).all()
+    assert (parked.event_id, parked.attempts) == ("polls:2", 2)
+    assert parked.parked_at is not None and "not-a-poll" in parked.error
 
 
 def test_replaying_the_results_consumer_recomputes_polls_that_have_no_events(
