@@ -70,18 +70,17 @@ def refresh(session: Session, poll_ids: Iterable[int]) -> None:
             .with_for_update(key_share=True)
         )
         session.execute(delete(PollResult).where(PollResult.poll_id.in_(chunk)))
-        counted = (
-            select(
-                PollOption.poll_id,
-                PollOption.id,
-                func.count(Vote.id),
-                literal(utcnow(), DateTime()),
-            )
-            .select_from(PollOption)
-            .outerjoin(Vote, Vote.option_id == PollOption.id)
-            .where(PollOption.poll_id.in_(chunk))
-            .group_by(PollOption.poll_id, PollOption.id)
+        # A count per option (a range of ix_votes_option_id), not a join and a GROUP BY: on
+        # SQLite that is 15x faster for a poll with 100,000 votes (docs/events.md).
+        votes = (
+            select(func.count())
+            .where(Vote.option_id == PollOption.id)
+            .correlate(PollOption)
+            .scalar_subquery()
         )
+        counted = select(
+            PollOption.poll_id, PollOption.id, votes, literal(utcnow(), DateTime())
+        ).where(PollOption.poll_id.in_(chunk))
         session.execute(
             insert(PollResult).from_select(["poll_id", "option_id", "votes", "as_of"], counted)
         )
