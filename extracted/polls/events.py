@@ -84,8 +84,8 @@ def results_consumer(pages: ResultsPages, registry: CollectorRegistry) -> Consum
 
     def recompute(db: Session, events: Sequence[Event]) -> None:
         poll_ids = {int(event.aggregate_id) for event in events}
+        written.inc(projection.write_pages(db, pages, poll_ids))  # before the write lock
         projection.refresh(db, poll_ids)
-        written.inc(projection.write_pages(db, pages, poll_ids))
 
     def recompute_every_poll(db: Session) -> None:
         written.inc(projection.write_pages(db, pages, projection.refresh_all(db)))
