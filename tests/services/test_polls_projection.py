@@ -173,8 +173,14 @@ def test_the_rebuild_command_recomputes_every_poll_and_writes_every_page(
     subprocess.run(command, env=environment, check=True, capture_output=True, timeout=60)
     assert _counts(polls_engine, 1) == (2, [0, 2])
     assert sorted(path.name for path in folder.iterdir()) == ["1.html", "2.html"]
-    refused = subprocess.run(command[:-1], env=environment, capture_output=True, timeout=60)
-    assert refused.returncode == 2 and b"--rebuild" in refused.stderr
+
+
+def test_the_projection_command_without_rebuild_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        projection.main([])
+    assert exit_.value.code == 2 and "--rebuild" in capsys.readouterr().err
 
 
 def test_every_poll_gets_one_readable_page(polls_engine: Engine, tmp_path: Path) -> None:
