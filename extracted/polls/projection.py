@@ -97,11 +97,8 @@ def _counted(poll_ids: list[int], as_of: datetime) -> Select[Any]:
     )
 
 
-def refresh_all(session: Session) -> list[int]:
-    """Recompute every poll in the caller's transaction (a consumer's replay); return the ids."""
-    poll_ids = list(session.scalars(select(Poll.id).order_by(Poll.id)))
-    refresh(session, poll_ids)
-    return poll_ids
+def every_poll_id(session: Session) -> list[int]:
+    return list(session.scalars(select(Poll.id).order_by(Poll.id)))
 
 
 def rebuild(engine: Engine) -> int:
