@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from extracted.events.bus import open_bus
@@ -121,6 +121,17 @@ def test_a_poll_never_computed_has_zero_votes_as_of_its_creation(polls_engine: E
         poll = session.get_one(Poll, 1)
         results = projection.read(session, poll)
         assert (results.total, results.as_of) == (0, poll.created_at)
+
+
+def test_the_projection_never_stands_in_the_way_of_deleting_a_poll(polls_engine: Engine) -> None:
+    with Session(polls_engine) as session, session.begin():
+        _copy_poll(session, 1, 2, [])
+        projection.refresh(session, [1])
+    with Session(polls_engine) as session, session.begin():
+        session.execute(delete(PollOption).where(PollOption.poll_id == 1))
+        session.execute(delete(Poll).where(Poll.id == 1))
+    with polls_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(PollResult)) == 0
 
 
 def test_refreshing_unknown_polls_or_none_writes_nothing(polls_engine: Engine) -> None:
