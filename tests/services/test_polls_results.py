@@ -80,6 +80,10 @@ class Voters:
 
 @pytest.fixture(params=BUSES)
 def bus_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
+    if request.param == "redis" and backend == "postgres":
+        # The time budget of CI: Redis does not care which database the polls service uses
+        # (tests/services/test_events.py runs the Redis bus with PostgreSQL consumers).
+        pytest.skip("the Redis bus runs this test with the SQLite polls database")
     with fresh_bus(request.param, backend, tmp_path) as url:
         yield url
 
