@@ -4,9 +4,9 @@ contract through the proxy, once polls routes go to the service.
 
 Real processes throughout: the polls service under uvicorn, `python -m extracted.events.relay
 --source polls` and `python -m extracted.events.consumer polls`, on the embedded database bus of
-each backend and on Redis Streams (when STRANGLER_TEST_REDIS_URL is set). Once the consumer has
-caught up, every poll's results (API and static page) must equal a direct count of the votes
-table, which must hold exactly the votes the service accepted.
+each backend and on Redis Streams with SQLite (when STRANGLER_TEST_REDIS_URL is set). Once the
+consumer has caught up, every poll's results (API and static page) must equal a direct count of
+the votes table, which must hold exactly the votes the service accepted.
 """
 
 from __future__ import annotations
