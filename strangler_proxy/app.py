@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from typing import Any
 
 from plumbing.logs import configure_logging, get_logger
@@ -153,6 +154,9 @@ class ProxyApp:
             self._background.append(asyncio.create_task(self._watch_table()))
         if self.settings.analysis_interval_seconds > 0:
             self._background.append(asyncio.create_task(self._analyse_periodically()))
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise revisit every module and model on the hot path.
+        gc.freeze()
         self.is_ready = True
         log.info(
             "proxy ready",

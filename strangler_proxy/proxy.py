@@ -299,7 +299,7 @@ class Proxy:
                 target=outcome.target,
                 status=status,
                 fallback=outcome.fell_back,
-                duration_ms=round(elapsed * 1000, 3),
+                seconds=elapsed,
             )
 
 
