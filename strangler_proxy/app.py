@@ -86,6 +86,14 @@ class ProxyApp:
         # websockets are not proxied: returning without accepting closes the connection.
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query = scope.get("query_string", b"")
+        refusal = self.proxy.limits.refusal(raw_path, query, scope["headers"])
+        if refusal is not None:
+            request_id = accept_or_mint(_header(scope, b"x-request-id"))
+            await send_problem(send, refusal.status, refusal.detail, request_id)
+            self.metrics.observe("refused", "proxy", scope["method"], refusal.status, 0.0)
+            return
         path = canonical_or_none(scope)
         if isinstance(path, UnsafePath):
             request_id = accept_or_mint(_header(scope, b"x-request-id"))

@@ -196,7 +196,8 @@ async def exchange(
 
     A body declared no longer than `whole_body_up_to` bytes has arrived too on return.
     """
-    can_retry = not isinstance(body, AsyncIterator) and method in IDEMPOTENT_METHODS
+    is_repeatable = body is None or isinstance(body, bytes)  # not an iterator: no ABC check
+    can_retry = is_repeatable and method in IDEMPOTENT_METHODS
     while True:
         connection, is_reused = await pool.acquire(origin, connect_timeout)
         try:
