@@ -30,6 +30,7 @@ def main() -> None:
         http=ProxyHttpProtocol,
         proxy_headers=False,
         access_log=False,  # the proxy writes its own access log, with request ids
+        server_header=False,  # a front door need not name its server (and one header less)
         log_level="warning",
         timeout_graceful_shutdown=10,
     )

@@ -155,25 +155,30 @@ def rewrite_response_headers(
     """The upstream's response headers minus hop-by-hop ones, always with `X-Request-ID`.
 
     Also returns what the proxy needs to know of them: the declared `Content-Length` (None when
-    absent or not a number) and the `Content-Type` ("" when absent).
+    absent or not a number) and the `Content-Type` ("" when absent). One pass over the headers;
+    a second only when `Connection` names further headers to drop.
     """
-    pairs = [(name.lower(), value) for name, value in raw_headers]
-    dropped = _RESPONSE_DROPPED_BYTES
+    kept: list[tuple[bytes, bytes]] = []
+    named_by_connection: set[bytes] = set()
     length: int | None = None
     content_type = ""
     has_request_id = False
-    for name, value in pairs:
-        if name == b"connection":
-            tokens = _connection_tokens(value.decode("latin-1"))
-            dropped = dropped | {token.encode() for token in tokens}
-        elif name == b"content-length":
+    for raw_name, value in raw_headers:
+        name = raw_name.lower()
+        if name in _RESPONSE_DROPPED_BYTES:
+            if name == b"connection":
+                tokens = _connection_tokens(value.decode("latin-1"))
+                named_by_connection.update(token.encode() for token in tokens)
+            continue
+        if name == b"content-length":
             length = int(value) if value.strip().isdigit() else None
         elif name == b"content-type":
             content_type = value.decode("latin-1")
         elif name == b"x-request-id":
             has_request_id = True
-    kept = [(name, value) for name, value in pairs if name not in dropped]
-    if dropped is not _RESPONSE_DROPPED_BYTES:  # `Connection` may have named it
+        kept.append((name, value))
+    if named_by_connection - {b"close", b"keep-alive"}:
+        kept = [(name, value) for name, value in kept if name not in named_by_connection]
         has_request_id = any(name == b"x-request-id" for name, _ in kept)
     if not has_request_id:
         kept.append((b"x-request-id", request_id.encode()))
