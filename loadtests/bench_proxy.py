@@ -43,7 +43,7 @@ from loadtests.fronts import (
     trivial_backend,
 )
 from loadtests.fronts import _process as _process  # re-exported: bench_services uses these
-from loadtests.load import WorkerSplit, measure_run, process_tree
+from loadtests.load import WorkerSplit, measure_run
 from loadtests.load import measure as measure
 
 __all__ = ["SERVING_PIDS", "TOKEN_SECRET", "main", "measure"]
@@ -188,7 +188,6 @@ def _measure_all(
                         use_wrk,
                         watched,
                         split if backend == "monolith" else None,
-                        None if is_direct else process_tree(SERVING_PIDS[url]),
                     )
                     m = Measurement(
                         run, backend, front, connections, measured.requests_per_second,

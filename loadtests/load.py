@@ -3,7 +3,7 @@
 `measure_run` runs `wrk` (or, without wrk, an aiohttp closed loop in its own process) against
 one URL after a short warm-up and returns requests/s, p50/p99, errors, the CPU microseconds per
 request of the process trees it is told to watch, and, for a multi-worker server, how the
-front's kept-alive connections were spread over the workers halfway through the run. That
+kept-alive connections in use were spread over the workers halfway through the run. That
 spread decides the monolith's throughput (docs/architecture.md: a connection stays with the
 worker that accepted it), so every figure of a run through gunicorn carries it. This module
 must never start or stop the servers it measures.
@@ -29,33 +29,46 @@ _WRK_ERRORS = re.compile(
     r"|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
 )
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+SETTLE_SECONDS = 1.0
+
+
+_SS_PROCESS = re.compile(r'users:\(\("[^"]*",pid=(\d+),')
+_SS_LAST_RECEIVED = re.compile(r"lastrcv:(\d+)")
+ACTIVE_WITHIN_MS = 1000
 
 
 @dataclass(frozen=True)
 class WorkerSplit:
-    """Counts, per worker of a server (its master's children), the connections on `port`
-    whose other end belongs to one of the client processes; largest count first."""
+    """How the connections in use on `port` spread over a server's workers (its master's
+    children): per worker, the established connections that received a request within the
+    last second (`ss -tnpi`), largest count first. Idle kept-alive connections (another
+    front's pool, spares) are not counted."""
 
     server_pid: int
     port: int
 
-    def sample(self, client_pids: set[int]) -> list[int]:
+    def sample(self) -> list[int]:
         try:
             workers = [child.pid for child in psutil.Process(self.server_pid).children()]
-            connections = psutil.net_connections(kind="tcp")
-        except psutil.Error:
+            listing = subprocess.run(
+                ["ss", "-tnpi", "state", "established", f"( sport = :{self.port} )"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        except (psutil.Error, OSError, subprocess.CalledProcessError):
             return []
-        owner = {(c.laddr.ip, c.laddr.port): c.pid for c in connections if c.laddr}
         counts = dict.fromkeys(workers, 0)
-        for connection in connections:
-            if (
-                connection.pid in counts
-                and connection.status == psutil.CONN_ESTABLISHED
-                and connection.laddr.port == self.port
-                and connection.raddr
-                and owner.get((connection.raddr.ip, connection.raddr.port)) in client_pids
-            ):
-                counts[connection.pid] += 1
+        owner: int | None = None
+        for line in listing.splitlines():
+            found = _SS_PROCESS.search(line)
+            if found:  # a socket's line; its details follow on the next line
+                owner = int(found.group(1))
+                continue
+            received = _SS_LAST_RECEIVED.search(line)
+            if owner in counts and received and int(received.group(1)) <= ACTIVE_WITHIN_MS:
+                counts[owner] += 1
+            owner = None
         return sorted(counts.values(), reverse=True)
 
 
@@ -186,23 +199,23 @@ def measure_run(
     use_wrk: bool,
     watched: dict[str, int] | None = None,
     split: WorkerSplit | None = None,
-    split_clients: set[int] | None = None,
 ) -> Run:
-    """Warm up for a second, then one measured run of `seconds`.
+    """Warm up for a second, let it settle, then one measured run of `seconds`.
 
     `watched` names process trees whose CPU per request is reported. With `split`, the
-    connections per worker are sampled halfway, counting those of `split_clients` (the load
-    generator itself when None: a direct run).
+    connections in use per worker are sampled halfway through.
     """
     _Load(url, connections, min(1.0, seconds), use_wrk).result()  # warm-up: pools, caches
+    # Requests the warm-up left in flight behind a proxy (its client is gone, the upstream
+    # still answers) must not be counted against the measured run.
+    time.sleep(SETTLE_SECONDS)
     watched = watched or {}
     cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     load = _Load(url, connections, seconds, use_wrk)
     sampled: list[int] = []
     sampler = None
     if split is not None:
-        clients = split_clients or process_tree(load.pid)
-        sampler = threading.Timer(load.seconds / 2, lambda: sampled.extend(split.sample(clients)))
+        sampler = threading.Timer(load.seconds / 2, lambda: sampled.extend(split.sample()))
         sampler.start()
     rps, p50, p99, errors = load.result()
     if sampler is not None:
