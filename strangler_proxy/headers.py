@@ -102,7 +102,7 @@ def rewrite_request_headers(
 ) -> IncomingRequest:
     """Build the upstream's headers from the client's in one pass over them."""
     lookup: dict[str, str] = {}
-    kept: list[tuple[str, str]] = []
+    forward: list[tuple[str, str]] = []
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
@@ -112,11 +112,11 @@ def rewrite_request_headers(
             )
         else:
             lookup[name] = value
-        kept.append((name, value))
-    dropped = _ALWAYS_DROPPED
-    if "connection" in lookup:
-        dropped = dropped | _connection_tokens(lookup["connection"])
-    forward = [(name, value) for name, value in kept if name not in dropped]
+        if name not in _ALWAYS_DROPPED:
+            forward.append((name, value))
+    if "connection" in lookup:  # it may name more hop-by-hop headers, before or after it
+        named = _connection_tokens(lookup["connection"])
+        forward = [(name, value) for name, value in forward if name not in named]
 
     random = os.urandom(40)  # one system call for the request id and the trace ids
     supplied_id = lookup.get("x-request-id")
@@ -125,7 +125,7 @@ def rewrite_request_headers(
     )
     forward.append(("x-request-id", request_id))
     forward.append(("traceparent", next_traceparent(lookup.get("traceparent"), random[16:])))
-    if "traceparent" not in lookup:
+    if "tracestate" in lookup and "traceparent" not in lookup:  # a state without its trace
         forward = [(name, value) for name, value in forward if name != "tracestate"]
 
     is_trusted = trusted.trusts(client_address)
