@@ -166,7 +166,8 @@ def _measure_all(
 ) -> list[Measurement]:
     results: list[Measurement] = []
     for run in range(1, arguments.runs + 1):
-        for backend, path in TARGETS.items():
+        for backend in fronts_of:
+            path = TARGETS[backend]
             base_url = fronts_of[backend]["direct"]
             assert base_url is not None
             backend_pid = SERVING_PIDS[base_url]
@@ -224,8 +225,15 @@ def main() -> None:
         action="store_true",
         help="also measure a minimal aiohttp proxy (the trivial backend only)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=sorted(TARGETS),
+        action="append",
+        help="measure only this backend (repeatable; default: both)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     arguments = parser.parse_args()
+    backends = arguments.backend or list(TARGETS)
 
     from strangler.processes import free_port
 
@@ -235,12 +243,13 @@ def main() -> None:
         workdir = Path(temporary)
         logs = workdir / "logs"
         with console.status("starting the backends and the fronts"):
-            bases = {
-                "trivial": stack.enter_context(trivial_backend(free_port(), logs)),
-                "monolith": stack.enter_context(
+            bases = {}
+            if "trivial" in backends:
+                bases["trivial"] = stack.enter_context(trivial_backend(free_port(), logs))
+            if "monolith" in backends:
+                bases["monolith"] = stack.enter_context(
                     seeded_monolith(free_port(), workdir, logs, arguments.workers)
-                ),
-            }
+                )
             access_log = not arguments.no_access_log
             fronts_of: dict[str, dict[str, str | None]] = {}
             for backend, base in bases.items():
@@ -255,7 +264,7 @@ def main() -> None:
                     fronts_of[backend]["aiohttp"] = stack.enter_context(
                         reference_aiohttp_proxy(free_port(), base, logs)
                     )
-        if fronts_of["trivial"]["nginx"] is None:
+        if all(fronts["nginx"] is None for fronts in fronts_of.values()):
             console.print("  nginx is not installed: skipped")
         results = _measure_all(arguments, fronts_of, use_wrk)
     found = _print_report(results, generator, arguments.runs)

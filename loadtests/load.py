@@ -34,15 +34,16 @@ SETTLE_SECONDS = 1.0
 
 _SS_PROCESS = re.compile(r'users:\(\("[^"]*",pid=(\d+),')
 _SS_LAST_RECEIVED = re.compile(r"lastrcv:(\d+)")
-ACTIVE_WITHIN_MS = 1000
+ACTIVE_WITHIN_MS = 3000
 
 
 @dataclass(frozen=True)
 class WorkerSplit:
     """How the connections in use on `port` spread over a server's workers (its master's
     children): per worker, the established connections that received a request within the
-    last second (`ss -tnpi`), largest count first. Idle kept-alive connections (another
-    front's pool, spares) are not counted."""
+    last 3 seconds (`ss -tnpi`; a request queued behind a busy worker may wait a second),
+    largest count first. Idle kept-alive connections (another front's pool, which went quiet
+    at least the warm-up, the settle pause and half a run ago) are not counted."""
 
     server_pid: int
     port: int
