@@ -38,6 +38,7 @@ from loadtests.fronts import (
     TOKEN_SECRET,
     nginx,
     reference_aiohttp_proxy,
+    replace_workers,
     seeded_monolith,
     strangler_proxy,
     trivial_backend,
@@ -172,6 +173,8 @@ def _measure_all(
             assert base_url is not None
             backend_pid = SERVING_PIDS[base_url]
             split = WorkerSplit(backend_pid, int(base_url.rsplit(":", 1)[1]))
+            if backend == "monolith":
+                replace_workers(backend_pid)  # every front's connections split anew this run
             fronts = [(f, url) for f, url in fronts_of[backend].items() if url is not None]
             shift = (run - 1) % len(fronts)  # no front is always measured first
             fronts = fronts[shift:] + fronts[:shift]

@@ -86,6 +86,39 @@ def _process(
         process.stop()
 
 
+def replace_workers(server_pid: int, timeout: float = 60.0) -> None:
+    """Have gunicorn replace its workers (SIGHUP) and wait until only new ones serve.
+
+    The old workers close their kept-alive connections, so every front (wrk, the proxy's pool,
+    nginx's) spreads its connections over the workers anew: each run draws its own split. A
+    new worker counts as ready once it has stopped using CPU (its app is loaded and it waits
+    for connections), so none starts with every connection only because it booted first.
+    """
+    import signal
+    import time
+
+    import psutil
+
+    master = psutil.Process(server_pid)
+    old = {child.pid for child in master.children()}
+    master.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    previous: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        workers = [child for child in master.children() if child.pid not in old]
+        if len(workers) < len(old) or any(w.pid in old for w in master.children()):
+            continue
+        try:
+            used = {w.pid: sum(w.cpu_times()[:2]) for w in workers}
+        except psutil.Error:
+            continue
+        if used.keys() == previous.keys() and all(used[pid] - previous[pid] < 0.02 for pid in used):
+            return
+        previous = used
+    raise TimeoutError(f"gunicorn {server_pid} did not replace its workers in {timeout} s")
+
+
 @contextmanager
 def trivial_backend(port: int, logs: Path) -> Iterator[str]:
     argv = [
