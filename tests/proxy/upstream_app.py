@@ -2,11 +2,10 @@
 
 Run as `python tests/proxy/upstream_app.py PORT NAME`. Every path not listed below echoes the
 request (method, raw path, headers, body size) as JSON, tagged with NAME. Fault endpoints:
-`/fault/status/{code}`, `/fault/page/{code}` (an HTML error page with a `Retry-After`, as
-gunicorn or nginx write them), `/fault/slow` (answers after 30 s), `/fault/reset` (promises
-100000 bytes, sends 10, then closes the socket), `/fault/exit` (the process dies without
-answering).
+`/fault/status/{code}`, `/fault/slow` (answers after 30 s), `/fault/reset` (promises 100000 bytes,
+sends 10, then closes the socket), `/fault/exit` (the process dies without answering).
 `/data/{id}` answers a stable JSON document plus a per-answer `nonce` (noise for shadow tests).
+`/fault/page/{code}` answers an HTML error page with a `Retry-After`, as gunicorn or nginx do.
 """
 
 from __future__ import annotations
