@@ -183,12 +183,10 @@ class Proxy:
         length = incoming.content_length
         if length is None and not incoming.is_chunked:
             return None  # HTTP/1.1 framing: no length and not chunked means no body at all
-        is_small = length is not None and length <= SMALL_BODY_BYTES
-        if method in SAFE_METHODS or is_small or not (length or incoming.is_chunked):
+        if method in SAFE_METHODS or (length is not None and length <= SMALL_BODY_BYTES):
             body = await read_body(receive, limit)
-            if not body and length is None:
-                return None  # no body was sent: send none, not `Content-Length: 0`
-            return body
+            # An empty chunked body is no body: send none, not `Content-Length: 0`.
+            return body if body or length is not None else None
         return BodyStream(receive, limit, length)
 
     def _attempts(self, plan: Plan) -> list[str]:
