@@ -8,8 +8,12 @@ front of a real upstream process.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -76,6 +80,52 @@ def test_an_over_long_header_field_is_a_431_problem(
     answer = get(proxy, client, "/api/threads", **{"X-Large": "b" * 8000})
     assert_problem(answer, 431, "request-header-fields-too-large")
     assert "x-large" in answer.json()["detail"]
+
+
+def send_raw_head(proxy: RunningProxy, head: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    """Send a request head as given and read the answer until the proxy closes the connection."""
+    address = urlsplit(proxy.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        # The proxy may close before it has read everything; its answer is sent first.
+        with contextlib.suppress(OSError):
+            connection.sendall(head)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    answer = b"".join(chunks)
+    status_and_headers, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = status_and_headers.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return status.encode(), {name.lower(): value for name, value in headers.items()}, body
+
+
+LONG_TARGET_HEAD = b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+# Ten fields of 7,000 bytes: each within the field limit, 70,000 bytes together.
+LARGE_FIELDS_HEAD = (
+    b"GET / HTTP/1.1\r\nHost: x\r\n"
+    + b"".join(b"X-Field-%d: %s\r\n" % (index, b"c" * 7000) for index in range(10))
+    + b"\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "slug"),
+    [
+        (LONG_TARGET_HEAD, 414, "uri-too-long"),
+        (LARGE_FIELDS_HEAD, 431, "request-header-fields-too-large"),
+    ],
+    ids=["target", "header-fields"],
+)
+def test_a_head_over_64_kib_is_refused_before_it_is_buffered_whole(
+    proxy: RunningProxy, head: bytes, status: int, slug: str
+) -> None:
+    status_line, headers, body = send_raw_head(proxy, head)
+    assert status_line.startswith(b"HTTP/1.1 %d " % status)
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["connection"] == "close"
+    problem = json.loads(body)
+    assert problem["type"] == f"urn:strangler:problem:{slug}"
+    assert problem["request_id"] == headers["x-request-id"]
 
 
 def test_an_upstream_html_error_page_reaches_the_client_as_a_problem(

@@ -29,7 +29,7 @@ class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[bytes] = []
-        self.closed = self.aborted = False
+        self.closed = self.aborted = self.ended = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.writes.append(bytes(data))
@@ -42,6 +42,9 @@ class RecordingTransport(asyncio.Transport):
 
     def abort(self) -> None:
         self.aborted = True
+
+    def write_eof(self) -> None:
+        self.ended = True
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted
@@ -89,17 +92,18 @@ def test_only_the_write_after_hold_next_is_held() -> None:
     run_on_a_loop(scenario)
 
 
-def test_closing_sends_a_held_head_first_and_aborting_drops_it() -> None:
+def test_closing_or_ending_sends_a_held_head_first_and_aborting_drops_it() -> None:
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        closed, aborted = RecordingTransport(), RecordingTransport()
-        for raw, end in ((closed, "close"), (aborted, "abort")):
+        closed, ended, aborted = RecordingTransport(), RecordingTransport(), RecordingTransport()
+        for raw, end in ((closed, "close"), (ended, "write_eof"), (aborted, "abort")):
             transport = CoalescingTransport(raw, loop)
             transport.hold_next()
             transport.write(b"head")
             getattr(transport, end)()
         await asyncio.sleep(0)
         assert closed.writes == [b"head"] and closed.closed
+        assert ended.writes == [b"head"] and ended.ended
         assert aborted.writes == [] and aborted.aborted
 
     run_on_a_loop(scenario)
