@@ -1,11 +1,15 @@
 """Benchmark: what the strangler proxy costs, measured against the same backend direct (and nginx).
 
-Run `python -m loadtests.bench_proxy` from the repository root. In one run, on free loopback
-ports, it starts a trivial ASGI backend (uvicorn) and the seeded monolith (gunicorn), then for
-each backend measures: direct, through the strangler proxy (uvicorn, one process, uvloop +
-httptools, the stage 0 table) and through nginx when nginx is installed; with `--reference`,
-also through a minimal aiohttp proxy (what one `ClientSession` alone costs). It prints
-requests/s, p50 and p99 per path and connection count, and the ratios through/direct.
+Run `python -m loadtests.bench_proxy [--runs 3]` from the repository root. On free loopback
+ports it starts a trivial ASGI backend (uvicorn) and the seeded monolith (gunicorn, exactly as
+`strangler up` runs it), and in front of each the strangler proxy (`python -m strangler_proxy`,
+the stage 0 table, as `strangler up` runs it) and nginx when installed; with `--reference`, also
+a minimal aiohttp proxy (what one `ClientSession` alone costs). Each run measures every front of
+every backend once, in an order that rotates between runs; ratios are taken within a run and
+reported as medians over the runs, with requests/s, p50/p99 and the CPU microseconds per request
+of the front and of the backend. For the monolith each run also records how the front's
+kept-alive connections were split between gunicorn's workers, which moves its throughput by up
+to 3x (docs/architecture.md).
 
 Load comes from `wrk` when installed, else from an aiohttp closed-loop client in its own
 process. Targets (issue 3): proxy >= 0.85x direct on the monolith's GET /api/threads/{id},
@@ -16,358 +20,201 @@ This script prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import multiprocessing
-import re
 import shutil
-import subprocess
+import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-STAGE0 = REPO / "stages" / "stage0.toml"
-TOKEN_SECRET = "bench-signing-key-not-a-secret-0123456789"
+from rich.console import Console
+from rich.table import Table
 
+from loadtests.fronts import (
+    SERVING_PIDS,
+    TOKEN_SECRET,
+    nginx,
+    reference_aiohttp_proxy,
+    replace_workers,
+    seeded_monolith,
+    strangler_proxy,
+    trivial_backend,
+)
+from loadtests.fronts import _process as _process  # re-exported: bench_services uses these
+from loadtests.load import WorkerSplit, measure_run
+from loadtests.load import measure as measure
 
-async def trivial_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The smallest JSON endpoint uvicorn can serve: the trivial backend."""
-    if scope["type"] != "http":
-        return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b'{"ok":true}'})
-
-
-async def reference_proxy(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The least a proxy can do with one aiohttp session: the yardstick for the client's cost.
-
-    It forwards the path to `BENCH_REFERENCE_UPSTREAM` and copies status, content type and body;
-    no header rewriting, routing, metrics or logs. Measured with `--reference`.
-    """
-    import os
-
-    import aiohttp
-
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                scope["state"]["session"] = aiohttp.ClientSession(auto_decompress=False)
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await scope["state"]["session"].close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    if scope["type"] != "http":
-        return
-    upstream = os.environ["BENCH_REFERENCE_UPSTREAM"]
-    async with scope["state"]["session"].get(upstream + scope["path"]) as response:
-        body = await response.read()
-        content_type = response.headers.get("Content-Type", "application/octet-stream")
-        headers = [(b"content-type", content_type.encode("latin-1"))]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+__all__ = ["SERVING_PIDS", "TOKEN_SECRET", "main", "measure"]
 
 
 @dataclass
 class Measurement:
+    run: int
     backend: str
-    path: str
+    front: str  # direct, proxy, nginx or aiohttp
     connections: int
     requests_per_second: float
     p50_ms: float
     p99_ms: float
     errors: int
-    # CPU (user + system) of the process tree answering on that front: the backend for
-    # `direct`, the proxy itself otherwise. Less sensitive to other load than requests/s.
-    cpu_us_per_request: float | None = None
-
-
-# --- processes -----------------------------------------------------------------------------
-
-
-# Which process answers on each base URL, for CPU accounting.
-SERVING_PIDS: dict[str, int] = {}
-
-
-@contextmanager
-def _process(
-    name: str, argv: list[str], env: dict[str, str], health_url: str, logs: Path
-) -> Iterator[None]:
-    from strangler.processes import start
-
-    process = start(name, argv, env, health_url=health_url, log_path=logs / f"{name}.log", cwd=REPO)
-    try:
-        process.wait_healthy(timeout=60)
-        SERVING_PIDS[health_url.removesuffix("/healthz")] = process.popen.pid
-        yield
-    finally:
-        process.stop()
-
-
-@contextmanager
-def trivial_backend(port: int, logs: Path) -> Iterator[str]:
-    argv = [
-        sys.executable, "-m", "uvicorn", "loadtests.bench_proxy:trivial_app", "--port", str(port),
-        "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    with _process("trivial", argv, {}, f"http://127.0.0.1:{port}/healthz", logs):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def seeded_monolith(port: int, workdir: Path, logs: Path, workers: int) -> Iterator[str]:
-    from migrations.runner import upgrade
-    from monolith.seed import seed
-    from plumbing.database import make_engine
-    from strangler.launch import monolith_command, monolith_environment
-
-    database_url = f"sqlite:///{workdir / 'monolith.sqlite3'}"
-    upgrade("monolith", database_url)
-    seed(make_engine(database_url), scale=0.05, seed_value=42)
-    env = monolith_environment(database_url, TOKEN_SECRET, workdir)
-    with _process(
-        "monolith", monolith_command(port, workers), env, f"http://127.0.0.1:{port}/healthz", logs
-    ):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def strangler_proxy(
-    port: int, upstream: str, workdir: Path, logs: Path, access_log: bool
-) -> Iterator[str]:
-    argv = [sys.executable, "-m", "strangler_proxy", "--host", "127.0.0.1", "--port", str(port)]
-    env = {
-        "PROXY_MONOLITH_URL": upstream,
-        "PROXY_ROUTE_TABLE_PATH": str(STAGE0),
-        "PROXY_AUDIT_LOG_PATH": str(workdir / f"audit-{port}.jsonl"),
-        "PROXY_ACCESS_LOG": "true" if access_log else "false",
-        "STRANGLER_TOKEN_SECRET": TOKEN_SECRET,
-    }
-    with _process(f"proxy-{port}", argv, env, f"http://127.0.0.1:{port}/healthz", logs):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def reference_aiohttp_proxy(port: int, upstream: str, logs: Path) -> Iterator[str]:
-    argv = [
-        sys.executable, "-m", "uvicorn", "loadtests.bench_proxy:reference_proxy", "--port",
-        str(port), "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning",
-        "--loop", "uvloop", "--http", "httptools",
-    ]  # fmt: skip
-    env = {"BENCH_REFERENCE_UPSTREAM": upstream}
-    with _process(f"reference-{port}", argv, env, f"http://127.0.0.1:{port}/healthz", logs):
-        yield f"http://127.0.0.1:{port}"
-
-
-NGINX_CONF = """
-worker_processes 1;
-pid {workdir}/nginx-{port}.pid;
-error_log {workdir}/nginx-{port}.error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {workdir}/nginx-body;
-    proxy_temp_path {workdir}/nginx-proxy;
-    fastcgi_temp_path {workdir}/nginx-fastcgi;
-    uwsgi_temp_path {workdir}/nginx-uwsgi;
-    scgi_temp_path {workdir}/nginx-scgi;
-    upstream backend {{ server {upstream_host}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-        }}
-    }}
-}}
-"""
-
-
-@contextmanager
-def nginx(port: int, upstream: str, workdir: Path, logs: Path) -> Iterator[str | None]:
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if binary is None:
-        yield None
-        return
-    config = workdir / f"nginx-{port}.conf"
-    config.write_text(
-        NGINX_CONF.format(
-            workdir=workdir, port=port, upstream_host=upstream.removeprefix("http://")
-        )
-    )
-    argv = [binary, "-c", str(config), "-p", str(workdir), "-g", "daemon off;"]
-    with _process(f"nginx-{port}", argv, {}, f"http://127.0.0.1:{port}/healthz", logs):
-        yield f"http://127.0.0.1:{port}"
-
-
-# --- load generation -----------------------------------------------------------------------
-
-_WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
-_WRK_PERCENTILE = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-_WRK_ERRORS = re.compile(
-    r"Non-2xx or 3xx responses: (\d+)"
-    r"|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
-)
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk(url: str, connections: int, seconds: float) -> tuple[float, float, float, int]:
-    argv = [
-        "wrk",
-        "-t",
-        "1",
-        "-c",
-        str(connections),
-        "-d",
-        f"{max(1, round(seconds))}s",
-        "--latency",
-        url,
-    ]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    rps = float(_WRK_RPS.search(output).group(1))  # type: ignore[union-attr]
-    percentiles = {p: float(v) * _UNIT_MS[u] for p, v, u in _WRK_PERCENTILE.findall(output)}
-    errors = 0
-    for found in _WRK_ERRORS.finditer(output):
-        errors += sum(int(group) for group in found.groups() if group)
-    return rps, percentiles["50"], percentiles["99"], errors
-
-
-def _closed_loop_worker(url: str, connections: int, seconds: float, queue: Any) -> None:
-    import aiohttp
-
-    async def run() -> tuple[int, list[float], int]:
-        latencies: list[float] = []
-        errors = 0
-        deadline = time.perf_counter() + seconds
-        connector = aiohttp.TCPConnector(limit=connections)
-        async with aiohttp.ClientSession(connector=connector) as session:
-
-            async def user() -> None:
-                nonlocal errors
-                while time.perf_counter() < deadline:
-                    started = time.perf_counter()
-                    async with session.get(url) as response:
-                        await response.read()
-                        errors += response.status >= 400
-                    latencies.append(time.perf_counter() - started)
-
-            await asyncio.gather(*(user() for _ in range(connections)))
-        return len(latencies), latencies, errors
-
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    count, latencies, errors = asyncio.run(run())
-    latencies.sort()
-    queue.put(
-        (
-            count / seconds,
-            latencies[len(latencies) // 2] * 1000,
-            latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            errors,
-        )
-    )
-
-
-def _closed_loop(url: str, connections: int, seconds: float) -> tuple[float, float, float, int]:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_closed_loop_worker, args=(url, connections, seconds, queue))
-    process.start()
-    result = queue.get(timeout=seconds + 60)
-    process.join()
-    return result  # type: ignore[no-any-return]
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process and all its children (gunicorn, nginx workers)."""
-    import psutil
-
-    if pid is None:
-        return 0.0
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def measure(
-    url: str, connections: int, seconds: float, use_wrk: bool, pid: int | None = None
-) -> tuple[float, float, float, int, float | None]:
-    """requests/s, p50 ms, p99 ms, errors and CPU microseconds per request of `pid`."""
-    load = _wrk if use_wrk else _closed_loop
-    load(url, connections, min(1.0, seconds))  # warm-up: pools, caches, JIT-free but still
-    cpu_before = _cpu_seconds(pid)
-    rps, p50, p99, errors = load(url, connections, seconds)
-    cpu = _cpu_seconds(pid) - cpu_before
-    duration = max(1, round(seconds)) if use_wrk else seconds
-    per_request = cpu * 1e6 / (rps * duration) if pid is not None and rps else None
-    return rps, p50, p99, errors, per_request
+    # CPU (user + system) per request of the process tree answering on that front (the backend
+    # itself for `direct`), and of the backend behind a proxy. Steadier than requests/s.
+    front_cpu_us: float | None = None
+    backend_cpu_us: float | None = None
+    # The front's connections per gunicorn worker halfway through (monolith only).
+    split: list[int] = field(default_factory=list)
 
 
 # --- report --------------------------------------------------------------------------------
 
+# Wide enough for the tables when the output is a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 150)
 
-def _print_report(results: list[Measurement], generator: str) -> dict[str, Any]:
-    print(f"\nload generator: {generator}")
-    print(
-        f"{'backend':<10} {'path':<8} {'conns':>5} {'req/s':>10}"
-        f" {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'CPU us/req':>10}"
-    )
-    for m in results:
-        cpu = f"{m.cpu_us_per_request:>10.0f}" if m.cpu_us_per_request is not None else ""
-        print(
-            f"{m.backend:<10} {m.path:<8} {m.connections:>5} {m.requests_per_second:>10.0f}"
-            f" {m.p50_ms:>8.3f} {m.p99_ms:>8.3f} {m.errors:>6} {cpu}"
-        )
-    index = {(m.backend, m.path, m.connections): m for m in results}
-    ratios: dict[str, Any] = {}
-    print("\nratios (through / direct):")
-    for backend, connections in sorted({(m.backend, m.connections) for m in results}):
-        direct = index.get((backend, "direct", connections))
-        if direct is None:
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _cells(values: list[float | None], template: str) -> str:
+    return " ".join(template.format(v) if v is not None else "-" for v in values)
+
+
+def ratios(results: list[Measurement]) -> dict[str, Any]:
+    """Per backend, front and connection count: each run's ratio through/direct and the median."""
+    index = {(m.run, m.backend, m.front, m.connections): m for m in results}
+    found: dict[str, Any] = {}
+    for run, backend, front, connections in sorted(index):
+        direct = index.get((run, backend, "direct", connections))
+        if front == "direct" or direct is None or not direct.requests_per_second:
             continue
-        for path in ("proxy", "nginx", "aiohttp"):
-            through = index.get((backend, path, connections))
-            if through is None:
-                continue
-            ratio = through.requests_per_second / direct.requests_per_second
-            added = through.p50_ms - direct.p50_ms
-            key = f"{backend}/{path}/c{connections}"
-            ratios[key] = {"throughput_ratio": round(ratio, 3), "added_p50_ms": round(added, 3)}
-            print(f"  {key:<24} throughput {ratio:5.2f}x   added p50 {added:+.3f} ms")
-    return ratios
+        through = index[(run, backend, front, connections)]
+        entry = found.setdefault(
+            f"{backend}/{front}/c{connections}", {"throughput": [], "added_p50_ms": []}
+        )
+        entry["throughput"].append(
+            round(through.requests_per_second / direct.requests_per_second, 3)
+        )
+        entry["added_p50_ms"].append(round(through.p50_ms - direct.p50_ms, 3))
+    for entry in found.values():
+        entry["median_throughput"] = _median(entry["throughput"])
+        entry["median_added_p50_ms"] = _median(entry["added_p50_ms"])
+    return found
+
+
+def _print_report(results: list[Measurement], generator: str, runs: int) -> dict[str, Any]:
+    table = Table(title=f"medians of {runs} run(s), load from {generator}")
+    for column in ("backend", "front", "conns", "req/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right")
+    for column in ("front CPU us/req", "backend CPU us/req", "worker split per run"):
+        table.add_column(column, justify="right")
+    groups: dict[tuple[str, str, int], list[Measurement]] = {}
+    for m in results:
+        groups.setdefault((m.backend, m.front, m.connections), []).append(m)
+    for (backend, front, connections), group in groups.items():
+        front_cpu = _median([m.front_cpu_us for m in group if m.front_cpu_us is not None])
+        backend_cpu = _median([m.backend_cpu_us for m in group if m.backend_cpu_us is not None])
+        table.add_row(
+            backend,
+            front,
+            str(connections),
+            f"{_median([m.requests_per_second for m in group]):,.0f}",
+            f"{_median([m.p50_ms for m in group]):.3f}",
+            f"{_median([m.p99_ms for m in group]):.3f}",
+            str(sum(m.errors for m in group)),
+            f"{front_cpu:,.0f}" if front_cpu is not None else "",
+            f"{backend_cpu:,.0f}" if backend_cpu is not None else "",
+            " ".join("/".join(map(str, m.split)) for m in group if m.split),
+        )
+    console.print(table)
+    found = ratios(results)
+    table = Table(title="through / direct, ratio of each run (median)")
+    for column in ("path", "throughput per run", "median", "added p50 ms per run", "median"):
+        table.add_column(column, justify="right")
+    for key, entry in found.items():
+        table.add_row(
+            key,
+            _cells(entry["throughput"], "{:.2f}x"),
+            f"{entry['median_throughput']:.2f}x",
+            _cells(entry["added_p50_ms"], "{:+.3f}"),
+            f"{entry['median_added_p50_ms']:+.3f}",
+        )
+    console.print(table)
+    _print_verdict(found)
+    return found
+
+
+def _print_verdict(found: dict[str, Any]) -> None:
+    targets = (
+        ("monolith/proxy/c32", "median_throughput", ">=", 0.85, "x direct on the monolith"),
+        ("trivial/proxy/c32", "median_throughput", ">=", 0.25, "x direct on a trivial backend"),
+        ("trivial/proxy/c1", "median_added_p50_ms", "<", 1.0, " ms added p50 at 1 connection"),
+    )
+    for key, figure, sense, bound, what in targets:
+        entry = found.get(key)
+        if entry is None:
+            continue
+        value = entry[figure]
+        is_met = value >= bound if sense == ">=" else value < bound
+        verdict = "met" if is_met else "NOT met"
+        console.print(f"target {sense} {bound}{what}: {value:.3f} ({key}) -> {verdict}")
+
+
+def _measure_all(
+    arguments: argparse.Namespace, fronts_of: dict[str, dict[str, str | None]], use_wrk: bool
+) -> list[Measurement]:
+    results: list[Measurement] = []
+    for run in range(1, arguments.runs + 1):
+        for backend in fronts_of:
+            path = TARGETS[backend]
+            base_url = fronts_of[backend]["direct"]
+            assert base_url is not None
+            backend_pid = SERVING_PIDS[base_url]
+            split = WorkerSplit(backend_pid, int(base_url.rsplit(":", 1)[1]))
+            if backend == "monolith":
+                replace_workers(backend_pid)  # every front's connections split anew this run
+            fronts = [(f, url) for f, url in fronts_of[backend].items() if url is not None]
+            shift = (run - 1) % len(fronts)  # no front is always measured first
+            fronts = fronts[shift:] + fronts[:shift]
+            counts = [arguments.connections, 1] if backend == "trivial" else [arguments.connections]
+            for connections in counts:
+                for front, url in fronts:
+                    is_direct = front == "direct"
+                    watched = {"front": SERVING_PIDS[url]}
+                    if not is_direct:
+                        watched["backend"] = backend_pid
+                    measured = measure_run(
+                        url + path,
+                        connections,
+                        arguments.seconds,
+                        use_wrk,
+                        watched,
+                        split if backend == "monolith" else None,
+                    )
+                    m = Measurement(
+                        run, backend, front, connections, measured.requests_per_second,
+                        measured.p50_ms, measured.p99_ms, measured.errors,
+                        measured.cpu_us_per_request.get("front"),
+                        measured.cpu_us_per_request.get("backend"), measured.split,
+                    )  # fmt: skip
+                    results.append(m)
+                    split_text = "/".join(map(str, m.split)) if m.split else ""
+                    console.print(
+                        f"  run {run}/{arguments.runs} {backend:<9} {front:<7} c={connections:<3}"
+                        f" {m.requests_per_second:8.0f} req/s {split_text}"
+                    )
+    return results
+
+
+TARGETS = {"trivial": "/", "monolith": "/api/threads/1"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
+    parser.add_argument("--runs", type=int, default=3, help="rounds over every front; medians")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the monolith")
     parser.add_argument(
@@ -381,63 +228,55 @@ def main() -> None:
         action="store_true",
         help="also measure a minimal aiohttp proxy (the trivial backend only)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=sorted(TARGETS),
+        action="append",
+        help="measure only this backend (repeatable; default: both)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     arguments = parser.parse_args()
+    backends = arguments.backend or list(TARGETS)
 
     from strangler.processes import free_port
 
     use_wrk = shutil.which("wrk") is not None and not arguments.no_wrk
     generator = "wrk (1 thread)" if use_wrk else "aiohttp closed loop (separate process)"
-    results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as temporary, ExitStack() as stack:
         workdir = Path(temporary)
         logs = workdir / "logs"
-        trivial = stack.enter_context(trivial_backend(free_port(), logs))
-        monolith = stack.enter_context(
-            seeded_monolith(free_port(), workdir, logs, arguments.workers)
-        )
-        access_log = not arguments.no_access_log
-        targets = {
-            "trivial": (trivial, "/"),
-            "monolith": (monolith, "/api/threads/1"),
-        }
-        for backend, (base, path) in targets.items():
-            fronts = {
-                "direct": base,
-                "proxy": stack.enter_context(
-                    strangler_proxy(free_port(), base, workdir, logs, access_log)
-                ),
-                "nginx": stack.enter_context(nginx(free_port(), base, workdir, logs)),
-            }
-            if arguments.reference and backend == "trivial":
-                fronts["aiohttp"] = stack.enter_context(
-                    reference_aiohttp_proxy(free_port(), base, logs)
+        with console.status("starting the backends and the fronts"):
+            bases = {}
+            if "trivial" in backends:
+                bases["trivial"] = stack.enter_context(trivial_backend(free_port(), logs))
+            if "monolith" in backends:
+                bases["monolith"] = stack.enter_context(
+                    seeded_monolith(free_port(), workdir, logs, arguments.workers)
                 )
-            connection_counts = (
-                [arguments.connections, 1] if backend == "trivial" else [arguments.connections]
-            )
-            for connections in connection_counts:
-                for front, url in fronts.items():
-                    if url is None:
-                        continue
-                    rps, p50, p99, errors, cpu = measure(
-                        url + path, connections, arguments.seconds, use_wrk, SERVING_PIDS.get(url)
+            access_log = not arguments.no_access_log
+            fronts_of: dict[str, dict[str, str | None]] = {}
+            for backend, base in bases.items():
+                fronts_of[backend] = {
+                    "direct": base,
+                    "proxy": stack.enter_context(
+                        strangler_proxy(free_port(), base, workdir, logs, access_log)
+                    ),
+                    "nginx": stack.enter_context(nginx(free_port(), base, workdir, logs)),
+                }
+                if arguments.reference and backend == "trivial":
+                    fronts_of[backend]["aiohttp"] = stack.enter_context(
+                        reference_aiohttp_proxy(free_port(), base, logs)
                     )
-                    results.append(
-                        Measurement(backend, front, connections, rps, p50, p99, errors, cpu)
-                    )
-                    print(
-                        f"  measured {backend:<9} {front:<7} c={connections:<3} {rps:8.0f} req/s",
-                        flush=True,
-                    )
-        if not any(m.path == "nginx" for m in results):
-            print("  nginx is not installed: skipped")
-    ratios = _print_report(results, generator)
+        if all(fronts["nginx"] is None for fronts in fronts_of.values()):
+            console.print("  nginx is not installed: skipped")
+        results = _measure_all(arguments, fronts_of, use_wrk)
+    found = _print_report(results, generator, arguments.runs)
     if arguments.json:
         document = {
             "generator": generator,
+            "runs": arguments.runs,
             "results": [asdict(m) for m in results],
-            "ratios": ratios,
+            "ratios": found,
         }
         arguments.json.write_text(json.dumps(document, indent=2))
 

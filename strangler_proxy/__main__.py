@@ -1,9 +1,10 @@
 """`python -m strangler_proxy --port P`: serve the proxy with the server options it needs.
 
 uvicorn's own `X-Forwarded-*` handling must be off (the proxy decides whom to trust, from
-`PROXY_TRUSTED_PROXIES`), and uvloop + httptools are the fastest loop and parser here. Running
-`uvicorn --factory strangler_proxy:create_app` by hand needs `--no-proxy-headers` for the same
-reason. This module must never hold proxy logic.
+`PROXY_TRUSTED_PROXIES`), and uvloop + httptools are the fastest loop and parser here; the HTTP
+protocol is uvicorn's httptools one writing each small response in one piece
+(`strangler_proxy.server`). Running `uvicorn --factory strangler_proxy:create_app` by hand needs
+`--no-proxy-headers` for the same reason. This module must never hold proxy logic.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+
+from strangler_proxy.server import ProxyHttpProtocol
 
 
 def main() -> None:
@@ -24,9 +27,10 @@ def main() -> None:
         host=arguments.host,
         port=arguments.port,
         loop="uvloop",
-        http="httptools",
+        http=ProxyHttpProtocol,
         proxy_headers=False,
         access_log=False,  # the proxy writes its own access log, with request ids
+        server_header=False,  # a front door need not name its server (and one header less)
         log_level="warning",
         timeout_graceful_shutdown=10,
     )

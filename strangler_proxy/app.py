@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from typing import Any
 
 from plumbing.logs import configure_logging, get_logger
@@ -85,6 +86,14 @@ class ProxyApp:
         # websockets are not proxied: returning without accepting closes the connection.
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query = scope.get("query_string", b"")
+        refusal = self.proxy.limits.refusal(raw_path, query, scope["headers"])
+        if refusal is not None:
+            request_id = accept_or_mint(_header(scope, b"x-request-id"))
+            await send_problem(send, refusal.status, refusal.detail, request_id)
+            self.metrics.observe("refused", "proxy", scope["method"], refusal.status, 0.0)
+            return
         path = canonical_or_none(scope)
         if isinstance(path, UnsafePath):
             request_id = accept_or_mint(_header(scope, b"x-request-id"))
@@ -153,6 +162,9 @@ class ProxyApp:
             self._background.append(asyncio.create_task(self._watch_table()))
         if self.settings.analysis_interval_seconds > 0:
             self._background.append(asyncio.create_task(self._analyse_periodically()))
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise revisit every module and model on the hot path.
+        gc.freeze()
         self.is_ready = True
         log.info(
             "proxy ready",

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from plumbing.errors import PROBLEM_CONTENT_TYPE
 from strangler_proxy.headers import rewrite_response_headers
+from strangler_proxy.responses import is_json, problem_in_place_of
 from strangler_proxy.upstream_connection import UpstreamConnection
 from strangler_proxy.upstream_pool import (
     ConnectFailed,
@@ -168,6 +170,19 @@ class OpenedResponse:
 
     async def read_chunk(self) -> bytes:
         return await self._connection.read_chunk(self.read_timeout)
+
+    def replace_error_page(self, upstream: str, request_id: str) -> None:
+        """Put the contract's problem+json in place of an error page that was read whole.
+
+        The contract allows no HTML or text error body, whoever answered (gunicorn's HTML 414,
+        uvicorn's plain-text 500); a JSON body is the upstream's own word and passes as it
+        is, and a streamed body, already too large to hold, is left alone.
+        """
+        if self.body is None or is_json(self.content_type):
+            return
+        detail = f"the {upstream} upstream answered {self.status} without a problem document"
+        self.headers, self.body = problem_in_place_of(self.status, self.headers, detail, request_id)
+        self.content_type = PROBLEM_CONTENT_TYPE
 
     def release(self) -> None:
         """The response was read whole: the connection may serve another request."""

@@ -43,6 +43,10 @@ class ProxySettings(BaseSettings):
 
     trusted_proxies: list[str] = []
     max_body_bytes: Annotated[int, Field(ge=1)] = 1024 * 1024
+    # The request head (docs/proxy.md, "The front door"): within what gunicorn accepts.
+    max_target_bytes: Annotated[int, Field(ge=16)] = 4000
+    max_header_bytes: Annotated[int, Field(ge=64)] = 8000
+    max_headers: Annotated[int, Field(ge=8)] = 90
 
     connect_timeout: Annotated[float, Field(gt=0)] = 2.0
     read_timeout: Annotated[float, Field(gt=0)] = 30.0

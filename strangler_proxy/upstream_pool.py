@@ -13,6 +13,7 @@ import asyncio
 import functools
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -42,14 +43,55 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+class Limit:
+    """A counting semaphore whose uncontended `take` costs no `await` (the hot path's case).
+
+    Waiters are served first come, first served; a waiter that is cancelled gives its place on.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # `give` handed its unit over to this waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed over just as the wait was cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class UpstreamPool:
     """Connections to every upstream of one proxy process; opened lazily, closed at shutdown."""
 
     def __init__(self, limit: int, limit_per_upstream: int, keepalive: float) -> None:
         self._keepalive = keepalive
         self._limit_per_upstream = limit_per_upstream
-        self._total = asyncio.Semaphore(limit)
-        self._per_upstream: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._total = Limit(limit)
+        self._per_upstream: dict[tuple[str, int], Limit] = {}
         self._idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
         self._in_use: set[UpstreamConnection] = set()
 
@@ -60,20 +102,22 @@ class UpstreamPool:
         key = (origin.host, origin.port)
         gate = self._per_upstream.get(key)
         if gate is None:
-            gate = self._per_upstream[key] = asyncio.Semaphore(self._limit_per_upstream)
-        await gate.acquire()
+            gate = self._per_upstream[key] = Limit(self._limit_per_upstream)
+        if not gate.try_take():
+            await gate.take()
         try:
-            await self._total.acquire()
+            if not self._total.try_take():
+                await self._total.take()
         except BaseException:
-            gate.release()
+            gate.give()
             raise
         try:
             connection, is_reused = self._idle_connection(key), True
             if connection is None:
                 connection, is_reused = await self._connect(origin, connect_timeout), False
         except BaseException:
-            self._total.release()
-            gate.release()
+            self._total.give()
+            gate.give()
             raise
         self._in_use.add(connection)
         return connection, is_reused
@@ -92,8 +136,8 @@ class UpstreamPool:
                 idle.pop(0).close()
         else:
             connection.close()
-        self._total.release()
-        self._per_upstream[key].release()
+        self._total.give()
+        self._per_upstream[key].give()
 
     def _idle_connection(self, key: tuple[str, int]) -> UpstreamConnection | None:
         idle = self._idle.get(key)
@@ -152,7 +196,8 @@ async def exchange(
 
     A body declared no longer than `whole_body_up_to` bytes has arrived too on return.
     """
-    can_retry = not isinstance(body, AsyncIterator) and method in IDEMPOTENT_METHODS
+    is_repeatable = body is None or isinstance(body, bytes)  # not an iterator: no ABC check
+    can_retry = is_repeatable and method in IDEMPOTENT_METHODS
     while True:
         connection, is_reused = await pool.acquire(origin, connect_timeout)
         try:

@@ -5,6 +5,7 @@ request (method, raw path, headers, body size) as JSON, tagged with NAME. Fault 
 `/fault/status/{code}`, `/fault/slow` (answers after 30 s), `/fault/reset` (promises 100000 bytes,
 sends 10, then closes the socket), `/fault/exit` (the process dies without answering).
 `/data/{id}` answers a stable JSON document plus a per-answer `nonce` (noise for shadow tests).
+`/fault/page/{code}` answers an HTML error page with a `Retry-After`, as gunicorn or nginx do.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def build(name: str) -> web.Application:
     async def status(request: web.Request) -> web.Response:
         code = int(request.match_info["code"])
         return web.json_response({"answered_by": name, "status": code}, status=code)
+
+    async def page(request: web.Request) -> web.Response:
+        code = int(request.match_info["code"])
+        html = f"<html><body><h1>{code}</h1><p>{name} says no</p></body></html>"
+        headers = {"Retry-After": "7"}
+        return web.Response(text=html, status=code, content_type="text/html", headers=headers)
 
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(30)
@@ -81,6 +88,7 @@ def build(name: str) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/trivial", trivial)
     app.router.add_route("*", "/fault/status/{code}", status)
+    app.router.add_route("*", "/fault/page/{code}", page)
     app.router.add_route("*", "/fault/slow", slow)
     app.router.add_route("*", "/fault/reset", reset)
     app.router.add_route("*", "/fault/exit", die)

@@ -1,0 +1,222 @@
+"""The processes the proxy benchmark measures, each started on a free loopback port.
+
+A trivial ASGI backend, the seeded monolith exactly as `strangler up` runs it, the strangler
+proxy as `strangler up` runs it, nginx (when installed) and a minimal aiohttp proxy as a
+yardstick. `SERVING_PIDS` maps each base URL to the process that answers there, for CPU
+accounting. This module must never measure anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+STAGE0 = REPO / "stages" / "stage0.toml"
+TOKEN_SECRET = "bench-signing-key-not-a-secret-0123456789"
+
+
+async def trivial_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The smallest JSON endpoint uvicorn can serve: the trivial backend."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"ok":true}'})
+
+
+async def reference_proxy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least a proxy can do with one aiohttp session: the yardstick for the client's cost.
+
+    It forwards the path to `BENCH_REFERENCE_UPSTREAM` and copies status, content type and body;
+    no header rewriting, routing, metrics or logs. Measured with `--reference`.
+    """
+    import aiohttp
+
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                scope["state"]["session"] = aiohttp.ClientSession(auto_decompress=False)
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await scope["state"]["session"].close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    upstream = os.environ["BENCH_REFERENCE_UPSTREAM"]
+    async with scope["state"]["session"].get(upstream + scope["path"]) as response:
+        body = await response.read()
+        content_type = response.headers.get("Content-Type", "application/octet-stream")
+        headers = [(b"content-type", content_type.encode("latin-1"))]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+# Which process answers on each base URL, for CPU accounting.
+SERVING_PIDS: dict[str, int] = {}
+
+
+@contextmanager
+def _process(
+    name: str, argv: list[str], env: dict[str, str], health_url: str, logs: Path
+) -> Iterator[None]:
+    from strangler.processes import start
+
+    process = start(name, argv, env, health_url=health_url, log_path=logs / f"{name}.log", cwd=REPO)
+    try:
+        process.wait_healthy(timeout=60)
+        SERVING_PIDS[health_url.removesuffix("/healthz")] = process.popen.pid
+        yield
+    finally:
+        process.stop()
+
+
+def replace_workers(server_pid: int, timeout: float = 60.0) -> None:
+    """Have gunicorn replace its workers (SIGHUP) and wait until only new ones serve.
+
+    The old workers close their kept-alive connections, so every front (wrk, the proxy's pool,
+    nginx's) spreads its connections over the workers anew: each run draws its own split. A
+    new worker counts as ready once it has stopped using CPU (its app is loaded and it waits
+    for connections), so none starts with every connection only because it booted first.
+    """
+    import signal
+    import time
+
+    import psutil
+
+    master = psutil.Process(server_pid)
+    old = {child.pid for child in master.children()}
+    master.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    previous: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        workers = [child for child in master.children() if child.pid not in old]
+        if len(workers) < len(old) or any(w.pid in old for w in master.children()):
+            continue
+        try:
+            used = {w.pid: sum(w.cpu_times()[:2]) for w in workers}
+        except psutil.Error:
+            continue
+        if used.keys() == previous.keys() and all(used[pid] - previous[pid] < 0.02 for pid in used):
+            return
+        previous = used
+    raise TimeoutError(f"gunicorn {server_pid} did not replace its workers in {timeout} s")
+
+
+@contextmanager
+def trivial_backend(port: int, logs: Path) -> Iterator[str]:
+    argv = [
+        sys.executable, "-m", "uvicorn", "loadtests.fronts:trivial_app", "--port", str(port),
+        "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    with _process("trivial", argv, {}, f"http://127.0.0.1:{port}/healthz", logs):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def seeded_monolith(port: int, workdir: Path, logs: Path, workers: int) -> Iterator[str]:
+    from migrations.runner import upgrade
+    from monolith.seed import seed
+    from plumbing.database import make_engine
+    from strangler.launch import monolith_command, monolith_environment
+
+    database_url = f"sqlite:///{workdir / 'monolith.sqlite3'}"
+    upgrade("monolith", database_url)
+    seed(make_engine(database_url), scale=0.05, seed_value=42)
+    env = monolith_environment(database_url, TOKEN_SECRET, workdir)
+    with _process(
+        "monolith", monolith_command(port, workers), env, f"http://127.0.0.1:{port}/healthz", logs
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def strangler_proxy(
+    port: int, upstream: str, workdir: Path, logs: Path, access_log: bool
+) -> Iterator[str]:
+    """The proxy with the command line and environment `strangler up` gives it (stage 0)."""
+    from strangler.launch import proxy_command, proxy_environment
+
+    env = {
+        **proxy_environment(upstream, STAGE0, "bench-admin-token", TOKEN_SECRET, workdir),
+        "PROXY_AUDIT_LOG_PATH": str(workdir / f"audit-{port}.jsonl"),
+        "PROXY_ACCESS_LOG": "true" if access_log else "false",
+    }
+    with _process(
+        f"proxy-{port}", proxy_command(port), env, f"http://127.0.0.1:{port}/healthz", logs
+    ):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def reference_aiohttp_proxy(port: int, upstream: str, logs: Path) -> Iterator[str]:
+    argv = [
+        sys.executable, "-m", "uvicorn", "loadtests.fronts:reference_proxy", "--port",
+        str(port), "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning",
+        "--loop", "uvloop", "--http", "httptools",
+    ]  # fmt: skip
+    env = {"BENCH_REFERENCE_UPSTREAM": upstream}
+    with _process(f"reference-{port}", argv, env, f"http://127.0.0.1:{port}/healthz", logs):
+        yield f"http://127.0.0.1:{port}"
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {workdir}/nginx-{port}.pid;
+error_log {workdir}/nginx-{port}.error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/nginx-body;
+    proxy_temp_path {workdir}/nginx-proxy;
+    fastcgi_temp_path {workdir}/nginx-fastcgi;
+    uwsgi_temp_path {workdir}/nginx-uwsgi;
+    scgi_temp_path {workdir}/nginx-scgi;
+    upstream backend {{ server {upstream_host}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(port: int, upstream: str, workdir: Path, logs: Path) -> Iterator[str | None]:
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if binary is None:
+        yield None
+        return
+    config = workdir / f"nginx-{port}.conf"
+    config.write_text(
+        NGINX_CONF.format(
+            workdir=workdir, port=port, upstream_host=upstream.removeprefix("http://")
+        )
+    )
+    argv = [binary, "-c", str(config), "-p", str(workdir), "-g", "daemon off;"]
+    with _process(f"nginx-{port}", argv, {}, f"http://127.0.0.1:{port}/healthz", logs):
+        yield f"http://127.0.0.1:{port}"
