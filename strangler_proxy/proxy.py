@@ -92,9 +92,16 @@ class Proxy:
         self.trusted = TrustedProxies(settings.trusted_proxies)
 
     def plan(
-        self, route: Route | None, method: str, incoming: IncomingRequest, client: str | None
+        self,
+        route: Route | None,
+        method: str,
+        incoming: IncomingRequest,
+        client: str | None,
+        unmatched: str = MONOLITH,
     ) -> Plan:
-        if route is None or route.mode is Mode.MONOLITH:
+        if route is None:
+            return Plan(None, unmatched, False, None)
+        if route.mode is Mode.MONOLITH:
             return Plan(route, MONOLITH, False, None)
         if route.mode is Mode.SERVICE:
             to_service = True
@@ -127,7 +134,7 @@ class Proxy:
         token = current_request_id.set(incoming.request_id)
         snapshot = self.store.current
         route = snapshot.router.match(method, path.match_key)
-        plan = self.plan(route, method, incoming, client_address)
+        plan = self.plan(route, method, incoming, client_address, snapshot.table.unmatched)
         outcome = Outcome(target=plan.primary)
         try:
             await self._serve(scope, receive, send, path, snapshot, plan, incoming, outcome)
