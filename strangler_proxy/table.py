@@ -15,7 +15,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plumbing.toml_lines import TomlLines, TomlProblems, parse_toml, validation_problems
+from plumbing.toml_document import DocumentError, LineLocator, load_toml
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
@@ -194,18 +194,27 @@ def parse_table(
     whose context is neither there nor in the file's `[upstreams]` is an error.
     """
     try:
-        document = parse_toml(text, source)
-    except TomlProblems as error:
+        document = load_toml(text, source)
+    except DocumentError as error:
         raise TableError(error.problems) from error
     try:
         table = RouteTable.model_validate(document)
     except ValidationError as error:
-        raise TableError(
-            validation_problems(error, TomlLines(text), source, _numbered_route)
-        ) from error
+        locator = LineLocator(text)
+        problems = []
+        for item in error.errors(include_url=False, include_input=False, include_context=False):
+            location = tuple(item["loc"])
+            numbered = _ROUTE_NUMBER.search(item["msg"])
+            if not location and numbered:
+                location = ("routes", int(numbered.group(1)) - 1)
+            line = locator.line_of(location)
+            where = ".".join(str(part) for part in location) or "table"
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{source}:{line}: {where}: {message}")
+        raise TableError(problems) from error
     missing = unknown_contexts(table, known_upstreams)
     if missing:
-        locator = TomlLines(text)
+        locator = LineLocator(text)
         raise TableError(
             [
                 f"{source}:{locator.line_of(location)}: {'.'.join(map(str, location))}:"
@@ -214,12 +223,6 @@ def parse_table(
             ]
         )
     return table
-
-
-def _numbered_route(message: str) -> tuple[str, int] | None:
-    """A model-level error that names `route #N` belongs to that route's lines."""
-    numbered = _ROUTE_NUMBER.search(message)
-    return ("routes", int(numbered.group(1)) - 1) if numbered else None
 
 
 def unknown_contexts(

@@ -1,73 +1,57 @@
-"""TOML files validated into typed models, with every problem pointing at a line of the file.
+"""TOML documents that remember their lines: parse them, and point a problem at its line.
 
-The route table and the stage files are data under version control; a person editing one needs
-`stages/stage3.toml:41: routes.6.mode: ...`, not a traceback. `tomllib` keeps no positions, so
-`TomlLines` finds them by scanning the text. This module must never read files or know what the
-documents mean.
+The project's data files (route tables, load scenarios) are TOML, validated into typed models;
+a person fixing one needs `file:line: field: message`, and tomllib keeps no positions. This
+module parses and locates; it must never know what any document means.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)|\(at end of document\)")
 
-Model = TypeVar("Model", bound=BaseModel)
 
-
-class TomlProblems(ValueError):
-    """A document that cannot be used, with one `source:line: where: message` per problem."""
+class DocumentError(ValueError):
+    """A document that cannot be used, with one message per problem naming its line."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
 
 
-def parse_toml(text: str, source: str) -> dict[str, Any]:
-    """The TOML document, or TomlProblems naming the line where it stops being TOML."""
+def load_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text, or raise DocumentError naming the line tomllib stopped at."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         found = _TOML_POSITION.search(str(error))
         line = int(found.group(1)) if found and found.group(1) else max(1, len(text.splitlines()))
         message = _TOML_POSITION.sub("", str(error)).strip()
-        raise TomlProblems([f"{source}:{line}: not valid TOML: {message}"]) from error
+        raise DocumentError([f"{source}:{line}: not valid TOML: {message}"]) from error
 
 
-def validation_problems(
-    error: ValidationError, lines: TomlLines, source: str, location_hint: Any = None
-) -> list[str]:
-    """One `source:line: where: message` per pydantic error; `location_hint(message)` may name a
-    location for a model-level error (e.g. `route #3` -> ('routes', 2))."""
+def validation_problems(error: ValidationError, text: str, source: str) -> list[str]:
+    """One `source:line: field.path: message` per problem pydantic found in the document."""
+    locator = LineLocator(text)
     problems = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
         location = tuple(item["loc"])
-        if not location and location_hint is not None:
-            location = location_hint(item["msg"]) or ()
         where = ".".join(str(part) for part in location) or "document"
         message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{source}:{lines.line_of(location)}: {where}: {message}")
+        problems.append(f"{source}:{locator.line_of(location)}: {where}: {message}")
     return problems
 
 
-def load_model(text: str, model: type[Model], source: str) -> Model:
-    """Parse TOML text and validate it into `model`, or raise TomlProblems naming lines."""
-    document = parse_toml(text, source)
-    try:
-        return model.model_validate(document)
-    except ValidationError as error:
-        raise TomlProblems(validation_problems(error, TomlLines(text), source)) from error
-
-
-class TomlLines:
+class LineLocator:
     """Maps a validation location like ('routes', 2, 'mode') to a line of the TOML text.
 
-    tomllib keeps no positions, so this scans headers (`[[routes]]`, `[routes.analysis]`,
-    `[[routes.shadow_ignore]]`) and `key =` lines; good enough to point a human at the problem.
+    It scans headers (`[[routes]]`, `[routes.analysis]`, `[[routes.shadow_ignore]]`) and
+    `key =` lines: good enough to point a human at the problem.
     """
 
     _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(?:#.*)?$")
