@@ -12,7 +12,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES = Path(__file__).resolve().parent.parent / "stages"
+from strangler.plan import CONTEXTS, Places
+from strangler.stages import STAGES
+
+# Every database a system has: the monolith's, each service's, and the embedded event bus.
+DATABASES = ("monolith", *CONTEXTS, "bus")
 
 
 def stage_table(stage: int) -> Path:
@@ -40,12 +44,43 @@ class Workspace:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def run_file(self) -> Path:
+        """What runs now (written by the supervisor): `strangler.runstate`."""
+        return self.root / "run.json"
+
+    @property
+    def state_file(self) -> Path:
+        """Where the migration stands: `strangler.state`."""
+        return self.root / "migration.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "migration.lock"
+
+    @property
+    def route_table(self) -> Path:
+        """The table the proxy serves: a copy of the current stage's, rewritten at each stage."""
+        return self.root / "route-table.toml"
+
     def database_url(self, name: str) -> str:
-        """`<NAME>_DATABASE_URL` if set, else a SQLite file in the workspace."""
-        if configured := os.environ.get(f"{name.upper()}_DATABASE_URL"):
+        """`<NAME>_DATABASE_URL` if set (`STRANGLER_BUS_URL` for the bus), else a SQLite file in
+        the workspace."""
+        variable = "STRANGLER_BUS_URL" if name == "bus" else f"{name.upper()}_DATABASE_URL"
+        if configured := os.environ.get(variable):
             return configured
         self.root.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.root / f'{name}.sqlite3'}"
+
+    def places(self) -> Places:
+        """Everything a process plan needs to know about this workspace."""
+        return Places(
+            database_urls={name: self.database_url(name) for name in DATABASES},
+            token_secret=self.token_secret(),
+            admin_token=self.admin_token(),
+            route_table=self.route_table,
+            state_dir=self.root,
+        )
 
     def token_secret(self) -> str:
         """`STRANGLER_TOKEN_SECRET` if set, else a random key generated once and kept here."""

@@ -1,0 +1,226 @@
+"""`strangler up` and `strangler down`: run a workspace's system in the foreground, stop it.
+
+`up` is the supervisor: it seeds a fresh folder, starts what the migration state needs, prints
+the URL once everything is healthy, then keeps the processes matching the state that migration
+commands (in other terminals) change, until Ctrl-C, SIGTERM or `strangler down`. Either way it
+stops every process it started. This module must never move data or change the migration state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from monolith.seed import SEED_PASSWORD, SeedReport
+from strangler.plan import Budget, Topology
+from strangler.runstate import read_run, stop_recorded, supervisor_alive
+from strangler.stages import StageFileError, load_migration
+from strangler.state import read_state, topology
+from strangler.supervisor import Supervisor, SystemNotReady, unhealthy_report
+from strangler.system import SeedProgress, seed_if_empty
+from strangler.workspace import Workspace
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM arrived: stop what was started, then exit cleanly."""
+
+
+def _stop_on_signals() -> None:
+    """From now on SIGTERM and SIGINT raise StopRequested, wherever the command is."""
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        raise StopRequested
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def _ignore_signals() -> None:
+    """While stopping, a second Ctrl-C must not leave half the processes running."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def seed_progress() -> Iterator[SeedProgress]:
+    """A progress bar per table while seeding; yields the callback `monolith.seed` reports to."""
+    with Progress(
+        TextColumn("[bold]seeding[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = progress.add_task(table, total=total)
+            progress.update(tasks[table], completed=done, total=max(total, done))
+
+        yield report
+
+
+def print_seeded(result: SeedReport) -> None:
+    console.print(
+        f"seeded {result.total_rows:,} rows in {result.seconds:.2f}s "
+        f"([bold]{result.rows_per_second:,.0f} rows/s[/]); every seeded user's password is "
+        f"[bold]{SEED_PASSWORD}[/]"
+    )
+
+
+def seed_with_progress(workspace: Workspace, scale: float, seed_value: int = 42) -> None:
+    """Migrate the monolith's database and seed it if it is empty, showing progress."""
+    with seed_progress() as report:
+        result = seed_if_empty(workspace, scale, seed_value, report)
+    if result is not None:
+        print_seeded(result)
+
+
+def refuse_if_running(workspace: Workspace) -> None:
+    record = read_run(workspace.run_file)
+    if record is not None and supervisor_alive(record):
+        console.print(
+            f"[red]this folder's system is already running[/] at {record.public_url} "
+            f"(pid {record.supervisor_pid}); `strangler down` stops it"
+        )
+        raise typer.Exit(1)
+
+
+def settle_with_progress(supervisor: Supervisor, timeout: float = 180.0) -> None:
+    """Reconcile until everything is healthy, showing which processes are still starting."""
+    deadline = time.monotonic() + timeout
+    with console.status("starting") as status:
+        while True:
+            record = supervisor.reconcile()
+            if record.is_settled:
+                return
+            waiting = [
+                name
+                for name in record.wanted
+                if name not in record.processes or record.processes[name].state != "healthy"
+            ]
+            ready = len(record.wanted) - len(waiting)
+            status.update(
+                f"starting: {ready}/{len(record.wanted)} healthy; waiting for {', '.join(waiting)}"
+            )
+            if time.monotonic() > deadline:
+                raise SystemNotReady(unhealthy_report(record))
+            time.sleep(0.1)
+
+
+def up(
+    port: int = typer.Option(8000, help="The public port."),
+    stage: int | None = typer.Option(
+        None, help="Stage to run (default: where this folder's migration stands)."
+    ),
+    no_proxy: bool = typer.Option(False, "--no-proxy", help="Serve the monolith alone (stage 0)."),
+    workers: int = typer.Option(2, help="gunicorn workers for the monolith."),
+    service_workers: int = typer.Option(1, help="uvicorn workers for each service."),
+    scale: float = typer.Option(1.0, help="Seed size on the first run."),
+) -> None:
+    """Run this folder's system in the foreground until Ctrl-C, SIGTERM or `strangler down`.
+
+    The first run migrates and seeds the monolith's database (under ./.strangler/). Then it
+    starts what the stage needs (monolith, services, relays, consumers, feeds, the proxy on the
+    public port), prints the URL, and follows `strangler extract` and `stage goto` from other
+    terminals, starting and stopping processes as the migration moves.
+    """
+    _stop_on_signals()
+    workspace = Workspace.here()
+    supervisor: Supervisor | None = None
+    try:
+        refuse_if_running(workspace)
+        migration = load_migration()
+        state = read_state(workspace.state_file)
+        if stage is not None and stage != state.stage:
+            raise StageFileError(
+                [
+                    f"this folder's migration is at stage {state.stage}; run `strangler up`, then"
+                    f" `strangler stage goto {stage}`"
+                ]
+            )
+        if no_proxy and state.stage != 0:
+            raise StageFileError(
+                [f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}"]
+            )
+        seed_with_progress(workspace, scale)
+        workspace.route_table.write_text(migration.stage(state.stage).table_path.read_text())
+
+        def desired() -> tuple[int, int, Topology]:
+            current = read_state(workspace.state_file)
+            if no_proxy:
+                return current.revision, 0, Topology(has_proxy=False)
+            return current.revision, current.stage, topology(migration, current)
+
+        supervisor = Supervisor(
+            workspace.places(),
+            workspace.run_file,
+            workspace.logs,
+            port,
+            desired,
+            Budget(workers, service_workers),
+            front="monolith" if no_proxy else "proxy",
+            notify=lambda message: console.print(f"[yellow]{message}[/]"),
+        )
+        settle_with_progress(supervisor)
+        front = "monolith alone" if no_proxy else migration.stage(state.stage).label
+        console.print(
+            f"[green]ready[/] {supervisor.public_url}  ({front}; "
+            f"logs in {_relative(workspace.logs)}; Ctrl-C or `strangler down` stops)"
+        )
+        supervisor.run(should_stop=lambda: False)
+    except StopRequested:
+        pass
+    except (SystemNotReady, StageFileError, FileNotFoundError, ValueError) as error:
+        console.print(f"[red]the system did not start[/]: {error}")
+        raise typer.Exit(1) from error
+    finally:
+        _ignore_signals()
+        if supervisor is not None:
+            supervisor.stop_all()
+            console.print("stopped")
+
+
+def down(
+    timeout: float = typer.Option(60.0, help="Seconds to wait for a clean stop before killing."),
+) -> None:
+    """Stop the system this folder runs (started by `strangler up` in another terminal)."""
+    workspace = Workspace.here()
+    record = read_run(workspace.run_file)
+    if record is None:
+        console.print("nothing is running from this folder")
+        return
+    if supervisor_alive(record):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.supervisor_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while supervisor_alive(record) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # Whatever the supervisor did not stop (it was killed, or too slow) is stopped here.
+    latest = read_run(workspace.run_file) or record
+    recorded = {**record.processes, **latest.processes}
+    leftovers = [process.name for process in recorded.values() if stop_recorded(process)]
+    if leftovers:
+        console.print(f"stopped what the supervisor left running: {', '.join(leftovers)}")
+    console.print(f"stopped the system at {record.public_url}")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
