@@ -126,6 +126,7 @@ class ConsumerRunner:
         except Exception as error:  # the handler's failure, whatever it is, is this event's
             return self._failed(event, error)
         self.metrics.applied.labels(name).inc()
+        self.metrics.delay.labels(name).observe((utcnow() - event.occurred_at).total_seconds())
         return Outcome.APPLIED
 
     def _already_applied(self, session: Session, event: Event) -> bool:
