@@ -30,6 +30,7 @@ console = Console()
 
 app.command()(run_commands.up)
 app.command()(run_commands.down)
+app.command()(run_commands.status)
 
 
 @app.command("seed")

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
+from extracted.events.consumer import load_consumer
 from extracted.events.runner import Consumer
 from strangler.launch import (
     consumer_command,
@@ -137,7 +140,10 @@ def _service(
     context: str, topology: Topology, places: Places, port_of: PortOf, budget: Budget
 ) -> ProcessSpec:
     port = port_of(context)
-    env = service_environment(context, places.database_urls[context], places.token_secret)
+    env = {
+        **service_environment(context, places.database_urls[context], places.token_secret),
+        **context_environment(context, places),
+    }
     if context == "forum" and "users" in topology.services:
         env["FORUM_USERS_URL"] = f"http://127.0.0.1:{port_of('users')}"
     if budget.service_workers > 1:
@@ -178,6 +184,7 @@ def _event_process(
         f"{prefix}_EVENT_METRICS_PORT": str(port),
         "STRANGLER_BUS_URL": places.bus_url,
         "STRANGLER_TOKEN_SECRET": places.token_secret,
+        **context_environment(context, places),
     }
     return ProcessSpec(name, tuple(argv), {**places.extra_env, **env}, port, "/metrics")
 
@@ -201,9 +208,18 @@ def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
     return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
 
 
+def context_environment(context: str, places: Places) -> dict[str, str]:
+    """Settings every process of a context shares: the polls results pages live in the
+    workspace, written by its consumer and served by its service."""
+    if context == "polls":
+        return {"POLLS_RESULTS_DIR": str(places.state_dir / "polls-results")}
+    return {}
+
+
 @cache
 def declared_consumer(context: str) -> Consumer | None:
     """The `Consumer` a service declares in its `events` module, if it consumes anything."""
     module = importlib.import_module(f"extracted.{context}.events")
-    found = getattr(module, "consumer", None)
-    return found if isinstance(found, Consumer) else None
+    if getattr(module, "consumer", None) is None:
+        return None
+    return load_consumer(context, CollectorRegistry())

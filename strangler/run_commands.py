@@ -9,6 +9,7 @@ stops every process it started. This module must never move data or change the m
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -22,10 +23,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from monolith.seed import SEED_PASSWORD, SeedReport
+from strangler.inspection import as_document, inspect
 from strangler.plan import Budget, Topology
 from strangler.runstate import read_run, stop_recorded, supervisor_alive
 from strangler.stages import StageFileError, load_migration
 from strangler.state import read_state, topology
+from strangler.status_screen import render
 from strangler.supervisor import Supervisor, SystemNotReady, unhealthy_report
 from strangler.system import SeedProgress, seed_if_empty
 from strangler.workspace import Workspace
@@ -217,6 +220,18 @@ def down(
     if leftovers:
         console.print(f"stopped what the supervisor left running: {', '.join(leftovers)}")
     console.print(f"stopped the system at {record.public_url}")
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print the facts as JSON instead."),
+) -> None:
+    """One screen: the stage, each route's target and mode, canary percentage, shadow mismatch
+    rate, each process's health, and per context who owns the data and how far its feed lags."""
+    view = inspect(Workspace.here(), load_migration())
+    if as_json:
+        typer.echo(json.dumps(as_document(view), indent=2))
+    else:
+        console.print(render(view))
 
 
 def _relative(path: Path) -> str:
