@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from monolith.seed import SEED_PASSWORD, SeedReport
 from strangler.inspection import as_document, inspect
 from strangler.plan import Budget, Topology
-from strangler.runstate import read_run, stop_recorded, supervisor_alive
+from strangler.runstate import is_alive, read_run, stop_recorded, supervisor_alive
 from strangler.stages import StageFileError, load_migration
 from strangler.state import read_state, topology
 from strangler.status_screen import render
@@ -204,7 +204,11 @@ def down(
     """Stop the system this folder runs (started by `strangler up` in another terminal)."""
     workspace = Workspace.here()
     record = read_run(workspace.run_file)
-    if record is None:
+    is_running = record is not None and (
+        supervisor_alive(record)
+        or any(is_alive(process.pid, process.started_at) for process in record.processes.values())
+    )
+    if record is None or not is_running:
         console.print("nothing is running from this folder")
         return
     if supervisor_alive(record):
