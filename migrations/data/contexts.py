@@ -33,6 +33,9 @@ class Owner(StrEnum):
     MONOLITH = "monolith"
     SERVICE = "service"
 
+    def other(self) -> Owner:
+        return Owner.SERVICE if self is Owner.MONOLITH else Owner.MONOLITH
+
 
 @dataclass(frozen=True)
 class TableMap:

@@ -114,3 +114,16 @@ def change(engine: Engine, key: str, **fields: bool) -> Position | None:
 def current(engine: Engine, key: str) -> Position | None:
     with engine.connect() as connection:
         return read(connection, key)
+
+
+def touched(engine: Engine, key: str) -> dict[str, set[int]]:
+    """The keys a tracking feed has applied since tracking began, by target table."""
+    found: dict[str, set[int]] = {}
+    with engine.connect() as connection:
+        for table_name, row_key in connection.execute(
+            select(touched_keys.c.table_name, touched_keys.c.row_key).where(
+                touched_keys.c.position_key == key
+            )
+        ):
+            found.setdefault(table_name, set()).add(row_key)
+    return found
