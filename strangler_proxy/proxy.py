@@ -32,6 +32,7 @@ from strangler_proxy.forwarding import (
     read_body,
     relay,
 )
+from strangler_proxy.freeze import Freezes
 from strangler_proxy.headers import IncomingRequest, TrustedProxies, rewrite_request_headers
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.paths import CanonicalPath, UnsafePath, canonicalise
@@ -79,8 +80,10 @@ class Proxy:
         analyst: CanaryAnalyst,
         metrics: ProxyMetrics,
         access_log: AccessLog | None,
+        freezes: Freezes,
     ) -> None:
         self.access_log = access_log
+        self.freezes = freezes
         self.settings = settings
         self.store = store
         self.forwarder = forwarder
@@ -134,14 +137,33 @@ class Proxy:
         token = current_request_id.set(incoming.request_id)
         snapshot = self.store.current
         route = snapshot.router.match(method, path.match_key)
+        frozen = self.freezes.frozen_context(route, method)
+        if frozen is not None and await self.freezes.wait_for_thaw(frozen):
+            frozen, snapshot = None, self.store.current  # a thaw may come with routes moved
+            route = snapshot.router.match(method, path.match_key)
         plan = self.plan(route, method, incoming, client_address, snapshot.table.unmatched)
         outcome = Outcome(target=plan.primary)
+        writing = None if frozen else self.freezes.enter(route, method)
         try:
-            await self._serve(scope, receive, send, path, snapshot, plan, incoming, outcome)
+            if frozen is not None:
+                await self._refuse_frozen(send, frozen, incoming.request_id, outcome)
+            else:
+                await self._serve(scope, receive, send, path, snapshot, plan, incoming, outcome)
         finally:
+            if writing is not None:
+                self.freezes.leave(writing)
             elapsed = time.perf_counter() - started
             self._record(plan, method, path, outcome, elapsed)
             current_request_id.reset(token)
+
+    async def _refuse_frozen(
+        self, send: Send, context: str, request_id: str, outcome: Outcome
+    ) -> None:
+        outcome.status, outcome.target = 503, "proxy"
+        seconds = self.freezes.retry_after(context)
+        detail = f"writes to {context} are paused while its data moves; retry in {seconds}s"
+        retry = [(b"retry-after", str(seconds).encode())]
+        await send_problem(send, 503, detail, request_id, retry)
 
     async def _serve(
         self,

@@ -1,0 +1,292 @@
+"""Cutover and rollback: move a context's data ownership, with a bounded write freeze.
+
+Cutover (monolith -> service), under a freeze of the context's writes at the proxy:
+drain the forward feed to zero lag; verify the keys it applied since the full pre-verify (and
+any range that verify still doubted); stop the forward feed; start the reverse feed (capture on
+the service's tables, applied to the monolith's, so monolith code that still reads them keeps
+working and rollback is instant); move the service's id sequences past the copied ids; run the
+context's pre-flip hook; flip its routes to the service (mode and data owner, atomically);
+remove the forward capture; thaw. Rollback is the mirror image with the feeds swapped, and
+verifies every key the reverse feed applied since cutover. Reads never stop: only writes wait.
+
+Every step before the flip is undone if anything fails (the monolith keeps owning the data);
+the state row records the step, so a re-run resumes or undoes an interrupted move. Before the
+flip the freeze must have a margin left: a freeze that ran out early would let writes reach the
+old owner. This module must never serve HTTP nor edit the route table file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from migrations.data import apply, capture, change_log, positions, rows, state, verify
+from migrations.data.contexts import Direction, Owner
+from migrations.data.link import Link
+from migrations.data.proxy_admin import ProxyAdmin
+from migrations.data.state import ContextState
+
+FLIP_MARGIN_SECONDS = 2.0
+Say = Callable[[str], None]
+
+
+class MoveRefused(RuntimeError):
+    """The move did not happen: nothing was changed, or every step taken was undone."""
+
+
+@dataclass
+class MoveReport:
+    """What a cutover or rollback did, and how long each step took (seconds)."""
+
+    context: str
+    owner: Owner
+    freeze_seconds: float = 0.0  # freeze to thaw, by the proxy's clock
+    steps: dict[str, float] = field(default_factory=dict)
+    drained_entries: int = 0
+    verified_keys: int = 0
+    leaked_entries: int = 0  # writes that reached the old owner after the flip (should be 0)
+    resumed: bool = False
+
+
+@dataclass
+class _Move:
+    """One move in progress: where it goes and what it reports."""
+
+    link: Link
+    proxy: ProxyAdmin
+    to: Owner
+    max_freeze_seconds: float
+    say: Say
+    report: MoveReport
+
+    @property
+    def old(self) -> Direction:  # the feed that flows now, toward the replica
+        return Direction.FORWARD if self.to is Owner.SERVICE else Direction.REVERSE
+
+    @property
+    def new(self) -> Direction:
+        return Direction.REVERSE if self.to is Owner.SERVICE else Direction.FORWARD
+
+    @property
+    def operation(self) -> str:
+        return "cutover" if self.to is Owner.SERVICE else "rollback"
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.say(name)
+        started = time.perf_counter()
+        yield
+        self.report.steps[name] = self.report.steps.get(name, 0.0) + time.perf_counter() - started
+
+    def record(self, step: str, owner: Owner | None = None, operation: str | None = None) -> None:
+        now = state.read(self.link.monolith, self.link.context.name)
+        state.write(
+            self.link.monolith,
+            ContextState(
+                self.link.context.name,
+                owner or now.owner,
+                self.operation if operation is None else operation,
+                step,
+                self.report.freeze_seconds or now.last_freeze_seconds,
+            ),
+        )
+
+
+def cutover(
+    link: Link,
+    proxy: ProxyAdmin,
+    max_freeze_seconds: float = 30.0,
+    chunk_rows: int = verify.DEFAULT_CHUNK_ROWS,
+    say: Say | None = None,
+) -> MoveReport:
+    """Move the context's data to its service (see the module doc); raises MoveRefused."""
+    move = _Move(link, proxy, Owner.SERVICE, max_freeze_seconds, say or _quiet, MoveReport(
+        link.context.name, Owner.SERVICE
+    ))  # fmt: skip
+    if _resumed(move):
+        return move.report
+    _preflight(move)
+    with move.step("catch up"):
+        apply.drain(link, link.context.directions(Owner.MONOLITH))
+    with move.step("pre-verify"):
+        doubtful = _pre_verify(move, chunk_rows)
+    return _frozen_move(move, doubtful)
+
+
+def rollback(
+    link: Link, proxy: ProxyAdmin, max_freeze_seconds: float = 30.0, say: Say | None = None
+) -> MoveReport:
+    """Give the context's data back to the monolith, every service-side write included."""
+    move = _Move(link, proxy, Owner.MONOLITH, max_freeze_seconds, say or _quiet, MoveReport(
+        link.context.name, Owner.MONOLITH
+    ))  # fmt: skip
+    if _resumed(move):
+        return move.report
+    _preflight(move)
+    with move.step("catch up"):
+        apply.drain(link, link.context.directions(Owner.SERVICE))
+    return _frozen_move(move, [])
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
+def _preflight(move: _Move) -> None:
+    """Refuse early, before anything changes, when the move cannot work."""
+    link, main = move.link, move.link.context.main
+    now = state.read(link.monolith, link.context.name)
+    if now.owner is move.to:
+        raise MoveRefused(f"{link.context.name} is already owned by the {move.to.value}")
+    if not capture.is_installed(link.source(move.old), main, move.old):
+        raise MoveRefused(f"{link.context.name} has no {move.old.value} capture: backfill first")
+    position = positions.current(link.target(move.old), main.position_key(move.old))
+    if position is None or not position.is_active:
+        raise MoveRefused(f"the {move.old.value} feed of {link.context.name} is not active")
+    if move.old is Direction.FORWARD:
+        with link.service.connect() as connection:
+            if not all(apply.is_backfilled(connection, feed) for feed in link.context.feeds):
+                raise MoveRefused(f"the backfill of {link.context.name} is not complete")
+    if not move.proxy.routes_of(link.context.name):
+        raise MoveRefused(f"the proxy has no route of context {link.context.name}")
+    upstream = link.context.name if move.to is Owner.SERVICE else "monolith"
+    url = move.proxy.upstream_url(upstream)
+    if url is None:
+        raise MoveRefused(f"the proxy knows no URL for {upstream} (PROXY_{upstream.upper()}_URL)")
+    try:
+        healthy = httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if not healthy:
+        raise MoveRefused(f"{upstream} at {url} is not healthy")
+
+
+def _pre_verify(move: _Move, chunk_rows: int) -> list[verify.Difference]:
+    """Full verify while writes go on; from now the feed records the keys it applies."""
+    link, main = move.link, move.link.context.main
+    positions.change(link.service, main.position_key(Direction.FORWARD), is_tracking=True)
+    doubtful = verify.verify(link, Direction.FORWARD, chunk_rows, feeds=[main]).differences
+    for _ in range(3):  # a difference may only be lag: let the sync catch up, look again
+        if not doubtful:
+            break
+        apply.drain(link, [(main, Direction.FORWARD)])
+        doubtful = verify.verify_ranges(link, Direction.FORWARD, doubtful).differences
+    return doubtful
+
+
+def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
+    link, proxy, name = move.link, move.proxy, move.link.context.name
+    reason = f"{move.operation} of {name}"
+    move.record("freezing")
+    with move.step("freeze"):
+        proxy.freeze(name, move.max_freeze_seconds, reason)
+    is_flipped = False
+    try:
+        with move.step("drain"):
+            old_feeds = link.context.directions(move.to.other())
+            drained = apply.drain(link, old_feeds, timeout=move.max_freeze_seconds)
+            move.report.drained_entries = sum(drained.entries.values())
+        with move.step("verify"):
+            _verify_frozen(move, doubtful)
+        with move.step("switch feeds"):
+            _switch_feeds(move)
+        if move.to is Owner.SERVICE and link.context.before_flip is not None:
+            with move.step("pre-flip hook"):
+                link.context.before_flip(link.service)
+        with move.step("flip routes"):
+            _flip(move, reason)
+            is_flipped = True
+        with move.step("finish"):
+            _finish(move)
+    except Exception:
+        if not is_flipped:
+            _undo(move)
+        raise
+    finally:
+        move.report.freeze_seconds = proxy.thaw(name, f"{reason}: done") or 0.0
+    move.record("", owner=move.to, operation="")
+    return move.report
+
+
+def _verify_frozen(move: _Move, doubtful: list[verify.Difference]) -> None:
+    """Under the freeze: every key the old feed applied lately, and every doubtful range."""
+    link, main = move.link, move.link.context.main
+    touched = positions.touched(link.target(move.old), main.position_key(move.old))
+    keys = verify.verify_keys(link, main, move.old, touched)
+    ranges = verify.verify_ranges(link, move.old, doubtful)
+    move.report.verified_keys = sum(len(found) for found in touched.values())
+    differences = keys.differences + ranges.differences
+    if differences:
+        shown = "; ".join(difference.describe() for difference in differences[:5])
+        raise MoveRefused(
+            f"verify found {len(differences)} differences, so nothing moved: {shown}"
+            f" (repair them with `strangler data repair {link.context.name}`)"
+        )
+
+
+def _switch_feeds(move: _Move) -> None:
+    """Stop the old feed and start the new one, before any write can reach the new owner."""
+    link, main = move.link, move.link.context.main
+    move.record("switching feeds")
+    positions.change(link.target(move.old), main.position_key(move.old), is_active=False)
+    positions.reset(
+        link.target(move.new),
+        main.position_key(move.new),
+        is_tracking=move.new is Direction.REVERSE,
+    )
+    capture.install(link.source(move.new), main, move.new)
+    with link.source(move.new).begin() as connection:  # the new owner's tables
+        for table in main.tables:
+            rows.advance_sequence(connection, link.context.source_table(table, move.new), table.key)
+
+
+def _flip(move: _Move, reason: str) -> None:
+    name = move.link.context.name
+    frozen = [f for f in move.proxy.freezes() if f["context"] == name]
+    if not frozen or float(frozen[0]["thaws_in_seconds"]) < FLIP_MARGIN_SECONDS:
+        raise MoveRefused(
+            f"the freeze of {name} is ending (or ended) before the flip; nothing moved: "
+            "allow a longer freeze (--max-freeze)"
+        )
+    move.proxy.move(name, move.to, reason)
+    move.record("flipped")
+
+
+def _finish(move: _Move) -> None:
+    """After the flip: make sure nothing slipped past the freeze, then drop the old capture."""
+    link, main = move.link, move.link.context.main
+    position = positions.current(link.target(move.old), main.position_key(move.old))
+    if position is not None:
+        leaked = change_log.lag(link.source(move.old), main.name, position).entries
+        move.report.leaked_entries = leaked
+        if leaked:
+            move.say(f"warning: {leaked} writes reached the old owner after the freeze")
+    capture.remove(link.source(move.old), main, move.old)
+
+
+def _undo(move: _Move) -> None:
+    """Before the flip: put the feeds back as they were; the old owner keeps the data."""
+    link, main = move.link, move.link.context.main
+    capture.remove(link.source(move.new), main, move.new)
+    positions.change(link.target(move.new), main.position_key(move.new), is_active=False)
+    positions.change(link.target(move.old), main.position_key(move.old), is_active=True)
+    move.record("", owner=move.to.other(), operation="")
+
+
+def _resumed(move: _Move) -> bool:
+    """Finish or undo a move of the same kind that was interrupted; True if finished."""
+    now = state.read(move.link.monolith, move.link.context.name)
+    if now.operation != move.operation:
+        return False
+    move.report.resumed = True
+    move.proxy.thaw(move.link.context.name, f"{move.operation} resumed")
+    if move.proxy.owner_of(move.link.context.name) is move.to:
+        _finish(move)
+        move.record("", owner=move.to, operation="")
+        return True
+    _undo(move)
+    return False

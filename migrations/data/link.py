@@ -1,0 +1,59 @@
+"""The two databases of one context's data path, opened together.
+
+A `Link` holds the monolith's engine and the service's engine for one context, so every step
+(capture, backfill, verify, sync, cutover) names source and target by direction rather than by
+URL. The databases may be of different kinds (SQLite monolith, PostgreSQL service): nothing in
+the data path ever runs SQL that spans the two. This module must never move data itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+from sqlalchemy import Engine
+
+from migrations.data import tables
+from migrations.data.contexts import Context, Direction, context
+from plumbing.database import make_engine
+
+
+@dataclass
+class Link:
+    """One context, the monolith's database and the service's database."""
+
+    context: Context
+    monolith: Engine
+    service: Engine
+
+    @classmethod
+    def open(cls, context_name: str, monolith_url: str, service_url: str) -> Link:
+        """Engines for both databases (nothing connects yet); `close` disposes of them."""
+        described = context(context_name)
+        return cls(described, make_engine(monolith_url), make_engine(service_url))
+
+    def source(self, direction: Direction) -> Engine:
+        return self.monolith if direction is Direction.FORWARD else self.service
+
+    def target(self, direction: Direction) -> Engine:
+        return self.service if direction is Direction.FORWARD else self.monolith
+
+    def ensure_bookkeeping(self) -> None:
+        """Create the data path's own tables on both sides when they are missing."""
+        tables.ensure(self.monolith)
+        tables.ensure(self.service)
+
+    def close(self) -> None:
+        self.monolith.dispose()
+        self.service.dispose()
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
