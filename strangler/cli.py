@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from migrations import runner
 from monolith.seed import SEED_PASSWORD, has_users, seed
 from plumbing.database import make_engine
+from strangler.data_commands import data_app
 from strangler.launch import (
     monolith_command,
     monolith_environment,
@@ -35,6 +36,7 @@ db_app = typer.Typer(help="Schemas: run any database's alembic migrations.", no_
 app.add_typer(db_app, name="db")
 routes_app = typer.Typer(help="The proxy's route table.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
+app.add_typer(data_app, name="data")
 console = Console()
 
 
