@@ -16,6 +16,7 @@ from migrations import runner
 from monolith.seed import seed
 from plumbing.database import make_engine
 from strangler import run_commands
+from strangler.data_commands import data_app
 from strangler.run_commands import print_seeded, seed_progress
 from strangler.workspace import Workspace
 
@@ -26,6 +27,7 @@ db_app = typer.Typer(help="Schemas: run any database's alembic migrations.", no_
 app.add_typer(db_app, name="db")
 routes_app = typer.Typer(help="The proxy's route table.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
+app.add_typer(data_app, name="data")
 console = Console()
 
 app.command()(run_commands.up)
