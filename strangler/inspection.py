@@ -2,9 +2,10 @@
 
 Routes, modes, canary percentages and data owners come from the proxy's admin API (the table
 in force, not the file); shadow mismatch rates from its comparisons; health from each process's
-own `/healthz` (or metrics endpoint); lags from the feeds', relays' and consumers' `/metrics`;
-the stage and the transition under way from the migration state. `status` renders it, `check`
-judges it. This module must never change anything it looks at.
+own `/healthz` (or metrics endpoint); lags from the syncs', relays' and consumers' `/metrics`;
+data ownership, any move under way and the sync lag from the data path itself (its state row
+and change logs); the stage and the transition under way from the migration state. `status`
+renders it, `check` judges it. This module must never change anything it looks at.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import SQLAlchemyError
 
+from migrations.data.link import Link
+from migrations.data.status import describe
 from strangler.proxy_admin import AdminRefused, ProxyAdmin
 from strangler.runstate import RunRecord, is_alive, read_run, supervisor_alive
 from strangler.stages import Migration
 from strangler.state import MigrationState, read_state
 from strangler.workspace import Workspace
 
-# The gauges that say how far behind a feed or an event path is, by process kind.
-LAG_METRICS = ("feed_lag", "sync_lag", "consumer_lag", "outbox_backlog")
+# The gauges that say how far behind a sync or an event path is.
+LAG_METRICS = ("data_sync_lag_entries", "consumer_lag", "outbox_backlog")
 
 
 @dataclass
@@ -56,8 +60,9 @@ class ContextView:
     context: str
     served_by: str
     data_owner: str
-    feed: str
-    lag: float | None
+    sync: str
+    lag_entries: int | None = None
+    lag_seconds: float | None = None
 
 
 @dataclass
@@ -86,13 +91,13 @@ def inspect(workspace: Workspace, migration: Migration) -> SystemView:
     record = read_run(workspace.run_file)
     if record is None or not supervisor_alive(record):
         view.problems.append("nothing is running from this folder (`strangler up` starts it)")
-        view.contexts = _contexts(view, migration)
+        view.contexts = _contexts(view, migration, workspace)
         return view
     view.url, view.is_running = record.public_url, True
     with httpx.Client(timeout=2.0) as client:
         view.processes = [_process(client, record, name) for name in record.processes]
     _routes(view, record, workspace.admin_token())
-    view.contexts = _contexts(view, migration)
+    view.contexts = _contexts(view, migration, workspace)
     return view
 
 
@@ -112,16 +117,12 @@ def _process(client: httpx.Client, record: RunRecord, name: str) -> ProcessView:
             view.lags = lags_in(answer.text)
     except httpx.HTTPError:
         view.is_healthy = False
-    if name.endswith("-feed") and view.is_healthy and not view.lags:
-        view.lags = _feed_lags(client, recorded.url)
+    if name.endswith("-sync") and view.is_healthy:
+        try:
+            view.lags = lags_in(client.get(recorded.url + "/metrics").text)
+        except httpx.HTTPError:
+            view.lags = {}
     return view
-
-
-def _feed_lags(client: httpx.Client, url: str) -> dict[str, float]:
-    try:
-        return lags_in(client.get(url + "/metrics").text)
-    except httpx.HTTPError:
-        return {}
 
 
 def lags_in(exposition: str) -> dict[str, float]:
@@ -162,28 +163,43 @@ def _routes(view: SystemView, record: RunRecord, admin_token: str) -> None:
         )
 
 
-def _contexts(view: SystemView, migration: Migration) -> list[ContextView]:
+def _contexts(view: SystemView, migration: Migration, workspace: Workspace) -> list[ContextView]:
     found = []
     for context, spec in migration.contexts.items():
         routes = [route for route in view.routes if route.context == context]
-        modes = sorted({_served(route) for route in routes})
-        owners = sorted({route.data_owner for route in routes}) or ["-"]
-        feed, lag = "-", None
-        for direction in ("forward", "reverse"):
-            process = view.process(f"{context}-{direction}-feed")
-            if process is not None:
-                feed = direction
-                lag = next(iter(process.lags.values()), None)
-        found.append(
-            ContextView(
-                context,
-                " + ".join(modes) or "-",
-                "/".join(owners) if spec.moves_data else "(its own index)",
-                feed,
-                lag,
-            )
-        )
+        served = " + ".join(sorted({_served(route) for route in routes})) or "-"
+        if not spec.moves_data:
+            found.append(ContextView(context, served, "(its own index)", "-"))
+            continue
+        found.append(_data_of(context, served, workspace))
     return found
+
+
+def _data_of(context: str, served: str, workspace: Workspace) -> ContextView:
+    """Owner, sync direction and lag of a context, from the data path's own records."""
+    try:
+        with Link.open(
+            context, workspace.database_url("monolith"), workspace.database_url(context)
+        ) as link:
+            described = describe(link)
+    except SQLAlchemyError as error:
+        return ContextView(context, served, "unknown", f"database error: {error}".splitlines()[0])
+    owner = described.state.owner.value
+    if described.state.operation:
+        owner += f" ({described.state.operation}: {described.state.step})"
+    main = [lag for name, lag in described.lags.items() if name.startswith(context)]
+    direction = "reverse" if described.state.owner.value == "service" else "forward"
+    if not described.capturing:
+        return ContextView(context, served, owner, "-")
+    lag = main[0] if main else None
+    return ContextView(
+        context,
+        served,
+        owner,
+        direction,
+        None if lag is None else lag.entries,
+        None if lag is None else round(lag.seconds, 3),
+    )
 
 
 def _served(route: RouteView) -> str:

@@ -3,9 +3,10 @@
 A `Topology` says which services run, whether the monolith does, and which change feeds move
 data; `plan` turns it into processes with their commands, environments, ports and health URLs:
 the monolith under gunicorn, each service under uvicorn, the relays and consumers its events
-need (read from each service's declared `Consumer`), the data path's feeds, and the proxy in
-front. `strangler up`, the `system` API and the test fixtures all start what `plan` returns, so
-users and tests run the same processes. This module must never start a process.
+need (read from each service's declared `Consumer`), the data path's sync for each context whose
+data moves or has moved, and the proxy in front. `strangler up`, the `system` API and the test
+fixtures all start what `plan` returns, so users and tests run the same processes. This module
+must never start a process.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from strangler.launch import (
     relay_command,
     service_command,
     service_environment,
+    sync_command,
+    sync_environment,
 )
 
 CONTEXTS = ("users", "polls", "forum", "search")
@@ -73,8 +76,9 @@ class Topology:
 
     services: tuple[str, ...] = ()
     monolith_runs: bool = True
-    forward_feeds: tuple[str, ...] = ()  # contexts whose monolith changes flow to the service
-    reverse_feeds: tuple[str, ...] = ()  # contexts whose service changes flow to the monolith
+    # Contexts whose data the sync keeps current on the other side (forward before cutover,
+    # reverse after: the sync follows the cutover by itself).
+    syncs: tuple[str, ...] = ()
     has_proxy: bool = True
 
 
@@ -95,16 +99,10 @@ class Places:
 
 
 PortOf = Callable[[str], int]
-# The data path's feed processes, by direction; filled in by `strangler.feeds`.
-FeedCommand = Callable[[str, str, Places], tuple[tuple[str, ...], dict[str, str]]]
 
 
 def plan(
-    topology: Topology,
-    places: Places,
-    port_of: PortOf,
-    budget: Budget = Budget(),
-    feed_command: FeedCommand | None = None,
+    topology: Topology, places: Places, port_of: PortOf, budget: Budget = Budget()
 ) -> list[ProcessSpec]:
     """Every process of `topology`, in start order (the proxy last)."""
     specs: list[ProcessSpec] = []
@@ -113,15 +111,7 @@ def plan(
     for context in topology.services:
         specs.append(_service(context, topology, places, port_of, budget))
     specs.extend(_event_processes(topology.services, places, port_of))
-    if feed_command is not None:
-        for direction, contexts in (
-            ("forward", topology.forward_feeds),
-            ("reverse", topology.reverse_feeds),
-        ):
-            for context in contexts:
-                name = f"{context}-{direction}-feed"
-                argv, env = feed_command(direction, context, places)
-                specs.append(ProcessSpec(name, argv, {**places.extra_env, **env}, port_of(name)))
+    specs.extend(_sync(context, places, port_of) for context in topology.syncs)
     if topology.has_proxy:
         specs.append(_proxy(places, port_of))
     return specs
@@ -187,6 +177,18 @@ def _event_process(
         **context_environment(context, places),
     }
     return ProcessSpec(name, tuple(argv), {**places.extra_env, **env}, port, "/metrics")
+
+
+def sync_name(context: str) -> str:
+    return f"{context}-sync"
+
+
+def _sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
+    name = sync_name(context)
+    port = port_of(name)
+    urls = places.database_urls
+    env = sync_environment(context, urls[MONOLITH], urls[context], port)
+    return ProcessSpec(name, tuple(sync_command(context)), {**places.extra_env, **env}, port)
 
 
 def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:

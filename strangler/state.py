@@ -15,14 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
 from strangler.plan import CONTEXTS, Topology
 from strangler.stages import Migration
-
-Feed = Literal["none", "forward", "reverse"]
 
 
 class Busy(RuntimeError):
@@ -40,9 +37,9 @@ class Moving(BaseModel):
     to_stage: int
     started_at: str
     passed: list[str] = []
-    # What the transition needs running besides the from-stage's processes (None: as it says).
+    # What the transition needs running, unlike the from-stage (None: as the from-stage says).
     runs_service: bool | None = None
-    feed: Feed | None = None
+    runs_sync: bool | None = None
     monolith_runs: bool | None = None
 
     @property
@@ -88,24 +85,20 @@ def topology(migration: Migration, state: MigrationState) -> Topology:
     """What runs at this point: the stage's processes, adjusted by the transition under way."""
     stage = migration.stage(state.stage)
     services = set(stage.services)
-    reverse = set(stage.services_own)
-    forward: set[str] = set()
+    syncs = set(stage.services_own)
     monolith_runs = stage.monolith_serves
     moving = state.moving
     context = state.moving_context(migration)
     if moving is not None and context is not None:
-        if moving.runs_service is not None:
-            (services.add if moving.runs_service else services.discard)(context)
-        if moving.feed is not None:
-            reverse.discard(context)
-            {"forward": forward, "reverse": reverse}.get(moving.feed, set()).add(context)
+        for wanted, running in ((moving.runs_service, services), (moving.runs_sync, syncs)):
+            if wanted is not None:
+                (running.add if wanted else running.discard)(context)
     if moving is not None and moving.monolith_runs is not None:
         monolith_runs = moving.monolith_runs
     return Topology(
         services=tuple(c for c in CONTEXTS if c in services),
         monolith_runs=monolith_runs,
-        forward_feeds=tuple(c for c in CONTEXTS if c in forward),
-        reverse_feeds=tuple(c for c in CONTEXTS if c in reverse),
+        syncs=tuple(c for c in CONTEXTS if c in syncs),
     )
 
 

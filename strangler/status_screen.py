@@ -97,9 +97,13 @@ def _processes(processes: list[ProcessView]) -> Table:
 
 def _contexts(view: SystemView) -> Table:
     table = Table(title="data", title_justify="left")
-    for column in ("context", "served by", "data owner", "feed", "sync lag"):
+    for column in ("context", "served by", "data owner", "sync", "lag"):
         table.add_column(column)
     for context in view.contexts:
-        lag = "-" if context.lag is None else f"{context.lag:g}"
-        table.add_row(context.context, context.served_by, context.data_owner, context.feed, lag)
+        lag = (
+            "-"
+            if context.lag_entries is None
+            else f"{context.lag_entries} changes, {context.lag_seconds or 0:.2f}s"
+        )
+        table.add_row(context.context, context.served_by, context.data_owner, context.sync, lag)
     return table

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from strangler.plan import Budget, FeedCommand, Places, ProcessSpec, Topology, plan
+from strangler.plan import Budget, Places, ProcessSpec, Topology, plan
 from strangler.processes import ManagedProcess, free_port, start
 from strangler.runstate import ProcessRecord, RunRecord, started_at, write_run
 
@@ -48,7 +48,6 @@ class Supervisor:
         public_port: int,
         desired: Desired,
         budget: Budget = Budget(),
-        feed_command: FeedCommand | None = None,
         front: str = "proxy",
         notify: Callable[[str], None] = lambda message: None,
     ) -> None:
@@ -57,7 +56,6 @@ class Supervisor:
         self.logs = logs
         self.desired = desired
         self.budget = budget
-        self.feed_command = feed_command
         self.notify = notify
         self.ports: dict[str, int] = {front: public_port}
         self.children: dict[str, _Child] = {}
@@ -79,7 +77,7 @@ class Supervisor:
     def reconcile(self) -> RunRecord:
         """One pass: make the running processes match the desired topology; record the result."""
         revision, stage, topology = self.desired()
-        specs = plan(topology, self.places, self.port_of, self.budget, self.feed_command)
+        specs = plan(topology, self.places, self.port_of, self.budget)
         wanted = {spec.name: spec for spec in specs}
         for name in [name for name in reversed(list(self.children)) if name not in wanted]:
             self._stop(name, "no longer needed")

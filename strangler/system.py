@@ -86,9 +86,7 @@ def stage_topology(migration: Migration, stage: int, direct: bool = False) -> To
         return Topology(has_proxy=False)
     found = migration.stage(stage)
     return Topology(
-        services=found.services,
-        monolith_runs=found.monolith_serves,
-        reverse_feeds=found.services_own,
+        services=found.services, monolith_runs=found.monolith_serves, syncs=found.services_own
     )
 
 

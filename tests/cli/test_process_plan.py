@@ -33,21 +33,27 @@ def names_at(stage: int, tmp_path: Path) -> list[str]:
     ("stage", "expected"),
     [
         (0, ["monolith", "proxy"]),
-        (1, ["monolith", "users", "proxy"]),
-        (2, ["monolith", "users", "polls", "polls-relay", "polls-consumer", "proxy"]),
+        (1, ["monolith", "users", "users-sync", "proxy"]),
+        (
+            2,
+            ["monolith", "users", "polls", "polls-relay", "polls-consumer", "users-sync",
+             "polls-sync", "proxy"],
+        ),
         (
             3,
             ["monolith", "users", "polls", "forum", "polls-relay", "users-relay",
-             "polls-consumer", "forum-consumer", "proxy"],
+             "polls-consumer", "forum-consumer", "users-sync", "polls-sync", "forum-sync",
+             "proxy"],
         ),
         (
             5,
             ["users", "polls", "forum", "search", "forum-relay", "polls-relay", "users-relay",
-             "polls-consumer", "forum-consumer", "search-consumer", "proxy"],
+             "polls-consumer", "forum-consumer", "search-consumer", "users-sync", "polls-sync",
+             "forum-sync", "proxy"],
         ),
     ],
 )  # fmt: skip
-def test_each_stage_runs_its_services_and_the_event_processes_they_need(
+def test_each_stage_runs_its_services_their_event_processes_and_the_syncs_of_moved_data(
     stage: int, expected: list[str], tmp_path: Path
 ) -> None:
     assert names_at(stage, tmp_path) == expected
