@@ -70,14 +70,19 @@ class ProxyAdmin:
         samples: list[dict[str, Any]] = self._call("GET", "/shadow")["samples"]
         return samples
 
-    def change_route(self, name: str, changes: dict[str, Any], reason: str) -> None:
-        self._call("PATCH", f"/routes/{name}", json={"changes": changes, "reason": reason})
+    def change_routes(self, changes: dict[str, dict[str, Any]], reason: str) -> None:
+        """Change several routes in one table version (all or none)."""
+        self._call("PATCH", "/routes", json={"routes": changes, "reason": reason})
 
     def reload(self, reason: str) -> None:
         """Re-read the table file the proxy was started with."""
         self._call("POST", "/table/reload", params={"reason": reason})
 
-    def run_analysis(self) -> list[dict[str, Any]]:
-        """Run one tick of the automatic canary analysis now; its decisions."""
-        decisions: list[dict[str, Any]] = self._call("POST", "/analysis/run")["decisions"]
-        return decisions
+    def run_analysis(self) -> None:
+        """Run one tick of the automatic canary analysis now."""
+        self._call("POST", "/analysis/run")
+
+    def decisions(self, since: str) -> list[dict[str, Any]]:
+        """The canary analysis's decisions (its own ticks and ours) at or after `since`."""
+        found: list[dict[str, Any]] = self._call("GET", "/analysis")["decisions"]
+        return [decision for decision in found if str(decision.get("at", "")) >= since]

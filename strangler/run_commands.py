@@ -161,7 +161,7 @@ def up(
                 [f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}"]
             )
         seed_with_progress(workspace, scale)
-        workspace.route_table.write_text(migration.stage(state.stage).table_path.read_text())
+        workspace.write_route_table(migration.stage(state.stage).table_path.read_text())
 
         def desired() -> tuple[int, int, Topology]:
             current = read_state(workspace.state_file)

@@ -38,11 +38,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ShadowSkip(_Strict):
+    """A read route whose shadow comparison is shown but not judged, and why."""
+
+    route: Annotated[str, Field(min_length=1)]
+    reason: Annotated[str, Field(min_length=10, max_length=300)]
+
+
 class ContextSpec(_Strict):
     """What extracting a context brings along."""
 
     moves_data: bool
     needs: list[str] = []
+    shadow_skips: list[ShadowSkip] = []
+
+    @property
+    def unjudged_routes(self) -> set[str]:
+        return {skip.route for skip in self.shadow_skips}
 
 
 class StageSpec(_Strict):
@@ -175,9 +187,27 @@ def load_migration(folder: Path = STAGES) -> Migration:
         )
         problems.extend(table_disagreements(stage, LineLocator(text)))
         stages.append(stage)
+    if stages:
+        problems.extend(_unknown_skips(catalogue, stages[0].table, folder / CATALOGUE))
     if problems:
         raise StageFileError(problems)
     return Migration(catalogue.contexts, tuple(stages))
+
+
+def _unknown_skips(catalogue: Catalogue, table: RouteTable, path: Path) -> list[str]:
+    """Shadow skips must name read routes of their own context."""
+    lines = LineLocator(_read(path))
+    problems = []
+    for name, spec in catalogue.contexts.items():
+        for index, skip in enumerate(spec.shadow_skips):
+            route = table.route(skip.route)
+            if route is None or route.context != name:
+                line = lines.line_of(("contexts", name, "shadow_skips", index, "route"))
+                problems.append(
+                    f"{path}:{line}: contexts.{name}.shadow_skips.{index}.route:"
+                    f" {skip.route!r} is not a route of {name}"
+                )
+    return problems
 
 
 def _load_catalogue(path: Path) -> Catalogue:

@@ -138,8 +138,7 @@ def start(
     """Start every process of `stage` (prepared beforehand) and wait until all are healthy."""
     migration = load_migration()
     topology = stage_topology(migration, stage, direct)
-    workspace.route_table.parent.mkdir(parents=True, exist_ok=True)
-    workspace.route_table.write_text(migration.stage(stage).table_path.read_text())
+    workspace.write_route_table(migration.stage(stage).table_path.read_text())
     public_port = port or free_port()
     supervisor = Supervisor(
         workspace.places(),

@@ -63,6 +63,13 @@ class Workspace:
         """The table the proxy serves: a copy of the current stage's, rewritten at each stage."""
         return self.root / "route-table.toml"
 
+    def write_route_table(self, text: str) -> None:
+        """Replace the proxy's table file at once (the proxy may be reading it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        partial = self.route_table.with_suffix(".toml.tmp")
+        partial.write_text(text)
+        partial.replace(self.route_table)
+
     def database_url(self, name: str) -> str:
         """`<NAME>_DATABASE_URL` if set (`STRANGLER_BUS_URL` for the bus), else a SQLite file in
         the workspace."""

@@ -1,0 +1,193 @@
+"""The traffic gates of a move: shadow the reads, canary them, and put routes back if not.
+
+Shadow: the context's read routes go to mode `shadow`; the gate passes once enough reads were
+compared (by the proxy, since the gate began) and few enough differed, and fails, with a
+sample of what differed, when too many did. Canary: the read routes go to mode `canary` with
+the proxy's automatic analysis; the gate ticks the analysis until every route completes its
+last step, and fails when the analysis rolls a route back. Writes never take part: they move
+at cutover, with the data. Sample reads (`probes`) keep both gates moving on an idle system.
+This module must never touch a database.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from strangler.conductor import Conductor
+from strangler.gates import GateFailed
+from strangler.probes import Prober
+from strangler.proxy_admin import ProxyAdmin
+from strangler.state import now
+from strangler_proxy.table import SAFE_METHODS
+
+ROUND_READS = 3
+
+
+def read_routes(admin: ProxyAdmin, context: str) -> list[dict[str, Any]]:
+    """The context's routes that serve only safe methods (the ones shadow and canary may take)."""
+    return [
+        route
+        for route in admin.route_list()
+        if route.get("context") == context and set(route["methods"]) <= SAFE_METHODS
+    ]
+
+
+def set_mode(
+    admin: ProxyAdmin, routes: list[dict[str, Any]], changes: dict[str, Any], why: str
+) -> None:
+    """The same change to every route, in one table version."""
+    admin.change_routes({route["name"]: dict(changes) for route in routes}, why)
+
+
+def _totals(stats: dict[str, dict[str, Any]], names: set[str]) -> tuple[int, int]:
+    """(observed, bad) over `names`: comparisons plus failed shadow calls, and how many of
+    those differed or failed."""
+    observed = bad = 0
+    for name in names:
+        found = stats.get(name, {})
+        errors = int(found.get("errors", 0))
+        observed += int(found.get("compared", 0)) + errors
+        bad += int(found.get("mismatched", 0)) + errors
+    return observed, bad
+
+
+def shadow_gate(conductor: Conductor, context: str) -> str:
+    settings = conductor.settings
+    unjudged = conductor.migration.contexts[context].unjudged_routes
+    with conductor.admin() as admin:
+        routes = read_routes(admin, context)
+        judged = {route["name"] for route in routes} - unjudged
+        before = admin.shadow()
+        set_mode(admin, routes, {"mode": "shadow", "analysis": None}, f"extract {context}: shadow")
+        observed = bad = 0
+        prober = _prober(conductor)
+        deadline = time.monotonic() + settings.timeout_seconds
+        try:
+            while observed < settings.shadow_min_compared:
+                if time.monotonic() > deadline:
+                    set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: no shadow")
+                    raise GateFailed(
+                        f"only {observed} of {settings.shadow_min_compared} reads were compared"
+                        f" in {settings.timeout_seconds:.0f}s",
+                        f"send reads to {context} (or keep STRANGLER_GATE_PROBES on), then run"
+                        " the same command again",
+                    )
+                if prober is not None:
+                    prober.read(routes, ROUND_READS)
+                time.sleep(0.3)  # shadow copies are compared after the answer is sent
+                observed, bad = _delta(admin.shadow(), before, judged)
+        finally:
+            if prober is not None:
+                prober.close()
+        rate = bad / observed
+        if rate > settings.max_mismatch_rate:
+            sample = _sample(admin, judged)
+            set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: shadow differs")
+            raise GateFailed(
+                f"{bad} of {observed} shadowed reads differed ({rate:.1%} >"
+                f" {settings.max_mismatch_rate:.1%}); e.g. {sample}",
+                "read the samples (`GET /_admin/shadow`), fix the service or add an ignore rule"
+                " with its reason to the stage table, then run again; or roll back",
+            )
+    return f"{observed} reads compared, {bad} differed"
+
+
+def _delta(
+    now: dict[str, dict[str, Any]], before: dict[str, dict[str, Any]], names: set[str]
+) -> tuple[int, int]:
+    observed, bad = _totals(now, names)
+    earlier_observed, earlier_bad = _totals(before, names)
+    return observed - earlier_observed, bad - earlier_bad
+
+
+def _sample(admin: ProxyAdmin, names: set[str]) -> str:
+    for sample in reversed(admin.shadow_samples()):
+        if sample.get("route") in names:
+            return (
+                f"{sample['method']} {sample['target']}: fields {sample['fields']}"
+                f" (monolith {sample['status']['monolith']}, service {sample['status']['service']})"
+            )
+    return "no sample kept (the service failed to answer)"
+
+
+def canary_gate(conductor: Conductor, context: str) -> str:
+    settings = conductor.settings
+    unjudged = conductor.migration.contexts[context].unjudged_routes
+    with conductor.admin() as admin:
+        routes = read_routes(admin, context)
+        admin.change_routes(
+            {
+                route["name"]: {
+                    "mode": "canary",
+                    "canary_percent": 0,
+                    "analysis": _analysis(conductor, route["name"] in unjudged),
+                }
+                for route in routes
+            },
+            f"extract {context}: canary with automatic analysis",
+        )
+        complete = _run_analysis(conductor, admin, routes, context)
+        # Held at 100% without analysis until cutover flips the mode: a route in mode service
+        # may carry no analysis block.
+        set_mode(admin, routes, {"analysis": None}, f"extract {context}: canary complete")
+    steps = "/".join(f"{step:g}%" for step in settings.canary_steps)
+    return f"{len(complete)} read routes stepped through {steps}"
+
+
+def _analysis(conductor: Conductor, is_unjudged: bool) -> dict[str, Any]:
+    settings = conductor.settings
+    return {
+        "steps": settings.canary_steps,
+        "min_requests": settings.canary_min_requests,
+        "max_error_rate": settings.max_error_rate,
+        "max_p95_ratio": settings.max_p95_ratio,
+        "max_mismatch_rate": 1.0 if is_unjudged else settings.max_mismatch_rate,
+    }
+
+
+def _run_analysis(
+    conductor: Conductor, admin: ProxyAdmin, routes: list[dict[str, Any]], context: str
+) -> set[str]:
+    """Tick the analysis (with probe reads between ticks) until every route is complete."""
+    settings = conductor.settings
+    names = {route["name"] for route in routes}
+    complete: set[str] = set()
+    since = now()
+    prober = _prober(conductor)
+    deadline = time.monotonic() + settings.timeout_seconds
+    try:
+        while complete != names:
+            if time.monotonic() > deadline:
+                raise GateFailed(
+                    f"the canary of {', '.join(sorted(names - complete))} did not complete in"
+                    f" {settings.timeout_seconds:.0f}s",
+                    f"send reads to {context}, then run the same command again",
+                )
+            if prober is not None:
+                forced = max(1, settings.canary_min_requests // 2)
+                prober.read(routes, settings.canary_min_requests, forced=forced)
+            admin.run_analysis()
+            for decision in admin.decisions(since):
+                if decision.get("route") not in names:
+                    continue
+                if decision.get("decision") == "rollback":
+                    set_mode(admin, routes, {"mode": "monolith", "analysis": None},
+                             f"extract {context}: canary rolled back")  # fmt: skip
+                    route, reason = decision["route"], decision["reason"]
+                    raise GateFailed(
+                        f"the canary analysis rolled {route} back: {reason}",
+                        "the routes are back on the monolith; fix the service, then run again",
+                    )
+                if decision.get("decision") == "complete":
+                    complete.add(str(decision["route"]))
+    finally:
+        if prober is not None:
+            prober.close()
+    return complete
+
+
+def _prober(conductor: Conductor) -> Prober | None:
+    if not conductor.settings.probes:
+        return None
+    return Prober(conductor.url, conductor.workspace.admin_token())
