@@ -10,12 +10,15 @@ renaming one needs a new topic.
 Consumed by the service itself (`consumer`, run with `python -m extracted.events.consumer
 polls`): each of its own events is the trigger that recomputes that poll's results projection
 from the votes table and rewrites its static page; the event's payload is not needed, which is
-what makes redelivery and replay harmless. `--replay` recomputes every poll and rewrites every
-page first (polls copied from the monolith have no events), then re-reads the bus.
+what makes redelivery and replay harmless. A batch of events recomputes each poll it names
+once, in one transaction, however many votes it carries. `--replay` recomputes every poll and
+rewrites every page first (polls copied from the monolith have no events), then re-reads the
+bus.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict
 
 from prometheus_client import CollectorRegistry, Counter
@@ -79,10 +82,10 @@ def results_consumer(pages: ResultsPages, registry: CollectorRegistry) -> Consum
     """The results consumer, writing its pages into `pages`' folder and counting them."""
     written = Counter("poll_pages_written_total", "Static results pages written", registry=registry)
 
-    def recompute(db: Session, event: Event) -> None:
-        poll_id = int(event.aggregate_id)
-        projection.refresh(db, [poll_id])
-        written.inc(projection.write_pages(db, pages, [poll_id]))
+    def recompute(db: Session, events: Sequence[Event]) -> None:
+        poll_ids = {int(event.aggregate_id) for event in events}
+        written.inc(projection.write_pages(db, pages, poll_ids))  # before the write lock
+        projection.refresh(db, poll_ids)
 
     def recompute_every_poll(db: Session) -> None:
         written.inc(projection.write_pages(db, pages, projection.refresh_all(db)))
@@ -91,9 +94,10 @@ def results_consumer(pages: ResultsPages, registry: CollectorRegistry) -> Consum
         name="polls-results",
         context="polls",
         topics=frozenset({POLL_CREATED, VOTE_CAST}),
-        handle=recompute,
+        handle=lambda db, event: recompute(db, [event]),
         tables=consumed,
         reset=recompute_every_poll,
+        handle_batch=recompute,
     )
 
 
