@@ -140,3 +140,18 @@ def monolith_environment(database_url: str, token_secret: str, state_dir: Path) 
         "STRANGLER_TOKEN_SECRET": token_secret,
         **metrics_directory(state_dir / "metrics" / "monolith"),
     }
+
+
+def sync_command(context: str) -> list[str]:
+    """The data path's sync of one context (see docs/data-path.md)."""
+    return [sys.executable, "-m", "migrations.data.sync", context]
+
+
+def sync_environment(
+    monolith_url: str, service_url: str, port: int | None = None
+) -> dict[str, str]:
+    """The sync reads both databases; it serves /healthz and /metrics on `port` when given."""
+    env = {"SYNC_MONOLITH_DATABASE_URL": monolith_url, "SYNC_SERVICE_DATABASE_URL": service_url}
+    if port is not None:
+        env["SYNC_PORT"] = str(port)
+    return env

@@ -1,13 +1,19 @@
 """Backfill: copy a context's existing rows into the service's database, resumably.
 
-Capture starts first, so every write from then on is in the change log. Each table (parents
-first) is then copied in key-ordered chunks up to its largest key at the start (`high_key`;
-rows created later come through the log): each chunk is read from the source and written to the
+Capture starts first, so every write from then on is in the change log. Then every table's
+largest key is recorded at once as its bound (`high_key`; rows created later come through the
+log), children before parents, so every child within its bound has its parent within the
+parent's bound. Each table (parents first) is copied in key-ordered chunks up to its bound: each
+chunk is read from the source and written to the
 target *with* the checkpoint that says it is done, in one target transaction. A killed backfill
 resumes after the last committed chunk and never copies a row twice; a chunk also removes
 target rows of its key range that the source lacks, so a second backfill over old data ends
 equal too. The monolith keeps taking writes throughout; the sync, which starts once every table
 is complete, brings the copied rows current. This module must never apply the change log.
+
+    MONOLITH_DATABASE_URL=... FORUM_DATABASE_URL=... python -m migrations.data.backfill forum
+
+runs one backfill as a bare process (no progress bars; `strangler data backfill` has them).
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ def backfill(
     started = time.perf_counter()
     report = BackfillReport()
     for feed in link.context.feeds:
+        _bound(link, feed)
         for table in feed.tables:
             copied, done = _copy_table(link, feed, table, chunk_rows, progress)
             report.rows_this_run += copied
@@ -85,7 +92,7 @@ def _copy_table(
 ) -> tuple[int, Checkpoint]:
     context = link.context
     source = context.source_table(table, Direction.FORWARD)
-    checkpoint = _checkpoint_or_start(link, feed, table)
+    checkpoint = _checkpoint(link, feed, table)
     total = 0
     if checkpoint.high_key is not None:
         with link.monolith.connect() as reader:
@@ -139,28 +146,40 @@ def _where(feed: Feed, table: TableMap) -> ColumnElement[bool]:
     return and_(checkpoints.c.feed == feed.name, checkpoints.c.table_name == table.service)
 
 
-def _checkpoint_or_start(link: Link, feed: Feed, table: TableMap) -> Checkpoint:
-    """The table's checkpoint; a first run records the source's largest key as the bound."""
+def _bound(link: Link, feed: Feed) -> None:
+    """On a first run, record every table's bound: the largest keys now, children first.
+
+    A child row within its bound existed when the bounds were taken (keys only grow), so its
+    parent existed before it, when the parent's bound was taken after: within that bound.
+    """
     with link.service.connect() as connection:
-        row = connection.execute(select(checkpoints).where(_where(feed, table))).first()
-    if row is not None:
-        return Checkpoint(row.high_key, row.last_key, row.rows_copied, row.is_complete)
-    source = link.context.source_table(table, Direction.FORWARD)
+        known = connection.scalar(select(func.count()).where(checkpoints.c.feed == feed.name))
+    if known:
+        return
+    bounds = {}
     with link.monolith.connect() as reader:
-        high_key = reader.scalar(select(func.max(source.c[table.key])))
+        for table in reversed(feed.tables):
+            source = link.context.source_table(table, Direction.FORWARD)
+            bounds[table.service] = reader.scalar(select(func.max(source.c[table.key])))
     with link.service.begin() as writer:
-        writer.execute(
-            insert(checkpoints).values(
-                feed=feed.name,
-                table_name=table.service,
-                high_key=high_key,
-                last_key=0,
-                rows_copied=0,
-                is_complete=False,
-                started_at=time.time(),
+        for table in feed.tables:
+            writer.execute(
+                insert(checkpoints).values(
+                    feed=feed.name,
+                    table_name=table.service,
+                    high_key=bounds[table.service],
+                    last_key=0,
+                    rows_copied=0,
+                    is_complete=False,
+                    started_at=time.time(),
+                )
             )
-        )
-    return Checkpoint(high_key, 0, 0, False)
+
+
+def _checkpoint(link: Link, feed: Feed, table: TableMap) -> Checkpoint:
+    with link.service.connect() as connection:
+        row = connection.execute(select(checkpoints).where(_where(feed, table))).one()
+    return Checkpoint(row.high_key, row.last_key, row.rows_copied, row.is_complete)
 
 
 def _lock(writer: Connection, feed: Feed, table: TableMap) -> Checkpoint:
@@ -206,3 +225,29 @@ def checkpoints_of(link: Link) -> list[TableReport]:
     return [
         TableReport(row.feed, row.table_name, row.rows_copied, row.is_complete) for row in found
     ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import os
+
+    from plumbing.logs import configure_logging, get_logger
+
+    parser = argparse.ArgumentParser(prog="python -m migrations.data.backfill")
+    parser.add_argument("context")
+    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
+    arguments = parser.parse_args(argv)
+    configure_logging(f"{arguments.context}-backfill")
+    monolith = os.environ.get("MONOLITH_DATABASE_URL", "sqlite:///monolith.sqlite3")
+    service = os.environ.get(
+        f"{arguments.context.upper()}_DATABASE_URL", f"sqlite:///{arguments.context}.sqlite3"
+    )
+    with Link.open(arguments.context, monolith, service) as link:
+        report = backfill(link, arguments.chunk_rows)
+    get_logger("backfill").info(
+        "backfilled", rows=report.rows_this_run, rows_per_second=round(report.rows_per_second)
+    )
+
+
+if __name__ == "__main__":
+    main()
