@@ -104,23 +104,6 @@ def consumer_command(target: str) -> list[str]:
 METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def sync_command(context: str) -> list[str]:
-    """The data path's sync of one context (both directions; positions decide which flows)."""
-    return [sys.executable, "-m", "migrations.data.sync", context]
-
-
-def sync_environment(
-    context: str, monolith_url: str, service_url: str, port: int
-) -> dict[str, str]:
-    """The sync reads both databases and serves /healthz and /metrics on `port`."""
-    return {
-        "SYNC_MONOLITH_DATABASE_URL": monolith_url,
-        "SYNC_SERVICE_DATABASE_URL": service_url,
-        "SYNC_PORT": str(port),
-        f"{context.upper()}_DATABASE_URL": service_url,
-    }
-
-
 def metrics_directory(path: Path) -> dict[str, str]:
     """The Prometheus multiprocess directory of a multi-worker server, as its env variable;
     `prepare_metrics_directory` empties it just before the server starts."""

@@ -187,7 +187,7 @@ def _sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
     name = sync_name(context)
     port = port_of(name)
     urls = places.database_urls
-    env = sync_environment(context, urls[MONOLITH], urls[context], port)
+    env = sync_environment(urls[MONOLITH], urls[context], port)
     return ProcessSpec(name, tuple(sync_command(context)), {**places.extra_env, **env}, port)
 
 
