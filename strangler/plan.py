@@ -68,6 +68,10 @@ class Budget:
 
     monolith_workers: int = 2
     service_workers: int = 1
+    per_service: Mapping[str, int] = field(default_factory=dict)  # {"forum": 2}: overrides
+
+    def workers_of(self, context: str) -> int:
+        return self.per_service.get(context, self.service_workers)
 
 
 @dataclass(frozen=True)
@@ -136,9 +140,10 @@ def _service(
     }
     if context == "forum" and "users" in topology.services:
         env["FORUM_USERS_URL"] = f"http://127.0.0.1:{port_of('users')}"
-    if budget.service_workers > 1:
+    workers = budget.workers_of(context)
+    if workers > 1:
         env.update(metrics_directory(places.state_dir / "metrics" / context))
-    argv = service_command(context, port, workers=budget.service_workers)
+    argv = service_command(context, port, workers=workers)
     return ProcessSpec(context, tuple(argv), {**places.extra_env, **env}, port)
 
 

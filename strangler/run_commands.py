@@ -23,14 +23,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from monolith.seed import SEED_PASSWORD, SeedReport
+from strangler.gates import GateFailed
 from strangler.inspection import as_document, inspect
 from strangler.plan import Budget, Topology
 from strangler.runstate import is_alive, read_run, stop_recorded, supervisor_alive
 from strangler.stages import StageFileError, load_migration
-from strangler.state import read_state, topology
+from strangler.state import read_state
 from strangler.status_screen import render
 from strangler.supervisor import Supervisor, SystemNotReady, unhealthy_report
-from strangler.system import SeedProgress, seed_if_empty
+from strangler.system import SeedProgress, prepare, seed_if_empty, supervise
 from strangler.workspace import Workspace
 
 console = Console(highlight=False, soft_wrap=True)
@@ -128,7 +129,7 @@ def settle_with_progress(supervisor: Supervisor, timeout: float = 180.0) -> None
 def up(
     port: int = typer.Option(8000, help="The public port."),
     stage: int | None = typer.Option(
-        None, help="Stage to run (default: where this folder's migration stands)."
+        None, help="Stage to run; a folder elsewhere is moved there first (default: where it is)."
     ),
     no_proxy: bool = typer.Option(False, "--no-proxy", help="Serve the monolith alone (stage 0)."),
     workers: int = typer.Option(2, help="gunicorn workers for the monolith."),
@@ -149,36 +150,24 @@ def up(
         refuse_if_running(workspace)
         migration = load_migration()
         state = read_state(workspace.state_file)
-        if stage is not None and stage != state.stage:
-            raise StageFileError(
-                [
-                    f"this folder's migration is at stage {state.stage}; run `strangler up`, then"
-                    f" `strangler stage goto {stage}`"
-                ]
-            )
         if no_proxy and state.stage != 0:
             raise StageFileError(
                 [f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}"]
             )
         seed_with_progress(workspace, scale)
-        workspace.write_route_table(migration.stage(state.stage).table_path.read_text())
-
-        def desired() -> tuple[int, int, Topology]:
-            current = read_state(workspace.state_file)
-            if no_proxy:
-                return current.revision, 0, Topology(has_proxy=False)
-            return current.revision, current.stage, topology(migration, current)
-
-        supervisor = Supervisor(
-            workspace.places(),
-            workspace.run_file,
-            workspace.logs,
-            port,
-            desired,
-            Budget(workers, service_workers),
-            front="monolith" if no_proxy else "proxy",
-            notify=lambda message: console.print(f"[yellow]{message}[/]"),
-        )
+        if stage is not None and (stage != state.stage or state.moving is not None):
+            console.print(f"moving this folder's data to stage {stage} first")
+            prepare(workspace, stage, console=console)
+            state = read_state(workspace.state_file)
+        budget = Budget(workers, service_workers)
+        notify = lambda message: console.print(f"[yellow]{message}[/]")  # noqa: E731
+        if no_proxy:
+            supervisor = Supervisor(
+                workspace.places(), workspace.run_file, workspace.logs, port,
+                lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify,
+            )  # fmt: skip
+        else:
+            supervisor = supervise(workspace, port, budget, notify)
         settle_with_progress(supervisor)
         front = "monolith alone" if no_proxy else migration.stage(state.stage).label
         console.print(
@@ -191,6 +180,10 @@ def up(
     except (SystemNotReady, StageFileError, FileNotFoundError, ValueError) as error:
         console.print(f"[red]the system did not start[/]: {error}")
         raise typer.Exit(1) from error
+    except GateFailed as failure:
+        console.print(f"[red]the data did not reach stage {stage}[/]: {failure.what}")
+        console.print(f"[bold]what to do[/]: {failure.todo}")
+        raise typer.Exit(1) from failure
     finally:
         _ignore_signals()
         if supervisor is not None:

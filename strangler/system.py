@@ -23,20 +23,26 @@ must never decide what a stage contains (that is `stages` and `plan`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
 import psutil
+from rich.console import Console
 
 from migrations import runner
 from monolith.seed import SeedReport, has_users, seed
 from plumbing.database import make_engine
+from strangler.conductor import Conductor
+from strangler.journey import goto
 from strangler.plan import Budget, Topology
 from strangler.processes import free_port
 from strangler.stages import Migration, load_migration
-from strangler.state import read_state
-from strangler.supervisor import Supervisor
+from strangler.state import exclusive, read_state, topology
+from strangler.supervisor import Desired, Supervisor
 from strangler.workspace import Workspace
 
 SeedProgress = Callable[[str, int, int], None]
@@ -108,23 +114,78 @@ def seed_if_empty(
         engine.dispose()
 
 
+def following_state(workspace: Workspace, migration: Migration) -> Desired:
+    """What a supervisor should run: whatever the workspace's migration state says, now."""
+
+    def desired() -> tuple[int, int, Topology]:
+        current = read_state(workspace.state_file)
+        return current.revision, current.stage, topology(migration, current)
+
+    return desired
+
+
+def supervise(
+    workspace: Workspace,
+    port: int,
+    budget: Budget = Budget(),
+    notify: Callable[[str], None] = lambda message: None,
+) -> Supervisor:
+    """A supervisor that follows the workspace's migration state (what `strangler up` runs)."""
+    migration = load_migration()
+    stage = read_state(workspace.state_file).stage
+    workspace.write_route_table(migration.stage(stage).table_path.read_text())
+    return Supervisor(
+        workspace.places(),
+        workspace.run_file,
+        workspace.logs,
+        port,
+        following_state(workspace, migration),
+        budget,
+        notify=notify,
+    )
+
+
+@contextmanager
+def in_background(
+    workspace: Workspace, budget: Budget = Budget(), port: int | None = None
+) -> Iterator[Supervisor]:
+    """Run the workspace's system, following its migration state from a thread of this
+    process, until the block ends; then stop every process."""
+    supervisor = supervise(workspace, port or free_port(), budget)
+    stopping = threading.Event()
+    thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
+    try:
+        supervisor.settle()
+        thread.start()
+        yield supervisor
+    finally:
+        stopping.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        supervisor.stop_all()
+
+
 def prepare(
     workspace: Workspace,
     stage: int,
     scale: float = 1.0,
     seed_value: int = 42,
     progress: SeedProgress | None = None,
+    console: Console | None = None,
 ) -> None:
-    """Seed the workspace if it is empty and bring its data to `stage`, with no traffic."""
+    """Seed the workspace if it is empty and bring its data to `stage` with no traffic but
+    the gates' own sample reads: the system runs meanwhile, and the migration moves exactly
+    as `strangler stage goto` moves it."""
     migration = load_migration()
     migration.stage(stage)
     seed_if_empty(workspace, scale, seed_value, progress)
-    current = read_state(workspace.state_file).stage
-    if current != stage:
-        raise NotImplementedError(
-            f"the workspace is at stage {current}; moving its data to stage {stage} without a"
-            " running system needs the data path (issue 5)"
-        )
+    state = read_state(workspace.state_file)
+    if state.stage == stage and state.moving is None:
+        return
+    shown = console or Console(file=io.StringIO())
+    with exclusive(workspace.lock_file), in_background(workspace):
+        conductor = Conductor.attach(workspace, migration, lambda line: None)
+        goto(conductor, stage, shown)
 
 
 def start(
@@ -135,8 +196,14 @@ def start(
     direct: bool = False,
     timeout: float = 120.0,
 ) -> RunningSystem:
-    """Start every process of `stage` (prepared beforehand) and wait until all are healthy."""
+    """Start every process of `stage` and wait until all are healthy; the workspace's data
+    must be at that stage (`prepare`), except for the monolith alone (`direct`)."""
     migration = load_migration()
+    state = read_state(workspace.state_file)
+    if not direct and (state.stage != stage or state.moving is not None):
+        raise ValueError(
+            f"the workspace's data is at stage {state.stage}, not {stage}: prepare it first"
+        )
     topology = stage_topology(migration, stage, direct)
     workspace.write_route_table(migration.stage(stage).table_path.read_text())
     public_port = port or free_port()
