@@ -93,7 +93,7 @@ def return_of(conductor: Conductor, context: str) -> list[Gate]:
     gates = [
         Gate(
             "routes",
-            f"give {context}'s routes and data back to the monolith",
+            f"give {context} back to the monolith: its routes, and its data if it moved",
             lambda: _give_back(conductor, context),
         )
     ]
@@ -136,7 +136,7 @@ def _schema_gate(conductor: Conductor, context: str) -> Gate:
 
 def _started(conductor: Conductor, **running: bool) -> str:
     conductor.need(**running)
-    return "healthy"
+    return "done; every process healthy"
 
 
 def _capture(conductor: Conductor, context: str) -> str:
