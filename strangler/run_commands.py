@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 import typer
 from rich.console import Console
@@ -25,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from monolith.seed import SEED_PASSWORD, SeedReport
 from strangler.gates import GateFailed
 from strangler.inspection import as_document, inspect
+from strangler.interrupts import StopRequested, ignore_signals, stop_on_signals
 from strangler.plan import Budget, Topology
 from strangler.runstate import is_alive, read_run, stop_recorded, supervisor_alive
 from strangler.stages import StageFileError, load_migration
@@ -35,26 +35,6 @@ from strangler.system import SeedProgress, prepare, seed_if_empty, supervise
 from strangler.workspace import Workspace
 
 console = Console(highlight=False, soft_wrap=True)
-
-
-class StopRequested(Exception):
-    """Ctrl-C or SIGTERM arrived: stop what was started, then exit cleanly."""
-
-
-def _stop_on_signals() -> None:
-    """From now on SIGTERM and SIGINT raise StopRequested, wherever the command is."""
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        raise StopRequested
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
-
-def _ignore_signals() -> None:
-    """While stopping, a second Ctrl-C must not leave half the processes running."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager
@@ -143,7 +123,7 @@ def up(
     public port), prints the URL, and follows `strangler extract` and `stage goto` from other
     terminals, starting and stopping processes as the migration moves.
     """
-    _stop_on_signals()
+    stop_on_signals()
     workspace = Workspace.here()
     supervisor: Supervisor | None = None
     try:
@@ -185,7 +165,7 @@ def up(
         console.print(f"[bold]what to do[/]: {failure.todo}")
         raise typer.Exit(1) from failure
     finally:
-        _ignore_signals()
+        ignore_signals()
         if supervisor is not None:
             supervisor.stop_all()
             console.print("stopped")

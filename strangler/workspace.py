@@ -32,9 +32,14 @@ def stage_table(stage: int) -> Path:
 
 @dataclass(frozen=True)
 class Workspace:
-    """Paths and settings of one local system, derived from a root folder and the environment."""
+    """Paths and settings of one local system, derived from a root folder and the environment.
+
+    `reads_environment=False` ignores the variables and keeps everything in the folder: the
+    demo's own system, which must never touch databases someone configured for theirs.
+    """
 
     root: Path
+    reads_environment: bool = True
 
     @classmethod
     def here(cls) -> Workspace:
@@ -74,7 +79,7 @@ class Workspace:
         """`<NAME>_DATABASE_URL` if set (`STRANGLER_BUS_URL` for the bus), else a SQLite file in
         the workspace."""
         variable = "STRANGLER_BUS_URL" if name == "bus" else f"{name.upper()}_DATABASE_URL"
-        if configured := os.environ.get(variable):
+        if configured := self._environment(variable):
             return configured
         self.root.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.root / f'{name}.sqlite3'}"
@@ -97,8 +102,11 @@ class Workspace:
         """`PROXY_ADMIN_TOKEN` if set, else a random token generated once and kept here."""
         return self._secret("PROXY_ADMIN_TOKEN", "admin-token")
 
+    def _environment(self, variable: str) -> str | None:
+        return os.environ.get(variable) if self.reads_environment else None
+
     def _secret(self, variable: str, filename: str) -> str:
-        if configured := os.environ.get(variable):
+        if configured := self._environment(variable):
             return configured
         path = self.root / filename
         if not path.exists():
