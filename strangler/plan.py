@@ -23,6 +23,7 @@ from extracted.events.consumer import load_consumer
 from extracted.events.runner import Consumer
 from strangler.launch import (
     consumer_command,
+    context_environment,
     metrics_directory,
     monolith_command,
     monolith_environment,
@@ -136,7 +137,7 @@ def _service(
     port = port_of(context)
     env = {
         **service_environment(context, places.database_urls[context], places.token_secret),
-        **context_environment(context, places),
+        **context_environment(context, places.state_dir),
     }
     if context == "forum" and "users" in topology.services:
         env["FORUM_USERS_URL"] = f"http://127.0.0.1:{port_of('users')}"
@@ -179,7 +180,7 @@ def _event_process(
         f"{prefix}_EVENT_METRICS_PORT": str(port),
         "STRANGLER_BUS_URL": places.bus_url,
         "STRANGLER_TOKEN_SECRET": places.token_secret,
-        **context_environment(context, places),
+        **context_environment(context, places.state_dir),
     }
     return ProcessSpec(name, tuple(argv), {**places.extra_env, **env}, port, "/metrics")
 
@@ -213,14 +214,6 @@ def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
         }
     )
     return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
-
-
-def context_environment(context: str, places: Places) -> dict[str, str]:
-    """Settings every process of a context shares: the polls results pages live in the
-    workspace, written by its consumer and served by its service."""
-    if context == "polls":
-        return {"POLLS_RESULTS_DIR": str(places.state_dir / "polls-results")}
-    return {}
 
 
 @cache
