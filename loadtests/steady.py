@@ -14,8 +14,10 @@ Each worker thread sends one request at a time at its share of `rate`: reads of 
 (threads, posts, users, polls, results, pages, search) and writes in every context (sign-ups,
 renames, threads, posts, polls, votes) by users the load signed up itself. A write is in the
 ledger once acknowledged (its success status arrived), with what a later read must show. A
-user acts in other contexts only `settle_seconds` after signing up: the contract lets data
-cross contexts that late (a new user reaches the monolith's copy through the reverse feed).
+user acts in other contexts only `settle_seconds` after signing up, and the load reads its own
+writes back only that late: the contract lets data cross contexts that late (a new user reaches
+the monolith's copy through the reverse feed), and a canaried read may reach a service just
+before the sync brings it a write the monolith took.
 This module must never decide whether a failure is acceptable: the ledger only records.
 """
 
@@ -135,8 +137,11 @@ class _Session:
         return answer if answer.status_code == ok else None
 
     def _read(self) -> None:
-        thread = self._some("threads", self.ledger.any_thread(self.chance))
-        poll = self._some("polls", self.ledger.any_poll(self.chance))
+        # Read back only what was written `settle` ago: while a context's reads are canaried,
+        # they may reach its service a moment before the sync brings the write there.
+        settled = time.time() - self.settle
+        thread = self._some("threads", self.ledger.any_thread(self.chance, settled))
+        poll = self._some("polls", self.ledger.any_poll(self.chance, settled))
         user = self._some("users", None)
         choices = [
             ("forum.list_threads", "/api/threads?limit=5"),

@@ -79,6 +79,7 @@ class Ledger:
     votes: dict[int, Counter[int]] = field(default_factory=dict)
     uncertain_votes: dict[int, Counter[int]] = field(default_factory=dict)
     ballots: set[tuple[int, int]] = field(default_factory=set)
+    written_at: dict[tuple[str, int], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, outcome: Outcome) -> None:
@@ -88,6 +89,7 @@ class Ledger:
     def acknowledge(self, kind: str, identifier: int, expected: dict[str, Any]) -> None:
         with self.lock:
             self.writes[(kind, identifier)] = expected
+            self.written_at[(kind, identifier)] = time.time()
             if kind == "thread":
                 self.threads.append(identifier)
             elif kind == "poll":
@@ -119,13 +121,23 @@ class Ledger:
     def any_settled_user(self, chance: random.Random, registered_before: float) -> User:
         return chance.choice(self.settled_users(registered_before))
 
-    def any_thread(self, chance: random.Random) -> int | None:
-        with self.lock:
-            return chance.choice(self.threads) if self.threads else None
+    def any_thread(self, chance: random.Random, written_before: float | None = None) -> int | None:
+        """A thread the load wrote (before `written_before`, when given)."""
+        return self._any("thread", self.threads, chance, written_before)
 
-    def any_poll(self, chance: random.Random) -> int | None:
+    def any_poll(self, chance: random.Random, written_before: float | None = None) -> int | None:
+        return self._any("poll", list(self.polls), chance, written_before)
+
+    def _any(
+        self, kind: str, known: list[int], chance: random.Random, written_before: float | None
+    ) -> int | None:
         with self.lock:
-            return chance.choice(list(self.polls)) if self.polls else None
+            found = [
+                identifier
+                for identifier in known
+                if written_before is None or self.written_at[(kind, identifier)] <= written_before
+            ]
+        return chance.choice(found) if found else None
 
     def open_ballot(
         self, chance: random.Random, registered_before: float
