@@ -3,13 +3,13 @@
     python -m loadtests.bench_services [--scale 1] [--seconds 5] [--runs 3]
 
 Seeds a monolith database (SQLite), copies each context's rows into its service's own database
-(as a backfill would), builds the search index from them, then serves the monolith under
-gunicorn (2 threaded workers) and each service under uvicorn (1 process), and drives the same
-requests at each with wrk. Prints medians of `--runs` runs: requests/s, p50 and the server's
-CPU per request, and the service/monolith ratio. The worker budgets differ (2 gunicorn workers,
-1 uvicorn process), so CPU per request is the like-for-like figure. Everything listens on
-loopback and stops at the end. Figures vary with the machine's other load: compare ratios from
-one run.
+(as a backfill would), counts the polls results projection and builds the search index from
+them, then serves the monolith under gunicorn (2 threaded workers) and each service under
+uvicorn (1 process), and drives the same requests at each with wrk. Prints medians of `--runs`
+runs: requests/s, p50 and the server's CPU per request, and the service/monolith ratio. The
+worker budgets differ (2 gunicorn workers, 1 uvicorn process), so CPU per request is the
+like-for-like figure. Everything listens on loopback and stops at the end. Figures vary with
+the machine's other load: compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import Engine, MetaData, insert, select
 
+from extracted.polls import projection
 from loadtests.bench_proxy import SERVING_PIDS, TOKEN_SECRET, _process, measure
 from migrations.runner import upgrade
 from monolith.seed import seed
@@ -110,6 +111,7 @@ def prepare(workdir: Path, scale: float) -> dict[str, str]:
         upgrade(context, urls[context])
         _copy(monolith, make_engine(urls[context]), tables)
     _copy_authors(monolith, make_engine(urls["forum"]))
+    projection.rebuild(make_engine(urls["polls"]))  # as the data path counts copied votes
     upgrade("search", urls["search"])
     subprocess.run(
         [sys.executable, "-m", "extracted.search.rebuild", "--from", urls["monolith"]],

@@ -59,6 +59,15 @@ def service_environment(context: str, database_url: str, token_secret: str) -> d
     return {f"{context.upper()}_DATABASE_URL": database_url, "STRANGLER_TOKEN_SECRET": token_secret}
 
 
+def context_environment(context: str, state_dir: Path) -> dict[str, str]:
+    """What every process of `context` (its service, relay and consumer) shares beyond its
+    database: polls keeps its static results pages in the state folder, where the consumer
+    writes them and the service serves them."""
+    if context == "polls":
+        return {"POLLS_RESULTS_DIR": str(state_dir / "polls-results")}
+    return {}
+
+
 def proxy_command(port: int, host: str = "127.0.0.1") -> list[str]:
     """The strangler proxy, with the server options it needs (see strangler_proxy/__main__.py)."""
     return [sys.executable, "-m", "strangler_proxy", "--host", host, "--port", str(port)]

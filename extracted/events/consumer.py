@@ -2,11 +2,15 @@
 
     SEARCH_DATABASE_URL=... STRANGLER_BUS_URL=... python -m extracted.events.consumer search
     FORUM_DATABASE_URL=...  STRANGLER_BUS_URL=... python -m extracted.events.consumer forum
+    POLLS_DATABASE_URL=...  STRANGLER_BUS_URL=... POLLS_RESULTS_DIR=... \
+        python -m extracted.events.consumer polls
 
 `search` names `extracted.search.events:consumer`; any `module:attribute` naming a `Consumer`
-works too. `--replay` first clears the projection and rewinds the subscription. Settings come
-from the consumer's context (`<CONTEXT>_DATABASE_URL`, `<CONTEXT>_EVENT_*`) and the shared
-`STRANGLER_BUS_URL` (see `settings`).
+works too, or a factory that builds one at start (given the process's metrics registry, for
+metrics of its own): the polls results consumer reads its pages folder that way. `--replay`
+first resets the projection (the consumer's `reset` hook) and rewinds the subscription.
+Settings come from the consumer's context (`<CONTEXT>_DATABASE_URL`, `<CONTEXT>_EVENT_*`) and
+the shared `STRANGLER_BUS_URL` (see `settings`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry
 
 from extracted.events.bus import open_bus
 from extracted.events.metrics import EventMetrics
@@ -26,12 +32,15 @@ from plumbing.logs import configure_logging, get_logger
 log = get_logger("consumer")
 
 
-def load_consumer(target: str) -> Consumer:
-    """`search` means `extracted.search.events:consumer`; `module:attribute` names any other."""
+def load_consumer(target: str, registry: CollectorRegistry) -> Consumer:
+    """`search` means `extracted.search.events:consumer`; `module:attribute` names any other.
+    A callable found there is a factory: it is called with `registry` to build the consumer."""
     module_name, _, attribute = target.partition(":")
     if not attribute:
         module_name, attribute = f"extracted.{target}.events", "consumer"
     found = getattr(importlib.import_module(module_name), attribute)
+    if callable(found) and not isinstance(found, Consumer):
+        found = found(registry)
     if not isinstance(found, Consumer):
         raise SystemExit(f"{target} is not a Consumer")
     return found
@@ -44,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--replay", action="store_true", help="clear the projection and re-read the bus first"
     )
     arguments = parser.parse_args(argv)
-    consumer = load_consumer(arguments.consumer)
+    metrics = EventMetrics()
+    consumer = load_consumer(arguments.consumer, metrics.registry)
     settings = event_settings(consumer.context)
     configure_logging(f"{consumer.name}-consumer", settings.log_level)
-    metrics = EventMetrics()
     metrics.serve(settings.event_metrics_port)
     engine = make_engine(settings.database_url)
     bus = open_bus(settings.bus_url)

@@ -1,11 +1,15 @@
-"""Prometheus metrics of the event path: outbox backlog, consumer lag, redeliveries, parking.
+"""Prometheus metrics of the event path: outbox backlog, consumer lag and delay, redeliveries,
+parking.
 
 One registry per relay or consumer process, served on `<CONTEXT>_EVENT_METRICS_PORT` when set.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# From a few milliseconds to past the contract's 2 seconds, finer where the bound is.
+DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 
 class EventMetrics:
@@ -27,6 +31,13 @@ class EventMetrics:
         )
         self.applied = Counter(
             "events_applied_total", "Events applied", ["consumer"], registry=self.registry
+        )
+        self.delay = Histogram(
+            "event_delay_seconds",
+            "Seconds from an event's recording in its outbox to its application by the consumer",
+            ["consumer"],
+            buckets=DELAY_BUCKETS,
+            registry=self.registry,
         )
         self.redeliveries = Counter(
             "event_redeliveries_total",

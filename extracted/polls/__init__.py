@@ -6,9 +6,12 @@ variables and the shared `STRANGLER_TOKEN_SECRET`.
 
 Who may vote: the user a valid signed token names. The service cannot read the users
 context's table, and asking the users service on every vote would couple the two at runtime,
-so it trusts the signature instead (see `service` for the one behaviour this changes). Results
-are counted from this service's own votes; `polls.poll_created` and `polls.vote_cast` go to
-the outbox so a projection can take over later (see `events`).
+so it trusts the signature instead (see `service` for the one behaviour this changes).
+
+Results are event-driven: a vote commits with its `polls.vote_cast` event in the outbox; the
+results consumer (`python -m extracted.events.consumer polls`, see `events`) recomputes that
+poll's projection and rewrites its static page in `POLLS_RESULTS_DIR`; the service reads results
+from the projection and serves the page files (see `projection` and `pages`).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from extracted.polls import api
+from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import PollsSettings
 from plumbing import fastapi as plumbing_fastapi
 from plumbing.database import can_connect, make_engine
@@ -49,10 +52,7 @@ def create_app(settings: PollsSettings | None = None) -> FastAPI:
     app.state.signer = TokenSigner(
         settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
     )
-    # The results page is rendered exactly as the monolith renders it (Flask's Jinja defaults).
-    app.state.pages = Environment(
-        loader=PackageLoader("extracted.polls", "templates"), autoescape=select_autoescape()
-    )
+    app.state.pages = ResultsPages(settings.results_dir)
     app.include_router(api.router)
     plumbing_fastapi.install(
         app, HttpMetrics("polls"), lambda: run_in_threadpool(can_connect, engine)

@@ -3,6 +3,10 @@
 Endpoints are async: they check the token and read the body on the event loop, then run the
 synchronous domain code in the thread pool with one session per request. Checks come in the
 contract's order: 401, then the body (400/413/422), then 404, then 409/422.
+
+`/results/{id}.html` serves the page file the results consumer wrote (`pages`), as a bucket
+would. A known poll whose page is not written yet (its event is still on the way) gets the page
+rendered from the projection on the spot, so it is never a 404; an unknown poll is.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from jinja2 import Environment
+from starlette.concurrency import run_in_threadpool
 
-from extracted.polls import service
+from extracted.polls import projection, service
 from extracted.polls.models import Poll
+from extracted.polls.pages import ResultsPages
 from plumbing.clock import to_iso
 from plumbing.contract import NewPoll, NewVote
 from plumbing.fastapi import body, caller_id, in_session
@@ -34,7 +39,7 @@ def present_poll(poll: Poll) -> dict[str, Any]:
     }
 
 
-def present_results(results: service.Results) -> dict[str, Any]:
+def present_results(results: projection.Results) -> dict[str, Any]:
     return {
         "poll_id": results.poll_id,
         "total": results.total,
@@ -80,7 +85,9 @@ async def results(request: Request, poll_id: int) -> JSONResponse:
 
 @router.get("/results/{poll_id:id}.html")
 async def results_page(request: Request, poll_id: int) -> HTMLResponse:
-    pages: Environment = request.app.state.pages
-    counted = await in_session(request, lambda db: service.results(db, poll_id))
-    page = pages.get_template("results.html")
-    return HTMLResponse(page.render(results=counted, as_of=to_iso(counted.as_of)))
+    pages: ResultsPages = request.app.state.pages
+    page = await run_in_threadpool(pages.read, poll_id)
+    if page is None:
+        rendered = await in_session(request, lambda db: pages.render(service.results(db, poll_id)))
+        page = rendered.encode()
+    return HTMLResponse(page)

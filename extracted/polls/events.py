@@ -1,21 +1,36 @@
-"""The events the polls service publishes (through its outbox) and their payloads.
+"""The events the polls service publishes (through its outbox), and its results consumer.
 
-It consumes none yet: votes trust the signed token instead of a replica of users (see the
-package docstring). Consumers and what they read:
-- `polls.poll_created`: the results projection (the poll's question and options, so it can
-  show zero counts before any vote) and the reverse feed to the monolith after cutover.
-- `polls.vote_cast`: the results projection and the static results page (one vote each; the
-  vote `id` lets a consumer ignore a redelivery), and the reverse feed.
+Published (`aggregate_id` is the poll id for both):
+- `polls.poll_created`: the results consumer (the poll's first page) and the reverse feed to
+  the monolith after cutover.
+- `polls.vote_cast`: the results consumer and the reverse feed.
 Payload timestamps are the contract's ISO form. Adding a field is compatible; removing or
 renaming one needs a new topic.
+
+Consumed by the service itself (`consumer`, run with `python -m extracted.events.consumer
+polls`): each of its own events is the trigger that recomputes that poll's results projection
+from the votes table and rewrites its static page; the event's payload is not needed, which is
+what makes redelivery and replay harmless. A batch of events recomputes each poll it names
+once, in one transaction, however many votes it carries. `--replay` recomputes every poll and
+rewrites every page first (polls copied from the monolith have no events), then re-reads the
+bus.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict
 
-from extracted.polls.models import Poll, Vote
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.orm import Session
+
+from extracted.events.runner import Consumer
+from extracted.polls import projection
+from extracted.polls.models import Poll, Vote, consumed
+from extracted.polls.pages import ResultsPages
+from extracted.polls.settings import ResultsSettings
 from plumbing.clock import to_iso
+from plumbing.outbox import Event
 
 POLL_CREATED = "polls.poll_created"
 VOTE_CAST = "polls.vote_cast"
@@ -61,3 +76,31 @@ def vote_cast(vote: Vote) -> VoteCast:
         user_id=vote.user_id,
         created_at=to_iso(vote.created_at),
     )
+
+
+def results_consumer(pages: ResultsPages, registry: CollectorRegistry) -> Consumer:
+    """The results consumer, writing its pages into `pages`' folder and counting them."""
+    written = Counter("poll_pages_written_total", "Static results pages written", registry=registry)
+
+    def recompute(db: Session, events: Sequence[Event]) -> None:
+        poll_ids = {int(event.aggregate_id) for event in events}
+        written.inc(projection.write_pages(db, pages, poll_ids))  # before the write lock
+        projection.refresh(db, poll_ids)
+
+    def recompute_every_poll(db: Session) -> None:
+        written.inc(projection.write_pages(db, pages, projection.refresh_all(db)))
+
+    return Consumer(
+        name="polls-results",
+        context="polls",
+        topics=frozenset({POLL_CREATED, VOTE_CAST}),
+        handle=lambda db, event: recompute(db, [event]),
+        tables=consumed,
+        reset=recompute_every_poll,
+        handle_batch=recompute,
+    )
+
+
+def consumer(registry: CollectorRegistry) -> Consumer:
+    """The results consumer of a process: its pages folder from `POLLS_RESULTS_DIR`."""
+    return results_consumer(ResultsPages(ResultsSettings().results_dir), registry)

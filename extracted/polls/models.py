@@ -1,6 +1,8 @@
-"""The polls service's own schema: polls, options, votes and the outbox (SQLAlchemy 2.0).
+"""The polls service's own schema: polls, options, votes, the outbox, and the results projection
+with its consumer bookkeeping (SQLAlchemy 2.0).
 
-Columns match the monolith's tables so a backfill copies rows unchanged. `author_id` and
+Columns of `polls`, `poll_options` and `votes` match the monolith's tables so a backfill copies
+rows unchanged; `poll_results` is this service's alone (see `projection`). `author_id` and
 `user_id` name users of another context, so they are plain ids without a foreign key: this
 database has no users table. `migrations/polls` creates these tables; a test checks that the
 two never drift apart. Nothing here knows HTTP.
@@ -13,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from extracted.events.tables import consumer_tables
 from plumbing.clock import utcnow
 from plumbing.database import NAMING_CONVENTION, Id
 from plumbing.outbox import outbox_table
@@ -62,4 +65,19 @@ class Vote(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PollResult(Base):
+    """One option's count in the results projection, as of when its poll was last recomputed.
+
+    A poll's total is the sum of its rows; every row of a poll shares one `as_of`.
+    """
+
+    __tablename__ = "poll_results"
+
+    poll_id: Mapped[int] = mapped_column(Id, ForeignKey("polls.id"), primary_key=True)
+    option_id: Mapped[int] = mapped_column(Id, ForeignKey("poll_options.id"), primary_key=True)
+    votes: Mapped[int]
+    as_of: Mapped[datetime]
+
+
 outbox = outbox_table(Base.metadata)
+consumed = consumer_tables(Base.metadata)

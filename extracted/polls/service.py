@@ -1,44 +1,24 @@
-"""Polls: creating polls, voting, counting. Domain logic over a Session; no web framework.
+"""Polls: creating polls, voting, reading results. Domain logic over a Session; no web framework.
 
 Behaves as the monolith's polls context with one deliberate difference: the voter (or author)
 is whoever the signed token names. This database has no users table, so a token for a user
 the users service no longer knows is accepted here (the monolith answers 401). Tokens are
 short-lived and only the users service issues them, so the window is the token's lifetime.
-Results are counted live from this service's votes; each change records its event in the
-outbox within the change's own transaction.
+Each change records its event in the outbox within the change's own transaction; results are
+read from the projection those events keep current (`projection`), never counted on a read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from extracted.polls import events
+from extracted.polls import events, projection
 from extracted.polls.models import Poll, PollOption, Vote, outbox
-from plumbing.clock import utcnow
 from plumbing.contract import NewPoll, NewVote
 from plumbing.errors import Conflict, NotFound, invalid
 from plumbing.outbox import record
-
-
-@dataclass(frozen=True)
-class OptionCount:
-    id: int
-    text: str
-    votes: int
-
-
-@dataclass(frozen=True)
-class Results:
-    poll_id: int
-    question: str
-    total: int
-    options: list[OptionCount]
-    as_of: datetime
 
 
 def create_poll(db: Session, author_id: int, request: NewPoll) -> Poll:
@@ -77,14 +57,6 @@ def vote(db: Session, user_id: int, poll_id: int, request: NewVote) -> Vote:
     return ballot
 
 
-def results(db: Session, poll_id: int) -> Results:
-    poll = get_poll(db, poll_id)
-    counts = dict(
-        db.execute(
-            select(Vote.option_id, func.count())
-            .where(Vote.poll_id == poll_id)
-            .group_by(Vote.option_id)
-        ).all()
-    )
-    options = [OptionCount(o.id, o.text, int(counts.get(o.id, 0))) for o in poll.options]
-    return Results(poll.id, poll.question, sum(o.votes for o in options), options, utcnow())
+def results(db: Session, poll_id: int) -> projection.Results:
+    """The poll's results as the projection last computed them (may trail votes briefly)."""
+    return projection.read(db, get_poll(db, poll_id))

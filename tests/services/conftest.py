@@ -2,8 +2,9 @@
 
 A service runs for real: its database is migrated by its own alembic environment, then
 `uvicorn --factory extracted.<context>:create_app` serves it on a free loopback port, exactly as
-`strangler up` runs it. Tokens are signed with the key the test servers share, so a token made
-here is one the monolith could have issued.
+`strangler up` runs it. The polls service comes with its own relay and results consumer (on a
+fresh database bus), because its results are only computed by them. Tokens are signed with the
+key the test servers share, so a token made here is one the monolith could have issued.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ import pytest
 from plumbing.tokens import TokenSigner
 from tests.contract.conftest import CONTEXTS
 from tests.support.databases import fresh_database
-from tests.support.servers import TEST_TOKEN_SECRET, running_service
+from tests.support.servers import TEST_TOKEN_SECRET, running_events, running_service
 
 
 @dataclass(frozen=True)
 class RunningService:
-    """A service under test: where it answers, and its database (for checks behind its back)."""
+    """A service under test: where it answers, its database (for checks behind its back) and
+    the folder it runs in (its logs, and the polls results pages)."""
 
     url: str
     database_url: str
+    folder: Path
 
 
 StartService = Callable[[str], RunningService]
+# Services that consume their own events: polls recomputes its results from its votes' events.
+SELF_CONSUMING = {"polls"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,7 +61,13 @@ def session_service(
                 folder = tmp_path_factory.mktemp(f"{context}-{backend}")
                 database_url = stack.enter_context(fresh_database(backend, folder, context))
                 url = stack.enter_context(running_service(context, database_url, folder))
-                started[context] = RunningService(url, database_url)
+                if context in SELF_CONSUMING:
+                    bus_url = stack.enter_context(fresh_database(backend, folder, "bus"))
+                    databases = {context: database_url}
+                    stack.enter_context(
+                        running_events(databases, bus_url, folder, [context], [context])
+                    )
+                started[context] = RunningService(url, database_url, folder)
             return started[context]
 
         yield start

@@ -3,9 +3,12 @@ consumer whose effect is deliberately not idempotent (a counter per event), so a
 event twice would show. An event whose payload says `poison` always fails to apply.
 
 Run by the real runner: `python -m extracted.events.consumer tests.services.event_probe:consumer`.
+`batch_consumer` is the same tally with a batch handler (each event of a batch in turn).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 from sqlalchemy.orm import Session
@@ -50,4 +53,19 @@ def count(db: Session, event: Event) -> None:
 
 consumer = Consumer(
     name="probe-tally", context="probe", topics=frozenset({TICKED}), handle=count, tables=tables
+)
+
+
+def count_each(db: Session, events: Sequence[Event]) -> None:
+    for event in events:
+        count(db, event)
+
+
+batch_consumer = Consumer(
+    name="probe-tally",
+    context="probe",
+    topics=frozenset({TICKED}),
+    handle=count,
+    tables=tables,
+    handle_batch=count_each,
 )

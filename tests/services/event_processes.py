@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from strangler.launch import consumer_command, relay_command
+from strangler.launch import consumer_command, context_environment, relay_command
 from strangler.processes import ManagedProcess, start
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET
@@ -72,6 +72,7 @@ def start_relay(
     env = {
         f"{source.upper()}_DATABASE_URL": database_url,
         "STRANGLER_BUS_URL": bus_url,
+        **context_environment(source, state_dir),
         **{f"{source.upper()}_EVENT_{key.upper()}": value for key, value in tuning.items()},
     }
     return _start(f"{source}-relay", relay_command(source), env, state_dir)
@@ -80,10 +81,12 @@ def start_relay(
 def start_consumer(
     target: str, context: str, database_url: str, bus_url: str, state_dir: Path, **tuning: str
 ) -> ManagedProcess:
-    """A consumer (`search` or `module:attribute`) writing to `database_url`."""
+    """A consumer (`search` or `module:attribute`) writing to `database_url` (and, for polls,
+    its pages into `state_dir`, where a polls service started with the same folder serves them)."""
     env = {
         f"{context.upper()}_DATABASE_URL": database_url,
         "STRANGLER_BUS_URL": bus_url,
+        **context_environment(context, state_dir),
         **{f"{context.upper()}_EVENT_{key.upper()}": value for key, value in tuning.items()},
     }
     return _start(f"{context}-consumer", consumer_command(target), env, state_dir)

@@ -21,7 +21,9 @@ UNKNOWN = 987654321
 
 @dataclass(frozen=True)
 class Exchange:
-    """One request sent to both sides; `as_user` signs it with a token for that user id."""
+    """One request sent to both sides; `as_user` signs it with a token for that user id.
+    `settles`: the service's answer follows from events, so it may trail the monolith's by the
+    contract's bound (2 s) and is compared until it agrees or that bound, generously, passes."""
 
     name: str
     method: str
@@ -30,6 +32,7 @@ class Exchange:
     content: bytes | None = None
     as_user: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    settles: bool = False
 
     def send(self, client: httpx.Client, base_url: str) -> httpx.Response:
         headers = dict(self.headers)

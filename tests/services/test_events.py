@@ -23,8 +23,9 @@ from extracted.events.database_bus import bus_events
 from extracted.events.metrics import EventMetrics
 from extracted.events.relay import Relay
 from extracted.events.runner import ConsumerRunner
+from plumbing.clock import utcnow
 from plumbing.database import make_engine
-from plumbing.outbox import record
+from plumbing.outbox import Event, record
 from strangler.processes import free_port
 from tests.services import event_probe
 from tests.services.event_processes import (
@@ -216,3 +217,49 @@ def test_a_redelivered_event_changes_nothing_and_counts_as_a_redelivery(
     )
     assert redeliveries == 3
     assert metrics.registry.get_sample_value("outbox_backlog", {"source": "probe"}) == 0
+
+
+def _ticks(*numbers: int, poison: frozenset[int] = frozenset()) -> list[Event]:
+    return [
+        Event(f"probe:{n}", event_probe.TICKED, str(n), {"poison": n in poison}, utcnow())
+        for n in numbers
+    ]
+
+
+def test_a_batch_applies_each_new_event_once_skipping_redeliveries_and_copies(
+    target: tuple[str, Engine], bus_url: str
+) -> None:
+    _, target_engine = target
+    bus = open_bus(bus_url)
+    metrics = EventMetrics()
+    try:
+        runner = ConsumerRunner(event_probe.batch_consumer, target_engine, bus, metrics)
+        assert runner.apply(_ticks(1)[0]).value == "applied"
+        # Event 1 again, and event 2 twice (Redis keeps a copy a restarted relay republished).
+        assert runner.apply_batch(_ticks(1, 2, 2, 3))
+    finally:
+        bus.close()
+    _every_event_applied_once(target_engine, 3)
+    sample = metrics.registry.get_sample_value
+    assert sample("event_redeliveries_total", {"consumer": "probe-tally"}) == 2
+    assert sample("events_applied_total", {"consumer": "probe-tally"}) == 3
+
+
+def test_a_poison_event_fails_its_batch_and_is_parked_alone(
+    source: tuple[str, Engine], target: tuple[str, Engine], bus_url: str
+) -> None:
+    (_, source_engine), (_, target_engine) = source, target
+    _record(source_engine, 5, poison=frozenset({3}))
+    bus = open_bus(bus_url)
+    try:
+        Relay("probe", source_engine, bus, 10, EventMetrics()).run_once()
+        runner = ConsumerRunner(
+            event_probe.batch_consumer, target_engine, bus, EventMetrics(), max_attempts=2
+        )
+        assert not runner.apply_batch(_ticks(1, 2, 3, poison=frozenset({3})))
+        assert _applied(target_engine) == 0, "a failed batch applies nothing"
+        assert runner.run_once() == (2, True)  # one by one: 1 and 2, then 3 fails
+        assert runner.run_once() == (3, False)  # 3 parked on its second attempt; 4 and 5
+    finally:
+        bus.close()
+    assert _applications(target_engine) == {"1": 1, "2": 1, "4": 1, "5": 1}

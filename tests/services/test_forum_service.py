@@ -54,7 +54,7 @@ def _forum_reading_through(backend: str, folder: Path, users_url: str) -> Iterat
     with fresh_database(backend, folder, "forum") as forum_db:
         env = {"FORUM_USERS_URL": users_url}
         with running_service("forum", forum_db, folder, env) as forum_url:
-            yield RunningService(forum_url, forum_db)
+            yield RunningService(forum_url, forum_db, folder)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """The polls service: what it adds to the contract (which the contract and parity suites prove).
 
-Votes trust the signed token (the service has no users table); results are counted from the
-service's own votes; `polls.poll_created` and `polls.vote_cast` are recorded in the outbox in
-the transaction of their change, and only then.
+Votes trust the signed token (the service has no users table); `polls.poll_created` and
+`polls.vote_cast` are recorded in the outbox in the transaction of their change, and only then;
+results and the static page follow from those events (the service runs with its relay and
+results consumer), within the contract's 2 seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from extracted.polls.models import outbox
 from plumbing.database import make_engine
+from tests.contract.client import eventually
 from tests.services.conftest import RunningService, StartService
 
 Headers = Callable[[int], dict[str, str]]
@@ -83,9 +85,13 @@ def test_a_vote_records_vote_cast_and_is_counted(
     (_, _), (topic, cast) = _events(polls.database_url, poll["id"])
     assert topic == "polls.vote_cast"
     assert {key: cast[key] for key in ("poll_id", "option_id", "user_id")} == response.json()
-    results = http.get(f"{polls.url}/api/polls/{poll['id']}/results").json()
-    assert results["total"] == 1
-    assert [option["votes"] for option in results["options"]] == [0, 1, 0]
+
+    def counted() -> list[int]:
+        results = http.get(f"{polls.url}/api/polls/{poll['id']}/results").json()
+        assert results["total"] == 1
+        return [option["votes"] for option in results["options"]]
+
+    assert eventually(counted) == [0, 1, 0]
 
 
 def test_a_second_vote_is_a_conflict_and_records_nothing(
@@ -142,12 +148,39 @@ def test_the_results_page_shows_the_counts_as_html(
         json={"option_id": poll["options"][0]["id"]},
         headers=acting_as(7),
     )
-    page = http.get(f"{polls.url}/results/{poll['id']}.html")
+
+    def page() -> httpx.Response:
+        response = http.get(f"{polls.url}/results/{poll['id']}.html")
+        assert f"1 vote · poll {poll['id']}" in response.text
+        return response
+
+    shown = eventually(page)
+    assert shown.status_code == 200
+    assert shown.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1>Tea or coffee?</h1>" in shown.text
+    assert "Tea: <strong>1</strong>" in shown.text
+    assert shown.content == (polls.folder / "polls-results" / f"{poll['id']}.html").read_bytes()
+
+
+def test_a_page_not_written_yet_is_rendered_from_the_projection(
+    http: httpx.Client,
+    start_service: Callable[[str, str], str],
+    acting_as: Headers,
+    database_url: str,
+) -> None:
+    # No results consumer runs here: no page file is ever written, and no vote counted.
+    url = start_service("polls", database_url)
+    document = {"question": "Tea or coffee?", "options": ["Tea", "Coffee"]}
+    poll = http.post(f"{url}/api/polls", json=document, headers=acting_as(7)).json()
+    http.post(
+        f"{url}/api/polls/{poll['id']}/votes",
+        json={"option_id": poll["options"][0]["id"]},
+        headers=acting_as(8),
+    )
+    page = http.get(f"{url}/results/{poll['id']}.html")
     assert page.status_code == 200
-    assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert "<h1>Tea or coffee?</h1>" in page.text
-    assert "Tea: <strong>1</strong>" in page.text
-    assert f"1 vote · poll {poll['id']}" in page.text
+    assert "Tea: <strong>0</strong>" in page.text and "0 votes" in page.text
+    assert f"<time>{poll['created_at']}</time>" in page.text
 
 
 def test_the_results_page_escapes_what_users_wrote(

@@ -13,7 +13,11 @@ from plumbing.database import make_engine
 
 SCHEMAS: dict[str, tuple[MetaData, set[str]]] = {
     "users": (UsersBase.metadata, {"users", "outbox"}),
-    "polls": (PollsBase.metadata, {"polls", "poll_options", "votes", "outbox"}),
+    "polls": (
+        PollsBase.metadata,
+        {"polls", "poll_options", "votes", "outbox", "poll_results"}
+        | {"consumed_events", "failed_events"},
+    ),
 }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from migrations.runner import upgrade
 from strangler.launch import (
     consumer_command,
+    context_environment,
     monolith_command,
     monolith_environment,
     proxy_command,
@@ -56,6 +57,7 @@ def running_service(
     port = free_port()
     env = {
         **service_environment(context, database_url, TEST_TOKEN_SECRET),
+        **context_environment(context, state_dir),
         f"{context.upper()}_PASSWORD_TIME_COST": "1",
         f"{context.upper()}_PASSWORD_MEMORY_KIB": "1024",
         **(extra_env or {}),
@@ -76,8 +78,8 @@ def running_service(
 
 SERVICES = ("users", "forum", "polls", "search")
 # Who feeds whom: a relay per source, a consumer per projection (see docs/events.md).
-RELAYS = ("users", "forum")
-CONSUMERS = ("forum", "search")
+RELAYS = ("users", "forum", "polls")
+CONSUMERS = ("forum", "search", "polls")
 
 
 @contextmanager
@@ -97,25 +99,34 @@ def running_split(backend: str, folder: Path) -> Iterator[dict[str, str]]:
             urls[context] = stack.enter_context(
                 running_service(context, databases[context], folder, extra)
             )
-        bus = {"STRANGLER_BUS_URL": databases["bus"], "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET}
-        for source in RELAYS:
-            env = {**bus, f"{source.upper()}_DATABASE_URL": databases[source]}
-            stack.enter_context(_supervised(f"{source}-relay", relay_command(source), env, folder))
-        for target in CONSUMERS:
-            env = {**bus, f"{target.upper()}_DATABASE_URL": databases[target]}
-            stack.enter_context(
-                _supervised(f"{target}-consumer", consumer_command(target), env, folder)
-            )
+        stack.enter_context(running_events(databases, databases["bus"], folder, RELAYS, CONSUMERS))
         yield urls
 
 
 @contextmanager
-def _supervised(name: str, argv: list[str], env: dict[str, str], folder: Path) -> Iterator[None]:
-    process = start(name, argv, env, log_path=folder / "logs" / f"{name}.log")
-    try:
+def running_events(
+    databases: Mapping[str, str],
+    bus_url: str,
+    folder: Path,
+    relays: Sequence[str],
+    consumers: Sequence[str],
+) -> Iterator[None]:
+    """A relay for each of `relays` and a consumer for each of `consumers`, on `bus_url`, each
+    reading its context's database in `databases` (and sharing its services' `folder`)."""
+    bus = {"STRANGLER_BUS_URL": bus_url, "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET}
+    with ExitStack() as stack:
+        for name, context, argv in [
+            *((f"{source}-relay", source, relay_command(source)) for source in relays),
+            *((f"{target}-consumer", target, consumer_command(target)) for target in consumers),
+        ]:
+            env = {
+                **bus,
+                f"{context.upper()}_DATABASE_URL": databases[context],
+                **context_environment(context, folder),
+            }
+            process = start(name, argv, env, log_path=folder / "logs" / f"{name}.log")
+            stack.callback(process.stop)
         yield
-    finally:
-        process.stop()
 
 
 @contextmanager
