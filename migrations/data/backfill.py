@@ -135,11 +135,12 @@ def _write_chunk(
     present = {row[table.key] for row in chunk}
     existing = rows.keys_in_range(writer, target, table.key, after, upto)
     stale = [key for key in existing if key not in present]
-    if stale:
-        rows.delete_keys(writer, target, table.key, stale)
+    hook = link.context.on_service_rows
+    removed = rows.fetch_keys(writer, target, table.columns, table.key, stale) if hook else []
+    rows.delete_keys(writer, target, table.key, stale)
     rows.upsert(writer, target, table.key, with_defaults(chunk, table, Direction.FORWARD))
-    if link.context.on_service_rows is not None:
-        link.context.on_service_rows(writer, target.name, chunk)
+    if hook is not None:
+        hook(writer, target.name, chunk + removed)
 
 
 def _where(feed: Feed, table: TableMap) -> ColumnElement[bool]:

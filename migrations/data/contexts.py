@@ -181,7 +181,37 @@ def _polls() -> Context:
     from extracted.polls.models import Base
 
     main = _same_tables("polls", ("polls", "poll_options", "votes"), Base.metadata)
-    return Context("polls", _monolith_schema(), Base.metadata, main)
+    return Context(
+        "polls",
+        _monolith_schema(),
+        Base.metadata,
+        main,
+        on_service_rows=_refresh_results,
+        before_flip=_rebuild_results,
+    )
+
+
+def _refresh_results(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Recompute the results of the polls these rows belong to, in the same transaction."""
+    from sqlalchemy.orm import Session
+
+    from extracted.polls import projection
+
+    key = "id" if table == "polls" else "poll_id"
+    poll_ids = {row[key] for row in rows}
+    if poll_ids:
+        with Session(bind=connection) as session:
+            projection.refresh(session, poll_ids)
+
+
+def _rebuild_results(engine: Engine) -> None:
+    """Every poll's results and static page, from the votes (`POLLS_RESULTS_DIR`)."""
+    from extracted.polls import projection
+    from extracted.polls.pages import ResultsPages
+    from extracted.polls.settings import ResultsSettings
+
+    projection.rebuild(engine)
+    projection.write_all_pages(engine, ResultsPages(ResultsSettings().results_dir))
 
 
 BUILDERS: dict[str, Callable[[], Context]] = {"users": _users, "forum": _forum, "polls": _polls}

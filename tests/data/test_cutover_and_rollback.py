@@ -1,0 +1,120 @@
+"""Specification: cutover and rollback under a steady load, through the real proxy.
+
+Writes and reads run through the proxy, the monolith, the forum service and the sync (all real
+processes) while the forum's data moves to the service and back. No request fails outside the
+freeze window (in fact none fails: frozen writes wait for the thaw), and every write that got a
+201 is in the owner's database and, through the feed, in the replica's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from migrations.data import cutover, status
+from migrations.data.contexts import Direction, Owner
+from migrations.data.link import Link
+from tests.data import processes
+from tests.data.system import Answer, SteadyLoad, System, running_system
+from tests.data.workload import assert_same_rows
+
+THREADS = 6
+
+
+def _forum_load(system: System) -> SteadyLoad:
+    headers = {"Authorization": f"Bearer {system.token(3)}"}
+    proxy = system.proxy_url
+
+    def write(client: httpx.Client, number: int) -> httpx.Response:
+        thread = number % THREADS + 1
+        body = {"body": f"load {number}"}
+        return client.post(f"{proxy}/api/threads/{thread}/posts", json=body, headers=headers)
+
+    def read(client: httpx.Client, number: int) -> httpx.Response:
+        return client.get(f"{proxy}/api/threads/{number % THREADS + 1}")
+
+    return SteadyLoad(write, read).start()
+
+
+def _freeze_windows(system: System) -> list[tuple[float, float]]:
+    entries = system.admin._call("GET", "/audit", params={"limit": 1000})["entries"]
+    moments = [
+        datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
+        for entry in entries
+        if entry["action"] in ("freeze", "thaw")
+    ]
+    return list(zip(moments[::2], moments[1::2], strict=True))
+
+
+def _assert_only_frozen_requests_failed(
+    answers: list[Answer], windows: list[tuple[float, float]]
+) -> None:
+    assert windows, "no freeze was audited"
+    failed = [answer for answer in answers if answer.status >= 300]
+    outside = [
+        answer
+        for answer in failed
+        if not any(
+            answer.started <= thawed and answer.ended >= frozen for frozen, thawed in windows
+        )
+    ]
+    assert not outside, f"requests failed outside the freeze window: {outside[:5]}"
+    assert not failed, f"frozen writes should wait, not fail: {failed[:5]}"
+
+
+def _posts_in(engine_owner: Link, side: str) -> dict[int, str]:
+    engine = engine_owner.monolith if side == "monolith" else engine_owner.service
+    with engine.connect() as connection:
+        return dict(connection.execute(text("SELECT id, body FROM posts")).all())  # type: ignore[arg-type]
+
+
+def test_a_cutover_under_steady_load_fails_nothing_outside_its_freeze_and_loses_no_write(
+    backend: str, tmp_path: Path
+) -> None:
+    with running_system(backend, tmp_path, ("forum",)) as system:
+        link = system.links["forum"]
+        load = _forum_load(system)
+        load.wait_for(40)
+        report = cutover.cutover(link, system.admin, max_freeze_seconds=20)
+        load.wait_for(40)
+        answers = load.stop()
+        processes.caught_up(link)
+        windows = _freeze_windows(system)
+        described = status.describe(link)
+        service, monolith = _posts_in(link, "service"), _posts_in(link, "monolith")
+        assert_same_rows(link, Direction.REVERSE)
+    _assert_only_frozen_requests_failed(answers, windows)
+    assert report.owner is Owner.SERVICE and described.state.owner is Owner.SERVICE
+    assert report.leaked_entries == 0 and 0 < report.freeze_seconds < 20
+    assert described.capturing == ["forum-authors forward", "forum reverse"]
+    created = load.created()
+    lost = sorted(created - service.keys())
+    assert not lost, f"writes lost by the service: {lost[:5]}"
+    assert created <= monolith.keys(), "the reverse feed lost writes"
+
+
+def test_a_rollback_right_after_cutover_keeps_every_write_made_on_the_service_side(
+    backend: str, tmp_path: Path
+) -> None:
+    with running_system(backend, tmp_path, ("forum",)) as system:
+        link = system.links["forum"]
+        cutover.cutover(link, system.admin, max_freeze_seconds=20)
+        load = _forum_load(system)
+        load.wait_for(40)
+        on_service = load.created()
+        report = cutover.rollback(link, system.admin, max_freeze_seconds=20)
+        load.wait_for(40)
+        answers = load.stop()
+        processes.caught_up(link)
+        windows = _freeze_windows(system)
+        routes = system.admin.owner_of("forum")
+        monolith = _posts_in(link, "monolith")
+        assert_same_rows(link, Direction.FORWARD)
+    _assert_only_frozen_requests_failed(answers, windows)
+    assert report.owner is Owner.MONOLITH and routes is Owner.MONOLITH
+    assert on_service and on_service <= monolith.keys(), "service-side writes were lost"
+    assert load.created() <= monolith.keys()
+    assert all(monolith[post].startswith("load ") for post in on_service)
