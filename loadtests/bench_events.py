@@ -319,8 +319,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     arguments = parser.parse_args()
     figures: dict[str, list[Figures]] = {}
-    for bus in arguments.buses.split(","):
-        for run in range(arguments.runs):
+    for run in range(arguments.runs):  # buses take turns, so both see the machine's moods
+        for bus in arguments.buses.split(","):
             with console.status(f"{bus} bus, run {run + 1} of {arguments.runs}"):
                 figures.setdefault(bus, []).append(one_run(bus, arguments))
     _report(figures, arguments)

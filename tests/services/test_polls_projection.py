@@ -7,8 +7,11 @@ rows written straight into the polls database, the way those paths write them.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,7 +157,27 @@ def test_rebuild_recomputes_every_poll_chunk_by_chunk(
     assert _counts(polls_engine, 4) == (5, [5, 0, 0])
 
 
-def test_every_page_is_written_from_the_projection(polls_engine: Engine, tmp_path: Path) -> None:
+def test_the_rebuild_command_recomputes_every_poll_and_writes_every_page(
+    polls_engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    with Session(polls_engine) as session, session.begin():
+        _copy_poll(session, 1, 2, [1, 1])
+        _copy_poll(session, 2, 3, [])
+    folder = tmp_path / "pages"
+    environment = {
+        **os.environ,
+        "POLLS_DATABASE_URL": database_url,
+        "POLLS_RESULTS_DIR": str(folder),
+    }
+    command = [sys.executable, "-m", "extracted.polls.projection", "--rebuild"]
+    subprocess.run(command, env=environment, check=True, capture_output=True, timeout=60)
+    assert _counts(polls_engine, 1) == (2, [0, 2])
+    assert sorted(path.name for path in folder.iterdir()) == ["1.html", "2.html"]
+    refused = subprocess.run(command[:-1], env=environment, capture_output=True, timeout=60)
+    assert refused.returncode == 2 and b"--rebuild" in refused.stderr
+
+
+def test_every_poll_gets_one_readable_page(polls_engine: Engine, tmp_path: Path) -> None:
     with Session(polls_engine) as session, session.begin():
         _copy_poll(session, 1, 2, [1])
         _copy_poll(session, 2, 2, [])

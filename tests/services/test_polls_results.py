@@ -1,5 +1,6 @@
 """Event-driven polls results under faults: votes keep coming while the relay and then the results
-consumer are SIGKILLed and restarted; no vote is lost or counted twice.
+consumer are SIGKILLed and restarted; no vote is lost or counted twice. And the results page's
+contract through the proxy, once polls routes go to the service.
 
 Real processes throughout: the polls service under uvicorn, `python -m extracted.events.relay
 --source polls` and `python -m extracted.events.consumer polls`, on the embedded database bus of
@@ -26,6 +27,8 @@ from extracted.polls.models import Vote, consumed, outbox
 from plumbing.database import make_engine
 from plumbing.tokens import TokenSigner
 from strangler.processes import ManagedProcess
+from strangler.workspace import stage_table
+from tests.contract.client import eventually as settled
 from tests.services.event_processes import (
     BUSES,
     eventually,
@@ -34,7 +37,12 @@ from tests.services.event_processes import (
     start_relay,
 )
 from tests.support.databases import fresh_database
-from tests.support.servers import TEST_TOKEN_SECRET, running_service
+from tests.support.servers import (
+    TEST_TOKEN_SECRET,
+    running_events,
+    running_proxy,
+    running_service,
+)
 
 POLLS = 3
 STEP = 25  # votes accepted between one fault and the next
@@ -188,3 +196,57 @@ def _vote_through_faults(
         voters.stopping.set()
         for process in (*relays, *consumers):
             process.stop()
+
+
+def _polls_to_the_service(folder: Path) -> Path:
+    """Stage 0's route table with every polls route in mode service."""
+    header, *routes = stage_table(0).read_text().split("[[routes]]")
+    moved = [
+        route.replace('mode = "monolith"', 'mode = "service"')
+        if 'context = "polls"' in route
+        else route
+        for route in routes
+    ]
+    table = folder / "polls-extracted.toml"
+    table.write_text("[[routes]]".join([header, *moved]))
+    return table
+
+
+def test_the_results_page_keeps_its_contract_through_the_proxy(
+    monolith_url: str, backend: str, tmp_path: Path
+) -> None:
+    with (
+        fresh_database(backend, tmp_path, "polls") as database_url,
+        fresh_database(backend, tmp_path, "bus") as bus_url,
+        running_service("polls", database_url, tmp_path) as polls_url,
+        running_events({"polls": database_url}, bus_url, tmp_path, ["polls"], ["polls"]),
+        running_proxy(
+            {"monolith": monolith_url, "polls": polls_url},
+            tmp_path,
+            _polls_to_the_service(tmp_path),
+        ) as proxy,
+        httpx.Client(base_url=proxy, timeout=30) as http,
+    ):
+        headers = {"Authorization": f"Bearer {SIGNER.issue(5)}"}
+        document = {"question": "Through the proxy?", "options": ["yes", "no"]}
+        poll = http.post("/api/polls", json=document, headers=headers).json()
+        assert http.get(f"/results/{poll['id']}.html").status_code == 200  # before any event
+        vote = {"option_id": poll["options"][0]["id"]}
+        assert http.post(f"/api/polls/{poll['id']}/votes", json=vote, headers=headers).is_success
+
+        def page() -> httpx.Response:
+            response = http.get(f"/results/{poll['id']}.html")
+            assert "yes: <strong>1</strong>" in response.text
+            return response
+
+        shown = settled(page)
+        assert (shown.status_code, shown.headers["content-type"]) == (
+            200,
+            "text/html; charset=utf-8",
+        )
+        assert shown.content == (tmp_path / "polls-results" / f"{poll['id']}.html").read_bytes()
+        unknown = http.get(f"/results/{poll['id'] + 1000}.html")
+        assert (unknown.status_code, unknown.headers["content-type"]) == (
+            404,
+            "application/problem+json",
+        )
