@@ -40,15 +40,15 @@ def set_mode(
     admin.change_routes({route["name"]: dict(changes) for route in routes}, why)
 
 
-def _totals(stats: dict[str, dict[str, Any]], names: set[str]) -> tuple[int, int]:
+def _totals(stats: dict[str, dict[str, Any]], names: set[str], judged: set[str]) -> tuple[int, int]:
     """(observed, bad) over `names`: comparisons plus failed shadow calls, and how many of
-    those differed or failed."""
+    those failed or, on a judged route, differed."""
     observed = bad = 0
     for name in names:
         found = stats.get(name, {})
         errors = int(found.get("errors", 0))
         observed += int(found.get("compared", 0)) + errors
-        bad += int(found.get("mismatched", 0)) + errors
+        bad += errors + (int(found.get("mismatched", 0)) if name in judged else 0)
     return observed, bad
 
 
@@ -57,7 +57,7 @@ def shadow_gate(conductor: Conductor, context: str) -> str:
     unjudged = conductor.migration.contexts[context].unjudged_routes
     with conductor.admin() as admin:
         routes = read_routes(admin, context)
-        judged = {route["name"] for route in routes} - unjudged
+        names = {route["name"] for route in routes}
         before = admin.shadow()
         set_mode(admin, routes, {"mode": "shadow", "analysis": None}, f"extract {context}: shadow")
         observed = bad = 0
@@ -76,13 +76,13 @@ def shadow_gate(conductor: Conductor, context: str) -> str:
                 if prober is not None:
                     prober.read(routes, ROUND_READS)
                 time.sleep(0.3)  # shadow copies are compared after the answer is sent
-                observed, bad = _delta(admin.shadow(), before, judged)
+                observed, bad = _delta(admin.shadow(), before, names, names - unjudged)
         finally:
             if prober is not None:
                 prober.close()
         rate = bad / observed
         if rate > settings.max_mismatch_rate:
-            sample = _sample(admin, judged)
+            sample = _sample(admin, names - unjudged)
             set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: shadow differs")
             raise GateFailed(
                 f"{bad} of {observed} shadowed reads differed ({rate:.1%} >"
@@ -90,14 +90,18 @@ def shadow_gate(conductor: Conductor, context: str) -> str:
                 "read the samples (`GET /_admin/shadow`), fix the service or add an ignore rule"
                 " with its reason to the stage table, then run again; or roll back",
             )
-    return f"{observed} reads compared, {bad} differed"
+    skipped = f" (not judged: {', '.join(sorted(unjudged & names))})" if unjudged & names else ""
+    return f"{observed} reads compared, {bad} differed{skipped}"
 
 
 def _delta(
-    now: dict[str, dict[str, Any]], before: dict[str, dict[str, Any]], names: set[str]
+    now: dict[str, dict[str, Any]],
+    before: dict[str, dict[str, Any]],
+    names: set[str],
+    judged: set[str],
 ) -> tuple[int, int]:
-    observed, bad = _totals(now, names)
-    earlier_observed, earlier_bad = _totals(before, names)
+    observed, bad = _totals(now, names, judged)
+    earlier_observed, earlier_bad = _totals(before, names, judged)
     return observed - earlier_observed, bad - earlier_bad
 
 
