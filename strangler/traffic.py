@@ -12,16 +12,19 @@ This module must never touch a database.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from strangler.conductor import Conductor
 from strangler.gates import GateFailed
 from strangler.probes import Prober
 from strangler.proxy_admin import ProxyAdmin
+from strangler.recheck import ignore_rules, recheck
 from strangler.state import now
 from strangler_proxy.table import SAFE_METHODS
 
 ROUND_READS = 3
+RECHECKED_SAMPLES = 10
 
 
 def read_routes(admin: ProxyAdmin, context: str) -> list[dict[str, Any]]:
@@ -40,16 +43,31 @@ def set_mode(
     admin.change_routes({route["name"]: dict(changes) for route in routes}, why)
 
 
-def _totals(stats: dict[str, dict[str, Any]], names: set[str], judged: set[str]) -> tuple[int, int]:
-    """(observed, bad) over `names`: comparisons plus failed shadow calls, and how many of
-    those failed or, on a judged route, differed."""
-    observed = bad = 0
+@dataclass(frozen=True)
+class Tally:
+    """Shadowed reads of some routes: observed (compared, or failed on the service side), how
+    many failed, and how many differed on the routes that are judged."""
+
+    observed: int = 0
+    errors: int = 0
+    mismatched: int = 0
+
+    def __sub__(self, earlier: Tally) -> Tally:
+        return Tally(
+            self.observed - earlier.observed,
+            self.errors - earlier.errors,
+            self.mismatched - earlier.mismatched,
+        )
+
+
+def tally(stats: dict[str, dict[str, Any]], names: set[str], judged: set[str]) -> Tally:
+    observed = errors = mismatched = 0
     for name in names:
         found = stats.get(name, {})
-        errors = int(found.get("errors", 0))
-        observed += int(found.get("compared", 0)) + errors
-        bad += errors + (int(found.get("mismatched", 0)) if name in judged else 0)
-    return observed, bad
+        errors += int(found.get("errors", 0))
+        observed += int(found.get("compared", 0)) + int(found.get("errors", 0))
+        mismatched += int(found.get("mismatched", 0)) if name in judged else 0
+    return Tally(observed, errors, mismatched)
 
 
 def shadow_gate(conductor: Conductor, context: str) -> str:
@@ -58,58 +76,93 @@ def shadow_gate(conductor: Conductor, context: str) -> str:
     with conductor.admin() as admin:
         routes = read_routes(admin, context)
         names = {route["name"] for route in routes}
-        before = admin.shadow()
+        judged = names - unjudged
+        before = tally(admin.shadow(), names, judged)
+        began = now()
         set_mode(admin, routes, {"mode": "shadow", "analysis": None}, f"extract {context}: shadow")
-        observed = bad = 0
-        prober = _prober(conductor)
-        deadline = time.monotonic() + settings.timeout_seconds
-        try:
-            while observed < settings.shadow_min_compared:
-                if time.monotonic() > deadline:
-                    set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: no shadow")
-                    raise GateFailed(
-                        f"only {observed} of {settings.shadow_min_compared} reads were compared"
-                        f" in {settings.timeout_seconds:.0f}s",
-                        f"send reads to {context} (or keep STRANGLER_GATE_PROBES on), then run"
-                        " the same command again",
-                    )
-                if prober is not None:
-                    prober.read(routes, ROUND_READS)
-                time.sleep(0.3)  # shadow copies are compared after the answer is sent
-                observed, bad = _delta(admin.shadow(), before, names, names - unjudged)
-        finally:
-            if prober is not None:
-                prober.close()
-        rate = bad / observed
-        if rate > settings.max_mismatch_rate:
-            sample = _sample(admin, names - unjudged)
+        seen = _shadow_until_enough(conductor, admin, routes, names, judged, before)
+        bad, example = seen.errors + seen.mismatched, None
+        if bad > settings.max_mismatch_rate * seen.observed and seen.mismatched:
+            persisting, example = _persisting(conductor, admin, context, judged, began, seen)
+            bad = seen.errors + persisting
+        if bad > settings.max_mismatch_rate * seen.observed:
             set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: shadow differs")
+            rate = bad / seen.observed
             raise GateFailed(
-                f"{bad} of {observed} shadowed reads differed ({rate:.1%} >"
-                f" {settings.max_mismatch_rate:.1%}); e.g. {sample}",
+                f"{bad} of {seen.observed} shadowed reads differed or failed ({rate:.1%} >"
+                f" {settings.max_mismatch_rate:.1%}); e.g. {example or _sample(admin, judged)}",
                 "read the samples (`GET /_admin/shadow`), fix the service or add an ignore rule"
                 " with its reason to the stage table, then run again; or roll back",
             )
-    skipped = f" (not judged: {', '.join(sorted(unjudged & names))})" if unjudged & names else ""
-    return f"{observed} reads compared, {bad} differed{skipped}"
+    lag = seen.mismatched - (bad - seen.errors)
+    skipped = f"; not judged: {', '.join(sorted(unjudged & names))}" if unjudged & names else ""
+    explained = f", {lag} of them only the sync's lag" if lag else ""
+    return f"{seen.observed} reads compared, {seen.mismatched} differed{explained}{skipped}"
 
 
-def _delta(
-    now: dict[str, dict[str, Any]],
-    before: dict[str, dict[str, Any]],
+def _shadow_until_enough(
+    conductor: Conductor,
+    admin: ProxyAdmin,
+    routes: list[dict[str, Any]],
     names: set[str],
     judged: set[str],
-) -> tuple[int, int]:
-    observed, bad = _totals(now, names, judged)
-    earlier_observed, earlier_bad = _totals(before, names, judged)
-    return observed - earlier_observed, bad - earlier_bad
+    before: Tally,
+) -> Tally:
+    """Reads (probes, and whatever traffic comes) until enough were compared."""
+    settings, context = conductor.settings, routes[0]["context"]
+    prober = _prober(conductor)
+    deadline = time.monotonic() + settings.timeout_seconds
+    seen = Tally()
+    try:
+        while seen.observed < settings.shadow_min_compared:
+            if time.monotonic() > deadline:
+                set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: no shadow")
+                raise GateFailed(
+                    f"only {seen.observed} of {settings.shadow_min_compared} reads were compared"
+                    f" in {settings.timeout_seconds:.0f}s",
+                    f"send reads to {context} (or keep STRANGLER_GATE_PROBES on), then run"
+                    " the same command again",
+                )
+            if prober is not None:
+                prober.read(routes, ROUND_READS)
+            time.sleep(0.3)  # shadow copies are compared after the answer is sent
+            seen = tally(admin.shadow(), names, judged) - before
+    finally:
+        if prober is not None:
+            prober.close()
+    return seen
+
+
+def _persisting(
+    conductor: Conductor,
+    admin: ProxyAdmin,
+    context: str,
+    judged: set[str],
+    began: str,
+    seen: Tally,
+) -> tuple[int, str | None]:
+    """How many of the differences persist once the sync caught up (estimated from the
+    proxy's samples, asked again of both sides), and one of them."""
+    samples = [
+        sample
+        for sample in admin.shadow_samples()
+        if sample.get("route") in judged and str(sample.get("at", "")) >= began
+    ][-RECHECKED_SAMPLES:]
+    table, shadow = admin.routes()["table"], admin.shadow()
+    found = recheck(
+        samples,
+        conductor.record.url_of("monolith"),
+        conductor.record.url_of(context),
+        lambda route: ignore_rules(table, shadow, route),
+    )
+    return round(seen.mismatched * found.persistent_share), found.example
 
 
 def _sample(admin: ProxyAdmin, names: set[str]) -> str:
     for sample in reversed(admin.shadow_samples()):
         if sample.get("route") in names:
             return (
-                f"{sample['method']} {sample['target']}: fields {sample['fields']}"
+                f"{sample['method']} {sample['target']}: fields {sample['fields'][:6]}"
                 f" (monolith {sample['status']['monolith']}, service {sample['status']['service']})"
             )
     return "no sample kept (the service failed to answer)"
@@ -117,7 +170,6 @@ def _sample(admin: ProxyAdmin, names: set[str]) -> str:
 
 def canary_gate(conductor: Conductor, context: str) -> str:
     settings = conductor.settings
-    unjudged = conductor.migration.contexts[context].unjudged_routes
     with conductor.admin() as admin:
         routes = read_routes(admin, context)
         admin.change_routes(
@@ -125,7 +177,7 @@ def canary_gate(conductor: Conductor, context: str) -> str:
                 route["name"]: {
                     "mode": "canary",
                     "canary_percent": 0,
-                    "analysis": _analysis(conductor, route["name"] in unjudged),
+                    "analysis": _analysis(conductor),
                 }
                 for route in routes
             },
@@ -139,14 +191,16 @@ def canary_gate(conductor: Conductor, context: str) -> str:
     return f"{len(complete)} read routes stepped through {steps}"
 
 
-def _analysis(conductor: Conductor, is_unjudged: bool) -> dict[str, Any]:
+def _analysis(conductor: Conductor) -> dict[str, Any]:
     settings = conductor.settings
     return {
         "steps": settings.canary_steps,
         "min_requests": settings.canary_min_requests,
         "max_error_rate": settings.max_error_rate,
         "max_p95_ratio": settings.max_p95_ratio,
-        "max_mismatch_rate": 1.0 if is_unjudged else settings.max_mismatch_rate,
+        # The shadow gate judged correctness (telling the sync's lag from differences); the
+        # canary judges the service's errors and latency.
+        "max_mismatch_rate": 1.0,
     }
 
 
