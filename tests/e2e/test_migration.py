@@ -1,7 +1,7 @@
 """The whole migration, driven through the `strangler` command line, under a steady load.
 
-One `strangler up` runs the system; `strangler stage goto N` moves it to every stage and back
-down to stage 2 (so a context, the forum, is rolled back with everything written to it while
+One `strangler up` runs the system; `strangler stage goto N` moves it to every stage (and, on
+SQLite, back down to stage 2, so the forum is rolled back with everything written to it while
 it was a service), and `strangler check` must pass at every stage reached. A steady load of
 reads and writes in every context runs throughout; at the end every write it saw acknowledged
 must read back, no request may have failed outside a write-freeze window, and `strangler down`
@@ -34,7 +34,9 @@ QUICK_GATES = {
     "STRANGLER_GATE_CANARY_STEPS": "[50, 100]",
     "STRANGLER_GATE_CANARY_MIN_REQUESTS": "3",
 }
-JOURNEY = (1, 2, 3, 4, 5, 4, 3, 2)
+# Every stage in turn; on one backend also back to stage 2 (the rollbacks cost CI time, and the
+# data path's own tests roll back under load on both).
+JOURNEYS = {"sqlite": (1, 2, 3, 4, 5, 4, 3, 2), "postgres": (1, 2, 3, 4, 5)}
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def test_the_whole_migration_under_load_fails_nothing_and_loses_no_write(
         load = SteadyLoad(up.url, rate=15)
         load.start()
         try:
-            for stage in JOURNEY:
+            for stage in JOURNEYS[backend]:
                 moved = strangler(tmp_path, "stage", "goto", str(stage), env=env)
                 assert moved.returncode == 0, moved.stdout + moved.stderr
                 checked = strangler(tmp_path, "check", env=env)
@@ -93,6 +95,6 @@ def test_the_whole_migration_under_load_fails_nothing_and_loses_no_write(
     assert not unexplained, unexplained[:5]
     assert verification.is_complete, verification.missing[:5]
     assert verification.acknowledged > 50
-    assert {window.context for window in state.freezes} == {"users", "polls", "forum"}
+    assert [window.context for window in state.freezes][:3] == ["users", "polls", "forum"]
     assert all(is_gone(pid) for pid in pids)
     assert all(port_is_free(port) for port in ports)
