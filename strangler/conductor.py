@@ -39,7 +39,8 @@ class GateSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STRANGLER_GATE_", env_file=".env", extra="ignore")
 
-    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0  # any one gate's wait
+    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0  # processes to start, a sync to catch up
+    traffic_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0  # shadow, canary: enough reads
     max_sync_lag: Annotated[int, Field(ge=0)] = 100  # changes behind, to call the sync caught up
     shadow_min_compared: Annotated[int, Field(ge=1)] = 40  # reads compared across the routes
     max_mismatch_rate: Annotated[float, Field(ge=0, le=1)] = 0.02

@@ -111,7 +111,7 @@ def _shadow_until_enough(
     """Reads (probes, and whatever traffic comes) until enough were compared."""
     settings, context = conductor.settings, routes[0]["context"]
     prober = _prober(conductor)
-    deadline = time.monotonic() + settings.timeout_seconds
+    deadline = time.monotonic() + settings.traffic_timeout_seconds
     seen = Tally()
     try:
         while seen.observed < settings.shadow_min_compared:
@@ -119,7 +119,7 @@ def _shadow_until_enough(
                 set_mode(admin, routes, {"mode": "monolith"}, f"extract {context}: no shadow")
                 raise GateFailed(
                     f"only {seen.observed} of {settings.shadow_min_compared} reads were compared"
-                    f" in {settings.timeout_seconds:.0f}s",
+                    f" in {settings.traffic_timeout_seconds:.0f}s",
                     f"send reads to {context} (or keep STRANGLER_GATE_PROBES on), then run"
                     " the same command again",
                 )
@@ -213,13 +213,13 @@ def _run_analysis(
     complete: set[str] = set()
     since = now()
     prober = _prober(conductor)
-    deadline = time.monotonic() + settings.timeout_seconds
+    deadline = time.monotonic() + settings.traffic_timeout_seconds
     try:
         while complete != names:
             if time.monotonic() > deadline:
                 raise GateFailed(
                     f"the canary of {', '.join(sorted(names - complete))} did not complete in"
-                    f" {settings.timeout_seconds:.0f}s",
+                    f" {settings.traffic_timeout_seconds:.0f}s",
                     f"send reads to {context}, then run the same command again",
                 )
             if prober is not None:
