@@ -63,6 +63,7 @@ class ContextView:
     sync: str
     lag_entries: int | None = None
     lag_seconds: float | None = None
+    last_freeze_seconds: float | None = None  # of its last cutover or rollback
 
 
 @dataclass
@@ -189,8 +190,9 @@ def _data_of(context: str, served: str, workspace: Workspace) -> ContextView:
         owner += f" ({described.state.operation}: {described.state.step})"
     main = [lag for name, lag in described.lags.items() if name.startswith(context)]
     direction = "reverse" if described.state.owner.value == "service" else "forward"
+    freeze = described.state.last_freeze_seconds
     if not described.capturing:
-        return ContextView(context, served, owner, "-")
+        return ContextView(context, served, owner, "-", last_freeze_seconds=freeze)
     lag = main[0] if main else None
     return ContextView(
         context,
@@ -199,6 +201,7 @@ def _data_of(context: str, served: str, workspace: Workspace) -> ContextView:
         direction,
         None if lag is None else lag.entries,
         None if lag is None else round(lag.seconds, 3),
+        freeze,
     )
 
 

@@ -97,7 +97,7 @@ def _processes(processes: list[ProcessView]) -> Table:
 
 def _contexts(view: SystemView) -> Table:
     table = Table(title="data", title_justify="left")
-    for column in ("context", "served by", "data owner", "sync", "lag"):
+    for column in ("context", "served by", "data owner", "sync", "lag", "last write freeze"):
         table.add_column(column)
     for context in view.contexts:
         lag = (
@@ -105,5 +105,9 @@ def _contexts(view: SystemView) -> Table:
             if context.lag_entries is None
             else f"{context.lag_entries} changes, {context.lag_seconds or 0:.2f}s"
         )
-        table.add_row(context.context, context.served_by, context.data_owner, context.sync, lag)
+        freeze = context.last_freeze_seconds
+        frozen = "-" if freeze is None else f"{freeze * 1000:.0f} ms"
+        table.add_row(
+            context.context, context.served_by, context.data_owner, context.sync, lag, frozen
+        )
     return table
