@@ -65,7 +65,11 @@ class Conductor:
 
     @classmethod
     def attach(
-        cls, workspace: Workspace, migration: Migration, say: Callable[[str], None]
+        cls,
+        workspace: Workspace,
+        migration: Migration,
+        say: Callable[[str], None],
+        settings: GateSettings | None = None,
     ) -> Conductor:
         """The conductor of the system this folder runs, or NotRunning."""
         record = read_run(workspace.run_file)
@@ -74,7 +78,7 @@ class Conductor:
                 "nothing is running from this folder: start it with `strangler up` "
                 "(in another terminal), then run this again"
             )
-        conductor = cls(workspace, migration, record, GateSettings(), say)
+        conductor = cls(workspace, migration, record, settings or GateSettings(), say)
         conductor.state = read_state(workspace.state_file)
         return conductor
 

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from loadtests.steady import FreezeWindow, SteadyLoad, Verification, verify
 from strangler.check import check
-from strangler.conductor import Conductor
+from strangler.conductor import Conductor, GateSettings
 from strangler.gates import GateFailed
 from strangler.interrupts import StopRequested, stop_on_signals
 from strangler.journey import goto
@@ -38,6 +38,11 @@ from strangler.stages import load_migration
 from strangler.state import MigrationState, exclusive
 from strangler.system import in_background, seed_if_empty
 from strangler.workspace import Workspace
+
+# The demo judges latency loosely: it runs on whatever laptop it is shown on, and a p95 of a
+# few reads on a busy machine says more about the machine than about the service. Errors,
+# differences and lost writes are judged as strictly as ever.
+DEMO_P95_RATIO = 10.0
 
 
 @dataclass
@@ -88,7 +93,8 @@ def run_demo(
         load = SteadyLoad(system.public_url, rate=rate)
         load.start()
         try:
-            conductor = Conductor.attach(workspace, migration, lambda line: None)
+            gates = GateSettings(max_p95_ratio=DEMO_P95_RATIO)
+            conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
             _walk(conductor, migration.last, result, console)
         finally:
             load.stop()

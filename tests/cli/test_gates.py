@@ -13,6 +13,8 @@ QUICK_GATES = {
     "STRANGLER_GATE_SHADOW_MIN_COMPARED": "10",
     "STRANGLER_GATE_CANARY_STEPS": "[100]",
     "STRANGLER_GATE_CANARY_MIN_REQUESTS": "2",
+    # Tests never judge wall-clock speed: a loaded CI machine is no measure of a service.
+    "STRANGLER_GATE_MAX_P95_RATIO": "1000",
 }
 # No sample reads and nobody reading: the shadow gate can only wait, then give up.
 NOTHING_TO_COMPARE = {**QUICK_GATES, "STRANGLER_GATE_PROBES": "false",

@@ -33,6 +33,8 @@ QUICK_GATES = {
     "STRANGLER_GATE_SHADOW_MIN_COMPARED": "20",
     "STRANGLER_GATE_CANARY_STEPS": "[50, 100]",
     "STRANGLER_GATE_CANARY_MIN_REQUESTS": "3",
+    # Tests never judge wall-clock speed: a loaded CI machine is no measure of a service.
+    "STRANGLER_GATE_MAX_P95_RATIO": "1000",
 }
 # Every stage in turn; on one backend also back to stage 2 (the rollbacks cost CI time, and the
 # data path's own tests roll back under load on both).
