@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -241,8 +242,8 @@ def demo(
         console.print(f"[red]the demo stopped[/]: {failure.what}")
         console.print(f"what to do: {failure.todo}; the logs are in {folder / '.strangler/logs'}")
         raise typer.Exit(1) from failure
-    except RuntimeError as error:
-        console.print(f"[red]the demo did not run[/]: {error}")
+    except (RuntimeError, OSError, httpx.HTTPError) as error:
+        console.print(f"[red]the demo did not finish[/]: {type(error).__name__}: {error}")
         raise typer.Exit(1) from error
     console.print(summary(result))
     lost = result.verification is None or not result.verification.is_complete

@@ -10,8 +10,11 @@ gate does.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 
@@ -46,26 +49,42 @@ def run_gates(
     passed: Sequence[str],
     mark_passed: Callable[[str], None],
     console: Console,
+    failure_log: Path,
 ) -> list[Passed]:
-    """Run each gate not yet passed, in order; raise the first GateFailed after saying so."""
+    """Run each gate not yet passed, in order; raise the first GateFailed after saying so.
+    Anything else a gate raises becomes a GateFailed too, its traceback appended to
+    `failure_log`."""
     done: list[Passed] = []
     for gate in gates:
         if gate.name in passed:
             console.print(f"  [dim]✓ {gate.title} (passed before)[/]")
             continue
         started = time.monotonic()
-        with console.status(f"  {gate.title}..."):
-            try:
-                result = gate.run()
-            except GateFailed as failure:
-                console.print(f"  [red]✗ {gate.title}[/]: {failure.what}")
-                raise
+        try:
+            result = gate.run()
+        except GateFailed as failure:
+            console.print(f"  [red]✗ {gate.title}[/]: {failure.what}")
+            raise
+        except Exception as error:  # any gate's surprise is this gate's failure, told plainly
+            _log(failure_log, gate)
+            console.print(f"  [red]✗ {gate.title}[/]: {type(error).__name__}: {error}")
+            raise GateFailed(
+                f"{gate.title} failed: {type(error).__name__}: {error}",
+                f"run the same command again (the traceback is in {failure_log})",
+            ) from error
         seconds = time.monotonic() - started
         mark_passed(gate.name)
         shown = f": {result}" if result else ""
         console.print(f"  [green]✓[/] {gate.title}{shown} [dim]({seconds:.1f}s)[/]")
         done.append(Passed(gate.name, seconds, result))
     return done
+
+
+def _log(path: Path, gate: Gate) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"{datetime.now(UTC).isoformat()} gate {gate.name} failed:\n")
+        log.write(traceback.format_exc())
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.2) -> bool:

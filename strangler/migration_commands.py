@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -47,6 +48,9 @@ def conducting() -> Iterator[Conductor]:
         raise typer.Exit(1) from error
     except SQLAlchemyError as error:
         console.print(f"[red]error[/]: a database refused: {str(error).splitlines()[0]}")
+        raise typer.Exit(1) from error
+    except httpx.HTTPError as error:
+        console.print(f"[red]error[/]: a process did not answer: {error}")
         raise typer.Exit(1) from error
 
 

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import sessionmaker
 
 from extracted.search.rebuild import rebuild
+from extracted.search.service import UnknownThread
 from migrations.data import apply
 from migrations.data.cutover import MoveRefused, MoveReport
 from migrations.data.proxy_admin import ProxyAdmin as DataProxyAdmin
@@ -32,6 +33,7 @@ from strangler.traffic import read_routes
 Move = Callable[..., MoveReport]
 # Requests that say nothing about traffic: health checks and metric scrapes.
 OPERATIONS = ("/healthz", "/metrics")
+REBUILD_ATTEMPTS = 3
 
 
 def cutover_gate(conductor: Conductor, context: str, move: Move) -> str:
@@ -81,7 +83,15 @@ def rebuild_search_index(conductor: Conductor) -> str:
     forum = make_engine(conductor.workspace.database_url("forum"))
     search = make_engine(conductor.workspace.database_url("search"))
     try:
-        indexed = rebuild(forum, sessionmaker(search, expire_on_commit=False))
+        for attempt in range(REBUILD_ATTEMPTS):
+            try:
+                indexed = rebuild(forum, sessionmaker(search, expire_on_commit=False))
+                break
+            except UnknownThread:
+                # A thread written after the threads were read, and posted to before the posts
+                # were: indexing is an upsert, so reading everything again converges.
+                if attempt == REBUILD_ATTEMPTS - 1:
+                    raise
     finally:
         forum.dispose()
         search.dispose()
