@@ -64,6 +64,7 @@ class DemoResult:
     unexplained_failures: int = 0
     verification: Verification | None = None
     freezes: list[FreezeWindow] = field(default_factory=list)
+    state: MigrationState = field(default_factory=MigrationState)
     report: Path | None = None
     comparison_note: str = ""
     seconds: float = 0.0
@@ -165,6 +166,7 @@ def _epoch(stamp: str) -> float:
 
 
 def _count(result: DemoResult, load: SteadyLoad, state: MigrationState) -> None:
+    result.state = state
     result.freezes = freeze_windows(state)
     result.requests = len(load.ledger.outcomes)
     result.failures = len(load.ledger.failures())
@@ -209,7 +211,7 @@ def summary(result: DemoResult) -> Panel:
         "failed", f"{result.failures} ({result.unexplained_failures} outside a write freeze)"
     )
     load.add_row("acknowledged writes read back", checked)
-    load.add_row("write freezes (cutover to thaw)", freezes or "-")
+    load.add_row("writes frozen (by the proxy's clock)", freezes or "-")
     where = str(result.report / "report.html") if result.report else result.comparison_note
     load.add_row("comparison report", where)
     load.add_row("demo wall time", f"{result.seconds:.0f} s")

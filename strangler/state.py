@@ -56,11 +56,14 @@ class Event(BaseModel):
 
 
 class FreezeWindow(BaseModel):
-    """A span during which writes to a context were refused on purpose (a cutover or rollback)."""
+    """A cutover or rollback of a context: from before it asked the proxy to freeze the
+    context's writes until after the thaw (a write outside this span was never held back), and
+    how long the freeze itself lasted by the proxy's clock."""
 
     context: str
     started_at: str
     ended_at: str | None = None
+    frozen_seconds: float | None = None
 
 
 class MigrationState(BaseModel):

@@ -54,6 +54,8 @@ def cutover_gate(conductor: Conductor, context: str, move: Move) -> str:
         admin.close()
         window.ended_at = now()
         conductor.save()
+    window.frozen_seconds = report.freeze_seconds
+    conductor.save()
     if report.leaked_entries:
         raise GateFailed(
             f"{report.leaked_entries} writes reached the old owner after the freeze",
@@ -86,6 +88,7 @@ def rebuild_search_index(conductor: Conductor) -> str:
         for attempt in range(REBUILD_ATTEMPTS):
             try:
                 indexed = rebuild(forum, sessionmaker(search, expire_on_commit=False))
+                passes = attempt + 1
                 break
             except UnknownThread:
                 # A thread written after the threads were read, and posted to before the posts
@@ -97,7 +100,7 @@ def rebuild_search_index(conductor: Conductor) -> str:
         search.dispose()
     if not indexed:
         raise GateFailed("the forum's database has no thread to index", "extract forum first")
-    return f"{indexed:,} threads and posts indexed"
+    return f"{indexed:,} threads and posts indexed ({passes} pass{'es' if passes > 1 else ''})"
 
 
 def wait_consumer_caught_up(conductor: Conductor, name: str) -> str:
