@@ -8,13 +8,14 @@ the data path ever runs SQL that spans the two. This module must never move data
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from sqlalchemy import Engine
 
 from migrations.data import tables
-from migrations.data.contexts import Context, Direction, context
+from migrations.data.contexts import Context, Direction, TableMap, context
+from migrations.data.copying import TableCopy
 from plumbing.database import make_engine
 
 
@@ -25,6 +26,7 @@ class Link:
     context: Context
     monolith: Engine
     service: Engine
+    _copies: dict[tuple[str, str, Direction], TableCopy] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, context_name: str, monolith_url: str, service_url: str) -> Link:
@@ -37,6 +39,20 @@ class Link:
 
     def target(self, direction: Direction) -> Engine:
         return self.service if direction is Direction.FORWARD else self.monolith
+
+    def copy(self, mapping: TableMap, direction: Direction) -> TableCopy:
+        """How `mapping`'s rows travel in `direction` (built once per link)."""
+        cache_key = (mapping.monolith, mapping.service, direction)
+        if cache_key not in self._copies:
+            self._copies[cache_key] = TableCopy(
+                mapping,
+                direction,
+                self.context.source_table(mapping, direction),
+                self.context.target_table(mapping, direction),
+                self.source(direction).dialect,
+                self.target(direction).dialect,
+            )
+        return self._copies[cache_key]
 
     def ensure_bookkeeping(self) -> None:
         """Create the data path's own tables on both sides when they are missing."""

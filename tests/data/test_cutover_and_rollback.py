@@ -77,9 +77,9 @@ def test_a_cutover_under_steady_load_fails_nothing_outside_its_freeze_and_loses_
     with running_system(backend, tmp_path, ("forum",)) as system:
         link = system.links["forum"]
         load = _forum_load(system)
-        load.wait_for(40)
+        load.wait_for(30)
         report = cutover.cutover(link, system.admin, max_freeze_seconds=20)
-        load.wait_for(40)
+        load.wait_for(30)
         answers = load.stop()
         processes.caught_up(link)
         windows = _freeze_windows(system)
@@ -103,10 +103,10 @@ def test_a_rollback_right_after_cutover_keeps_every_write_made_on_the_service_si
         link = system.links["forum"]
         cutover.cutover(link, system.admin, max_freeze_seconds=20)
         load = _forum_load(system)
-        load.wait_for(40)
+        load.wait_for(30)
         on_service = load.created()
         report = cutover.rollback(link, system.admin, max_freeze_seconds=20)
-        load.wait_for(40)
+        load.wait_for(30)
         answers = load.stop()
         processes.caught_up(link)
         windows = _freeze_windows(system)
