@@ -104,14 +104,9 @@ def cutover(
     say: Say | None = None,
 ) -> MoveReport:
     """Move the context's data to its service (see the module doc); raises MoveRefused."""
-    move = _Move(link, proxy, Owner.SERVICE, max_freeze_seconds, say or _quiet, MoveReport(
-        link.context.name, Owner.SERVICE
-    ))  # fmt: skip
-    if _resumed(move):
-        return move.report
-    _preflight(move)
-    with move.step("catch up"):
-        apply.drain(link, link.context.directions(Owner.MONOLITH))
+    move = _begin(link, proxy, Owner.SERVICE, max_freeze_seconds, say)
+    if move is None:
+        return MoveReport(link.context.name, Owner.SERVICE, resumed=True)
     with move.step("pre-verify"):
         doubtful = _pre_verify(move, chunk_rows)
     return _frozen_move(move, doubtful)
@@ -121,19 +116,24 @@ def rollback(
     link: Link, proxy: ProxyAdmin, max_freeze_seconds: float = 30.0, say: Say | None = None
 ) -> MoveReport:
     """Give the context's data back to the monolith, every service-side write included."""
-    move = _Move(link, proxy, Owner.MONOLITH, max_freeze_seconds, say or _quiet, MoveReport(
-        link.context.name, Owner.MONOLITH
-    ))  # fmt: skip
-    if _resumed(move):
-        return move.report
-    _preflight(move)
-    with move.step("catch up"):
-        apply.drain(link, link.context.directions(Owner.SERVICE))
+    move = _begin(link, proxy, Owner.MONOLITH, max_freeze_seconds, say)
+    if move is None:
+        return MoveReport(link.context.name, Owner.MONOLITH, resumed=True)
     return _frozen_move(move, [])
 
 
-def _quiet(message: str) -> None:
-    del message
+def _begin(
+    link: Link, proxy: ProxyAdmin, to: Owner, max_freeze_seconds: float, say: Say | None
+) -> _Move | None:
+    """Resume an interrupted move (None: it is now finished), check, and catch up."""
+    report = MoveReport(link.context.name, to)
+    move = _Move(link, proxy, to, max_freeze_seconds, say or (lambda message: None), report)
+    if _resumed(move):
+        return None
+    _preflight(move)
+    with move.step("catch up"):
+        apply.drain(link, link.context.directions(to.other()))
+    return move
 
 
 def _preflight(move: _Move) -> None:
