@@ -234,8 +234,9 @@ def start(link: Link, direction: Direction = Direction.FORWARD) -> list[str]:
             remove(source, feed, direction)
         if direction is Direction.FORWARD:
             _forget_backfill(link, feed)
-        positions.reset(target, key, is_tracking=direction is Direction.REVERSE)
+        positions.change(target, key, is_active=False)  # no applier reads a log being replaced
         install(source, feed, direction)
+        positions.reset(target, key, is_tracking=direction is Direction.REVERSE)
         started.append(feed.name)
     return started
 

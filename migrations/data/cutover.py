@@ -253,12 +253,12 @@ def _switch_feeds(move: _Move) -> None:
     link, main = move.link, move.link.context.main
     move.record("switching feeds")
     positions.change(link.target(move.old), main.position_key(move.old), is_active=False)
+    capture.install(link.source(move.new), main, move.new)  # the log exists before the position
     positions.reset(
         link.target(move.new),
         main.position_key(move.new),
         is_tracking=move.new is Direction.REVERSE,
     )
-    capture.install(link.source(move.new), main, move.new)
     with link.source(move.new).begin() as connection:  # the new owner's tables
         for table in main.tables:
             rows.advance_sequence(connection, link.context.source_table(table, move.new), table.key)
