@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from loadtests.bench_events import fresh_database
 from migrations import runner
@@ -91,32 +91,67 @@ def seeded_monolith(path: Path, scale: float) -> str:
     return url
 
 
+def _server_cpu(engine: Engine) -> float:
+    """CPU seconds of the PostgreSQL backends serving `engine`'s database (0 for SQLite)."""
+    import psutil
+
+    if engine.dialect.name != "postgresql":
+        return 0.0
+    with engine.connect() as connection:
+        pids = connection.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).all()
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def _backfill_all(monolith: str, backend: str, arguments: argparse.Namespace) -> tuple[float, ...]:
+    """Backfill every context into fresh databases: (rows, seconds, client CPU, server CPU)."""
+    rows = seconds = client = server = 0.0
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
+        for name in context_names():
+            service = stack.enter_context(
+                fresh_database(backend, Path(folder), arguments.postgres_url, name)
+            )
+            runner.upgrade(name, service)
+            with Link.open(name, monolith, service) as link:
+                started_cpu = time.process_time()
+                report = backfill.backfill(link, arguments.chunk_rows)
+                client += time.process_time() - started_cpu
+                server += _server_cpu(link.service)
+                capture.stop(link)
+            rows, seconds = rows + report.rows_this_run, seconds + report.seconds
+    return rows, seconds, client, server
+
+
 def backfill_runs(monolith: str, backends: list[str], arguments: argparse.Namespace) -> None:
     for backend in backends:
         speeds, cpu = [], []
         for run in range(arguments.runs):
-            with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
-                rows = seconds = used = 0.0
-                for name in context_names():
-                    service = stack.enter_context(
-                        fresh_database(backend, Path(folder), arguments.postgres_url, name)
-                    )
-                    runner.upgrade(name, service)
-                    with Link.open(name, monolith, service) as link:
-                        started_cpu = time.process_time()
-                        report = backfill.backfill(link, arguments.chunk_rows)
-                        used += time.process_time() - started_cpu
-                        capture.stop(link)
-                    rows, seconds = rows + report.rows_this_run, seconds + report.seconds
+            rows, seconds, client, server = _backfill_all(monolith, backend, arguments)
             speeds.append(rows / seconds)
-            cpu.append(used * 1e6 / rows)
+            cpu.append((client + server) * 1e6 / rows)
             console.print(
                 f"  backfill sqlite -> {backend} run {run + 1}: {rows:,.0f} rows in "
-                f"{seconds:.1f}s, {rows / seconds:,.0f} rows/s, {used * 1e6 / rows:.1f} us CPU/row"
+                f"{seconds:.1f}s, {rows / seconds:,.0f} rows/s; CPU per row "
+                f"{client * 1e6 / rows:.1f} us copying + {server * 1e6 / rows:.1f} us PostgreSQL; "
+                f"{_load()}"
             )
+        per_row = statistics.median(cpu)
         console.print(
-            f"[bold]backfill sqlite -> {backend}: median {statistics.median(speeds):,.0f} rows/s"
-            f", {statistics.median(cpu):.1f} us CPU per row[/] ({arguments.runs} runs)"
+            f"[bold]backfill sqlite -> {backend}: median {statistics.median(speeds):,.0f} rows/s "
+            f"wall; {per_row:.1f} us CPU per row in all (one free core: ~{1e6 / per_row:,.0f} "
+            f"rows/s)[/] ({arguments.runs} runs)"
         )
 
 
@@ -164,7 +199,7 @@ def lag_runs(monolith: str, backends: list[str], arguments: argparse.Namespace) 
             results.append(_percentiles(delays))
             drains.append(drained)
             console.print(f"  lag sqlite -> {backend} run {run + 1}: {_show(results[-1])}; "
-                          f"backlog drained at {drained:,.0f} changes/s")  # fmt: skip
+                          f"backlog drained at {drained:,.0f} changes/s; {_load()}")  # fmt: skip
         medians = {key: statistics.median(r[key] for r in results) for key in results[0]}
         console.print(
             f"[bold]sync lag sqlite -> {backend} at {arguments.rate:.0f} posts/s: "
@@ -290,7 +325,7 @@ def freeze_runs(monolith: str, arguments: argparse.Namespace) -> None:
                 for name, move in (("cutover", cutover.cutover), ("rollback", cutover.rollback)):
                     report = move(link, admin)
                     windows[name].append(report.freeze_seconds)
-                    console.print(f"  {name} {number + 1}: {_steps(report)}")
+                    console.print(f"  {name} {number + 1}: {_steps(report)}; {_load()}")
                     time.sleep(1)
         finally:
             stopping.set()
