@@ -3,9 +3,11 @@
 `preflight` refuses a move that cannot work (no capture, backfill incomplete, no route or no
 healthy upstream at the proxy). `pre_verify` runs the full checksum verify while writes go on,
 after turning on key tracking, and re-checks differences once the sync caught up (they may be
-lag). `verify_frozen` then checks, under the freeze, only the keys applied since and the ranges
-still in doubt: a few rows at any table size, so the freeze stays short. This module must never
-change data, capture or routes.
+lag). `narrow` then verifies, still while writes go on, the keys the feed applied meanwhile,
+forgetting each before it is checked (a later change tracks it again), in rounds until few are
+left. `verify_frozen` finally checks, under the freeze, only the keys of the last round and what
+is still in doubt: a few rows at any table size and any rate of writes, so the freeze stays
+short. This module must never change data, capture or routes.
 """
 
 from __future__ import annotations
@@ -62,6 +64,26 @@ def pre_verify(link: Link, chunk_rows: int) -> list[verify.Difference]:
             break
         apply.drain(link, [(main, Direction.FORWARD)])
         doubtful = verify.verify_ranges(link, Direction.FORWARD, doubtful).differences
+    return doubtful
+
+
+NARROW_ROUNDS = 4
+FEW_KEYS = 200
+
+
+def narrow(link: Link, direction: Direction) -> list[verify.Difference]:
+    """Verify the tracked keys of the main feed while writes go on, round after round, until
+    few remain; return the differences that did not go away (each checked again, frozen)."""
+    main = link.context.main
+    target, key = link.target(direction), main.position_key(direction)
+    doubtful: list[verify.Difference] = []
+    for _ in range(NARROW_ROUNDS):
+        touched = positions.touched(target, key)
+        if sum(len(found) for found in touched.values()) <= FEW_KEYS:
+            break
+        positions.forget_touched(target, key, touched)
+        apply.drain(link, [(main, direction)])
+        doubtful += verify.verify_keys(link, main, direction, touched).differences
     return doubtful
 
 

@@ -104,6 +104,8 @@ def cutover(
         return MoveReport(link.context.name, Owner.SERVICE, resumed=True)
     with move.step("pre-verify"):
         doubtful = checks.pre_verify(link, chunk_rows)
+    with move.step("verify changes"):
+        doubtful += checks.narrow(link, Direction.FORWARD)
     return _frozen_move(move, doubtful)
 
 
@@ -114,7 +116,9 @@ def rollback(
     move = _begin(link, proxy, Owner.MONOLITH, max_freeze_seconds, say)
     if move is None:
         return MoveReport(link.context.name, Owner.MONOLITH, resumed=True)
-    return _frozen_move(move, [])
+    with move.step("verify changes"):
+        doubtful = checks.narrow(link, Direction.REVERSE)
+    return _frozen_move(move, doubtful)
 
 
 def _begin(
