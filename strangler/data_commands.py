@@ -195,11 +195,15 @@ def status_command(
     console.print(table)
 
 
-def _proxy(url: str) -> ProxyAdmin:
-    return ProxyAdmin(url, Workspace.here().admin_token())
-
-
-def _moved(report: cutover.MoveReport) -> None:
+def _move(context: str, proxy_url: str, max_freeze: float, to: str) -> None:
+    """Run a cutover or a rollback, printing each step, then the freeze window it took."""
+    admin = ProxyAdmin(proxy_url, Workspace.here().admin_token())
+    move = cutover.cutover if to == "service" else cutover.rollback
+    try:
+        with _link(context) as link:
+            report = move(link, admin, max_freeze, say=lambda step: console.print(f"- {step}"))
+    finally:
+        admin.close()
     steps = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in report.steps.items())
     console.print(
         f"[green]{report.context} is owned by the {report.owner.value}[/]; writes were frozen "
@@ -214,15 +218,7 @@ def cutover_command(
     context: str = CONTEXT, proxy_url: str = PROXY_URL, max_freeze: float = MAX_FREEZE
 ) -> None:
     """Move CONTEXT's data and writes to its service, with a bounded write freeze."""
-    admin = _proxy(proxy_url)
-    try:
-        with _link(context) as link:
-            report = cutover.cutover(
-                link, admin, max_freeze, say=lambda step: console.print(f"- {step}")
-            )
-    finally:
-        admin.close()
-    _moved(report)
+    _move(context, proxy_url, max_freeze, "service")
 
 
 @data_app.command("rollback")
@@ -230,12 +226,4 @@ def rollback_command(
     context: str = CONTEXT, proxy_url: str = PROXY_URL, max_freeze: float = MAX_FREEZE
 ) -> None:
     """Give CONTEXT's data and writes back to the monolith, with every service-side write."""
-    admin = _proxy(proxy_url)
-    try:
-        with _link(context) as link:
-            report = cutover.rollback(
-                link, admin, max_freeze, say=lambda step: console.print(f"- {step}")
-            )
-    finally:
-        admin.close()
-    _moved(report)
+    _move(context, proxy_url, max_freeze, "monolith")

@@ -68,6 +68,55 @@ async def _json_object(request: Request) -> dict[str, Any] | Response:
     return document
 
 
+def _freeze_routes(freezes: Freezes, drain_seconds: float) -> list[Route]:
+    """GET /freezes, POST /freezes/{context} (returns once drained), DELETE to thaw."""
+
+    async def read_freezes(request: Request) -> Response:
+        return JSONResponse(freezes.describe())
+
+    async def freeze(request: Request) -> Response:
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        reason = str(document.get("reason") or "").strip()
+        max_seconds = document.get("max_seconds", freezes.max_seconds)
+        is_number = isinstance(max_seconds, int | float) and not isinstance(max_seconds, bool)
+        if not reason or not is_number or not 0 < max_seconds <= freezes.max_seconds:
+            return _problem(
+                request,
+                422,
+                f"a freeze needs a reason and max_seconds in (0, {freezes.max_seconds}]",
+            )
+        context = request.path_params["context"]
+        try:
+            frozen = await freezes.freeze(
+                context, float(max_seconds), drain_seconds, _actor(request, document), reason
+            )
+        except AlreadyFrozen:
+            return _problem(request, 409, f"{context} is frozen already; thaw it first")
+        except StillWriting as error:
+            detail = (
+                f"{error.in_flight} writes to {context} were still in flight after "
+                f"{drain_seconds}s; the freeze was abandoned"
+            )
+            return _problem(request, 504, detail)
+        return JSONResponse(frozen)
+
+    async def thaw(request: Request) -> Response:
+        context = request.path_params["context"]
+        reason = request.query_params.get("reason", "").strip() or "thaw requested"
+        thawed = freezes.thaw(context, _actor(request), reason)
+        if thawed is None:
+            return _problem(request, 404, f"{context} is not frozen")
+        return JSONResponse(thawed)
+
+    return [
+        Route("/freezes", read_freezes, methods=["GET"]),
+        Route("/freezes/{context}", freeze, methods=["POST"]),
+        Route("/freezes/{context}", thaw, methods=["DELETE"]),
+    ]
+
+
 def create_admin_app(
     admin_token: str | None,
     store: TableStore,
@@ -142,45 +191,6 @@ def create_admin_app(
             return _problem(request, 422, "the change was refused", problems=error.problems)
         return JSONResponse(table_view())
 
-    async def read_freezes(request: Request) -> Response:
-        return JSONResponse(freezes.describe())
-
-    async def freeze(request: Request) -> Response:
-        document = await _json_object(request)
-        if isinstance(document, Response):
-            return document
-        reason = str(document.get("reason") or "").strip()
-        max_seconds = document.get("max_seconds", freezes.max_seconds)
-        is_number = isinstance(max_seconds, int | float) and not isinstance(max_seconds, bool)
-        if not reason or not is_number or not 0 < max_seconds <= freezes.max_seconds:
-            return _problem(
-                request,
-                422,
-                f"a freeze needs a reason and max_seconds in (0, {freezes.max_seconds}]",
-            )
-        context = request.path_params["context"]
-        try:
-            frozen = await freezes.freeze(
-                context, float(max_seconds), freeze_drain_seconds, _actor(request, document), reason
-            )
-        except AlreadyFrozen:
-            return _problem(request, 409, f"{context} is frozen already; thaw it first")
-        except StillWriting as error:
-            detail = (
-                f"{error.in_flight} writes to {context} were still in flight after "
-                f"{freeze_drain_seconds}s; the freeze was abandoned"
-            )
-            return _problem(request, 504, detail)
-        return JSONResponse(frozen)
-
-    async def thaw(request: Request) -> Response:
-        context = request.path_params["context"]
-        reason = request.query_params.get("reason", "").strip() or "thaw requested"
-        thawed = freezes.thaw(context, _actor(request), reason)
-        if thawed is None:
-            return _problem(request, 404, f"{context} is not frozen")
-        return JSONResponse(thawed)
-
     async def replace_table(request: Request) -> Response:
         raw = await request.body()
         if len(raw) > MAX_TABLE_BYTES:
@@ -223,9 +233,7 @@ def create_admin_app(
         Route("/routes", read_routes, methods=["GET"]),
         Route("/routes", change_routes, methods=["PATCH"]),
         Route("/routes/{name}", change_route, methods=["PATCH"]),
-        Route("/freezes", read_freezes, methods=["GET"]),
-        Route("/freezes/{context}", freeze, methods=["POST"]),
-        Route("/freezes/{context}", thaw, methods=["DELETE"]),
+        *_freeze_routes(freezes, freeze_drain_seconds),
         Route("/table", replace_table, methods=["PUT"]),
         Route("/table/reload", reload_table, methods=["POST"]),
         Route("/audit", read_audit, methods=["GET"]),

@@ -16,13 +16,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from migrations.data import change_log, positions, rows
-from migrations.data.contexts import Context, Direction, Feed, TableMap
+from migrations.data.contexts import Direction, Feed
 from migrations.data.link import Link
 from migrations.data.tables import checkpoints, touched_keys
 
@@ -74,7 +75,7 @@ def apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Bat
         if position != seen:  # another applier moved on meanwhile: look again, under the lock
             window, fetched = _look(link, feed, direction, position, limit)
         keys = _keys_by_table(window)
-        upserted, deleted = _write(connection, link.context, feed, direction, keys, fetched)
+        upserted, deleted = _write(connection, link, feed, direction, keys, fetched)
         if position.is_tracking:
             _track(connection, position.key, feed, direction, keys)
         applied = position.applied_entries + len(window.entries)
@@ -106,70 +107,57 @@ def _keys_by_table(window: change_log.Window) -> dict[str, set[int]]:
     return keys
 
 
+Fetched = dict[str, list[tuple[Any, ...]]]
+
+
 def _look(
     link: Link, feed: Feed, direction: Direction, position: positions.Position, limit: int
-) -> tuple[change_log.Window, dict[str, list[rows.Row]]]:
+) -> tuple[change_log.Window, Fetched]:
     """The next window of entries, and the source's current rows for the keys they name."""
     with change_log.reading(link.source(direction)) as reader:
         window = change_log.read(reader, feed.name, position, limit)
         fetched = {
-            name: _fetch(reader, link.context, feed.table(name, direction), direction, wanted)
+            name: link.copy(feed.table(name, direction), direction).read_keys(reader, wanted)
             for name, wanted in _keys_by_table(window).items()
         }
     return window, fetched
 
 
-def _fetch(
-    reader: Connection, context: Context, table: TableMap, direction: Direction, keys: set[int]
-) -> list[rows.Row]:
-    source = context.source_table(table, direction)
-    return rows.fetch_keys(reader, source, table.columns, table.key, keys)
-
-
 def _write(
     connection: Connection,
-    context: Context,
+    link: Link,
     feed: Feed,
     direction: Direction,
     keys: dict[str, set[int]],
-    fetched: dict[str, list[rows.Row]],
+    fetched: Fetched,
 ) -> tuple[int, int]:
     """Deletes children first, then upserts parents first, so foreign keys always hold."""
-    hook = context.on_service_rows if direction is Direction.FORWARD else None
-    affected: dict[str, list[rows.Row]] = defaultdict(list)
+    hook = link.context.on_service_rows if direction is Direction.FORWARD else None
+    affected: dict[str, list[dict[str, Any]]] = defaultdict(list)
     deleted = 0
     for table in reversed(feed.tables):
+        copy = link.copy(table, direction)
         name = table.source_name(direction)
-        if name not in keys:
-            continue
-        present = {row[table.key] for row in fetched[name]}
-        gone = keys[name] - present
+        gone = keys.get(name, set()) - {copy.key(row) for row in fetched.get(name, [])}
         if gone:
-            target = context.target_table(table, direction)
             if hook is not None:
-                affected[target.name] += rows.fetch_keys(
-                    connection, target, table.columns, table.key, gone
+                affected[copy.target.name] += rows.fetch_keys(
+                    connection, copy.target, table.columns, table.key, gone
                 )
-            deleted += rows.delete_keys(connection, target, table.key, gone)
+            deleted += rows.delete_keys(connection, copy.target, table.key, gone)
     upserted = 0
     for table in feed.tables:
-        name = table.source_name(direction)
-        if not fetched.get(name):
-            continue
-        target = context.target_table(table, direction)
-        rows.upsert(connection, target, table.key, with_defaults(fetched[name], table, direction))
-        upserted += len(fetched[name])
-        affected[target.name] += fetched[name]
+        copy = link.copy(table, direction)
+        found = fetched.get(table.source_name(direction))
+        if found:
+            copy.write(connection, found)
+            upserted += len(found)
+            if hook is not None:
+                affected[copy.target.name] += copy.as_dicts(found)
     if hook is not None:
         for name, changed in affected.items():
             hook(connection, name, changed)
     return upserted, deleted
-
-
-def with_defaults(found: list[rows.Row], table: TableMap, direction: Direction) -> list[rows.Row]:
-    """The rows as the target stores them: plus the target-only columns, if any."""
-    defaults = table.defaults_for(direction)
-    return [{**row, **defaults} for row in found] if defaults else found
 
 
 def _track(

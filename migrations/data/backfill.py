@@ -21,12 +21,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, update
 
 from migrations.data import capture, rows
-from migrations.data.apply import with_defaults
 from migrations.data.contexts import Direction, Feed, TableMap
+from migrations.data.copying import TableCopy
 from migrations.data.link import Link
 from migrations.data.tables import checkpoints
 
@@ -92,6 +93,7 @@ def _copy_table(
 ) -> tuple[int, Checkpoint]:
     context = link.context
     source = context.source_table(table, Direction.FORWARD)
+    copy = link.copy(table, Direction.FORWARD)
     checkpoint = _checkpoint(link, feed, table)
     total = 0
     if checkpoint.high_key is not None:
@@ -101,17 +103,11 @@ def _copy_table(
     copied = 0
     label = table.monolith if feed is context.main else f"{table.monolith} -> {table.service}"
     while not checkpoint.is_complete:
-        chunk: list[rows.Row] = []
+        chunk: list[tuple[Any, ...]] = []
         if checkpoint.high_key is not None:  # None: the table was empty when capture began
             with link.monolith.connect() as reader:
-                chunk = rows.fetch_range(
-                    reader,
-                    source,
-                    table.columns,
-                    table.key,
-                    checkpoint.last_key,
-                    checkpoint.high_key,
-                    chunk_rows,
+                chunk = copy.read_range(
+                    reader, checkpoint.last_key, checkpoint.high_key, chunk_rows
                 )
         with link.service.begin() as writer:
             current = _lock(writer, feed, table)
@@ -119,8 +115,8 @@ def _copy_table(
                 checkpoint = current
                 continue
             if chunk:
-                _write_chunk(writer, link, table, checkpoint.last_key, chunk)
-            checkpoint = _advance(writer, feed, table, current, chunk, table.key)
+                _write_chunk(writer, link, copy, checkpoint.last_key, chunk)
+            checkpoint = _advance(writer, feed, table, current, [copy.key(row) for row in chunk])
         copied += len(chunk)
         if progress is not None:
             progress(label, checkpoint.rows_copied, max(total, checkpoint.rows_copied))
@@ -128,19 +124,18 @@ def _copy_table(
 
 
 def _write_chunk(
-    writer: Connection, link: Link, table: TableMap, after: int, chunk: list[rows.Row]
+    writer: Connection, link: Link, copy: TableCopy, after: int, chunk: list[tuple[Any, ...]]
 ) -> None:
-    target = link.context.target_table(table, Direction.FORWARD)
-    upto = chunk[-1][table.key]
-    present = {row[table.key] for row in chunk}
-    existing = rows.keys_in_range(writer, target, table.key, after, upto)
-    stale = [key for key in existing if key not in present]
+    target, key = copy.target, copy.mapping.key
+    present = {copy.key(row) for row in chunk}
+    existing = rows.keys_in_range(writer, target, key, after, copy.key(chunk[-1]))
+    stale = [found for found in existing if found not in present]
     hook = link.context.on_service_rows
-    removed = rows.fetch_keys(writer, target, table.columns, table.key, stale) if hook else []
-    rows.delete_keys(writer, target, table.key, stale)
-    rows.upsert(writer, target, table.key, with_defaults(chunk, table, Direction.FORWARD))
+    removed = rows.fetch_keys(writer, target, copy.columns, key, stale) if hook else []
+    rows.delete_keys(writer, target, key, stale)
+    copy.write(writer, chunk)
     if hook is not None:
-        hook(writer, target.name, chunk + removed)
+        hook(writer, target.name, copy.as_dicts(chunk) + removed)
 
 
 def _where(feed: Feed, table: TableMap) -> ColumnElement[bool]:
@@ -191,23 +186,16 @@ def _lock(writer: Connection, feed: Feed, table: TableMap) -> Checkpoint:
 
 
 def _advance(
-    writer: Connection,
-    feed: Feed,
-    table: TableMap,
-    current: Checkpoint,
-    chunk: list[rows.Row],
-    key: str,
+    writer: Connection, feed: Feed, table: TableMap, current: Checkpoint, keys: list[int]
 ) -> Checkpoint:
-    if not chunk:
+    if not keys:
         writer.execute(
             update(checkpoints)
             .where(_where(feed, table))
             .values(is_complete=True, finished_at=time.time())
         )
         return Checkpoint(current.high_key, current.last_key, current.rows_copied, True)
-    following = Checkpoint(
-        current.high_key, chunk[-1][key], current.rows_copied + len(chunk), False
-    )
+    following = Checkpoint(current.high_key, keys[-1], current.rows_copied + len(keys), False)
     writer.execute(
         update(checkpoints)
         .where(_where(feed, table))

@@ -217,20 +217,33 @@ def start(link: Link, direction: Direction = Direction.FORWARD) -> list[str]:
     """Capture each of the context's feeds in `direction` that is not captured yet.
 
     Each newly captured feed starts from an empty log with its position reset in the target
-    (active; a reverse feed also tracks the keys it applies, for rollback's verify). Feeds
-    already captured are left alone, pending entries and all. Returns the feeds started.
+    (active; a reverse feed also tracks the keys it applies, for rollback's verify), and a
+    forward feed forgets any old backfill. Feeds already captured *for this target* (it holds
+    their position) are left alone, pending entries and all; triggers left behind for a target
+    that no longer knows them are started afresh. Returns the feeds started.
     """
     link.ensure_bookkeeping()
     started = []
     for feed in feeds_flowing(link.context, direction):
-        source = link.source(direction)
-        if is_installed(source, feed, direction):
-            continue
+        source, target = link.source(direction), link.target(direction)
         key = feed.position_key(direction)
-        positions.reset(link.target(direction), key, is_tracking=direction is Direction.REVERSE)
+        is_known = positions.current(target, key) is not None
+        if is_installed(source, feed, direction):
+            if is_known:
+                continue
+            remove(source, feed, direction)
+        if direction is Direction.FORWARD:
+            _forget_backfill(link, feed)
+        positions.change(target, key, is_active=False)  # no applier reads a log being replaced
         install(source, feed, direction)
+        positions.reset(target, key, is_tracking=direction is Direction.REVERSE)
         started.append(feed.name)
     return started
+
+
+def _forget_backfill(link: Link, feed: Feed) -> None:
+    with link.service.begin() as connection:
+        connection.execute(delete(tables.checkpoints).where(tables.checkpoints.c.feed == feed.name))
 
 
 def stop(link: Link, direction: Direction = Direction.FORWARD) -> list[str]:
@@ -245,9 +258,6 @@ def stop(link: Link, direction: Direction = Direction.FORWARD) -> list[str]:
         remove(link.source(direction), feed, direction)
         positions.change(link.target(direction), feed.position_key(direction), is_active=False)
         if direction is Direction.FORWARD:
-            with link.service.begin() as connection:
-                connection.execute(
-                    delete(tables.checkpoints).where(tables.checkpoints.c.feed == feed.name)
-                )
+            _forget_backfill(link, feed)
         stopped.append(feed.name)
     return stopped

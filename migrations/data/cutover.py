@@ -22,20 +22,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import httpx
-
-from migrations.data import apply, capture, change_log, positions, rows, state, verify
+from migrations.data import apply, capture, change_log, checks, positions, rows, state, verify
+from migrations.data.checks import MoveRefused
 from migrations.data.contexts import Direction, Owner
 from migrations.data.link import Link
-from migrations.data.proxy_admin import ProxyAdmin
+from migrations.data.proxy_admin import ProxyAdmin, ProxyAdminError
 from migrations.data.state import ContextState
 
 FLIP_MARGIN_SECONDS = 2.0
 Say = Callable[[str], None]
-
-
-class MoveRefused(RuntimeError):
-    """The move did not happen: nothing was changed, or every step taken was undone."""
 
 
 @dataclass
@@ -104,16 +99,13 @@ def cutover(
     say: Say | None = None,
 ) -> MoveReport:
     """Move the context's data to its service (see the module doc); raises MoveRefused."""
-    move = _Move(link, proxy, Owner.SERVICE, max_freeze_seconds, say or _quiet, MoveReport(
-        link.context.name, Owner.SERVICE
-    ))  # fmt: skip
-    if _resumed(move):
-        return move.report
-    _preflight(move)
-    with move.step("catch up"):
-        apply.drain(link, link.context.directions(Owner.MONOLITH))
+    move = _begin(link, proxy, Owner.SERVICE, max_freeze_seconds, say)
+    if move is None:
+        return MoveReport(link.context.name, Owner.SERVICE, resumed=True)
     with move.step("pre-verify"):
-        doubtful = _pre_verify(move, chunk_rows)
+        doubtful = checks.pre_verify(link, chunk_rows)
+    with move.step("verify changes"):
+        doubtful += checks.narrow(link, Direction.FORWARD)
     return _frozen_move(move, doubtful)
 
 
@@ -121,69 +113,38 @@ def rollback(
     link: Link, proxy: ProxyAdmin, max_freeze_seconds: float = 30.0, say: Say | None = None
 ) -> MoveReport:
     """Give the context's data back to the monolith, every service-side write included."""
-    move = _Move(link, proxy, Owner.MONOLITH, max_freeze_seconds, say or _quiet, MoveReport(
-        link.context.name, Owner.MONOLITH
-    ))  # fmt: skip
+    move = _begin(link, proxy, Owner.MONOLITH, max_freeze_seconds, say)
+    if move is None:
+        return MoveReport(link.context.name, Owner.MONOLITH, resumed=True)
+    with move.step("verify changes"):
+        doubtful = checks.narrow(link, Direction.REVERSE)
+    return _frozen_move(move, doubtful)
+
+
+def _begin(
+    link: Link, proxy: ProxyAdmin, to: Owner, max_freeze_seconds: float, say: Say | None
+) -> _Move | None:
+    """Resume an interrupted move (None: it is now finished), check, and catch up."""
+    report = MoveReport(link.context.name, to)
+    move = _Move(link, proxy, to, max_freeze_seconds, say or (lambda message: None), report)
     if _resumed(move):
-        return move.report
-    _preflight(move)
+        return None
+    checks.preflight(link, proxy, to)
     with move.step("catch up"):
-        apply.drain(link, link.context.directions(Owner.SERVICE))
-    return _frozen_move(move, [])
-
-
-def _quiet(message: str) -> None:
-    del message
-
-
-def _preflight(move: _Move) -> None:
-    """Refuse early, before anything changes, when the move cannot work."""
-    link, main = move.link, move.link.context.main
-    now = state.read(link.monolith, link.context.name)
-    if now.owner is move.to:
-        raise MoveRefused(f"{link.context.name} is already owned by the {move.to.value}")
-    if not capture.is_installed(link.source(move.old), main, move.old):
-        raise MoveRefused(f"{link.context.name} has no {move.old.value} capture: backfill first")
-    position = positions.current(link.target(move.old), main.position_key(move.old))
-    if position is None or not position.is_active:
-        raise MoveRefused(f"the {move.old.value} feed of {link.context.name} is not active")
-    if move.old is Direction.FORWARD:
-        with link.service.connect() as connection:
-            if not all(apply.is_backfilled(connection, feed) for feed in link.context.feeds):
-                raise MoveRefused(f"the backfill of {link.context.name} is not complete")
-    if not move.proxy.routes_of(link.context.name):
-        raise MoveRefused(f"the proxy has no route of context {link.context.name}")
-    upstream = link.context.name if move.to is Owner.SERVICE else "monolith"
-    url = move.proxy.upstream_url(upstream)
-    if url is None:
-        raise MoveRefused(f"the proxy knows no URL for {upstream} (PROXY_{upstream.upper()}_URL)")
-    try:
-        healthy = httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        healthy = False
-    if not healthy:
-        raise MoveRefused(f"{upstream} at {url} is not healthy")
-
-
-def _pre_verify(move: _Move, chunk_rows: int) -> list[verify.Difference]:
-    """Full verify while writes go on; from now the feed records the keys it applies."""
-    link, main = move.link, move.link.context.main
-    positions.change(link.service, main.position_key(Direction.FORWARD), is_tracking=True)
-    doubtful = verify.verify(link, Direction.FORWARD, chunk_rows, feeds=[main]).differences
-    for _ in range(3):  # a difference may only be lag: let the sync catch up, look again
-        if not doubtful:
-            break
-        apply.drain(link, [(main, Direction.FORWARD)])
-        doubtful = verify.verify_ranges(link, Direction.FORWARD, doubtful).differences
-    return doubtful
+        apply.drain(link, link.context.directions(to.other()))
+    return move
 
 
 def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
     link, proxy, name = move.link, move.proxy, move.link.context.name
     reason = f"{move.operation} of {name}"
     move.record("freezing")
-    with move.step("freeze"):
-        proxy.freeze(name, move.max_freeze_seconds, reason)
+    try:
+        with move.step("freeze"):
+            proxy.freeze(name, move.max_freeze_seconds, reason)
+    except ProxyAdminError as error:
+        move.record("", operation="")
+        raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
     is_flipped = False
     try:
         with move.step("drain"):
@@ -191,7 +152,7 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
             drained = apply.drain(link, old_feeds, timeout=move.max_freeze_seconds)
             move.report.drained_entries = sum(drained.entries.values())
         with move.step("verify"):
-            _verify_frozen(move, doubtful)
+            move.report.verified_keys = checks.verify_frozen(link, move.old, doubtful)
         with move.step("switch feeds"):
             _switch_feeds(move)
         if move.to is Owner.SERVICE and link.context.before_flip is not None:
@@ -207,25 +168,18 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
             _undo(move)
         raise
     finally:
-        move.report.freeze_seconds = proxy.thaw(name, f"{reason}: done") or 0.0
+        move.report.freeze_seconds = _thaw(move, reason)
     move.record("", owner=move.to, operation="")
     return move.report
 
 
-def _verify_frozen(move: _Move, doubtful: list[verify.Difference]) -> None:
-    """Under the freeze: every key the old feed applied lately, and every doubtful range."""
-    link, main = move.link, move.link.context.main
-    touched = positions.touched(link.target(move.old), main.position_key(move.old))
-    keys = verify.verify_keys(link, main, move.old, touched)
-    ranges = verify.verify_ranges(link, move.old, doubtful)
-    move.report.verified_keys = sum(len(found) for found in touched.values())
-    differences = keys.differences + ranges.differences
-    if differences:
-        shown = "; ".join(difference.describe() for difference in differences[:5])
-        raise MoveRefused(
-            f"verify found {len(differences)} differences, so nothing moved: {shown}"
-            f" (repair them with `strangler data repair {link.context.name}`)"
-        )
+def _thaw(move: _Move, reason: str) -> float:
+    """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
+    try:
+        return move.proxy.thaw(move.link.context.name, f"{reason}: done") or 0.0
+    except ProxyAdminError as error:
+        move.say(f"warning: could not thaw ({error}); the freeze ends at its maximum")
+        return 0.0
 
 
 def _switch_feeds(move: _Move) -> None:
@@ -233,12 +187,12 @@ def _switch_feeds(move: _Move) -> None:
     link, main = move.link, move.link.context.main
     move.record("switching feeds")
     positions.change(link.target(move.old), main.position_key(move.old), is_active=False)
+    capture.install(link.source(move.new), main, move.new)  # the log exists before the position
     positions.reset(
         link.target(move.new),
         main.position_key(move.new),
         is_tracking=move.new is Direction.REVERSE,
     )
-    capture.install(link.source(move.new), main, move.new)
     with link.source(move.new).begin() as connection:  # the new owner's tables
         for table in main.tables:
             rows.advance_sequence(connection, link.context.source_table(table, move.new), table.key)
@@ -273,7 +227,11 @@ def _undo(move: _Move) -> None:
     link, main = move.link, move.link.context.main
     capture.remove(link.source(move.new), main, move.new)
     positions.change(link.target(move.new), main.position_key(move.new), is_active=False)
-    positions.change(link.target(move.old), main.position_key(move.old), is_active=True)
+    old = main.position_key(move.old)
+    if move.old is Direction.FORWARD:  # a later cutover tracks afresh; stop filling the table
+        positions.change(link.target(move.old), old, is_active=True, is_tracking=False)
+    else:  # the reverse feed keeps every key since cutover, for rollback's verify
+        positions.change(link.target(move.old), old, is_active=True)
     move.record("", owner=move.to.other(), operation="")
 
 

@@ -127,3 +127,18 @@ def touched(engine: Engine, key: str) -> dict[str, set[int]]:
         ):
             found.setdefault(table_name, set()).add(row_key)
     return found
+
+
+def forget_touched(engine: Engine, key: str, keys: dict[str, set[int]]) -> None:
+    """Drop these tracked keys: a key applied again from now on is tracked anew."""
+    with engine.begin() as connection:
+        for table_name, wanted in keys.items():
+            ordered = sorted(wanted)
+            for start in range(0, len(ordered), 900):
+                connection.execute(
+                    delete(touched_keys).where(
+                        touched_keys.c.position_key == key,
+                        touched_keys.c.table_name == table_name,
+                        touched_keys.c.row_key.in_(ordered[start : start + 900]),
+                    )
+                )

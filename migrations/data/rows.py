@@ -1,9 +1,8 @@
-"""Reading rows by key from one database and writing them into another, idempotently.
+"""Small typed helpers on one table by key: fetch, list, delete, move a key's sequence.
 
-Rows travel as Python values typed by each side's SQLAlchemy table (datetimes, ints, text), so a
-SQLite source and a PostgreSQL target agree on what a row is. Writes are upserts by key
-(`INSERT ... ON CONFLICT (key) DO UPDATE`, executed as one batch), so copying a row again only
-rewrites it. This module must never decide which rows to copy.
+Rows come back as Python values typed by the side's SQLAlchemy table (datetimes, ints, text),
+as verify and the hooks want them; bulk copying between databases is `copying`'s job. This
+module must never decide which rows to touch.
 """
 
 from __future__ import annotations
@@ -12,34 +11,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select, text
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 # SQLite allows 32,766 bound parameters per statement; stay far below for IN lists.
 KEYS_PER_QUERY = 900
 
 Row = dict[str, Any]
-
-
-def fetch_range(
-    connection: Connection,
-    table: Table,
-    columns: Sequence[str],
-    key: str,
-    after: int | None,
-    upto: int | None,
-    limit: int | None = None,
-) -> list[Row]:
-    """Rows with `after < key <= upto` (either bound may be open), in key order."""
-    key_column = table.c[key]
-    query = select(*(table.c[name] for name in columns)).order_by(key_column)
-    if after is not None:
-        query = query.where(key_column > after)
-    if upto is not None:
-        query = query.where(key_column <= upto)
-    if limit is not None:
-        query = query.limit(limit)
-    return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def fetch_keys(
@@ -57,16 +33,6 @@ def fetch_keys(
         )
         found.extend(dict(row) for row in connection.execute(query).mappings())
     return found
-
-
-def upsert(connection: Connection, table: Table, key: str, rows: list[Row]) -> None:
-    """Insert `rows`, or overwrite the rows already there with the same key."""
-    if not rows:
-        return
-    build = postgres_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = build(table)
-    changed = {name: statement.excluded[name] for name in rows[0] if name != key}
-    connection.execute(statement.on_conflict_do_update(index_elements=[key], set_=changed), rows)
 
 
 def delete_keys(connection: Connection, table: Table, key: str, keys: Iterable[int]) -> int:

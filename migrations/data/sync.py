@@ -196,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         arguments.context, settings.monolith_database_url, settings.service_url(arguments.context)
     )
     try:
+        link.ensure_bookkeeping()
         if arguments.drain:
             drained = apply.drain(link, every_pair(link), settings.batch_rows)
             log.info("drained", entries=drained.entries, seconds=round(drained.seconds, 3))

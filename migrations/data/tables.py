@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 PREFIX = "strangler_"
 
@@ -88,8 +89,18 @@ change_log = Table(
 
 
 def ensure(engine: Engine) -> None:
-    """Create the bookkeeping tables a target or the monolith needs, if they are missing."""
-    bookkeeping.create_all(engine, checkfirst=True)
+    """Create the bookkeeping tables a target or the monolith needs, if they are missing.
+
+    Two processes may race to create them (a backfill and a sync starting together); the one
+    that loses finds them there.
+    """
+    for attempt in range(3):
+        try:
+            bookkeeping.create_all(engine, checkfirst=True)
+            return
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 2:
+                raise
 
 
 def is_bookkeeping(name: str | None) -> bool:

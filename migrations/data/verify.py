@@ -22,12 +22,13 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select
 
 from migrations.data import positions, rows
-from migrations.data.apply import with_defaults
 from migrations.data.contexts import Direction, Feed, TableMap
 from migrations.data.link import Link
 
 DEFAULT_CHUNK_ROWS = 5000
 MAX_KEYS_PER_DIFFERENCE = 100
+_BEFORE_EVERY_KEY = -(2**63)
+_NO_LIMIT = 2**62
 Progress = Callable[[str, int, int], None]
 
 
@@ -263,33 +264,24 @@ def repair(link: Link, report: VerifyReport) -> RepairReport:
     """Make each differing range of the replica equal to the owner's, under the feed's lock."""
     direction = report.direction
     repaired = RepairReport()
+    hook = link.context.on_service_rows if direction is Direction.FORWARD else None
     for difference in report.differences:
         feed = link.context.feed(difference.feed)
-        mapping = feed.table(difference.table, direction)
-        owner_table = link.context.source_table(mapping, direction)
-        replica_table = link.context.target_table(mapping, direction)
+        copy = link.copy(feed.table(difference.table, direction), direction)
+        key = copy.mapping.key
+        after = difference.after if difference.after is not None else _BEFORE_EVERY_KEY
         with link.target(direction).begin() as writer:
             positions.lock(writer, feed.position_key(direction))
             with link.source(direction).connect() as owner:
-                found = rows.fetch_range(
-                    owner,
-                    owner_table,
-                    mapping.columns,
-                    mapping.key,
-                    difference.after,
-                    difference.upto,
-                )
-            present = {row[mapping.key] for row in found}
-            existing = rows.keys_in_range(
-                writer, replica_table, mapping.key, difference.after, difference.upto
-            )
-            stale = [key for key in existing if key not in present]
-            repaired.rows_deleted += rows.delete_keys(writer, replica_table, mapping.key, stale)
-            rows.upsert(
-                writer, replica_table, mapping.key, with_defaults(found, mapping, direction)
-            )
-            if direction is Direction.FORWARD and link.context.on_service_rows is not None:
-                link.context.on_service_rows(writer, replica_table.name, found)
+                found = copy.read_range(owner, after, difference.upto, _NO_LIMIT)
+            present = {copy.key(row) for row in found}
+            existing = rows.keys_in_range(writer, copy.target, key, after, difference.upto)
+            stale = [found_key for found_key in existing if found_key not in present]
+            removed = rows.fetch_keys(writer, copy.target, copy.columns, key, stale) if hook else []
+            repaired.rows_deleted += rows.delete_keys(writer, copy.target, key, stale)
+            copy.write(writer, found)
+            if hook is not None:
+                hook(writer, copy.target.name, copy.as_dicts(found) + removed)
         repaired.ranges += 1
         repaired.rows_copied += len(found)
     return repaired

@@ -22,7 +22,7 @@ from migrations.data.tables import checkpoints
 from tests.data import processes
 from tests.data.workload import assert_same_rows
 
-KILLS = 6
+KILLS = 5
 
 
 def _copied(link: Link) -> int:

@@ -3,7 +3,8 @@
 Writes and reads run through the proxy, the monolith, the forum service and the sync (all real
 processes) while the forum's data moves to the service and back. No request fails outside the
 freeze window (in fact none fails: frozen writes wait for the thaw), and every write that got a
-201 is in the owner's database and, through the feed, in the replica's.
+201 is in the owner's database and, through the feed, in the replica's. A move that verify
+refuses changes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
-from migrations.data import cutover, status
+from migrations.data import cutover, status, verify
 from migrations.data.contexts import Direction, Owner
 from migrations.data.link import Link
 from tests.data import processes
@@ -77,9 +79,9 @@ def test_a_cutover_under_steady_load_fails_nothing_outside_its_freeze_and_loses_
     with running_system(backend, tmp_path, ("forum",)) as system:
         link = system.links["forum"]
         load = _forum_load(system)
-        load.wait_for(40)
+        load.wait_for(30)
         report = cutover.cutover(link, system.admin, max_freeze_seconds=20)
-        load.wait_for(40)
+        load.wait_for(30)
         answers = load.stop()
         processes.caught_up(link)
         windows = _freeze_windows(system)
@@ -96,6 +98,25 @@ def test_a_cutover_under_steady_load_fails_nothing_outside_its_freeze_and_loses_
     assert created <= monolith.keys(), "the reverse feed lost writes"
 
 
+def _refused_rollback_changes_nothing(
+    system: System, link: Link, load: SteadyLoad, corrupt: int
+) -> None:
+    """A rollback that verify refuses leaves the service the owner, its feed running and writes
+    flowing; once repaired, the rollback can go ahead."""
+    processes.caught_up(link)
+    with link.monolith.begin() as connection:
+        connection.execute(
+            text("UPDATE posts SET body = 'corrupted' WHERE id = :id"), {"id": corrupt}
+        )
+    with pytest.raises(cutover.MoveRefused, match="differences"):
+        cutover.rollback(link, system.admin, max_freeze_seconds=20)
+    assert system.admin.owner_of("forum") is Owner.SERVICE and not system.admin.freezes()
+    assert status.describe(link).state.owner is Owner.SERVICE
+    load.wait_for(20)  # writes still go to the service, and reach the monolith
+    processes.caught_up(link)
+    verify.repair(link, verify.verify(link, Direction.REVERSE, chunk_rows=100))
+
+
 def test_a_rollback_right_after_cutover_keeps_every_write_made_on_the_service_side(
     backend: str, tmp_path: Path
 ) -> None:
@@ -103,10 +124,11 @@ def test_a_rollback_right_after_cutover_keeps_every_write_made_on_the_service_si
         link = system.links["forum"]
         cutover.cutover(link, system.admin, max_freeze_seconds=20)
         load = _forum_load(system)
-        load.wait_for(40)
+        load.wait_for(30)
         on_service = load.created()
+        _refused_rollback_changes_nothing(system, link, load, corrupt=min(on_service))
         report = cutover.rollback(link, system.admin, max_freeze_seconds=20)
-        load.wait_for(40)
+        load.wait_for(30)
         answers = load.stop()
         processes.caught_up(link)
         windows = _freeze_windows(system)

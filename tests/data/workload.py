@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from migrations.data.contexts import Direction, Feed
@@ -111,7 +111,7 @@ def _recount(connection: Any, chance: random.Random) -> None:
 
 def _delete_post(connection: Any, chance: random.Random) -> None:
     post = chance.randint(1, _largest(connection, Post.id))
-    connection.execute(Post.__table__.delete().where(Post.id == post))
+    connection.execute(delete(Post).where(Post.id == post))
 
 
 def _rename(connection: Any, chance: random.Random) -> None:
