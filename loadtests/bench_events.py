@@ -4,10 +4,11 @@ accepted vote takes to show in the results.
     python -m loadtests.bench_events [--seconds 10] [--runs 3] [--connections 16] [--polls 20]
         [--backend sqlite|postgres] [--buses database,redis]
 
-Each run starts empty, on loopback: a fresh polls database (SQLite file, or a new database on
-`--postgres-url`), the polls service (uvicorn, one process), its relay and its results consumer
-(`python -m extracted.events.consumer polls`), default settings, on the embedded database bus
-(same backend) or on Redis Streams (`--redis-url`, a key prefix of its own, deleted after).
+Each run starts empty, on loopback (`loadtests.polls_path`): a fresh polls database (SQLite
+file, or a new database on `--postgres-url`), the polls service (uvicorn, one process), its
+relay and its results consumer (`python -m extracted.events.consumer polls`), default settings,
+on the embedded database bus (same backend) or on Redis Streams (`--redis-url`, a key prefix of
+its own, deleted after); the buses take turns, run by run.
 `--connections` closed-loop voters (`loadtests.voters`, in their own process) then vote for
 `--seconds`. Printed, as medians of `--runs` runs:
 - votes/s accepted (201), with the relay and the consumer running on the same machine;
@@ -28,39 +29,32 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy import Engine, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from extracted.polls import projection
 from extracted.polls.events import VOTE_CAST
 from extracted.polls.models import Poll, PollOption, Vote, consumed, outbox
 from loadtests.bench_proxy import TOKEN_SECRET, _cpu_seconds
+from loadtests.polls_path import (
+    OPTIONS,
+    create_polls,
+    fresh_bus,
+    fresh_database,
+    progress,
+    running_polls_path,
+)
 from loadtests.voters import Load, Plan, run_load
 from migrations.runner import upgrade
 from plumbing.database import make_engine
-from plumbing.tokens import TokenSigner
-from strangler.launch import (
-    consumer_command,
-    context_environment,
-    relay_command,
-    service_command,
-    service_environment,
-)
-from strangler.processes import ManagedProcess, free_port, start
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # whole rows in a log file too
-OPTIONS = ["red", "green", "blue", "yellow"]
 
 
 @dataclass(frozen=True)
@@ -84,89 +78,6 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples) * 1000, cuts[94] * 1000
 
 
-@contextmanager
-def fresh_database(backend: str, workdir: Path, postgres_url: str, name: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / f'{name}.sqlite3'}"
-        return
-    database = f"bench_{name}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    try:
-        yield make_url(postgres_url).set(database=database).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
-def fresh_bus(
-    bus: str, backend: str, workdir: Path, arguments: argparse.Namespace
-) -> Iterator[str]:
-    if bus == "database":
-        with fresh_database(backend, workdir, arguments.postgres_url, "bus") as url:
-            yield url
-        return
-    import redis
-
-    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-    try:
-        yield f"{arguments.redis_url}?prefix={prefix}"
-    finally:
-        client = redis.Redis.from_url(arguments.redis_url)
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
-
-
-@contextmanager
-def polls_path(database_url: str, bus_url: str, workdir: Path) -> Iterator[dict[str, object]]:
-    """The polls service, relay and results consumer; yield the URL and the processes."""
-    upgrade("polls", database_url)
-    port = free_port()
-    shared = {
-        **service_environment("polls", database_url, TOKEN_SECRET),
-        **context_environment("polls", workdir),
-        "STRANGLER_BUS_URL": bus_url,
-    }
-    logs = workdir / "logs"
-    with ExitStack() as stack:
-        processes: dict[str, ManagedProcess] = {}
-        for name, argv, health in (
-            ("service", service_command("polls", port), f"http://127.0.0.1:{port}/healthz"),
-            ("relay", relay_command("polls"), None),
-            ("consumer", consumer_command("polls"), None),
-        ):
-            process = start(name, argv, shared, health, logs / f"{name}.log")
-            stack.callback(process.stop)
-            process.wait_healthy(60)
-            processes[name] = process
-        yield {"url": f"http://127.0.0.1:{port}", "processes": processes}
-
-
-def _create_polls(url: str, count: int) -> list[dict[str, object]]:
-    headers = {"Authorization": f"Bearer {TokenSigner(TOKEN_SECRET).issue(1)}"}
-    with httpx.Client(timeout=30) as client:
-        return [
-            client.post(
-                f"{url}/api/polls",
-                json={"question": f"Poll {n}?", "options": OPTIONS},
-                headers=headers,
-            ).json()
-            for n in range(count)
-        ]
-
-
-def _progress(engine: Engine) -> tuple[int, int]:
-    """(events recorded in the outbox, events the results consumer has applied)."""
-    with engine.connect() as connection:
-        recorded = connection.scalar(select(func.count()).select_from(outbox)) or 0
-        applied = connection.scalar(select(func.count()).select_from(consumed.consumed)) or 0
-    return recorded, applied
-
-
 def _applied_delays(engine: Engine, load: Load) -> list[float]:
     """Per accepted vote: seconds from its 201 to its event's `applied_at`."""
     with engine.connect() as connection:
@@ -185,12 +96,13 @@ def one_run(bus: str, arguments: argparse.Namespace) -> Figures:
     with (
         tempfile.TemporaryDirectory(prefix="bench-events-") as folder,
         fresh_database(arguments.backend, Path(folder), arguments.postgres_url, "polls") as url,
-        fresh_bus(bus, arguments.backend, Path(folder), arguments) as bus_url,
-        polls_path(url, bus_url, Path(folder)) as path,
+        fresh_bus(
+            bus, arguments.backend, Path(folder), arguments.postgres_url, arguments.redis_url
+        ) as bus_url,
+        running_polls_path(url, bus_url, Path(folder), TOKEN_SECRET) as path,
     ):
-        base, processes = str(path["url"]), path["processes"]
-        assert isinstance(processes, dict)
-        *polls, probe = _create_polls(base, arguments.polls + 1)
+        base, processes = path.url, path.processes
+        *polls, probe = create_polls(base, arguments.polls + 1, TOKEN_SECRET)
         engine = make_engine(url)
         cpu = {name: _cpu_seconds(process.popen.pid) for name, process in processes.items()}
         plan = Plan(base, polls, probe, arguments.connections, arguments.seconds, TOKEN_SECRET)
@@ -201,11 +113,11 @@ def one_run(bus: str, arguments: argparse.Namespace) -> Figures:
         load: Load = queue.get(timeout=arguments.seconds + 120)
         voters.join()
         stopped = time.monotonic()
-        recorded, applied = _progress(engine)
+        recorded, applied = progress(engine)
         backlog = recorded - applied
         while applied < recorded and time.monotonic() - stopped < 120:
             time.sleep(0.02)
-            recorded, applied = _progress(engine)
+            recorded, applied = progress(engine)
         drained = time.monotonic() - stopped
         votes = len(load.accepted)
         spent = {name: _cpu_seconds(p.popen.pid) - cpu[name] for name, p in processes.items()}

@@ -18,7 +18,7 @@ bus.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TypedDict
 
 from prometheus_client import CollectorRegistry, Counter
@@ -82,22 +82,24 @@ def results_consumer(pages: ResultsPages, registry: CollectorRegistry) -> Consum
     """The results consumer, writing its pages into `pages`' folder and counting them."""
     written = Counter("poll_pages_written_total", "Static results pages written", registry=registry)
 
-    def recompute(db: Session, events: Sequence[Event]) -> None:
-        poll_ids = {int(event.aggregate_id) for event in events}
+    def recompute(db: Session, poll_ids: Collection[int]) -> None:
         written.inc(projection.write_pages(db, pages, poll_ids))  # before the write lock
         projection.refresh(db, poll_ids)
 
+    def recompute_named(db: Session, events: Sequence[Event]) -> None:
+        recompute(db, {int(event.aggregate_id) for event in events})
+
     def recompute_every_poll(db: Session) -> None:
-        written.inc(projection.write_pages(db, pages, projection.refresh_all(db)))
+        recompute(db, projection.every_poll_id(db))
 
     return Consumer(
         name="polls-results",
         context="polls",
         topics=frozenset({POLL_CREATED, VOTE_CAST}),
-        handle=lambda db, event: recompute(db, [event]),
+        handle=lambda db, event: recompute_named(db, [event]),
         tables=consumed,
         reset=recompute_every_poll,
-        handle_batch=recompute,
+        handle_batch=recompute_named,
     )
 
 

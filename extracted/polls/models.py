@@ -73,8 +73,13 @@ class PollResult(Base):
 
     __tablename__ = "poll_results"
 
-    poll_id: Mapped[int] = mapped_column(Id, ForeignKey("polls.id"), primary_key=True)
-    option_id: Mapped[int] = mapped_column(Id, ForeignKey("poll_options.id"), primary_key=True)
+    # Derived rows never stand in the way of a change to the rows they count.
+    poll_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    option_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("poll_options.id", ondelete="CASCADE"), primary_key=True
+    )
     votes: Mapped[int]
     as_of: Mapped[datetime]
 

@@ -1,13 +1,13 @@
 """The polls results projection: each option's vote count, recomputed from the `votes` table.
 
 The read side of polls. `refresh` recomputes the named polls inside the caller's transaction:
-the results consumer calls it for each `polls.*` event, and the data path calls it in the
-transaction that applies copied or captured votes, so results are right whichever way the votes
-arrived. Recomputing from `votes` (never incrementing) makes a redelivered or replayed event
-harmless. `read` answers results from the projection. A poll with no projection rows yet (just
-created, its event still on the way) has no counted votes: every option at 0, as of the poll's
-creation. `write_pages` and `write_all_pages` publish the static results pages, counted as
-they are written (through `pages.ResultsPages`, which owns the files).
+the results consumer calls it for the polls a batch of events names, and the data path calls it
+in the transaction that applies copied or captured votes, so results are right whichever way
+the votes arrived. Recomputing from `votes` (never incrementing) makes a redelivered or
+replayed event harmless. `read` answers results from the projection. A poll with no projection
+rows yet (just created, its event still on the way) has no counted votes: every option at 0, as
+of the poll's creation. `write_pages` and `write_all_pages` publish the static results pages,
+counted as they are written (through `pages.ResultsPages`, which owns the files).
 
     POLLS_DATABASE_URL=... POLLS_RESULTS_DIR=... python -m extracted.polls.projection --rebuild
 
@@ -97,11 +97,8 @@ def _counted(poll_ids: list[int], as_of: datetime) -> Select[Any]:
     )
 
 
-def refresh_all(session: Session) -> list[int]:
-    """Recompute every poll in the caller's transaction (a consumer's replay); return the ids."""
-    poll_ids = list(session.scalars(select(Poll.id).order_by(Poll.id)))
-    refresh(session, poll_ids)
-    return poll_ids
+def every_poll_id(session: Session) -> list[int]:
+    return list(session.scalars(select(Poll.id).order_by(Poll.id)))
 
 
 def rebuild(engine: Engine) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from extracted.events.bus import open_bus
@@ -123,6 +123,17 @@ def test_a_poll_never_computed_has_zero_votes_as_of_its_creation(polls_engine: E
         assert (results.total, results.as_of) == (0, poll.created_at)
 
 
+def test_the_projection_never_stands_in_the_way_of_deleting_a_poll(polls_engine: Engine) -> None:
+    with Session(polls_engine) as session, session.begin():
+        _copy_poll(session, 1, 2, [])
+        projection.refresh(session, [1])
+    with Session(polls_engine) as session, session.begin():
+        session.execute(delete(PollOption).where(PollOption.poll_id == 1))
+        session.execute(delete(Poll).where(Poll.id == 1))
+    with polls_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(PollResult)) == 0
+
+
 def test_refreshing_unknown_polls_or_none_writes_nothing(polls_engine: Engine) -> None:
     with Session(polls_engine) as session, session.begin():
         projection.refresh(session, [])
@@ -173,8 +184,14 @@ def test_the_rebuild_command_recomputes_every_poll_and_writes_every_page(
     subprocess.run(command, env=environment, check=True, capture_output=True, timeout=60)
     assert _counts(polls_engine, 1) == (2, [0, 2])
     assert sorted(path.name for path in folder.iterdir()) == ["1.html", "2.html"]
-    refused = subprocess.run(command[:-1], env=environment, capture_output=True, timeout=60)
-    assert refused.returncode == 2 and b"--rebuild" in refused.stderr
+
+
+def test_the_projection_command_without_rebuild_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        projection.main([])
+    assert exit_.value.code == 2 and "--rebuild" in capsys.readouterr().err
 
 
 def test_every_poll_gets_one_readable_page(polls_engine: Engine, tmp_path: Path) -> None:

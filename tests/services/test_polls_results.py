@@ -29,6 +29,7 @@ from plumbing.tokens import TokenSigner
 from strangler.processes import ManagedProcess
 from strangler.workspace import stage_table
 from tests.contract.client import eventually as settled
+from tests.services.conftest import StartService
 from tests.services.event_processes import (
     BUSES,
     eventually,
@@ -37,12 +38,7 @@ from tests.services.event_processes import (
     start_relay,
 )
 from tests.support.databases import fresh_database
-from tests.support.servers import (
-    TEST_TOKEN_SECRET,
-    running_events,
-    running_proxy,
-    running_service,
-)
+from tests.support.servers import TEST_TOKEN_SECRET, running_proxy, running_service
 
 POLLS = 3
 STEP = 25  # votes accepted between one fault and the next
@@ -213,15 +209,12 @@ def _polls_to_the_service(folder: Path) -> Path:
 
 
 def test_the_results_page_keeps_its_contract_through_the_proxy(
-    monolith_url: str, backend: str, tmp_path: Path
+    monolith_url: str, session_service: StartService, tmp_path: Path
 ) -> None:
+    polls = session_service("polls")  # with its relay and results consumer
     with (
-        fresh_database(backend, tmp_path, "polls") as database_url,
-        fresh_database(backend, tmp_path, "bus") as bus_url,
-        running_service("polls", database_url, tmp_path) as polls_url,
-        running_events({"polls": database_url}, bus_url, tmp_path, ["polls"], ["polls"]),
         running_proxy(
-            {"monolith": monolith_url, "polls": polls_url},
+            {"monolith": monolith_url, "polls": polls.url},
             tmp_path,
             _polls_to_the_service(tmp_path),
         ) as proxy,
@@ -239,12 +232,12 @@ def test_the_results_page_keeps_its_contract_through_the_proxy(
             assert "yes: <strong>1</strong>" in response.text
             return response
 
-        shown = settled(page)
+        shown = settled(page, attempts=300)  # 0.1 s apart: generous for a loaded machine
         assert (shown.status_code, shown.headers["content-type"]) == (
             200,
             "text/html; charset=utf-8",
         )
-        assert shown.content == (tmp_path / "polls-results" / f"{poll['id']}.html").read_bytes()
+        assert shown.content == (polls.folder / "polls-results" / f"{poll['id']}.html").read_bytes()
         unknown = http.get(f"/results/{poll['id'] + 1000}.html")
         assert (unknown.status_code, unknown.headers["content-type"]) == (
             404,

@@ -33,10 +33,16 @@ def upgrade() -> None:
         sa.Column("votes", sa.Integer(), nullable=False),
         sa.Column("as_of", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["option_id"], ["poll_options.id"], name=op.f("fk_poll_results_option_id_poll_options")
+            ["option_id"],
+            ["poll_options.id"],
+            name=op.f("fk_poll_results_option_id_poll_options"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["poll_id"], ["polls.id"], name=op.f("fk_poll_results_poll_id_polls")
+            ["poll_id"],
+            ["polls.id"],
+            name=op.f("fk_poll_results_poll_id_polls"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("poll_id", "option_id", name=op.f("pk_poll_results")),
     )
