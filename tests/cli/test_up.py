@@ -30,11 +30,17 @@ def gone(pids: list[int]) -> bool:
     return all(is_gone(pid) for pid in pids)
 
 
-def test_up_seeds_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_up_seeds_serves_shows_its_status_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     with strangler_up(tmp_path, port, "--scale", "0.02") as up:
         page = httpx.get(f"{up.url}/api/threads?limit=5").json()
         assert len(page["items"]) == 5
+        status = up.status()
+        assert status["stage"] == 0 and status["is_running"]
+        assert {route["mode"] for route in status["routes"]} == {"monolith"}
+        healthy = {process["name"]: process["is_healthy"] for process in status["processes"]}
+        assert healthy == {"monolith": True, "proxy": True}
+        assert [context["served_by"] for context in status["contexts"]] == ["monolith"] * 4
         assert (tmp_path / ".strangler" / "monolith.sqlite3").exists()
         assert (tmp_path / ".strangler" / "token-secret").stat().st_mode & 0o077 == 0
         ports = list(up.record().ports.values())
@@ -51,6 +57,9 @@ def test_down_from_another_terminal_stops_every_process_and_frees_every_port(
 ) -> None:
     port = free_port()
     with strangler_up(tmp_path, port, "--scale", "0.02") as up:
+        second = strangler(tmp_path, "up", "--port", str(free_port()), timeout=60)
+        assert second.returncode == 1
+        assert f"already running at {up.url}" in second.stdout
         record = up.record()
         assert set(record.processes) == {"monolith", "proxy"}
         pids = up.every_pid()
@@ -61,13 +70,6 @@ def test_down_from_another_terminal_stops_every_process_and_frees_every_port(
     assert gone(pids)
     assert all(port_is_free(port) for port in record.ports.values())
     assert "nothing is running" in strangler(tmp_path, "down").stdout
-
-
-def test_a_second_up_in_the_same_folder_is_refused(tmp_path: Path) -> None:
-    with strangler_up(tmp_path, free_port(), "--scale", "0.02") as up:
-        second = strangler(tmp_path, "up", "--port", str(free_port()), timeout=60)
-        assert second.returncode == 1
-        assert f"already running at {up.url}" in second.stdout
 
 
 def test_a_killed_process_is_restarted_by_the_supervisor(tmp_path: Path) -> None:
@@ -82,15 +84,3 @@ def test_a_killed_process_is_restarted_by_the_supervisor(tmp_path: Path) -> None
             time.sleep(0.2)
         assert current is not None and current.restarts == 1 and current.state == "healthy"
         assert httpx.get(f"{up.url}/api/threads?limit=1").status_code == 200
-
-
-def test_status_shows_the_routes_in_force_and_every_process_healthy(tmp_path: Path) -> None:
-    with strangler_up(tmp_path, free_port(), "--scale", "0.02") as up:
-        status = up.status()
-    assert status["stage"] == 0 and status["is_running"]
-    assert {route["mode"] for route in status["routes"]} == {"monolith"}
-    assert {process["name"]: process["is_healthy"] for process in status["processes"]} == {
-        "monolith": True,
-        "proxy": True,
-    }
-    assert [context["served_by"] for context in status["contexts"]] == ["monolith"] * 4
