@@ -9,12 +9,11 @@ line and a non-zero exit, never a stack trace.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,6 +22,7 @@ from migrations.data import apply, backfill, capture, cutover, status, verify
 from migrations.data.contexts import Direction, UnknownContext, context_names
 from migrations.data.link import Link
 from migrations.data.proxy_admin import ProxyAdmin, ProxyAdminError
+from strangler.bars import table_bars
 from strangler.workspace import Workspace
 
 data_app = typer.Typer(
@@ -63,24 +63,9 @@ def _link(context: str, migrate: bool = False) -> Iterator[Link]:
         raise _fail(f"a database refused: {str(error).splitlines()[0]}") from error
 
 
-@contextmanager
-def _bars(verb: str) -> Iterator[Callable[[str, int, int], None]]:
+def _bars(verb: str) -> AbstractContextManager[Callable[[str, int, int], None]]:
     """A progress bar per table; yields the `progress(table, done, total)` callback."""
-    with Progress(
-        TextColumn(f"[bold]{verb}[/] {{task.description}}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def report(table: str, done: int, total: int) -> None:
-            if table not in tasks:
-                tasks[table] = progress.add_task(table, total=total)
-            progress.update(tasks[table], completed=done, total=max(total, done))
-
-        yield report
+    return table_bars(console, verb)
 
 
 @capture_app.command("start")

@@ -13,15 +13,14 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from monolith.seed import SEED_PASSWORD, SeedReport
+from strangler.bars import table_bars
 from strangler.gates import GateFailed
 from strangler.inspection import as_document, inspect
 from strangler.interrupts import StopRequested, ignore_signals, stop_on_signals
@@ -37,25 +36,9 @@ from strangler.workspace import Workspace
 console = Console(highlight=False, soft_wrap=True)
 
 
-@contextmanager
-def seed_progress() -> Iterator[SeedProgress]:
+def seed_progress() -> AbstractContextManager[SeedProgress]:
     """A progress bar per table while seeding; yields the callback `monolith.seed` reports to."""
-    with Progress(
-        TextColumn("[bold]seeding[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def report(table: str, done: int, total: int) -> None:
-            if table not in tasks:
-                tasks[table] = progress.add_task(table, total=total)
-            progress.update(tasks[table], completed=done, total=max(total, done))
-
-        yield report
+    return table_bars(console, "seeding", transient=True)
 
 
 def print_seeded(result: SeedReport) -> None:
