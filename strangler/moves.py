@@ -29,26 +29,36 @@ from strangler.traffic import canary_gate, shadow_gate
 def extraction(conductor: Conductor, context: str) -> list[Gate]:
     """Every gate from the stage before `context`'s to its own."""
     if not conductor.migration.contexts[context].moves_data:
-        return [
-            _schema_gate(conductor, context),
-            Gate(
-                "index",
-                "build the index from the forum's data",
-                lambda: rebuild_search_index(conductor),
-            ),
-            Gate(
-                "service",
-                f"start {context} and let its consumer catch up",
-                lambda: _start_indexer(conductor, context),
-            ),
-            Gate("shadow", "shadow its reads", lambda: shadow_gate(conductor, context)),
-            Gate("canary", "canary its reads", lambda: canary_gate(conductor, context)),
-            Gate(
-                "switch",
-                "send its routes to the service",
-                lambda: routes_to(conductor, context, "service"),
-            ),
-        ]
+        return _index_extraction(conductor, context)
+    return _data_extraction(conductor, context)
+
+
+def _index_extraction(conductor: Conductor, context: str) -> list[Gate]:
+    """A context that owns no data of the monolith's: it builds its own (search's index)."""
+    return [
+        _schema_gate(conductor, context),
+        Gate(
+            "index",
+            "build the index from the forum's data",
+            lambda: rebuild_search_index(conductor),
+        ),
+        Gate(
+            "service",
+            f"start {context} and let its consumer catch up",
+            lambda: _start_indexer(conductor, context),
+        ),
+        Gate("shadow", "shadow its reads", lambda: shadow_gate(conductor, context)),
+        Gate("canary", "canary its reads", lambda: canary_gate(conductor, context)),
+        Gate(
+            "switch",
+            "send its routes to the service",
+            lambda: routes_to(conductor, context, "service"),
+        ),
+    ]
+
+
+def _data_extraction(conductor: Conductor, context: str) -> list[Gate]:
+    """A context whose data the monolith owns: move the data, then the traffic."""
     return [
         _schema_gate(conductor, context),
         Gate(

@@ -110,29 +110,10 @@ def up(
     workspace = Workspace.here()
     supervisor: Supervisor | None = None
     try:
-        refuse_if_running(workspace)
-        migration = load_migration()
-        state = read_state(workspace.state_file)
-        if no_proxy and state.stage != 0:
-            raise StageFileError(
-                [f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}"]
-            )
-        seed_with_progress(workspace, scale)
-        if stage is not None and (stage != state.stage or state.moving is not None):
-            console.print(f"moving this folder's data to stage {stage} first")
-            prepare(workspace, stage, console=console)
-            state = read_state(workspace.state_file)
-        budget = Budget(workers, service_workers)
-        notify = lambda message: console.print(f"[yellow]{message}[/]")  # noqa: E731
-        if no_proxy:
-            supervisor = Supervisor(
-                workspace.places(), workspace.run_file, workspace.logs, port,
-                lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify,
-            )  # fmt: skip
-        else:
-            supervisor = supervise(workspace, port, budget, notify)
+        running_stage = _ready(workspace, stage, no_proxy, scale)
+        supervisor = _supervisor(workspace, port, no_proxy, Budget(workers, service_workers))
         settle_with_progress(supervisor)
-        front = "monolith alone" if no_proxy else migration.stage(state.stage).label
+        front = "monolith alone" if no_proxy else load_migration().stage(running_stage).label
         console.print(
             f"[green]ready[/] {supervisor.public_url}  ({front}; "
             f"logs in {_relative(workspace.logs)}; Ctrl-C or `strangler down` stops)"
@@ -152,6 +133,34 @@ def up(
         if supervisor is not None:
             supervisor.stop_all()
             console.print("stopped")
+
+
+def _ready(workspace: Workspace, stage: int | None, no_proxy: bool, scale: float) -> int:
+    """Seed a fresh folder, move its data to `stage` if asked; the stage it is at now."""
+    refuse_if_running(workspace)
+    load_migration()  # a broken stage file stops here, naming its line
+    state = read_state(workspace.state_file)
+    if no_proxy and state.stage != 0:
+        raise StageFileError(
+            [f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}"]
+        )
+    seed_with_progress(workspace, scale)
+    if stage is not None and (stage != state.stage or state.moving is not None):
+        console.print(f"moving this folder's data to stage {stage} first")
+        prepare(workspace, stage, console=console)
+    return read_state(workspace.state_file).stage
+
+
+def _supervisor(workspace: Workspace, port: int, no_proxy: bool, budget: Budget) -> Supervisor:
+    def notify(message: str) -> None:
+        console.print(f"[yellow]{message}[/]")
+
+    if not no_proxy:
+        return supervise(workspace, port, budget, notify)
+    return Supervisor(
+        workspace.places(), workspace.run_file, workspace.logs, port,
+        lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify,
+    )  # fmt: skip
 
 
 def down(
