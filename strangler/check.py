@@ -18,8 +18,6 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from migrations.data import apply, status
-from migrations.data.contexts import Owner
 from strangler.conductor import Conductor
 from strangler.inspection import SystemView, inspect
 from strangler.plan import plan
@@ -44,7 +42,7 @@ def check(conductor: Conductor) -> list[Finding]:
         _table(stage, view),
         _processes(conductor, stage, view),
     ]
-    findings.extend(_data(conductor, stage))
+    findings.extend(_data(conductor, stage, view))
     findings.extend(_reads(conductor, stage))
     return findings
 
@@ -96,26 +94,21 @@ def _processes(conductor: Conductor, stage: Stage, view: SystemView) -> Finding:
     return Finding("every process the stage needs runs, healthy", not problems, detail)
 
 
-def _data(conductor: Conductor, stage: Stage) -> Iterator[Finding]:
+def _data(conductor: Conductor, stage: Stage, view: SystemView) -> Iterator[Finding]:
     limit = conductor.settings.max_sync_lag
-    for context, spec in conductor.migration.contexts.items():
-        if not spec.moves_data:
+    for context in view.contexts:
+        if not conductor.migration.contexts[context.context].moves_data:
             continue
-        expected = Owner.SERVICE if context in stage.services_own else Owner.MONOLITH
-        with conductor.link(context) as link:
-            described = status.describe(link)
-            lags = apply.lags(link, link.context.directions(expected)) if described.lags else {}
-        state = described.state
+        expected = "service" if context.context in stage.services_own else "monolith"
         problems = []
-        if state.owner is not expected:
-            problems.append(f"owned by the {state.owner.value}, not the {expected.value}")
-        if state.operation:
-            problems.append(f"a {state.operation} stopped at {state.step!r}")
-        behind = sum(lag.entries for lag in lags.values())
-        if expected is Owner.SERVICE and behind > limit:
-            problems.append(f"its sync is {behind} changes behind")
-        detail = "; ".join(problems) or f"owned by the {expected.value}, sync {behind} behind"
-        yield Finding(f"{context} data", not problems, detail)
+        if context.owner != expected:
+            problems.append(f"owned by the {context.owner or 'unknown'}, not the {expected}")
+        if context.operation:
+            problems.append(f"a {context.operation} stopped at {context.step!r}")
+        if expected == "service" and context.behind > limit:
+            problems.append(f"its sync is {context.behind} changes behind")
+        detail = "; ".join(problems) or f"owned by the {expected}, sync {context.behind} behind"
+        yield Finding(f"{context.context} data", not problems, detail)
 
 
 # Reads of the contract (path, expected status, the route that serves it).

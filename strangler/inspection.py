@@ -64,6 +64,10 @@ class ContextView:
     lag_entries: int | None = None
     lag_seconds: float | None = None
     last_freeze_seconds: float | None = None  # of its last cutover or rollback
+    owner: str | None = None  # the data path's record: monolith or service (None: unknown)
+    operation: str = ""  # a cutover or rollback under way, at `step`
+    step: str = ""
+    behind: int = 0  # changes not yet applied, over every feed of the context
 
 
 @dataclass
@@ -185,24 +189,25 @@ def _data_of(context: str, served: str, workspace: Workspace) -> ContextView:
             described = describe(link)
     except SQLAlchemyError as error:
         return ContextView(context, served, "unknown", f"database error: {error}".splitlines()[0])
-    owner = described.state.owner.value
-    if described.state.operation:
-        owner += f" ({described.state.operation}: {described.state.step})"
-    main = [lag for name, lag in described.lags.items() if name.startswith(context)]
-    direction = "reverse" if described.state.owner.value == "service" else "forward"
-    freeze = described.state.last_freeze_seconds
-    if not described.capturing:
-        return ContextView(context, served, owner, "-", last_freeze_seconds=freeze)
-    lag = main[0] if main else None
-    return ContextView(
+    state = described.state
+    shown = state.owner.value + (f" ({state.operation}: {state.step})" if state.operation else "")
+    found = ContextView(
         context,
         served,
-        owner,
-        direction,
-        None if lag is None else lag.entries,
-        None if lag is None else round(lag.seconds, 3),
-        freeze,
+        shown,
+        "-",
+        last_freeze_seconds=state.last_freeze_seconds,
+        owner=state.owner.value,
+        operation=state.operation,
+        step=state.step,
+        behind=sum(lag.entries for lag in described.lags.values()),
     )
+    if described.capturing:
+        found.sync = "reverse" if state.owner.value == "service" else "forward"
+        main = [lag for name, lag in described.lags.items() if name.startswith(context)]
+        if main:
+            found.lag_entries, found.lag_seconds = main[0].entries, round(main[0].seconds, 3)
+    return found
 
 
 def _served(route: RouteView) -> str:
