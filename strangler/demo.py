@@ -23,13 +23,12 @@ from pathlib import Path
 import httpx
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from loadtests.steady import FreezeWindow, SteadyLoad, Verification, verify
 from strangler.check import check
 from strangler.conductor import Conductor, GateSettings
+from strangler.demo_summary import show_summary
 from strangler.gates import GateFailed
 from strangler.interrupts import StopRequested, stop_on_signals
 from strangler.journey import goto
@@ -194,37 +193,6 @@ def run_short_comparison(report: Path, console: Console) -> tuple[Path | None, s
     return report, "report.html, summary.md and report.json"
 
 
-def summary(result: DemoResult) -> Panel:
-    """One screen: each stage's time and check, the load's figures, where the report is."""
-    stages = Table("stage", "title", "seconds", "check")
-    for figures in result.stages:
-        stages.add_row(str(figures.stage), figures.title, f"{figures.seconds:.1f}",
-                       f"{figures.checks_passed}/{figures.checks}")  # fmt: skip
-    verification = result.verification
-    checked = "-" if verification is None else f"{verification.checked}/{verification.acknowledged}"
-    freezes = ", ".join(
-        f"{w.context} {1000 * (w.ended - w.started):.0f} ms" for w in result.freezes
-    )
-    load = Table.grid(padding=(0, 2))
-    load.add_row("requests under the steady load", f"{result.requests:,}")
-    load.add_row(
-        "failed", f"{result.failures} ({result.unexplained_failures} outside a write freeze)"
-    )
-    load.add_row("acknowledged writes read back", checked)
-    load.add_row("writes frozen (by the proxy's clock)", freezes or "-")
-    where = str(result.report / "report.html") if result.report else result.comparison_note
-    load.add_row("comparison report", where)
-    load.add_row("demo wall time", f"{result.seconds:.0f} s")
-    return Panel(_stack(stages, load), title="strangler demo", expand=False)
-
-
-def _stack(*parts: Table) -> Table:
-    grid = Table.grid()
-    for part in parts:
-        grid.add_row(part)
-    return grid
-
-
 def demo(
     folder: Path = typer.Option(Path("strangler-demo"), help="The demo's own folder (emptied)."),
     scale: float = typer.Option(0.1, help="Seed size (1.0 = 1,000 users, 16,000 posts)."),
@@ -247,7 +215,7 @@ def demo(
     except (RuntimeError, OSError, httpx.HTTPError) as error:
         console.print(f"[red]the demo did not finish[/]: {type(error).__name__}: {error}")
         raise typer.Exit(1) from error
-    console.print(summary(result))
+    show_summary(result, console)
     lost = result.verification is None or not result.verification.is_complete
     if lost or result.unexplained_failures:
         raise typer.Exit(1)
