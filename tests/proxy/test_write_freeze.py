@@ -138,7 +138,7 @@ def test_a_freeze_whose_writes_never_finish_is_abandoned_and_thawed(
 ) -> None:
     proxy = proxy_factory(TABLE, {"monolith": monolith.url}, PROXY_FREEZE_DRAIN_SECONDS="0.3")
     writer = threading.Thread(
-        target=lambda: client.post(f"{proxy.url}/pause", params={"seconds": "6"}, json={})
+        target=lambda: client.post(f"{proxy.url}/pause", params={"seconds": "4"}, json={})
     )
     writer.start()
     with proxy.admin() as admin:
