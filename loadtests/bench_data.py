@@ -374,7 +374,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--cutovers", type=int, default=5)
     parser.add_argument("--only", default="backfill,lag,freeze")
-    parser.add_argument("--plot", type=Path, default=Path("bench-data.png"))
+    parser.add_argument("--plot", type=Path, default=Path(tempfile.gettempdir()) / "bench-data.png")
     arguments = parser.parse_args()
     parts = set(arguments.only.split(","))
     monolith = seeded_monolith(arguments.monolith, arguments.scale)
