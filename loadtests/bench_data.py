@@ -15,7 +15,7 @@ and reused when the file exists) is the source of every part. Printed, medians o
 - `freeze`: `--cutovers` cutovers of the forum and rollbacks, through the real proxy, monolith
   (gunicorn), forum service and sync process, under a steady load of writes and reads: the
   freeze window (the proxy's clock, freeze to thaw), the slowest write, failed requests.
-It asserts nothing.
+The delays and freeze windows are also drawn into `--plot` (PNG). It asserts nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import httpx
 from rich.console import Console
 from sqlalchemy import Engine, func, insert, select, text, update
 
+from loadtests import data_plot
 from loadtests.bench_events import fresh_database
 from migrations import runner
 from migrations.data import apply, backfill, capture, cutover
@@ -181,8 +182,12 @@ def _write_steadily(url: str, rate: float, seconds: float, seed_value: int) -> N
     engine.dispose()
 
 
-def lag_runs(monolith: str, backends: list[str], arguments: argparse.Namespace) -> None:
+def lag_runs(
+    monolith: str, backends: list[str], arguments: argparse.Namespace
+) -> dict[str, list[float]]:
+    """Each target's sync delays, every change of every run (seconds)."""
     spawn = multiprocessing.get_context("spawn")
+    every: dict[str, list[float]] = {}
     for backend in backends:
         results, drains = [], []
         for run in range(arguments.runs):
@@ -197,6 +202,7 @@ def lag_runs(monolith: str, backends: list[str], arguments: argparse.Namespace) 
                     delays, drained = _one_lag_run(link, monolith, spawn, arguments, run)
                     capture.stop(link)
             results.append(_percentiles(delays))
+            every.setdefault(backend, []).extend(delays)
             drains.append(drained)
             console.print(f"  lag sqlite -> {backend} run {run + 1}: {_show(results[-1])}; "
                           f"backlog drained at {drained:,.0f} changes/s; {_load()}")  # fmt: skip
@@ -205,6 +211,7 @@ def lag_runs(monolith: str, backends: list[str], arguments: argparse.Namespace) 
             f"[bold]sync lag sqlite -> {backend} at {arguments.rate:.0f} posts/s: "
             f"{_show(medians)}; drain {statistics.median(drains):,.0f} changes/s[/]"
         )
+    return every
 
 
 def _show(figures: dict[str, float]) -> str:
@@ -306,7 +313,7 @@ def _steps(report: cutover.MoveReport) -> str:
     return f"freeze {report.freeze_seconds * 1000:.0f} ms (steps, ms: {steps})"
 
 
-def freeze_runs(monolith: str, arguments: argparse.Namespace) -> None:
+def freeze_runs(monolith: str, arguments: argparse.Namespace) -> dict[str, list[float]]:
     windows: dict[str, list[float]] = {"cutover": [], "rollback": []}
     answers: list[tuple[float, int]] = []
     with (
@@ -344,6 +351,7 @@ def freeze_runs(monolith: str, arguments: argparse.Namespace) -> None:
         f"[bold]under load: {len(answers):,} requests, {failed} failed, "
         f"slowest {slowest * 1000:.0f} ms[/]"
     )
+    return windows
 
 
 def main() -> None:
@@ -366,16 +374,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--cutovers", type=int, default=5)
     parser.add_argument("--only", default="backfill,lag,freeze")
+    parser.add_argument("--plot", type=Path, default=Path(tempfile.gettempdir()) / "bench-data.png")
     arguments = parser.parse_args()
     parts = set(arguments.only.split(","))
     monolith = seeded_monolith(arguments.monolith, arguments.scale)
     backends = ["sqlite", "postgres"]
     if "backfill" in parts:
         backfill_runs(monolith, backends, arguments)
-    if "lag" in parts:
-        lag_runs(monolith, backends, arguments)
-    if "freeze" in parts:
-        freeze_runs(monolith, arguments)
+    delays = lag_runs(monolith, backends, arguments) if "lag" in parts else {}
+    windows = freeze_runs(monolith, arguments) if "freeze" in parts else {}
+    if delays or windows:
+        console.print(f"plot: {data_plot.draw(delays, windows, arguments.plot)}")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from migrations import runner
-from migrations.data import apply, backfill, capture, cutover, status, verify
-from migrations.data.contexts import Direction, UnknownContext, context_names
+from migrations.data import apply, backfill, capture, cutover, state, status, verify
+from migrations.data.contexts import Direction, Owner, UnknownContext, context_names
 from migrations.data.link import Link
 from migrations.data.proxy_admin import ProxyAdmin, ProxyAdminError
 from strangler.bars import table_bars
@@ -100,8 +100,9 @@ def backfill_command(context: str = CONTEXT, chunk_rows: int = CHUNK_ROWS) -> No
 
 
 def _owner_direction(link: Link) -> Direction:
-    owner = status.describe(link).state.owner
-    return Direction.FORWARD if owner.value == "monolith" else Direction.REVERSE
+    """The direction from the owner to the replica: what verify compares."""
+    owner = state.read(link.monolith, link.context.name).owner
+    return Direction.FORWARD if owner is Owner.MONOLITH else Direction.REVERSE
 
 
 def _show(report: verify.VerifyReport) -> None:
@@ -146,7 +147,7 @@ def repair_command(context: str = CONTEXT, chunk_rows: int = CHUNK_ROWS) -> None
 def sync_command(context: str = CONTEXT) -> None:
     """Apply CONTEXT's change log until it has caught up, once (the process runs for ever)."""
     with _link(context) as link:
-        feeds = link.context.directions(status.describe(link).state.owner)
+        feeds = link.context.directions(state.read(link.monolith, link.context.name).owner)
         with _bars("applying") as progress:
             drained = apply.drain(link, feeds, progress=lambda feed, n: progress(feed, n, n))
     applied = ", ".join(f"{feed} {n:,}" for feed, n in drained.entries.items())

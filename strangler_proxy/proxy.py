@@ -1,10 +1,11 @@
 """The request path of the proxy: canonicalise, route, choose a side, forward, fall back, record.
 
 `Proxy.handle` is the hot path; it reads the current table snapshot once per request, so a
-table swap never affects a request already in flight. Safe requests fall back to the monolith
-when the service fails (refused, timeout, 5xx, breaker open) while the monolith still owns the
-route's data; everything else gets a problem+json 502/503/504 with the request id. This module
-must never change the route table.
+table swap never affects a request already in flight. A write of a context frozen for its
+cutover waits for the thaw first and is then planned on the table in force (see `freeze`).
+Safe requests fall back to the monolith when the service fails (refused, timeout, 5xx, breaker
+open) while the monolith still owns the route's data; everything else gets a problem+json
+502/503/504 with the request id. This module must never change the route table.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from migrations.data import apply, backfill, capture, state
 from migrations.data.change_log import Lag
 from migrations.data.contexts import Direction
@@ -36,7 +38,10 @@ def describe(link: Link) -> ContextStatus:
                 found.capturing.append(f"{feed.name} {direction.value}")
     found.backfill = backfill.checkpoints_of(link)
     if _has_positions(link):
-        found.lags = apply.lags(link, link.context.directions(found.state.owner))
+        try:
+            found.lags = apply.lags(link, link.context.directions(found.state.owner))
+        except SQLAlchemyError:  # a feed whose log is gone (its database was replaced)
+            found.lags = {}
     return found
 
 

@@ -3,9 +3,10 @@
 The owner's rows are read in key-ordered chunks; each chunk's key range is read on the replica
 too, and both are reduced to a checksum by the same Python code (typed values rendered one
 canonical way: datetimes as ISO text with microseconds, booleans as words, numbers and text as
-themselves), so a SQLite side and a PostgreSQL side agree exactly when their rows do. Chunks
-that differ are reported as key ranges, with the keys that differ. `repair` re-copies only
-those ranges, holding the feed's position lock so the sync cannot interleave an older row.
+themselves, text prefixed by its length), so a SQLite side and a PostgreSQL side agree exactly
+when their rows do. Chunks that differ are reported as key ranges, with the keys that differ.
+`repair` re-copies only those ranges, holding the feed's position lock so the sync cannot
+interleave an older row.
 Under live writes a difference may only be lag: re-check after the sync drains. This module
 must never change the owner's data.
 """
@@ -20,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.types import TypeEngine
 
 from migrations.data import positions, rows
 from migrations.data.contexts import Direction, Feed, TableMap
@@ -68,29 +70,46 @@ class VerifyReport:
         return not self.differences
 
 
-def _canonical(value: Any) -> bytes:
-    if value is None:
-        return b"~"
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, datetime):
-        text = value.isoformat(timespec="microseconds")
-    else:
-        text = str(value)
-    encoded = text.encode("utf-8", "surrogatepass")
-    return b"%d:%s" % (len(encoded), encoded)
+Render = Callable[[Any], str]
 
 
-def row_digest(row: Sequence[Any]) -> bytes:
-    """One row's checksum: the same for equal values whichever database they came from."""
-    return hashlib.blake2b(b"|".join(_canonical(value) for value in row), digest_size=16).digest()
+def _render_for(column_type: TypeEngine[Any]) -> Render:
+    """How one column's values are written as text, the same way on every backend."""
+    try:
+        kind = column_type.python_type
+    except NotImplementedError:
+        kind = object
+    if issubclass(kind, bool):
+        return lambda value: "true" if value else "false"
+    if issubclass(kind, datetime):
+        return lambda value: value.isoformat(timespec="microseconds")
+    if issubclass(kind, str):
+        return lambda value: f"{len(value)}:{value}"  # length first: no separator is ambiguous
+    return str
 
 
-def chunk_digest(found: Iterable[Sequence[Any]]) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for row in found:
-        digest.update(row_digest(row))
-    return digest.hexdigest()
+class Canon:
+    """Rows of one table as canonical text: equal text if and only if equal typed values."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.renders = [_render_for(table.c[name].type) for name in columns]
+
+    def text(self, row: Sequence[Any]) -> str:
+        return "\x1f".join(
+            "~" if value is None else render(value)
+            for render, value in zip(self.renders, row, strict=True)
+        )
+
+
+def _compared_columns(mapping: TableMap) -> list[str]:
+    return [mapping.key, *(name for name in mapping.columns if name != mapping.key)]
+
+
+def chunk_digest(texts: Iterable[str]) -> str:
+    """A chunk's checksum: of its rows' canonical text, in key order."""
+    return hashlib.blake2b(
+        "\x1e".join(texts).encode("utf-8", "surrogatepass"), digest_size=16
+    ).hexdigest()
 
 
 def _read(
@@ -100,9 +119,10 @@ def _read(
     after: int | None,
     upto: int | None,
     limit: int | None = None,
-) -> list[tuple[Any, ...]]:
-    """(key, compared columns...) tuples in key order."""
-    columns = [mapping.key, *(name for name in mapping.columns if name != mapping.key)]
+) -> list[tuple[int, str]]:
+    """(key, canonical text of the compared columns) in key order."""
+    columns = _compared_columns(mapping)
+    canon = Canon(table, columns)
     key = table.c[mapping.key]
     query = select(*(table.c[name] for name in columns)).order_by(key)
     if after is not None:
@@ -111,7 +131,7 @@ def _read(
         query = query.where(key <= upto)
     if limit is not None:
         query = query.limit(limit)
-    return [tuple(row) for row in connection.execute(query)]
+    return [(row[0], canon.text(row)) for row in connection.execute(query)]
 
 
 def _compare(
@@ -119,13 +139,12 @@ def _compare(
     table: str,
     after: int | None,
     upto: int | None,
-    owner: list[tuple[Any, ...]],
-    replica: list[tuple[Any, ...]],
+    owner: list[tuple[int, str]],
+    replica: list[tuple[int, str]],
 ) -> Difference | None:
-    if len(owner) == len(replica) and chunk_digest(owner) == chunk_digest(replica):
+    ours, theirs = dict(owner), dict(replica)
+    if len(owner) == len(replica) and chunk_digest(ours.values()) == chunk_digest(theirs.values()):
         return None
-    ours = {row[0]: row_digest(row) for row in owner}
-    theirs = {row[0]: row_digest(row) for row in replica}
     keys = sorted(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
     limited = tuple(keys[:MAX_KEYS_PER_DIFFERENCE])
     return Difference(feed.name, table, after, upto, len(owner), len(replica), limited)
@@ -229,11 +248,12 @@ def verify_keys(
                 continue
             owner_table = link.context.source_table(mapping, direction)
             replica_table = link.context.target_table(mapping, direction)
-            columns = [mapping.key, *(name for name in mapping.columns if name != mapping.key)]
+            columns = _compared_columns(mapping)
             ours = rows.fetch_keys(owner, owner_table, columns, mapping.key, wanted)
             theirs = rows.fetch_keys(replica, replica_table, columns, mapping.key, wanted)
-            mine = {row[mapping.key]: row_digest(list(row.values())) for row in ours}
-            other = {row[mapping.key]: row_digest(list(row.values())) for row in theirs}
+            canon = Canon(owner_table, columns)
+            mine = {row[mapping.key]: canon.text(list(row.values())) for row in ours}
+            other = {row[mapping.key]: canon.text(list(row.values())) for row in theirs}
             for key in sorted(wanted):
                 if mine.get(key) != other.get(key):
                     report.differences.append(

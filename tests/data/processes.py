@@ -37,13 +37,21 @@ def backfill(
     return start("backfill", argv, env, log_path=folder / "logs" / "backfill.log", cwd=folder)
 
 
-def sync(link_urls: tuple[str, str], context: str, folder: Path) -> tuple[ManagedProcess, int]:
-    """The sync process of `context`, serving /healthz and /metrics; (process, port)."""
+def sync_spec(
+    link_urls: tuple[str, str], context: str
+) -> tuple[str, list[str], dict[str, str], int]:
+    """(name, argv, env, port) of the sync process of `context`."""
     port = free_port()
     env = {**sync_environment(*link_urls, port=port), "SYNC_POLL_SECONDS": "0.02"}
+    return f"{context}-sync", sync_command(context), env, port
+
+
+def sync(link_urls: tuple[str, str], context: str, folder: Path) -> tuple[ManagedProcess, int]:
+    """The sync process of `context`, serving /healthz and /metrics; (process, port)."""
+    name, argv, env, port = sync_spec(link_urls, context)
     process = start(
-        f"{context}-sync",
-        sync_command(context),
+        name,
+        argv,
         env,
         health_url=f"http://127.0.0.1:{port}/healthz",
         log_path=folder / "logs" / f"{context}-sync.log",

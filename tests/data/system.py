@@ -1,8 +1,9 @@
 """A whole system for cutover tests: monolith, services, proxy and syncs, all real processes.
 
 `running_system` seeds a monolith, migrates each context's service database, starts the
-monolith (gunicorn), each service (uvicorn), the proxy in front (stage 0's table, admin API
-open) and one sync process per context, then backfills each context and waits for its sync.
+monolith (gunicorn), each service (uvicorn) and the proxy in front (stage 0's table, admin API
+open) all at once, then backfills each context and starts its sync process. The processes are
+the ones `strangler.launch` describes, as `strangler up` runs them.
 `SteadyLoad` drives writes and reads through the proxy and records every answer with its time.
 """
 
@@ -23,15 +24,20 @@ from migrations.data import backfill
 from migrations.data.link import Link
 from migrations.data.proxy_admin import ProxyAdmin
 from plumbing.tokens import TokenSigner
+from strangler.launch import (
+    context_environment,
+    monolith_command,
+    monolith_environment,
+    proxy_command,
+    service_command,
+    service_environment,
+)
+from strangler.processes import free_port, start
+from strangler.workspace import stage_table
 from tests.data import processes
 from tests.data.conftest import seeded
 from tests.support.databases import fresh_database
-from tests.support.servers import (
-    TEST_TOKEN_SECRET,
-    running_monolith,
-    running_proxy,
-    running_service,
-)
+from tests.support.servers import FAST_PASSWORDS, TEST_TOKEN_SECRET
 
 ADMIN_TOKEN = "data-path-admin-token-0123456789"
 
@@ -51,30 +57,83 @@ class System:
 def running_system(backend: str, folder: Path, contexts: tuple[str, ...]) -> Iterator[System]:
     with ExitStack() as stack:
         monolith = seeded(stack.enter_context(fresh_database(backend, folder, "monolith")))
-        links, urls = {}, {"monolith": stack.enter_context(running_monolith(monolith, folder))}
+        runner.upgrade("monolith", monolith)
+        databases = {}
         for context in contexts:
-            database = stack.enter_context(fresh_database(backend, folder, context))
-            runner.upgrade(context, database)
-            links[context] = stack.enter_context(Link.open(context, monolith, database))
-            extra = (
-                {"FORUM_USERS_URL": urls["users"]} if context == "forum" and "users" in urls else {}
-            )
-            urls[context] = stack.enter_context(running_service(context, database, folder, extra))
-        proxy = stack.enter_context(
-            running_proxy(
-                urls, folder, PROXY_ADMIN_TOKEN=ADMIN_TOKEN, PROXY_TABLE_WATCH_SECONDS="0",
-                PROXY_ANALYSIS_INTERVAL_SECONDS="0", PROXY_ACCESS_LOG="false",
-            )
-        )  # fmt: skip
-        admin = ProxyAdmin(proxy, ADMIN_TOKEN, actor="pytest")
-        stack.callback(admin.close)
+            databases[context] = stack.enter_context(fresh_database(backend, folder, context))
+            runner.upgrade(context, databases[context])
+        ports = {name: free_port() for name in ("monolith", "proxy", *contexts)}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        starting = [_monolith(monolith, ports["monolith"], folder)]
+        starting += [
+            _service(name, databases[name], ports[name], urls, folder) for name in contexts
+        ]
+        starting.append(
+            _proxy(ports["proxy"], {n: urls[n] for n in ("monolith", *contexts)}, folder)
+        )
+        _all_healthy(stack, starting, folder)
+        links = {
+            name: stack.enter_context(Link.open(name, monolith, databases[name]))
+            for name in contexts
+        }
+        syncs = []
         for context, link in links.items():
             backfill.backfill(link, chunk_rows=200)
-            sync, _ = processes.sync(processes.urls(link), context, folder)
-            stack.callback(sync.stop)
-            sync.wait_healthy()
+            syncs.append(processes.sync_spec(processes.urls(link), context))
+        _all_healthy(stack, syncs, folder)
+        for link in links.values():
             processes.caught_up(link)
-        yield System(proxy, admin, links, urls)
+        admin = ProxyAdmin(urls["proxy"], ADMIN_TOKEN, actor="pytest")
+        stack.callback(admin.close)
+        yield System(urls["proxy"], admin, links, urls)
+
+
+Spec = tuple[str, list[str], dict[str, str], int]
+
+
+def _monolith(database: str, port: int, folder: Path) -> Spec:
+    env = {**monolith_environment(database, TEST_TOKEN_SECRET, folder), **FAST_PASSWORDS}
+    return "monolith", monolith_command(port), env, port
+
+
+def _service(context: str, database: str, port: int, urls: dict[str, str], folder: Path) -> Spec:
+    env = {
+        **service_environment(context, database, TEST_TOKEN_SECRET),
+        **context_environment(context, folder),
+        f"{context.upper()}_PASSWORD_TIME_COST": "1",
+        f"{context.upper()}_PASSWORD_MEMORY_KIB": "1024",
+    }
+    if context == "forum" and "users" in urls:
+        env["FORUM_USERS_URL"] = urls["users"]
+    return context, service_command(context, port), env, port
+
+
+def _proxy(port: int, upstreams: dict[str, str], folder: Path) -> Spec:
+    env = {
+        "PROXY_ROUTE_TABLE_PATH": str(stage_table(0)),
+        "PROXY_AUDIT_LOG_PATH": str(folder / "proxy-audit.jsonl"),
+        "PROXY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PROXY_TABLE_WATCH_SECONDS": "0",
+        "PROXY_ANALYSIS_INTERVAL_SECONDS": "0",
+        "PROXY_ACCESS_LOG": "false",
+        "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET,
+        **{f"PROXY_{name.upper()}_URL": url for name, url in upstreams.items()},
+    }
+    return "proxy", proxy_command(port), env, port
+
+
+def _all_healthy(stack: ExitStack, specs: list[Spec], folder: Path) -> None:
+    """Start every process at once, then wait for each: startups overlap."""
+    started = []
+    for name, argv, env, port in specs:
+        process = start(
+            name, argv, env, health_url=f"http://127.0.0.1:{port}/healthz",
+            log_path=folder / "logs" / f"{name}.log", cwd=folder,
+        )  # fmt: skip
+        stack.callback(process.stop)
+        started.append(process)
+    for process in started:
+        process.wait_healthy(60)
 
 
 @dataclass(frozen=True)

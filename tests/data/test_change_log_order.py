@@ -56,3 +56,30 @@ def test_an_inactive_feed_applies_nothing_until_it_is_active_again(forum_link: L
     positions.change(link.service, key, is_active=True)
     apply.drain(link, link.context.directions(Owner.MONOLITH))
     assert _title(link, 3) == "waits"
+
+
+def test_a_window_larger_than_a_batch_is_applied_page_by_page_without_a_gap(
+    forum_link: Link, backend: str
+) -> None:
+    link = forum_link
+    backfill.backfill(link)
+    feeds = link.context.directions(Owner.MONOLITH)
+    slow = link.monolith.connect()
+    late = slow.begin()
+    if backend == "postgres":  # an early seq that commits while the window is being paged
+        slow.execute(text("UPDATE threads SET title = 'late' WHERE id = 40"))
+    for thread in range(1, 30):
+        with link.monolith.begin() as connection:
+            connection.execute(
+                text("UPDATE threads SET title = :t WHERE id = :id"),
+                {"t": f"paged {thread}", "id": thread},
+            )
+    first = apply.apply_batch(link, link.context.main, Direction.FORWARD, 4)
+    assert first.entries == 4 and not first.is_closed  # a page, not the whole window
+    if backend != "postgres":
+        slow.execute(text("UPDATE threads SET title = 'late' WHERE id = 40"))
+    late.commit()
+    slow.close()
+    apply.drain(link, feeds, limit=4)
+    assert _title(link, 29) == "paged 29" and _title(link, 40) == "late"
+    assert_same_rows(link)

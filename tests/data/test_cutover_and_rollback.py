@@ -9,8 +9,8 @@ refuses changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -73,21 +73,36 @@ def _posts_in(engine_owner: Link, side: str) -> dict[int, str]:
         return dict(connection.execute(text("SELECT id, body FROM posts")).all())  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="module")
+def system(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """One system per backend for this module; each test first moves the forum where it needs
+    it, so none depends on another having run."""
+    with running_system(backend, tmp_path_factory.mktemp("forum-system"), ("forum",)) as running:
+        yield running
+
+
+def _owned_by(system: System, owner: Owner) -> Link:
+    link = system.links["forum"]
+    if status.describe(link).state.owner is not owner:
+        move = cutover.cutover if owner is Owner.SERVICE else cutover.rollback
+        move(link, system.admin, max_freeze_seconds=20)
+    return link
+
+
 def test_a_cutover_under_steady_load_fails_nothing_outside_its_freeze_and_loses_no_write(
-    backend: str, tmp_path: Path
+    system: System,
 ) -> None:
-    with running_system(backend, tmp_path, ("forum",)) as system:
-        link = system.links["forum"]
-        load = _forum_load(system)
-        load.wait_for(30)
-        report = cutover.cutover(link, system.admin, max_freeze_seconds=20)
-        load.wait_for(30)
-        answers = load.stop()
-        processes.caught_up(link)
-        windows = _freeze_windows(system)
-        described = status.describe(link)
-        service, monolith = _posts_in(link, "service"), _posts_in(link, "monolith")
-        assert_same_rows(link, Direction.REVERSE)
+    link = _owned_by(system, Owner.MONOLITH)
+    load = _forum_load(system)
+    load.wait_for(30)
+    report = cutover.cutover(link, system.admin, max_freeze_seconds=20)
+    load.wait_for(30)
+    answers = load.stop()
+    processes.caught_up(link)
+    windows = _freeze_windows(system)
+    described = status.describe(link)
+    service, monolith = _posts_in(link, "service"), _posts_in(link, "monolith")
+    assert_same_rows(link, Direction.REVERSE)
     _assert_only_frozen_requests_failed(answers, windows)
     assert report.owner is Owner.SERVICE and described.state.owner is Owner.SERVICE
     assert report.leaked_entries == 0 and 0 < report.freeze_seconds < 20
@@ -118,23 +133,22 @@ def _refused_rollback_changes_nothing(
 
 
 def test_a_rollback_right_after_cutover_keeps_every_write_made_on_the_service_side(
-    backend: str, tmp_path: Path
+    system: System,
 ) -> None:
-    with running_system(backend, tmp_path, ("forum",)) as system:
-        link = system.links["forum"]
-        cutover.cutover(link, system.admin, max_freeze_seconds=20)
-        load = _forum_load(system)
-        load.wait_for(30)
-        on_service = load.created()
-        _refused_rollback_changes_nothing(system, link, load, corrupt=min(on_service))
-        report = cutover.rollback(link, system.admin, max_freeze_seconds=20)
-        load.wait_for(30)
-        answers = load.stop()
-        processes.caught_up(link)
-        windows = _freeze_windows(system)
-        routes = system.admin.owner_of("forum")
-        monolith = _posts_in(link, "monolith")
-        assert_same_rows(link, Direction.FORWARD)
+    link = _owned_by(system, Owner.MONOLITH)
+    cutover.cutover(link, system.admin, max_freeze_seconds=20)
+    load = _forum_load(system)
+    load.wait_for(30)
+    on_service = load.created()
+    _refused_rollback_changes_nothing(system, link, load, corrupt=min(on_service))
+    report = cutover.rollback(link, system.admin, max_freeze_seconds=20)
+    load.wait_for(30)
+    answers = load.stop()
+    processes.caught_up(link)
+    windows = _freeze_windows(system)
+    routes = system.admin.owner_of("forum")
+    monolith = _posts_in(link, "monolith")
+    assert_same_rows(link, Direction.FORWARD)
     _assert_only_frozen_requests_failed(answers, windows)
     assert report.owner is Owner.MONOLITH and routes is Owner.MONOLITH
     assert on_service and on_service <= monolith.keys(), "service-side writes were lost"
