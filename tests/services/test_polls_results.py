@@ -4,9 +4,9 @@ contract through the proxy, once polls routes go to the service.
 
 Real processes throughout: the polls service under uvicorn, `python -m extracted.events.relay
 --source polls` and `python -m extracted.events.consumer polls`, on the embedded database bus of
-each backend and on Redis Streams (when STRANGLER_TEST_REDIS_URL is set). Once the consumer has
-caught up, every poll's results (API and static page) must equal a direct count of the votes
-table, which must hold exactly the votes the service accepted.
+each backend and on Redis Streams with SQLite (when STRANGLER_TEST_REDIS_URL is set). Once the
+consumer has caught up, every poll's results (API and static page) must equal a direct count of
+the votes table, which must hold exactly the votes the service accepted.
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ class Voters:
 
 @pytest.fixture(params=BUSES)
 def bus_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
+    if request.param == "redis" and backend == "postgres":
+        # The time budget of CI: Redis does not care which database the polls service uses
+        # (tests/services/test_events.py runs the Redis bus with PostgreSQL consumers).
+        pytest.skip("the Redis bus runs this test with the SQLite polls database")
     with fresh_bus(request.param, backend, tmp_path) as url:
         yield url
 
