@@ -18,7 +18,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from migrations.data.link import Link
-from migrations.data.proxy_admin import ProxyAdmin as DataProxyAdmin
 from strangler.gates import GateFailed
 from strangler.proxy_admin import ProxyAdmin
 from strangler.runstate import RunRecord, read_run, supervisor_alive
@@ -88,10 +87,6 @@ class Conductor:
 
     def admin(self) -> ProxyAdmin:
         return ProxyAdmin(self.url, self.workspace.admin_token())
-
-    def data_admin(self) -> DataProxyAdmin:
-        """The data path's own client of the same admin API (freezes, atomic moves)."""
-        return DataProxyAdmin(self.url, self.workspace.admin_token())
 
     def link(self, context: str) -> Link:
         return Link.open(

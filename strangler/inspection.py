@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from migrations.data.link import Link
 from migrations.data.status import describe
-from strangler.proxy_admin import AdminRefused, ProxyAdmin
+from strangler.proxy_admin import ProxyAdmin, ProxyAdminError
 from strangler.runstate import RunRecord, is_alive, read_run, supervisor_alive
 from strangler.stages import Migration
 from strangler.state import MigrationState, read_state
@@ -144,7 +144,7 @@ def _routes(view: SystemView, record: RunRecord, admin_token: str) -> None:
         with ProxyAdmin(record.public_url, admin_token) as admin:
             table = admin.routes()
             shadow = admin.shadow()
-    except AdminRefused as error:
+    except ProxyAdminError as error:
         view.problems.append(f"the proxy did not describe its routes: {error}")
         return
     view.table_version = table["version"]

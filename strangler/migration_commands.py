@@ -21,7 +21,7 @@ from strangler import journey
 from strangler.check import check
 from strangler.conductor import Conductor, NotRunning
 from strangler.gates import GateFailed
-from strangler.proxy_admin import AdminRefused
+from strangler.proxy_admin import ProxyAdminError
 from strangler.stages import StageFileError, load_migration
 from strangler.state import Busy, exclusive, read_state
 from strangler.workspace import Workspace
@@ -43,7 +43,7 @@ def conducting() -> Iterator[Conductor]:
         console.print(f"[red]stopped[/]: {failure.what}")
         console.print(f"[bold]what to do[/]: {failure.todo}")
         raise typer.Exit(1) from failure
-    except (NotRunning, Busy, journey.Refused, StageFileError, AdminRefused) as error:
+    except (NotRunning, Busy, journey.Refused, StageFileError, ProxyAdminError) as error:
         console.print(f"[red]error[/]: {error}")
         raise typer.Exit(1) from error
     except SQLAlchemyError as error:

@@ -1,68 +1,51 @@
-"""A client of the proxy's admin API (`/_admin`, docs/proxy.md), as the conductor uses it.
+"""The conductor's client of the proxy's admin API (`/_admin`, docs/proxy.md).
 
-Reads the table in force, shadow comparisons and canary decisions; changes routes, reloads the
-table file; every change names the actor `strangler` and a reason, so the proxy's audit log
-tells the migration's story. A refused change raises `AdminRefused` with the proxy's problems.
-This module must never decide what to change.
+It is the data path's client (`migrations.data.proxy_admin`: freezes, thaws, atomic moves of a
+context's routes) plus what the conductor reads and changes besides: the table in force,
+shadow comparisons and their samples, canary decisions, several routes at once, a reload of
+the table file. Every change names the actor `strangler` and a reason, so the proxy's audit
+log tells the migration's story; a refused change raises `ProxyAdminError` with the proxy's
+problems. This module must never decide what to change.
 """
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
-import httpx
+from migrations.data.proxy_admin import ProxyAdmin as DataPathAdmin
+from migrations.data.proxy_admin import ProxyAdminError
 
-ACTOR = "strangler"
-
-
-class AdminRefused(RuntimeError):
-    """The proxy refused a change (or could not be reached)."""
+__all__ = ["ProxyAdmin", "ProxyAdminError"]
 
 
-class ProxyAdmin:
-    """One proxy's admin API."""
+class ProxyAdmin(DataPathAdmin):
+    """One proxy's admin API, in the conductor's name."""
 
-    def __init__(self, proxy_url: str, admin_token: str, timeout: float = 10.0) -> None:
-        self.client = httpx.Client(
-            base_url=f"{proxy_url}/_admin",
-            headers={"Authorization": f"Bearer {admin_token}", "X-Admin-Actor": ACTOR},
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
+    def __init__(self, proxy_url: str, admin_token: str, timeout: float = 30.0) -> None:
+        super().__init__(proxy_url, admin_token, actor="strangler", timeout=timeout)
 
     def __enter__(self) -> ProxyAdmin:
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
-
-    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
-        try:
-            response = self.client.request(method, path, **options)
-        except httpx.HTTPError as error:
-            raise AdminRefused(f"the proxy's admin API did not answer: {error}") from error
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {"detail": response.text[:200]}
-            problems = "; ".join(body.get("problems") or [body.get("detail", "")])
-            raise AdminRefused(f"{method} {path}: {response.status_code} {problems}")
-        result: dict[str, Any] = response.json()
-        return result
 
     def routes(self) -> dict[str, Any]:
         """The table in force: `version`, `table` (routes, unmatched...), `upstreams`."""
-        return self._call("GET", "/routes")
+        return self.table()
 
     def route_list(self) -> list[dict[str, Any]]:
-        routes: list[dict[str, Any]] = self.routes()["table"]["routes"]
+        routes: list[dict[str, Any]] = self.table()["table"]["routes"]
         return routes
 
     def shadow(self) -> dict[str, dict[str, Any]]:
-        """Per route: compared, matched, mismatched, errors, mismatch_rate..."""
+        """Per route: compared, matched, mismatched, errors, mismatch_rate, learned noise."""
         found: dict[str, dict[str, Any]] = self._call("GET", "/shadow")["routes"]
         return found
 

@@ -20,13 +20,12 @@ from extracted.search.rebuild import rebuild
 from extracted.search.service import UnknownThread
 from migrations.data import apply
 from migrations.data.cutover import MoveRefused, MoveReport
-from migrations.data.proxy_admin import ProxyAdmin as DataProxyAdmin
-from migrations.data.proxy_admin import ProxyAdminError
 from plumbing.database import make_engine
 from strangler.conductor import Conductor
 from strangler.gates import GateFailed, wait_until
 from strangler.inspection import lags_in
 from strangler.probes import Prober
+from strangler.proxy_admin import ProxyAdminError
 from strangler.state import FreezeWindow, now
 from strangler.traffic import read_routes
 
@@ -41,7 +40,7 @@ def cutover_gate(conductor: Conductor, context: str, move: Move) -> str:
     window = FreezeWindow(context=context, started_at=now())
     conductor.state.freezes.append(window)
     conductor.save()
-    admin = DataProxyAdmin(conductor.url, conductor.workspace.admin_token())
+    admin = conductor.admin()
     try:
         with conductor.link(context) as link:
             report = move(link, admin, max_freeze_seconds=conductor.settings.max_freeze_seconds,
