@@ -25,7 +25,7 @@ from strangler.gates import GateFailed
 from strangler.inspection import as_document, inspect
 from strangler.interrupts import StopRequested, ignore_signals, stop_on_signals
 from strangler.plan import Budget, Topology
-from strangler.runstate import is_alive, read_run, stop_recorded, supervisor_alive
+from strangler.runstate import is_alive, read_run, stop_leftovers, supervisor_alive
 from strangler.stages import StageFileError, load_migration
 from strangler.state import read_state
 from strangler.status_screen import render
@@ -58,6 +58,7 @@ def seed_with_progress(workspace: Workspace, scale: float, seed_value: int = 42)
 
 
 def refuse_if_running(workspace: Workspace) -> None:
+    """Refuse a second supervisor; stop what a killed one left behind (its ports are ours)."""
     record = read_run(workspace.run_file)
     if record is not None and supervisor_alive(record):
         console.print(
@@ -65,6 +66,8 @@ def refuse_if_running(workspace: Workspace) -> None:
             f"(pid {record.supervisor_pid}); `strangler down` stops it"
         )
         raise typer.Exit(1)
+    if record is not None and (leftovers := stop_leftovers(record)):
+        console.print(f"stopped what an earlier run left behind: {', '.join(leftovers)}")
 
 
 def settle_with_progress(supervisor: Supervisor, timeout: float = 180.0) -> None:
@@ -182,10 +185,7 @@ def down(
         deadline = time.monotonic() + timeout
         while supervisor_alive(record) and time.monotonic() < deadline:
             time.sleep(0.1)
-    # Whatever the supervisor did not stop (it was killed, or too slow) is stopped here.
-    latest = read_run(workspace.run_file) or record
-    recorded = {**record.processes, **latest.processes}
-    leftovers = [process.name for process in recorded.values() if stop_recorded(process)]
+    leftovers = stop_leftovers(record, read_run(workspace.run_file) or record)
     if leftovers:
         console.print(f"stopped what the supervisor left running: {', '.join(leftovers)}")
     console.print(f"stopped the system at {record.public_url}")

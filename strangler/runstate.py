@@ -109,6 +109,15 @@ def stop_recorded(record: ProcessRecord, grace: float = 10.0) -> bool:
     return True
 
 
+def stop_leftovers(*records: RunRecord) -> list[str]:
+    """Stop every process these records name that still runs (a supervisor was killed, or
+    was too slow to stop them); the names of those that were running."""
+    recorded: dict[str, ProcessRecord] = {}
+    for record in records:
+        recorded.update(record.processes)
+    return [process.name for process in recorded.values() if stop_recorded(process)]
+
+
 def _signal_group(pid: int, signum: int) -> None:
     # Each supervised process leads its own group (start_new_session), workers included.
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -72,7 +72,9 @@ def test_down_from_another_terminal_stops_every_process_and_frees_every_port(
     assert "nothing is running" in strangler(tmp_path, "down").stdout
 
 
-def test_a_killed_process_is_restarted_by_the_supervisor(tmp_path: Path) -> None:
+def test_a_killed_process_is_restarted_and_down_cleans_up_after_a_killed_supervisor(
+    tmp_path: Path,
+) -> None:
     with strangler_up(tmp_path, free_port(), "--scale", "0.02") as up:
         killed = up.record().processes["monolith"]
         psutil.Process(killed.pid).send_signal(signal.SIGKILL)
@@ -84,3 +86,11 @@ def test_a_killed_process_is_restarted_by_the_supervisor(tmp_path: Path) -> None
             time.sleep(0.2)
         assert current is not None and current.restarts == 1 and current.state == "healthy"
         assert httpx.get(f"{up.url}/api/threads?limit=1").status_code == 200
+        pids, ports = up.every_pid(), list(up.record().ports.values())
+        up.process.kill()  # the supervisor dies; its processes, each in its own group, do not
+        up.process.wait(timeout=30)
+        assert not gone(pids)
+        cleaned = strangler(tmp_path, "down")
+    assert "stopped what the supervisor left running: monolith, proxy" in cleaned.stdout
+    assert gone(pids)
+    assert all(port_is_free(port) for port in ports)
