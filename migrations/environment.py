@@ -2,7 +2,8 @@
 
 An environment named `name` migrates the URL the runner passes in (or `<NAME>_DATABASE_URL`, or
 a local SQLite file), keeps its version in `alembic_version_<name>` so that environments can
-share a database, and renders batch operations so SQLite can ALTER tables.
+share a database, renders batch operations so SQLite can ALTER tables, and never looks at the
+data path's own `strangler_*` tables (they belong to no application's schema).
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ def run(name: str, metadata: MetaData, include_name: IncludeName | None = None) 
         "render_as_batch": True,
         "version_table": f"alembic_version_{name}",
     }
-    if include_name is not None:
-        options["include_name"] = include_name
+    options["include_name"] = ignoring_data_path(include_name)
     if context.is_offline_mode():
         context.configure(url=database_url, literal_binds=True, **options)
         with context.begin_transaction():
@@ -46,3 +46,14 @@ def run(name: str, metadata: MetaData, include_name: IncludeName | None = None) 
                 context.run_migrations()
     finally:
         engine.dispose()
+
+
+def ignoring_data_path(include_name: IncludeName | None = None) -> IncludeName:
+    """An `include_name` that leaves out the data path's tables (and honours `include_name`)."""
+
+    def include(name: str | None, type_: str, parents: Any) -> bool:
+        if type_ == "table" and name is not None and name.startswith("strangler_"):
+            return False
+        return include_name is None or include_name(name, type_, parents)
+
+    return include

@@ -15,6 +15,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine
 
+from migrations.environment import ignoring_data_path
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -48,9 +50,12 @@ def drift(name: str, database_url: str, metadata: MetaData) -> list[Any]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "version_table": f"alembic_version_{name}"}
-            )
+            options = {
+                "compare_type": True,
+                "version_table": f"alembic_version_{name}",
+                "include_name": ignoring_data_path(),
+            }
+            context = MigrationContext.configure(connection, opts=options)
             return list(compare_metadata(context, metadata))
     finally:
         engine.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -36,8 +37,11 @@ def monolith_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> li
     ]
 
 
-def service_command(context: str, port: int, host: str = "127.0.0.1") -> list[str]:
-    """An extracted service (`extracted.<context>`) under uvicorn."""
+def service_command(
+    context: str, port: int, host: str = "127.0.0.1", workers: int = 1
+) -> list[str]:
+    """An extracted service (`extracted.<context>`) under uvicorn, with `workers` processes."""
+    more_workers = ["--workers", str(workers)] if workers > 1 else []
     return [
         sys.executable,
         "-m",
@@ -51,6 +55,7 @@ def service_command(context: str, port: int, host: str = "127.0.0.1") -> list[st
         "--no-access-log",
         "--log-level",
         "warning",
+        *more_workers,
     ]
 
 
@@ -96,11 +101,20 @@ def consumer_command(target: str) -> list[str]:
     return [sys.executable, "-m", "extracted.events.consumer", target]
 
 
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def metrics_directory(path: Path) -> dict[str, str]:
-    """A fresh Prometheus multiprocess directory for a multi-worker server; its env variable."""
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return {"PROMETHEUS_MULTIPROC_DIR": str(path)}
+    """The Prometheus multiprocess directory of a multi-worker server, as its env variable;
+    `prepare_metrics_directory` empties it just before the server starts."""
+    return {METRICS_DIRECTORY: str(path)}
+
+
+def prepare_metrics_directory(env: Mapping[str, str]) -> None:
+    """Give a multi-worker server a fresh, empty metrics directory (stale files would be merged)."""
+    if directory := env.get(METRICS_DIRECTORY):
+        shutil.rmtree(directory, ignore_errors=True)
+        Path(directory).mkdir(parents=True)
 
 
 def monolith_environment(database_url: str, token_secret: str, state_dir: Path) -> dict[str, str]:
@@ -109,3 +123,18 @@ def monolith_environment(database_url: str, token_secret: str, state_dir: Path) 
         "STRANGLER_TOKEN_SECRET": token_secret,
         **metrics_directory(state_dir / "metrics" / "monolith"),
     }
+
+
+def sync_command(context: str) -> list[str]:
+    """The data path's sync of one context (see docs/data-path.md)."""
+    return [sys.executable, "-m", "migrations.data.sync", context]
+
+
+def sync_environment(
+    monolith_url: str, service_url: str, port: int | None = None
+) -> dict[str, str]:
+    """The sync reads both databases; it serves /healthz and /metrics on `port` when given."""
+    env = {"SYNC_MONOLITH_DATABASE_URL": monolith_url, "SYNC_SERVICE_DATABASE_URL": service_url}
+    if port is not None:
+        env["SYNC_PORT"] = str(port)
+    return env

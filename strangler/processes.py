@@ -20,6 +20,8 @@ from typing import IO
 
 import httpx
 
+from strangler.launch import prepare_metrics_directory
+
 
 class ProcessFailed(RuntimeError):
     """A supervised process exited or never became healthy."""
@@ -104,6 +106,7 @@ def start(
     cwd: Path | None = None,
 ) -> ManagedProcess:
     """Start `argv` in its own process group with `env` added to ours; output goes to `log_path`."""
+    prepare_metrics_directory(env)
     log_file = None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)

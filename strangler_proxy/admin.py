@@ -13,6 +13,10 @@ swapped atomically by `TableStore`. This module must never forward client traffi
     GET  /shadow                      mismatch counts per route and diff samples
     GET  /breakers                    breaker state per upstream
     GET  /analysis  POST /analysis/run  canary analysis decisions; run one tick now
+    PATCH /routes                     {"routes": {name: {...}, ...}, "reason": str}: all or none
+    GET  /freezes                     write freezes in force and writes in flight
+    POST /freezes/{context}           {"reason": str, "max_seconds"?: n}: returns once drained
+    DELETE /freezes/{context}?reason=  thaw
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from plumbing.request_id import accept_or_mint
 from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.audit import AuditLog
 from strangler_proxy.breaker import Breakers
+from strangler_proxy.freeze import AlreadyFrozen, Freezes, StillWriting
 from strangler_proxy.responses import problem
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
@@ -53,6 +58,65 @@ def _actor(request: Request, document: dict[str, Any] | None = None) -> str:
     return str(named)[:100]
 
 
+async def _json_object(request: Request) -> dict[str, Any] | Response:
+    try:
+        document = await request.json()
+    except ValueError:
+        return _problem(request, 400, "the body is not JSON")
+    if not isinstance(document, dict):
+        return _problem(request, 422, "the body must be a JSON object")
+    return document
+
+
+def _freeze_routes(freezes: Freezes, drain_seconds: float) -> list[Route]:
+    """GET /freezes, POST /freezes/{context} (returns once drained), DELETE to thaw."""
+
+    async def read_freezes(request: Request) -> Response:
+        return JSONResponse(freezes.describe())
+
+    async def freeze(request: Request) -> Response:
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        reason = str(document.get("reason") or "").strip()
+        max_seconds = document.get("max_seconds", freezes.max_seconds)
+        is_number = isinstance(max_seconds, int | float) and not isinstance(max_seconds, bool)
+        if not reason or not is_number or not 0 < max_seconds <= freezes.max_seconds:
+            return _problem(
+                request,
+                422,
+                f"a freeze needs a reason and max_seconds in (0, {freezes.max_seconds}]",
+            )
+        context = request.path_params["context"]
+        try:
+            frozen = await freezes.freeze(
+                context, float(max_seconds), drain_seconds, _actor(request, document), reason
+            )
+        except AlreadyFrozen:
+            return _problem(request, 409, f"{context} is frozen already; thaw it first")
+        except StillWriting as error:
+            detail = (
+                f"{error.in_flight} writes to {context} were still in flight after "
+                f"{drain_seconds}s; the freeze was abandoned"
+            )
+            return _problem(request, 504, detail)
+        return JSONResponse(frozen)
+
+    async def thaw(request: Request) -> Response:
+        context = request.path_params["context"]
+        reason = request.query_params.get("reason", "").strip() or "thaw requested"
+        thawed = freezes.thaw(context, _actor(request), reason)
+        if thawed is None:
+            return _problem(request, 404, f"{context} is not frozen")
+        return JSONResponse(thawed)
+
+    return [
+        Route("/freezes", read_freezes, methods=["GET"]),
+        Route("/freezes/{context}", freeze, methods=["POST"]),
+        Route("/freezes/{context}", thaw, methods=["DELETE"]),
+    ]
+
+
 def create_admin_app(
     admin_token: str | None,
     store: TableStore,
@@ -60,6 +124,8 @@ def create_admin_app(
     shadow: ShadowRunner,
     breakers: Breakers,
     analyst: CanaryAnalyst,
+    freezes: Freezes,
+    freeze_drain_seconds: float,
 ) -> Starlette:
     """Build the admin ASGI app for one proxy process."""
 
@@ -104,6 +170,27 @@ def create_admin_app(
             return _problem(request, 422, "the change was refused", problems=error.problems)
         return JSONResponse(table_view())
 
+    async def change_routes(request: Request) -> Response:
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        changes = document.get("routes")
+        is_valid = isinstance(changes, dict) and all(
+            isinstance(fields, dict) for fields in changes.values()
+        )
+        if not is_valid or not changes:
+            return _problem(request, 422, "the body needs an object 'routes': {name: {changes}}")
+        reason = str(document.get("reason") or "").strip()
+        if not reason:
+            return _problem(request, 422, "a change needs a reason")
+        try:
+            store.change_routes(changes, _actor(request, document), reason)
+        except KeyError as error:
+            return _problem(request, 404, f"there is no route named {error.args[0]!r}")
+        except TableError as error:
+            return _problem(request, 422, "the change was refused", problems=error.problems)
+        return JSONResponse(table_view())
+
     async def replace_table(request: Request) -> Response:
         raw = await request.body()
         if len(raw) > MAX_TABLE_BYTES:
@@ -144,7 +231,9 @@ def create_admin_app(
 
     routes = [
         Route("/routes", read_routes, methods=["GET"]),
+        Route("/routes", change_routes, methods=["PATCH"]),
         Route("/routes/{name}", change_route, methods=["PATCH"]),
+        *_freeze_routes(freezes, freeze_drain_seconds),
         Route("/table", replace_table, methods=["PUT"]),
         Route("/table/reload", reload_table, methods=["POST"]),
         Route("/audit", read_audit, methods=["GET"]),

@@ -23,6 +23,7 @@ from strangler_proxy.audit import AuditLog
 from strangler_proxy.breaker import Breakers
 from strangler_proxy.canary import CanaryAssigner
 from strangler_proxy.forwarding import Forwarder, Receive, Send
+from strangler_proxy.freeze import Freezes
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.paths import UnsafePath
 from strangler_proxy.proxy import Proxy, canonical_or_none, reject_path
@@ -56,6 +57,12 @@ class ProxyApp:
             settings.shadow_diff_samples,
         )
         self.analyst = CanaryAnalyst(self.store, self.shadow, self.audit)
+        self.freezes = Freezes(
+            self.audit,
+            settings.freeze_wait_seconds,
+            settings.freeze_max_seconds,
+            self.metrics.registry,
+        )
         self.access_log = AccessLog() if settings.access_log else None
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         token_secret = settings.token_secret.get_secret_value() if settings.token_secret else None
@@ -69,9 +76,17 @@ class ProxyApp:
             self.analyst,
             self.metrics,
             self.access_log,
+            self.freezes,
         )
         self.admin = create_admin_app(
-            admin_token, self.store, self.audit, self.shadow, self.breakers, self.analyst
+            admin_token,
+            self.store,
+            self.audit,
+            self.shadow,
+            self.breakers,
+            self.analyst,
+            self.freezes,
+            settings.freeze_drain_seconds,
         )
         self._admin_prefix = settings.admin_prefix
         self._background: list[asyncio.Task[None]] = []

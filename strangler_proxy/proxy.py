@@ -1,10 +1,11 @@
 """The request path of the proxy: canonicalise, route, choose a side, forward, fall back, record.
 
 `Proxy.handle` is the hot path; it reads the current table snapshot once per request, so a
-table swap never affects a request already in flight. Safe requests fall back to the monolith
-when the service fails (refused, timeout, 5xx, breaker open) while the monolith still owns the
-route's data; everything else gets a problem+json 502/503/504 with the request id. This module
-must never change the route table.
+table swap never affects a request already in flight. A write of a context frozen for its
+cutover waits for the thaw first and is then planned on the table in force (see `freeze`).
+Safe requests fall back to the monolith when the service fails (refused, timeout, 5xx, breaker
+open) while the monolith still owns the route's data; everything else gets a problem+json
+502/503/504 with the request id. This module must never change the route table.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from strangler_proxy.forwarding import (
     read_body,
     relay,
 )
+from strangler_proxy.freeze import Freezes
 from strangler_proxy.headers import IncomingRequest, TrustedProxies, rewrite_request_headers
 from strangler_proxy.limits import HeadLimits
 from strangler_proxy.metrics import ProxyMetrics
@@ -80,8 +82,10 @@ class Proxy:
         analyst: CanaryAnalyst,
         metrics: ProxyMetrics,
         access_log: AccessLog | None,
+        freezes: Freezes,
     ) -> None:
         self.access_log = access_log
+        self.freezes = freezes
         self.settings = settings
         self.store = store
         self.forwarder = forwarder
@@ -96,9 +100,16 @@ class Proxy:
         )
 
     def plan(
-        self, route: Route | None, method: str, incoming: IncomingRequest, client: str | None
+        self,
+        route: Route | None,
+        method: str,
+        incoming: IncomingRequest,
+        client: str | None,
+        unmatched: str = MONOLITH,
     ) -> Plan:
-        if route is None or route.mode is Mode.MONOLITH:
+        if route is None:
+            return Plan(None, unmatched, False, None)
+        if route.mode is Mode.MONOLITH:
             return Plan(route, MONOLITH, False, None)
         if route.mode is Mode.SERVICE:
             to_service = True
@@ -131,14 +142,33 @@ class Proxy:
         token = current_request_id.set(incoming.request_id)
         snapshot = self.store.current
         route = snapshot.router.match(method, path.match_key)
-        plan = self.plan(route, method, incoming, client_address)
+        frozen = self.freezes.frozen_context(route, method)
+        if frozen is not None and await self.freezes.wait_for_thaw(frozen):
+            frozen, snapshot = None, self.store.current  # a thaw may come with routes moved
+            route = snapshot.router.match(method, path.match_key)
+        plan = self.plan(route, method, incoming, client_address, snapshot.table.unmatched)
         outcome = Outcome(target=plan.primary)
+        writing = None if frozen else self.freezes.enter(route, method)
         try:
-            await self._serve(scope, receive, send, path, snapshot, plan, incoming, outcome)
+            if frozen is not None:
+                await self._refuse_frozen(send, frozen, incoming.request_id, outcome)
+            else:
+                await self._serve(scope, receive, send, path, snapshot, plan, incoming, outcome)
         finally:
+            if writing is not None:
+                self.freezes.leave(writing)
             elapsed = time.perf_counter() - started
             self._record(plan, method, path, outcome, elapsed)
             current_request_id.reset(token)
+
+    async def _refuse_frozen(
+        self, send: Send, context: str, request_id: str, outcome: Outcome
+    ) -> None:
+        outcome.status, outcome.target = 503, "proxy"
+        seconds = self.freezes.retry_after(context)
+        detail = f"writes to {context} are paused while its data moves; retry in {seconds}s"
+        retry = [(b"retry-after", str(seconds).encode())]
+        await send_problem(send, 503, detail, request_id, retry)
 
     async def _serve(
         self,

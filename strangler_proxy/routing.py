@@ -5,8 +5,9 @@ reference assignment and in-flight requests keep the router they started with. M
 wins: compared segment by segment from the left, a literal segment beats a segment that mixes
 literal text and a parameter, which beats a bare parameter; then explicit methods beat `*`.
 `HEAD` is served by the route that lists `GET`. Matching ignores case and the trailing slash
-(`paths.CanonicalPath.match_key`). Inactive routes never match. Unmatched requests belong to the
-monolith. This module must never perform I/O nor look at anything but method and path.
+(`paths.CanonicalPath.match_key`). Inactive routes never match. Unmatched requests go to the
+table's `unmatched` upstream (the monolith unless the table says otherwise). This module must
+never perform I/O nor look at anything but method and path.
 """
 
 from __future__ import annotations

@@ -64,6 +64,12 @@ class ProxySettings(BaseSettings):
 
     analysis_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
 
+    # Write freezes (cutover): how long a frozen write waits for the thaw before a 503, the
+    # longest freeze anyone may ask for, and how long a freeze waits for writes in flight.
+    freeze_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    freeze_max_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    freeze_drain_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
+
     access_log: bool = True
     log_level: str = "INFO"
 

@@ -100,31 +100,46 @@ class TableStore:
 
     def change_route(self, name: str, changes: dict[str, Any], actor: str, reason: str) -> Snapshot:
         """Change fields of one route (mode, canary_percent, active, ...), validated as a whole."""
+        return self.change_routes({name: changes}, actor, reason)
+
+    def change_routes(
+        self, changes: dict[str, dict[str, Any]], actor: str, reason: str
+    ) -> Snapshot:
+        """Change several routes in one new table version (all or none), as one audit entry."""
         table = self.current.table
-        if table.route(name) is None:
-            raise KeyError(name)
+        unknown = [name for name in changes if table.route(name) is None]
+        if unknown:
+            raise KeyError(unknown[0])
         document = table_document(table)
-        before = next(route for route in document["routes"] if route["name"] == name)
-        after = {**before, **changes}
-        document["routes"] = [
-            after if route["name"] == name else route for route in document["routes"]
-        ]
+        before = {route["name"]: route for route in document["routes"]}
+        after = {name: {**before[name], **fields} for name, fields in changes.items()}
+        document["routes"] = [after.get(route["name"], route) for route in document["routes"]]
         try:
             new_table = validate_document(document, self.configured_upstreams)
         except TableError as error:
-            problems = [f"route {name!r}: {problem}" for problem in error.problems]
+            named = (
+                f"route {next(iter(changes))!r}"
+                if len(changes) == 1
+                else f"routes {sorted(changes)}"
+            )
+            problems = [f"{named}: {problem}" for problem in error.problems]
             self._refuse(problems, actor, "change-route", reason)
             raise TableError(problems) from error
-        snapshot = self._install(new_table, f"admin change of {name}")
-        changed = {key: {"from": before.get(key), "to": after.get(key)} for key in changes}
+        names = ", ".join(changes)
+        snapshot = self._install(new_table, f"admin change of {names}")
+        changed = {
+            name: {
+                key: {"from": before[name].get(key), "to": after[name].get(key)} for key in fields
+            }
+            for name, fields in changes.items()
+        }
+        details: dict[str, Any] = (
+            {"route": next(iter(changes)), "changes": next(iter(changed.values()))}
+            if len(changes) == 1
+            else {"routes": changed}
+        )
         self.audit.append(
-            actor,
-            "change-route",
-            reason,
-            outcome="applied",
-            route=name,
-            changes=changed,
-            version=snapshot.version,
+            actor, "change-route", reason, outcome="applied", version=snapshot.version, **details
         )
         return snapshot
 

@@ -9,17 +9,17 @@ nor decide where a live request goes (that is `routing`).
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from plumbing.toml_document import DocumentError, LineLocator, load_toml
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 MONOLITH = "monolith"
-_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)|\(at end of document\)")
 _ROUTE_NUMBER = re.compile(r"route #(\d+)")
 _PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TEMPLATE_SEGMENT = re.compile(r"(?:[A-Za-z0-9._~:@!$&'()*+,;=-]|\{[A-Za-z_][A-Za-z0-9_]*\})+")
@@ -151,6 +151,8 @@ class RouteTable(StrictModel):
 
     upstreams: dict[str, Annotated[str, Field(pattern=r"^https?://")]] = {}
     shadow_ignore: list[IgnoreRule] = []
+    # The upstream answering requests no route matches; a service once the monolith retires.
+    unmatched: Annotated[str, Field(min_length=1)] = MONOLITH
     routes: list[Route] = []
 
     @model_validator(mode="after")
@@ -192,16 +194,13 @@ def parse_table(
     whose context is neither there nor in the file's `[upstreams]` is an error.
     """
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        found = _TOML_POSITION.search(str(error))
-        line = int(found.group(1)) if found and found.group(1) else max(1, len(text.splitlines()))
-        message = _TOML_POSITION.sub("", str(error)).strip()
-        raise TableError([f"{source}:{line}: not valid TOML: {message}"]) from error
+        document = load_toml(text, source)
+    except DocumentError as error:
+        raise TableError(error.problems) from error
     try:
         table = RouteTable.model_validate(document)
     except ValidationError as error:
-        locator = _LineLocator(text)
+        locator = LineLocator(text)
         problems = []
         for item in error.errors(include_url=False, include_input=False, include_context=False):
             location = tuple(item["loc"])
@@ -215,28 +214,34 @@ def parse_table(
         raise TableError(problems) from error
     missing = unknown_contexts(table, known_upstreams)
     if missing:
-        locator = _LineLocator(text)
+        locator = LineLocator(text)
         raise TableError(
             [
-                f"{source}:{locator.line_of(('routes', index, 'context'))}: routes.{index}.context:"
+                f"{source}:{locator.line_of(location)}: {'.'.join(map(str, location))}:"
                 f" no upstream URL is configured for context {context!r}"
-                for index, context in missing
+                for location, context in missing
             ]
         )
     return table
 
 
-def unknown_contexts(table: RouteTable, known_upstreams: Collection[str]) -> list[tuple[int, str]]:
-    """(index, context) of every route sending traffic to a context with no URL.
+def unknown_contexts(
+    table: RouteTable, known_upstreams: Collection[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(location, context) of every place sending traffic to a context with no URL: a route's
+    `context`, or the table's `unmatched`.
 
     A route in mode `monolith` only names its future context, so it needs no URL yet.
     """
     known = {MONOLITH, *known_upstreams, *table.upstreams}
-    return [
-        (index, route.context)
+    missing: list[tuple[tuple[str | int, ...], str]] = [
+        (("routes", index, "context"), route.context)
         for index, route in enumerate(table.routes)
         if route.mode is not Mode.MONOLITH and route.context not in known
     ]
+    if table.unmatched not in known:
+        missing.append((("unmatched",), table.unmatched))
+    return missing
 
 
 def validate_document(document: dict[str, Any], known_upstreams: Collection[str]) -> RouteTable:
@@ -253,8 +258,8 @@ def validate_document(document: dict[str, Any], known_upstreams: Collection[str]
     if missing:
         raise TableError(
             [
-                f"routes.{index}.context: no upstream URL for {context!r}"
-                for index, context in missing
+                f"{'.'.join(map(str, location))}: no upstream URL for {context!r}"
+                for location, context in missing
             ]
         )
     return table
@@ -263,54 +268,3 @@ def validate_document(document: dict[str, Any], known_upstreams: Collection[str]
 def table_document(table: RouteTable) -> dict[str, Any]:
     """The table as plain JSON-able data (what the admin API serves)."""
     return table.model_dump(mode="json", exclude_none=True)
-
-
-class _LineLocator:
-    """Maps a validation location like ('routes', 2, 'mode') to a line of the TOML text.
-
-    tomllib keeps no positions, so this scans headers (`[[routes]]`, `[routes.analysis]`,
-    `[[routes.shadow_ignore]]`) and `key =` lines; good enough to point a human at the problem.
-    """
-
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(?:#.*)?$")
-    _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
-
-    def __init__(self, text: str) -> None:
-        self.entries: list[tuple[int, tuple[Any, ...]]] = []
-        counters: dict[str, int] = {}
-        prefix: tuple[Any, ...] = ()
-        for number, line in enumerate(text.splitlines(), start=1):
-            header = self._HEADER.match(line)
-            if header:
-                prefix = self._header_path(header.group(1) == "[[", header.group(2), counters)
-                self.entries.append((number, prefix))
-                continue
-            key = self._KEY.match(line)
-            if key:
-                self.entries.append((number, (*prefix, key.group(1))))
-
-    @staticmethod
-    def _header_path(is_array: bool, dotted: str, counters: dict[str, int]) -> tuple[Any, ...]:
-        parts = [part.strip().strip("\"'") for part in dotted.split(".")]
-        path: list[Any] = []
-        for depth, part in enumerate(parts):
-            path.append(part)
-            key = ".".join(str(piece) for piece in path)
-            is_last = depth == len(parts) - 1
-            if is_last and is_array:
-                counters[key] = counters.get(key, -1) + 1
-                for stale in [name for name in counters if name.startswith(key + ".")]:
-                    del counters[stale]
-                path.append(counters[key])
-            elif key in counters:
-                path.append(counters[key])
-        return tuple(path)
-
-    def line_of(self, location: tuple[Any, ...]) -> int:
-        """The line whose path is the longest prefix of `location` (1 when nothing matches)."""
-        best_line, best_length = 1, -1
-        for number, path in self.entries:
-            is_prefix = len(path) <= len(location) and location[: len(path)] == path
-            if is_prefix and len(path) > best_length:
-                best_line, best_length = number, len(path)
-        return best_line

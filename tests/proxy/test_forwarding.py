@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,6 +57,19 @@ def test_unmatched_paths_are_answered_by_the_monolith(
 ) -> None:
     answer = client.get(f"{proxy.url}/api/threads/3")
     assert answer.json()["answered_by"] == "monolith"
+
+
+def test_a_table_can_send_unmatched_paths_to_a_service_instead(
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    users: Upstream,
+    client: httpx.Client,
+) -> None:
+    retired = proxy_factory(
+        'unmatched = "users"\n' + TABLE, {"monolith": monolith.url, "users": users.url}
+    )
+    for target in ("/api/threads/3", "/no/such/thing", "/"):
+        assert client.get(f"{retired.url}{target}").json()["answered_by"] == "users"
 
 
 def test_a_service_route_is_answered_by_the_service(

@@ -71,6 +71,13 @@ def test_a_route_to_a_context_without_an_upstream_url_is_refused() -> None:
     assert problem.startswith("t.toml:5:") and "billing" in problem
 
 
+def test_unmatched_paths_need_an_upstream_url_too() -> None:
+    text = '# retired monolith\nunmatched = "billing"\n'
+    [problem] = problems_of(text)
+    assert problem.startswith("t.toml:2: unmatched:") and "billing" in problem
+    assert parse_table('unmatched = "users"\n', known_upstreams={"users"}).unmatched == "users"
+
+
 def test_two_routes_claiming_the_same_method_and_path_are_refused() -> None:
     text = (
         '[[routes]]\nname = "a"\nmethods = ["GET"]\npath = "/a/{x}"\n\n'

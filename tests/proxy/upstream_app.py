@@ -4,6 +4,7 @@ Run as `python tests/proxy/upstream_app.py PORT NAME`. Every path not listed bel
 request (method, raw path, headers, body size) as JSON, tagged with NAME. Fault endpoints:
 `/fault/status/{code}`, `/fault/slow` (answers after 30 s), `/fault/reset` (promises 100000 bytes,
 sends 10, then closes the socket), `/fault/exit` (the process dies without answering).
+`/pause?seconds=S` answers like the echo after S seconds (a write in flight, for freezes).
 `/data/{id}` answers a stable JSON document plus a per-answer `nonce` (noise for shadow tests).
 `/fault/page/{code}` answers an HTML error page with a `Retry-After`, as gunicorn or nginx do.
 """
@@ -81,6 +82,10 @@ def build(name: str) -> web.Application:
             }
         )
 
+    async def pause(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query.get("seconds", "0.5")))
+        return await echo(request)
+
     async def trivial(request: web.Request) -> web.Response:
         return web.Response(body=b'{"ok":true}', content_type="application/json")
 
@@ -94,6 +99,7 @@ def build(name: str) -> web.Application:
     app.router.add_route("*", "/fault/exit", die)
     app.router.add_get("/stream", stream)
     app.router.add_get("/data/{id}", data)
+    app.router.add_route("*", "/pause", pause)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

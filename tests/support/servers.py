@@ -17,6 +17,7 @@ from strangler.launch import (
     service_command,
     service_environment,
 )
+from strangler.plan import Places, Topology, plan
 from strangler.processes import ManagedProcess, free_port, start
 from strangler.workspace import stage_table
 
@@ -77,30 +78,36 @@ def running_service(
 
 
 SERVICES = ("users", "forum", "polls", "search")
-# Who feeds whom: a relay per source, a consumer per projection (see docs/events.md).
-RELAYS = ("users", "forum", "polls")
-CONSUMERS = ("forum", "search", "polls")
 
 
 @contextmanager
 def running_split(backend: str, folder: Path) -> Iterator[dict[str, str]]:
-    """The full split, no monolith: every service on its own fresh database, the relays and
-    consumers between them on a fresh database bus. Yields each context's base URL."""
+    """The full split, no monolith: every service on its own fresh database, and the relays and
+    consumers between them on a fresh database bus, exactly as `strangler up` runs them at the
+    last stage (`strangler.plan`). Yields each context's base URL."""
     from tests.support.databases import fresh_database
 
     with ExitStack() as stack:
         databases = {
             name: stack.enter_context(fresh_database(backend, folder, name))
-            for name in (*SERVICES, "bus")
+            for name in ("monolith", *SERVICES, "bus")
         }
-        urls: dict[str, str] = {}
-        for context in ("users", "polls", "search", "forum"):
-            extra = {"FORUM_USERS_URL": urls["users"]} if context == "forum" else {}
-            urls[context] = stack.enter_context(
-                running_service(context, databases[context], folder, extra)
-            )
-        stack.enter_context(running_events(databases, databases["bus"], folder, RELAYS, CONSUMERS))
-        yield urls
+        for context in SERVICES:
+            upgrade(context, databases[context])
+        places = Places(
+            databases, TEST_TOKEN_SECRET, "", folder / "table.toml", folder,
+            extra_env={**FAST_PASSWORDS, "USERS_PASSWORD_TIME_COST": "1",
+                       "USERS_PASSWORD_MEMORY_KIB": "1024"},
+        )  # fmt: skip
+        ports: dict[str, int] = {}
+        topology = Topology(services=SERVICES, monolith_runs=False, has_proxy=False)
+        specs = plan(topology, places, lambda name: ports.setdefault(name, free_port()))
+        for spec in specs:
+            process = start(spec.name, spec.argv, spec.env, spec.health_url,
+                            folder / "logs" / f"{spec.name}.log")  # fmt: skip
+            stack.callback(process.stop)
+            process.wait_healthy()
+        yield {spec.name: spec.url for spec in specs if spec.name in SERVICES}
 
 
 @contextmanager

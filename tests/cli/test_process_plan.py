@@ -1,0 +1,94 @@
+"""The process plan: what each stage runs, and how the processes find each other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strangler.plan import Places, ProcessSpec, Topology, plan
+from strangler.stages import load_migration
+from strangler.state import MigrationState, Moving, topology
+from strangler.system import stage_topology
+
+PORTS: dict[str, int] = {}
+
+
+def port_of(name: str) -> int:
+    return PORTS.setdefault(name, 20000 + len(PORTS))
+
+
+def places(tmp_path: Path) -> Places:
+    urls = {name: f"sqlite:///{tmp_path}/{name}.sqlite3" for name in
+            ("monolith", "users", "polls", "forum", "search", "bus")}  # fmt: skip
+    return Places(urls, "secret-0123456789abcdef", "admin", tmp_path / "table.toml", tmp_path)
+
+
+def names_at(stage: int, tmp_path: Path) -> list[str]:
+    found = plan(stage_topology(load_migration(), stage), places(tmp_path), port_of)
+    return [spec.name for spec in found]
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        (0, ["monolith", "proxy"]),
+        (1, ["monolith", "users", "users-sync", "proxy"]),
+        (
+            2,
+            ["monolith", "users", "polls", "polls-relay", "polls-consumer", "users-sync",
+             "polls-sync", "proxy"],
+        ),
+        (
+            3,
+            ["monolith", "users", "polls", "forum", "polls-relay", "users-relay",
+             "polls-consumer", "forum-consumer", "users-sync", "polls-sync", "forum-sync",
+             "proxy"],
+        ),
+        (
+            5,
+            ["users", "polls", "forum", "search", "forum-relay", "polls-relay", "users-relay",
+             "polls-consumer", "forum-consumer", "search-consumer", "users-sync", "polls-sync",
+             "forum-sync", "proxy"],
+        ),
+    ],
+)  # fmt: skip
+def test_each_stage_runs_its_services_their_event_processes_and_the_syncs_of_moved_data(
+    stage: int, expected: list[str], tmp_path: Path
+) -> None:
+    assert names_at(stage, tmp_path) == expected
+
+
+def spec(specs: list[ProcessSpec], name: str) -> ProcessSpec:
+    return next(found for found in specs if found.name == name)
+
+
+def test_the_proxy_knows_every_service_from_the_start_and_the_forum_knows_users(
+    tmp_path: Path,
+) -> None:
+    specs = plan(stage_topology(load_migration(), 3), places(tmp_path), port_of)
+    proxy = spec(specs, "proxy")
+    for context in ("users", "polls", "forum", "search"):
+        assert proxy.env[f"PROXY_{context.upper()}_URL"] == f"http://127.0.0.1:{port_of(context)}"
+    assert proxy.env["PROXY_ROUTE_TABLE_PATH"] == str(tmp_path / "table.toml")
+    assert spec(specs, "forum").env["FORUM_USERS_URL"] == f"http://127.0.0.1:{port_of('users')}"
+    consumer = spec(specs, "forum-consumer")
+    assert consumer.env["FORUM_EVENT_METRICS_PORT"] == str(consumer.port)
+    assert consumer.health_url.endswith("/metrics")
+
+
+def test_the_monolith_alone_runs_on_the_public_entry(tmp_path: Path) -> None:
+    specs = plan(Topology(has_proxy=False), places(tmp_path), port_of)
+    assert [found.name for found in specs] == ["monolith"]
+
+
+def test_a_transition_runs_the_moving_service_before_its_stage_does() -> None:
+    migration = load_migration()
+    state = MigrationState(
+        stage=1, moving=Moving(from_stage=1, to_stage=2, started_at="now", runs_service=True)
+    )
+    assert topology(migration, state).services == ("users", "polls")
+    retiring = MigrationState(
+        stage=4, moving=Moving(from_stage=4, to_stage=5, started_at="now", monolith_runs=False)
+    )
+    assert not topology(migration, retiring).monolith_runs
