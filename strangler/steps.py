@@ -17,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import sessionmaker
 
 from extracted.search.rebuild import rebuild
-from extracted.search.service import UnknownThread
 from migrations.data import apply
 from migrations.data.cutover import MoveRefused, MoveReport
 from plumbing.database import make_engine
@@ -32,7 +31,6 @@ from strangler.traffic import read_routes
 Move = Callable[..., MoveReport]
 # Requests that say nothing about traffic: health checks and metric scrapes.
 OPERATIONS = ("/healthz", "/metrics")
-REBUILD_ATTEMPTS = 3
 
 
 def cutover_gate(conductor: Conductor, context: str, move: Move) -> str:
@@ -84,22 +82,13 @@ def rebuild_search_index(conductor: Conductor) -> str:
     forum = make_engine(conductor.workspace.database_url("forum"))
     search = make_engine(conductor.workspace.database_url("search"))
     try:
-        for attempt in range(REBUILD_ATTEMPTS):
-            try:
-                indexed = rebuild(forum, sessionmaker(search, expire_on_commit=False))
-                passes = attempt + 1
-                break
-            except UnknownThread:
-                # A thread written after the threads were read, and posted to before the posts
-                # were: indexing is an upsert, so reading everything again converges.
-                if attempt == REBUILD_ATTEMPTS - 1:
-                    raise
+        indexed = rebuild(forum, sessionmaker(search, expire_on_commit=False))
     finally:
         forum.dispose()
         search.dispose()
     if not indexed:
         raise GateFailed("the forum's database has no thread to index", "extract forum first")
-    return f"{indexed:,} threads and posts indexed ({passes} pass{'es' if passes > 1 else ''})"
+    return f"{indexed:,} threads and posts indexed"
 
 
 def wait_consumer_caught_up(conductor: Conductor, name: str) -> str:

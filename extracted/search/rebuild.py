@@ -3,7 +3,9 @@
 For data that never went through the event path (rows backfilled from the monolith into the
 forum's database, or an index lost with its disk). It reads only the `threads` and `posts`
 columns the forum and the monolith share, in id-ordered chunks, and never writes there.
-Indexing is an upsert, so running it while the consumer runs, or twice, is harmless.
+Indexing is an upsert, so running it while the consumer runs, or twice, is harmless; a post
+whose thread was written after the threads were read gets that thread indexed first, so a
+rebuild under live writes finishes in one pass.
 
     SEARCH_DATABASE_URL=... python -m extracted.search.rebuild --from postgresql+psycopg://.../forum
 """
@@ -18,6 +20,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, Table, Text, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.search import service
+from extracted.search.models import Document
 from extracted.search.settings import SearchSettings
 from plumbing.database import Id, make_engine
 from plumbing.logs import configure_logging, get_logger
@@ -57,18 +60,44 @@ def _chunks(source: Engine, table: Table) -> Iterator[list[Any]]:
         after = rows[-1].id
 
 
+def _index_thread(db: Session, row: Any) -> None:
+    service.index_thread(db, row.id, row.title, row.body, row.created_at)
+
+
+def _index_posts(db: Session, source: Engine, chunk: list[Any]) -> int:
+    """Index a chunk of posts; threads written after the thread pass are indexed first.
+
+    Returns how many such threads there were.
+    """
+    wanted = {row.thread_id for row in chunk}
+    indexed = set(
+        db.scalars(
+            select(Document.source_id).where(
+                Document.kind == "thread", Document.source_id.in_(wanted)
+            )
+        )
+    )
+    missing = wanted - indexed
+    if missing:
+        with source.connect() as connection:
+            for thread in connection.execute(select(threads).where(threads.c.id.in_(missing))):
+                _index_thread(db, thread)
+    for row in chunk:
+        service.index_post(db, row.id, row.thread_id, row.body, row.created_at)
+    return len(missing)
+
+
 def rebuild(source: Engine, sessions: sessionmaker[Session]) -> int:
     """Index every thread, then every post, of the `source` database; return how many."""
     count = 0
     for chunk in _chunks(source, threads):
         with sessions.begin() as db:
             for row in chunk:
-                service.index_thread(db, row.id, row.title, row.body, row.created_at)
+                _index_thread(db, row)
         count += len(chunk)
     for chunk in _chunks(source, posts):
         with sessions.begin() as db:
-            for row in chunk:
-                service.index_post(db, row.id, row.thread_id, row.body, row.created_at)
+            count += _index_posts(db, source, chunk)
         count += len(chunk)
     return count
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from extracted.events.bus import open_bus
@@ -312,3 +313,51 @@ def test_replaying_the_indexer_rebuilds_a_lost_index_from_the_bus(
             bus.close()
             forum_engine.dispose()
             search_engine.dispose()
+
+
+def test_a_rebuild_under_live_writes_indexes_a_thread_written_after_the_thread_pass(
+    backend: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import sessionmaker
+
+    from extracted.forum.models import Post, Thread
+    from extracted.search.models import Document
+    from extracted.search.rebuild import rebuild
+
+    with (
+        fresh_database(backend, tmp_path, "forum") as forum_db,
+        fresh_database(backend, tmp_path, "search") as search_db,
+    ):
+        upgrade("forum", forum_db)
+        upgrade("search", search_db)
+        forum, search = make_engine(forum_db), make_engine(search_db)
+        written = utcnow()
+        with Session(forum) as db, db.begin():
+            db.add(Thread(id=1, title="early", body="b", author_id=1, created_at=written))
+            db.flush()
+            db.add(Post(id=1, thread_id=1, body="first", author_id=1, created_at=written))
+
+        def write_a_thread_between_the_passes(
+            _conn: Any, _cursor: Any, statement: str, *_: Any
+        ) -> None:
+            if "FROM posts" in statement and not late_thread_written:
+                late_thread_written.append(True)
+                with Session(forum) as db, db.begin():
+                    db.add(Thread(id=2, title="late", body="b", author_id=1, created_at=written))
+                    db.flush()
+                    db.add(Post(id=2, thread_id=2, body="reply", author_id=1, created_at=written))
+
+        late_thread_written: list[bool] = []
+        event.listen(forum, "before_cursor_execute", write_a_thread_between_the_passes)
+        try:
+            indexed = rebuild(forum, sessionmaker(search))
+        finally:
+            event.remove(forum, "before_cursor_execute", write_a_thread_between_the_passes)
+            forum.dispose()
+        with Session(search) as db:
+            documents = set(db.execute(select(Document.kind, Document.source_id)).tuples())
+        search.dispose()
+        assert late_thread_written
+        assert documents == {("thread", 1), ("post", 1), ("thread", 2), ("post", 2)}
+        assert indexed == 4
