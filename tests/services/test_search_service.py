@@ -356,7 +356,8 @@ def test_a_rebuild_under_live_writes_indexes_a_thread_written_after_the_thread_p
             event.remove(forum, "before_cursor_execute", write_a_thread_between_the_passes)
             forum.dispose()
         with Session(search) as db:
-            documents = {tuple(row) for row in db.execute(select(Document.kind, Document.source_id))}
+            rows = db.execute(select(Document.kind, Document.source_id))
+            documents = {tuple(row) for row in rows}
         search.dispose()
         assert late_thread_written
         assert documents == {("thread", 1), ("post", 1), ("thread", 2), ("post", 2)}
