@@ -30,7 +30,8 @@ def draw(delays: dict[str, list[float]], windows: dict[str, list[float]], path: 
     left.set_ylabel("share of changes applied")
     left.axhline(0.95, color="grey", linewidth=0.6, linestyle=":")
     left.set_title("Sync delay under a steady write load")
-    left.legend(loc="lower right")
+    if delays:
+        left.legend(loc="lower right")
     for kind, measured in windows.items():
         right.plot(
             range(1, len(measured) + 1), [value * 1000 for value in measured], "o-", label=kind
@@ -41,7 +42,8 @@ def draw(delays: dict[str, list[float]], windows: dict[str, list[float]], path: 
     right.set_ylabel("writes frozen (ms)")
     right.set_ylim(bottom=0)
     right.set_title("Freeze window of each cutover and rollback")
-    right.legend()
+    if windows:
+        right.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -71,20 +71,26 @@ NARROW_ROUNDS = 4
 FEW_KEYS = 200
 
 
-def narrow(link: Link, direction: Direction) -> list[verify.Difference]:
+def narrow(
+    link: Link, direction: Direction, doubtful: list[verify.Difference]
+) -> list[verify.Difference]:
     """Verify the tracked keys of the main feed while writes go on, round after round, until
-    few remain; return the differences that did not go away (each checked again, frozen)."""
+    few remain. Returns what is still in doubt for the freeze: keys that differed, and the
+    `doubtful` ranges whose differing keys these rounds did not check."""
     main = link.context.main
     target, key = link.target(direction), main.position_key(direction)
-    doubtful: list[verify.Difference] = []
+    differing: list[verify.Difference] = []
+    checked: dict[str, set[int]] = {}
     for _ in range(NARROW_ROUNDS):
         touched = positions.touched(target, key)
         if sum(len(found) for found in touched.values()) <= FEW_KEYS:
             break
         positions.forget_touched(target, key, touched)
         apply.drain(link, [(main, direction)])
-        doubtful += verify.verify_keys(link, main, direction, touched).differences
-    return doubtful
+        differing += verify.verify_keys(link, main, direction, touched).differences
+        for table_name, found in touched.items():
+            checked.setdefault(table_name, set()).update(found)
+    return _unexplained(doubtful, checked, direction, main) + differing
 
 
 def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference]) -> int:

@@ -105,7 +105,7 @@ def cutover(
     with move.step("pre-verify"):
         doubtful = checks.pre_verify(link, chunk_rows)
     with move.step("verify changes"):
-        doubtful += checks.narrow(link, Direction.FORWARD)
+        doubtful = checks.narrow(link, Direction.FORWARD, doubtful)
     return _frozen_move(move, doubtful)
 
 
@@ -117,7 +117,7 @@ def rollback(
     if move is None:
         return MoveReport(link.context.name, Owner.MONOLITH, resumed=True)
     with move.step("verify changes"):
-        doubtful = checks.narrow(link, Direction.REVERSE)
+        doubtful = checks.narrow(link, Direction.REVERSE, [])
     return _frozen_move(move, doubtful)
 
 
