@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session
 from extracted.polls import projection
 from extracted.polls.events import VOTE_CAST
 from extracted.polls.models import Poll, PollOption, Vote, consumed, outbox
-from loadtests.bench_proxy import TOKEN_SECRET, _cpu_seconds
+from loadtests.bench_proxy import TOKEN_SECRET
+from loadtests.load import cpu_seconds
 from loadtests.polls_path import (
     OPTIONS,
     create_polls,
@@ -104,7 +105,7 @@ def one_run(bus: str, arguments: argparse.Namespace) -> Figures:
         base, processes = path.url, path.processes
         *polls, probe = create_polls(base, arguments.polls + 1, TOKEN_SECRET)
         engine = make_engine(url)
-        cpu = {name: _cpu_seconds(process.popen.pid) for name, process in processes.items()}
+        cpu = {name: cpu_seconds(process.popen.pid) for name, process in processes.items()}
         plan = Plan(base, polls, probe, arguments.connections, arguments.seconds, TOKEN_SECRET)
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
@@ -120,7 +121,7 @@ def one_run(bus: str, arguments: argparse.Namespace) -> Figures:
             recorded, applied = progress(engine)
         drained = time.monotonic() - stopped
         votes = len(load.accepted)
-        spent = {name: _cpu_seconds(p.popen.pid) - cpu[name] for name, p in processes.items()}
+        spent = {name: cpu_seconds(p.popen.pid) - cpu[name] for name, p in processes.items()}
         figures = Figures(
             votes_per_second=votes / arguments.seconds,
             applied_ms=_percentiles(_applied_delays(engine, load)),
