@@ -65,6 +65,7 @@ class Window:
     seconds: float
     endpoints: list[Endpoint]  # every request name seen, AGGREGATED included
     resources: Resources
+    users_by_kind: dict[str, int] = field(default_factory=dict)  # what locust had running
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((found for found in self.endpoints if found.name == name), None)
@@ -160,7 +161,9 @@ def from_json(data: dict[str, Any]) -> Comparison:
                     Window(
                         **{
                             **window,
-                            "endpoints": [_endpoint(entry) for entry in window["endpoints"]],
+                            "endpoints": [
+                                endpoint_from_json(entry) for entry in window["endpoints"]
+                            ],
                             "resources": Resources(**window["resources"]),
                         }
                     )
@@ -179,6 +182,7 @@ def from_json(data: dict[str, Any]) -> Comparison:
     )
 
 
-def _endpoint(entry: dict[str, Any]) -> Endpoint:
+def endpoint_from_json(entry: dict[str, Any]) -> Endpoint:
+    """An endpoint read back from JSON, whose keys (the histogram's too) are strings."""
     histogram = {int(ms): count for ms, count in entry.get("histogram", {}).items()}
     return Endpoint(**{**entry, "histogram": histogram})

@@ -29,6 +29,12 @@ from strangler.workspace import Workspace
 RUNNING = {"runs_service", "runs_sync", "monolith_runs"}
 
 
+# The demo and the load comparison judge latency loosely: they run on whatever laptop they are
+# shown on, and a p95 of a few reads on a busy machine says more about the machine than about
+# the service. Errors, differences and lost writes are judged as strictly as ever.
+LOOSE_P95_RATIO = 10.0
+
+
 class NotRunning(RuntimeError):
     """Migration commands need the system running (`strangler up`)."""
 

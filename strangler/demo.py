@@ -27,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loadtests.steady import FreezeWindow, SteadyLoad, Verification, verify
 from strangler.check import check
-from strangler.conductor import Conductor, GateSettings
+from strangler.conductor import LOOSE_P95_RATIO, Conductor, GateSettings
 from strangler.demo_summary import show_summary
 from strangler.gates import GateFailed
 from strangler.interrupts import StopRequested, stop_on_signals
@@ -38,11 +38,6 @@ from strangler.stages import load_migration
 from strangler.state import MigrationState, exclusive
 from strangler.system import in_background, seed_if_empty
 from strangler.workspace import Workspace
-
-# The demo judges latency loosely: it runs on whatever laptop it is shown on, and a p95 of a
-# few reads on a busy machine says more about the machine than about the service. Errors,
-# differences and lost writes are judged as strictly as ever.
-DEMO_P95_RATIO = 10.0
 
 
 @dataclass
@@ -94,7 +89,7 @@ def run_demo(
         load = SteadyLoad(system.public_url, rate=rate)
         load.start()
         try:
-            gates = GateSettings(max_p95_ratio=DEMO_P95_RATIO)
+            gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
             conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
             _walk(conductor, migration.last, result, console)
         finally:

@@ -36,7 +36,7 @@ from rich.console import Console
 from migrations import runner
 from monolith.seed import SeedReport, has_users, seed
 from plumbing.database import make_engine
-from strangler.conductor import Conductor
+from strangler.conductor import Conductor, GateSettings
 from strangler.journey import goto
 from strangler.plan import Budget, Topology
 from strangler.processes import free_port
@@ -172,10 +172,11 @@ def prepare(
     seed_value: int = 42,
     progress: SeedProgress | None = None,
     console: Console | None = None,
+    gates: GateSettings | None = None,
 ) -> None:
     """Seed the workspace if it is empty and bring its data to `stage` with no traffic but
     the gates' own sample reads: the system runs meanwhile, and the migration moves exactly
-    as `strangler stage goto` moves it."""
+    as `strangler stage goto` moves it (with `gates`, else the environment's gate settings)."""
     migration = load_migration()
     migration.stage(stage)
     seed_if_empty(workspace, scale, seed_value, progress)
@@ -184,7 +185,7 @@ def prepare(
         return
     shown = console or Console(file=io.StringIO())
     with exclusive(workspace.lock_file), in_background(workspace):
-        conductor = Conductor.attach(workspace, migration, lambda line: None)
+        conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
         goto(conductor, stage, shown)
 
 
