@@ -25,6 +25,24 @@ TASKS = {
     "searcher": {"search", "get_thread"},
     "newcomer": {"sign_up", "me"},
 }
+# The endpoints each task sends requests to, as the report names them.
+ENDPOINTS = {
+    "list_threads": ("GET /api/threads",),
+    "get_thread": ("GET /api/threads/{id}",),
+    "list_posts": ("GET /api/threads/{id}/posts",),
+    "get_user": ("GET /api/users/{id}",),
+    "list_users": ("GET /api/users",),
+    "me": ("GET /api/me",),
+    "get_poll": ("GET /api/polls/{id}",),
+    "vote": ("GET /api/polls/{id}", "POST /api/polls/{id}/votes"),
+    "results": ("GET /api/polls/{id}/results",),
+    "results_page": ("GET /results/{id}.html",),
+    "search": ("GET /api/search",),
+    "start_thread": ("POST /api/threads",),
+    "add_post": ("POST /api/threads/{id}/posts",),
+    "change_profile": ("PATCH /api/users/{id}",),
+    "sign_up": ("POST /api/users", "POST /api/sessions"),
+}
 
 
 class ScenarioError(ValueError):
@@ -69,6 +87,17 @@ class Scenario:
             known = ", ".join(sorted(self.profiles))
             raise ScenarioError(f"no profile {name!r} in the scenario (known: {known})")
         return self.profiles[name]
+
+    def endpoints(self) -> set[str]:
+        """Every endpoint the mix sends requests to."""
+        return {
+            endpoint
+            for kind in self.kinds
+            if kind.weight > 0
+            for task, weight in kind.tasks.items()
+            if weight > 0
+            for endpoint in ENDPOINTS[task]
+        }
 
     def mix(self) -> dict[str, Any]:
         """The kinds as the report states them."""

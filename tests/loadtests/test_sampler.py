@@ -1,0 +1,60 @@
+"""The sampler against real processes: CPU over a window, a process that exits, memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadtests.sampler import Sampler
+
+BURN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+IDLE = "import time; time.sleep({seconds})"
+
+
+def _python(code: str, seconds: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", code.format(seconds=seconds)])
+
+
+def test_cpu_over_a_window_counts_a_busy_process_and_not_an_idle_one() -> None:
+    busy, idle, generator = _python(BURN, 3), _python(IDLE, 3), _python(IDLE, 3)
+    sampler = Sampler(
+        system=lambda: {busy.pid: "monolith", idle.pid: "proxy"},
+        generator=lambda: [generator.pid],
+        interval=0.1,
+    )
+    try:
+        sampler.start()
+        time.sleep(0.5)
+        started = time.time()
+        time.sleep(1.5)
+        ended = time.time()
+        time.sleep(0.3)
+        sampler.stop()
+    finally:
+        for process in (busy, idle, generator):
+            process.kill()
+            process.wait()
+    used = sampler.resources(started, ended)
+    # A shared machine may give the busy process less than a whole core; never more.
+    assert 0.4 * 1.5 < used.cpu_seconds_by_role["monolith"] <= 1.5 * 1.1
+    assert used.cpu_seconds_by_role["proxy"] < 0.1
+    assert used.cpu_seconds == pytest.approx(sum(used.cpu_seconds_by_role.values()))
+    assert used.generator_cpu_seconds < 0.1 and used.generator_busiest_core < 0.1
+    assert used.peak_memory_mib > 1
+
+
+def test_a_process_that_exits_keeps_what_it_spent() -> None:
+    short = _python(BURN, 0.6)
+    sampler = Sampler(system=lambda: {short.pid: "events"}, generator=list, interval=0.1)
+    began = time.time()
+    sampler.start()
+    short.wait()
+    time.sleep(0.4)
+    sampler.stop()
+    spent = sampler.resources(began, time.time()).cpu_seconds_by_role["events"]
+    later = sampler.resources(time.time() - 0.2, time.time())
+    assert spent > 0.2
+    assert later.cpu_seconds_by_role.get("events", 0.0) == pytest.approx(0.0, abs=0.02)
