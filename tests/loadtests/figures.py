@@ -56,18 +56,24 @@ def percentile(histogram: dict[int, int], quantile: float) -> float:
     return float(times[min(int(len(times) * quantile), len(times) - 1)])
 
 
-def endpoint(name: str, histogram: dict[int, int], failures: int, seconds: float) -> Endpoint:
-    requests = sum(histogram.values())
+def endpoint(name: str, times: numpy.ndarray, failures: int, seconds: float) -> Endpoint:
+    """Locust's figures for these response times (ms, rounded): its percentiles, its histogram."""
+    ordered = numpy.sort(times)
+    values, counts = numpy.unique(ordered, return_counts=True)
+
+    def at(quantile: float) -> float:
+        return float(ordered[min(int(len(ordered) * quantile), len(ordered) - 1)])
+
     return Endpoint(
         name=name,
-        requests=requests,
+        requests=len(ordered),
         failures=failures,
-        requests_per_second=requests / seconds,
-        p50_ms=percentile(histogram, 0.5),
-        p95_ms=percentile(histogram, 0.95),
-        p99_ms=percentile(histogram, 0.99),
-        max_ms=float(max(histogram)),
-        histogram=histogram,
+        requests_per_second=len(ordered) / seconds,
+        p50_ms=at(0.5),
+        p95_ms=at(0.95),
+        p99_ms=at(0.99),
+        max_ms=float(ordered[-1]),
+        histogram=dict(zip(values.tolist(), counts.tolist(), strict=True)),
     )
 
 
@@ -85,21 +91,18 @@ def window(
     offered = users * 4.0 + hot_users * 6.0
     served = min(offered, capacity)
     pressure = 1.0 / max(1.0 - served / capacity, 0.02)
-    endpoints, merged = [], {}
+    endpoints, every = [], []
     for name, (share, base) in ENDPOINTS.items():
         count = int(served * WINDOW_SECONDS * share) + (
             int(hot_users * 6.0 * WINDOW_SECONDS * 0.5) if name == SEARCH else 0
         )
         scale = base * slowdown * pressure * (1.0 if name == SEARCH else hot_sharing)
         times = numpy.rint(random.gamma(2.0, scale / 2.0, size=max(count, 1))).astype(int)
-        values, counts = numpy.unique(times, return_counts=True)
-        histogram = dict(zip(values.tolist(), counts.tolist(), strict=True))
         failures = int(count * 0.02) if pressure > 20 else 0
-        endpoints.append(endpoint(name, histogram, failures, WINDOW_SECONDS))
-        for time, found in histogram.items():
-            merged[time] = merged.get(time, 0) + found
+        endpoints.append(endpoint(name, times, failures, WINDOW_SECONDS))
+        every.append(times)
     failures = sum(found.failures for found in endpoints)
-    endpoints.append(endpoint(AGGREGATED, merged, failures, WINDOW_SECONDS))
+    endpoints.append(endpoint(AGGREGATED, numpy.concatenate(every), failures, WINDOW_SECONDS))
     cpu = served * WINDOW_SECONDS * 0.0045 * slowdown
     return Window(
         phase="hot search" if hot_users else "step",
