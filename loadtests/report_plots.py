@@ -97,7 +97,8 @@ def _cpu(plt: Any, comparison: Comparison) -> Any:
         bottom += heights
     axes.set_xticks(positions, list(costs), rotation=15, ha="right")
     axes.set(ylabel="CPU s / 1,000 requests", title=PLOTS["cpu"])
-    _legend(axes)
+    if roles:
+        axes.legend(fontsize="small", title="role", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure
 
 
@@ -138,7 +139,15 @@ def _isolation(plt: Any, comparison: Comparison) -> Any:
     )
     for position, (_, result) in zip(positions, found, strict=True):
         if result.ratio is not None:
-            axes.annotate(f"x{result.ratio:.2f}", (position + 0.2, after[position]), ha="center")
+            axes.annotate(
+                f"x{result.ratio:.2f}",
+                (position + 0.2, after[position]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+            )
+    axes.margins(y=0.15)
     axes.set_xticks(positions, [title for title, _ in found], rotation=15, ha="right")
     axes.set(ylabel="p95 of the other endpoints (ms)", title=PLOTS["isolation"])
     _legend(axes)
