@@ -207,7 +207,7 @@ def rich_table(found: ReportDiff) -> Table:
     table = Table(title="Load comparison: before -> after", caption="\n".join(_notes(found)))
     for header in HEADERS:
         table.add_column(
-            header, justify="left" if header in ("architecture", "figure") else "right"
+            header, justify="right" if header in ("before", "after", "change") else "left"
         )
     for change in found.changes:
         table.add_row(*_cells(change), style="red" if change.is_regression else None)
