@@ -84,10 +84,10 @@ def summary_markdown(comparison: Comparison) -> str:
     lines += _markdown_table(report_tables.summary(comparison))
     lines += ["", "### Verdict", ""]
     lines += [f"- {sentence}" for sentence in verdict(comparison)]
-    warnings = analysis.generator_warnings(comparison)
+    warnings = generator_warnings(comparison)
     if warnings:
         lines += ["", "### Load generator warnings", ""]
-        lines += [f"- {key}: {line}" for key, found in warnings.items() for line in found]
+        lines += [f"- {title}: {line}" for title, found in warnings.items() for line in found]
     lines += ["", f"### {report_tables.isolation(comparison).title}", ""]
     lines += _markdown_table(report_tables.isolation(comparison))
     lines += ["", "### Settings", ""]
@@ -95,6 +95,12 @@ def summary_markdown(comparison: Comparison) -> str:
     lines += ["", f"### {report_tables.workers(comparison).title}", ""]
     lines += _markdown_table(report_tables.workers(comparison))
     return "\n".join(lines) + "\n"
+
+
+def generator_warnings(comparison: Comparison) -> dict[str, list[str]]:
+    """The generator warnings by architecture title, as every table names architectures."""
+    titles = {architecture.key: architecture.title for architecture in comparison.architectures}
+    return {titles[key]: found for key, found in analysis.generator_warnings(comparison).items()}
 
 
 def _markdown_table(table: Table) -> list[str]:
@@ -115,7 +121,7 @@ def html(comparison: Comparison, plots: dict[str, Path]) -> str:
         profile=comparison.settings.profile,
         settings=settings_lines(comparison),
         verdict=verdict(comparison),
-        warnings=analysis.generator_warnings(comparison),
+        warnings=generator_warnings(comparison),
         summary=report_tables.summary(comparison),
         workers=report_tables.workers(comparison),
         architectures=[

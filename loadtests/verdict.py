@@ -34,6 +34,7 @@ def verdict(comparison: Comparison) -> list[str]:
         _isolation(comparison),
         *_overhead(comparison),
         *_scaling(comparison),
+        *_generator(comparison),
     ]
     return [sentence for sentence in sentences if sentence]
 
@@ -197,6 +198,8 @@ def _more_machines(architecture: Architecture, cpus: float) -> str:
         f" At its busiest step ({heaviest.window.users} users) system and generator used "
         f"{busy:.2f} of {cpus:g} cores"
     )
+    if not heaviest.cores_by_role:
+        return sentence + ", with no CPU by role recorded."
     if busy < CPU_BOUND_SHARE * cpus:
         return sentence + (
             ": the machine was not CPU-bound, so more machines alone would not move the "
@@ -204,7 +207,7 @@ def _more_machines(architecture: Architecture, cpus: float) -> str:
         )
     role, cores = max(heaviest.cores_by_role.items(), key=lambda item: item[1])
     capacity = analysis.role_capacity(architecture, role)
-    if len(heaviest.cores_by_role) == 1:
+    if cores >= heaviest.cores:  # one role did all the work: nothing to move elsewhere
         return sentence + f", {cores:.2f} of them in {role}: the machine was the limit."
     usable, rest = min(float(capacity), cpus), heaviest.cores - cores
     factor = min(usable / cores, cpus / rest)
@@ -217,3 +220,15 @@ def _more_machines(architecture: Architecture, cpus: float) -> str:
         f"x{factor:.1f} before {limit} saturate, if the work scales linearly and the "
         "generator moves to a third machine."
     )
+
+
+def _generator(comparison: Comparison) -> list[str]:
+    """A saturated generator must never read as a slow system: say where to doubt the figures."""
+    warnings = analysis.generator_warnings(comparison)
+    return [
+        f"Read the figures of {architecture.title} with care: in {len(warnings[architecture.key])} "
+        f"of its {len(architecture.windows)} windows the load generator itself was near "
+        "saturation (see the generator warnings)."
+        for architecture in comparison.architectures
+        if architecture.key in warnings
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -107,3 +108,17 @@ def test_missing_windows_do_not_crash_the_report(tmp_path: Path) -> None:
 def test_no_knee_anywhere_is_said_plainly() -> None:
     text = summary_markdown(comparison(p95_bound_ms=1.0))
     assert "none has a knee" in text
+
+
+def test_a_saturated_generator_is_named_in_the_verdict() -> None:
+    measured = comparison()
+    split = measured.architectures[2]
+    split.windows = [
+        dataclasses.replace(
+            window, resources=dataclasses.replace(window.resources, generator_busiest_core=0.97)
+        )
+        for window in split.windows
+    ]
+    text = summary_markdown(measured)
+    assert "Read the figures of stage 5: full split with care: in 6 of its 6 windows" in text
+    assert "- stage 5: full split: step at 10 users: the busiest locust process used 97%" in text
