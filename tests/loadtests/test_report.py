@@ -1,0 +1,124 @@
+"""The written report: complete, consistent, self-contained, and robust to missing windows."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from loadtests import analysis
+from loadtests.report import ReportFiles, html, summary_markdown, write_report
+from loadtests.report_tables import SUMMARY_HEADERS
+from loadtests.results import AGGREGATED, Comparison
+from tests.loadtests.figures import comparison
+
+
+def first_table(markdown: str) -> list[list[str]]:
+    lines = markdown.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_the_summary_opens_with_one_row_per_architecture(
+    written: ReportFiles, measured: Comparison
+) -> None:
+    header, rule, *rows = first_table(written.summary.read_text())
+    assert header[:5] == SUMMARY_HEADERS
+    assert set(rule) == {"---"}
+    assert [row[0] for row in rows] == [found.title for found in measured.architectures]
+
+
+def test_the_summary_states_the_verdict_the_isolation_and_the_worker_budget(
+    written: ReportFiles,
+) -> None:
+    text = written.summary.read_text()
+    for heading in ("### Verdict", "### Isolation experiment", "### Settings", "Worker budget: 4"):
+        assert heading in text
+    assert "**run duration**: 6 min 40 s" in text
+
+
+def test_the_summary_figures_are_the_knees(written: ReportFiles, measured: Comparison) -> None:
+    _, _, *rows = first_table(written.summary.read_text())
+    for row, architecture in zip(rows, measured.architectures, strict=True):
+        knee = analysis.knee(architecture, measured.settings)
+        assert knee is not None
+        assert row[1] == f"{knee.total.requests_per_second:,.0f}"
+
+
+def test_every_plot_is_written_and_embedded_in_the_page(written: ReportFiles) -> None:
+    page = written.html.read_text()
+    assert set(written.plots) == {"load", "cpu", "endpoints", "isolation"}
+    for path in written.plots.values():
+        assert path.read_bytes().startswith(b"\x89PNG")
+    assert page.count('src="data:image/png;base64,') == len(written.plots)
+
+
+def test_the_page_has_no_external_reference(written: ReportFiles) -> None:
+    page = written.html.read_text()
+    assert not re.search(r"(src|href)=\"(?!data:)", page)
+    assert "<script" not in page
+    assert "@import" not in page and "url(" not in page
+
+
+def test_the_page_names_every_architecture_and_endpoint(
+    written: ReportFiles, measured: Comparison
+) -> None:
+    page = written.html.read_text()
+    for architecture in measured.architectures:
+        assert architecture.title in page
+    for name in analysis.endpoint_names(measured):
+        assert name in page
+
+
+def test_the_json_round_trips(written: ReportFiles, measured: Comparison) -> None:
+    assert Comparison.load(written.json) == measured
+
+
+def test_request_counts_agree_with_locusts_total(measured: Comparison) -> None:
+    for architecture in measured.architectures:
+        for window in architecture.windows:
+            parts = [found for found in window.endpoints if found.name != AGGREGATED]
+            assert sum(found.requests for found in parts) == window.total.requests
+
+
+def test_problems_are_shown() -> None:
+    measured = comparison()
+    measured.architectures[2].problems.append("the search service restarted once")
+    assert "the search service restarted once" in html(measured, plots={})
+
+
+def test_missing_windows_do_not_crash_the_report(tmp_path: Path) -> None:
+    measured = comparison()
+    direct, stage_0, split = measured.architectures
+    direct.windows = []  # never measured
+    stage_0.windows = [found for found in stage_0.windows if found.phase == "step"][:1]  # no hot
+    split.windows = [found for found in split.windows if found.users != 20]  # no reference
+    files = write_report(measured, tmp_path)
+    _, _, *rows = first_table(files.summary.read_text())
+    assert len(rows) == 3
+    assert rows[0][1:] == ["-"] * 6
+    assert len(files.plots) == 4
+
+
+def test_no_knee_anywhere_is_said_plainly() -> None:
+    text = summary_markdown(comparison(p95_bound_ms=1.0))
+    assert "none has a knee" in text
+
+
+def test_a_saturated_generator_is_named_in_the_verdict() -> None:
+    measured = comparison()
+    split = measured.architectures[2]
+    split.windows = [
+        dataclasses.replace(
+            window, resources=dataclasses.replace(window.resources, generator_busiest_core=0.97)
+        )
+        for window in split.windows
+    ]
+    text = summary_markdown(measured)
+    assert "Read the figures of stage 5: full split with care: in 6 of its 6 windows" in text
+    assert "- stage 5: full split: step at 10 users: the busiest locust process used 97%" in text
