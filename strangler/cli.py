@@ -15,7 +15,7 @@ from rich.console import Console
 from migrations import runner
 from monolith.seed import seed
 from plumbing.database import make_engine
-from strangler import demo, migration_commands, run_commands
+from strangler import compare_commands, demo, migration_commands, report_commands, run_commands
 from strangler.data_commands import data_app
 from strangler.run_commands import print_seeded, seed_progress
 from strangler.workspace import Workspace
@@ -35,6 +35,9 @@ app.command()(run_commands.down)
 app.command()(run_commands.status)
 migration_commands.register(app)
 app.command()(demo.demo)
+app.command()(compare_commands.compare)
+app.command()(report_commands.report)
+app.command("diff-reports")(report_commands.diff_reports)
 
 
 @app.command("seed")
