@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -90,11 +91,18 @@ def run_comparison(
     output: Path,
     only: list[str] | None = None,
     progress: Progress = lambda key, doing, done, total: None,
+    use_environment: bool = False,
 ) -> Comparison:
-    """Measure every architecture (or the keys in `only`) and return what was measured."""
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "logs").mkdir(exist_ok=True)
-    workspace = Workspace(output / "workspace", reads_environment=True)
+    """Measure every architecture (or the keys in `only`) and return what was measured.
+
+    The systems run from `output/workspace`: fresh SQLite files there, or, with
+    `use_environment`, the databases the environment names (seeded and migrated stage by
+    stage: never point it at data you care about)."""
+    for previous in ("workspace", "logs"):
+        if not use_environment or previous == "logs":
+            shutil.rmtree(output / previous, ignore_errors=True)
+    (output / "logs").mkdir(parents=True)
+    workspace = Workspace(output / "workspace", reads_environment=use_environment)
     settings = Settings(
         profile=profile.name,
         steps=profile.steps,

@@ -253,7 +253,9 @@ class Steps(LoadTestShape):
         stats, seconds = self.runner.stats, ended - started
         endpoints = [endpoint(entry, seconds) for entry in stats.entries.values()]
         endpoints.append(endpoint(stats.total, seconds, AGGREGATED))
-        running = dict(self.runner.user_classes_count)  # on a master: its workers' users
+        # A master runs no user itself: its workers report theirs.
+        running = dict(getattr(self.runner, "reported_user_classes_count", None)
+                       or self.runner.user_classes_count)  # fmt: skip
         line = {**asdict(phase), "started_at": started, "seconds": seconds,
                 "users_by_kind": {kind.lower(): count for kind, count in running.items() if count},
                 "endpoints": [asdict(found) for found in endpoints]}  # fmt: skip

@@ -14,6 +14,7 @@ import datetime
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -71,11 +72,23 @@ def settings_lines(comparison: Comparison) -> list[tuple[str, str]]:
         ("worker budget", f"{settings.worker_budget} server workers in every architecture"),
         ("generator processes", str(settings.generator_processes)),
         ("seed scale", f"{settings.scale:g}"),
-        ("mix", json.dumps(settings.mix, sort_keys=True)),
+        ("mix", _mix(settings.mix)),
         ("machine", ", ".join(f"{key} {value}" for key, value in comparison.machine.items())),
         ("started", _when(comparison.started_at)),
         ("run duration", _duration(comparison.seconds)),
     ]
+
+
+def _mix(mix: dict[str, Any]) -> str:
+    """'reader 55 (think 0.2-0.8 s: list_posts 5, get_thread 3, ...); ...' from the scenario."""
+    kinds = []
+    for name, kind in mix.items():
+        if not isinstance(kind, dict):
+            continue
+        low, high = kind["think_seconds"]
+        tasks = ", ".join(f"{task} {weight}" for task, weight in kind["tasks"].items())
+        kinds.append(f"{name} {kind['weight']} (think {low:g}-{high:g} s: {tasks})")
+    return "; ".join(kinds) or json.dumps(mix, sort_keys=True)
 
 
 def summary_markdown(comparison: Comparison) -> str:

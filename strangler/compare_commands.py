@@ -31,6 +31,11 @@ def compare(
     generator_processes: int | None = typer.Option(
         None, help="Locust processes (1: headless alone; more: a master and workers)."
     ),
+    use_environment_databases: bool = typer.Option(
+        False,
+        help="Run on the databases MONOLITH_DATABASE_URL, USERS_DATABASE_URL, ... name (they are"
+        " seeded and migrated stage by stage) instead of fresh SQLite files in --output.",
+    ),
 ) -> None:
     """Measure the monolith alone, behind the proxy, at every stage and fully split, under the
     same step load and isolation experiment; write report.html, summary.md and report.json."""
@@ -59,7 +64,9 @@ def compare(
     )
     try:
         with _bars(console) as report:
-            comparison = run_comparison(chosen, loaded, output, only or None, report)
+            comparison = run_comparison(
+                chosen, loaded, output, only or None, report, use_environment_databases
+            )
     except StopRequested:
         console.print("stopped; nothing is left running")
         raise typer.Exit(130) from None

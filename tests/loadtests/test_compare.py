@@ -1,0 +1,181 @@
+"""`strangler compare` end to end: every architecture started for real, loaded by locust as a
+master with worker processes, and a report that is complete and agrees with locust's own
+figures.
+
+The run uses a scenario of its own (every kind of user present at a few users, short think
+times) so that seconds per architecture reach every endpoint; everything else is the real
+command on the embedded defaults (SQLite files, the database-backed bus).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from loadtests.comparison import candidates
+from loadtests.results import AGGREGATED, Comparison
+from loadtests.workload import load_scenario
+from tests.support.command_line import strangler
+
+pytestmark = pytest.mark.slow
+
+SCENARIO = """
+[kinds.reader]
+weight = 2
+think_seconds = [0.05, 0.2]
+tasks = { list_threads = 1, get_thread = 1, list_posts = 1, get_user = 1, list_users = 1 }
+
+[kinds.voter]
+weight = 1
+think_seconds = [0.05, 0.2]
+tasks = { get_poll = 1, vote = 1, results = 1, results_page = 1 }
+
+[kinds.poster]
+weight = 1
+think_seconds = [0.05, 0.2]
+tasks = { start_thread = 1, add_post = 1, change_profile = 1, get_thread = 1, me = 1 }
+
+[kinds.searcher]
+weight = 1
+think_seconds = [0.05, 0.2]
+tasks = { search = 1, get_thread = 1 }
+
+[kinds.newcomer]
+weight = 1
+think_seconds = [0.05, 0.2]
+tasks = { sign_up = 1, me = 1 }
+
+[hot]
+endpoint = "GET /api/search"
+
+[profiles.ci]
+steps = [3, 6]
+settle_seconds = 1.0
+window_seconds = 2.0
+reference_users = 6
+hot_users = 2
+p95_bound_ms = 1000.0
+error_bound = 0.01
+worker_budget = 4
+generator_processes = 2
+scale = 0.05
+"""
+
+
+@dataclass
+class Run:
+    folder: Path
+    output: str
+    comparison: Comparison
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder = tmp_path_factory.mktemp("compare")
+    scenario = folder / "scenario.toml"
+    scenario.write_text(SCENARIO)
+    finished = strangler(
+        folder, "compare", "--profile", "ci", "--output", "report",
+        env={"STRANGLER_SCENARIO": str(scenario)}, timeout=900,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-4000:]
+    return Run(folder / "report", finished.stdout, Comparison.load(folder / "report/report.json"))
+
+
+def test_every_architecture_is_measured_in_order_with_no_problem(run: Run) -> None:
+    assert [found.key for found in run.comparison.architectures] == [
+        found.key for found in candidates()
+    ]
+    for architecture in run.comparison.architectures:
+        assert architecture.problems == [], architecture.key
+        assert [(w.phase, w.users, w.hot_users) for w in architecture.windows] == [
+            ("step", 3, 0), ("step", 6, 0), ("hot search", 6, 2)
+        ]  # fmt: skip
+
+
+def test_every_endpoint_of_the_mix_is_in_every_architecture(run: Run, tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(SCENARIO)
+    wanted = load_scenario(scenario).endpoints()
+    for architecture in run.comparison.architectures:
+        seen = {e.name for w in architecture.windows for e in w.endpoints if e.requests}
+        assert wanted <= seen, (architecture.key, wanted - seen)
+        hot = architecture.hot
+        assert hot is not None and hot.users_by_kind.get("hot") == 2, architecture.key
+
+
+def test_the_report_agrees_with_the_figures_locust_wrote(run: Run) -> None:
+    """Each window's figures are locust's own (the lines its master wrote), unchanged, and
+    each window's aggregate is the sum of its endpoints."""
+    for architecture in run.comparison.architectures:
+        lines = (run.folder / "logs" / f"windows-{architecture.key}.jsonl").read_text()
+        written = [json.loads(line) for line in lines.splitlines()]
+        assert len(written) == len(architecture.windows)
+        for window, line in zip(architecture.windows, written, strict=True):
+            by_name = {entry["name"]: entry for entry in line["endpoints"]}
+            assert {e.name for e in window.endpoints} == set(by_name)
+            for found in window.endpoints:
+                assert found.requests == by_name[found.name]["requests"]
+                assert found.failures == by_name[found.name]["failures"]
+                assert found.p95_ms == by_name[found.name]["p95_ms"]
+            endpoints = [e for e in window.endpoints if e.name != AGGREGATED]
+            assert window.total.requests == sum(e.requests for e in endpoints) > 0
+            assert window.total.failures == sum(e.failures for e in endpoints)
+            assert sum(window.total.histogram.values()) == window.total.requests
+
+
+def test_every_window_has_what_it_cost(run: Run) -> None:
+    for architecture in run.comparison.architectures:
+        roles = set(architecture.processes.values())
+        assert ("proxy" in roles) == (architecture.key != "direct")
+        for window in architecture.windows:
+            used = window.resources
+            assert used.cpu_seconds > 0 and used.peak_memory_mib > 10
+            assert set(used.cpu_seconds_by_role) <= roles
+            assert used.generator_cpu_seconds > 0
+            assert 0 < used.generator_busiest_core < 1.5
+
+
+def test_the_report_files_are_complete(run: Run) -> None:
+    html = (run.folder / "report.html").read_text()
+    plots = sorted((run.folder / "plots").glob("*.png"))
+    assert [plot.stem for plot in plots] == ["cpu", "endpoints", "isolation", "load"]
+    assert all(plot.stat().st_size > 5_000 for plot in plots)
+    assert html.count("data:image/png;base64,") == len(plots)
+    summary = (run.folder / "summary.md").read_text()
+    table = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert table[0].startswith(
+        "| architecture | knee req/s | p95 at knee (ms) | CPU s / 1,000 req at knee | peak memory"
+    )
+    for architecture in run.comparison.architectures:
+        assert architecture.title in html
+        assert any(row.startswith(f"| {architecture.title} |") for row in table)
+    assert re.search(r"worker budget\W+4", summary)
+    assert "the comparison took" in run.output
+
+
+def test_no_process_of_the_run_is_left_behind(run: Run) -> None:
+    mine = [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if any(str(run.folder) in part for part in process.info["cmdline"] or [])
+    ]
+    assert mine == []
+
+
+def test_a_saved_report_compared_with_itself_shows_no_regression(run: Run) -> None:
+    report = str(run.folder / "report.json")
+    finished = strangler(run.folder, "diff-reports", report, report, "--fail-on-regression")
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+
+def test_an_unknown_architecture_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    finished = strangler(tmp_path, "compare", "--only", "stage-9", "--output", "report")
+    assert finished.returncode == 2
+    assert "unknown architecture stage-9" in finished.stdout
+    assert not (tmp_path / "report").exists()
