@@ -16,10 +16,12 @@ must never judge the figures: `loadtests.analysis` and `loadtests.report` do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -211,8 +213,9 @@ def _load(
     environment = {**os.environ, PLAN_VARIABLE: str(plan_file), WINDOWS_VARIABLE: str(windows_file)}
     log = output / "logs" / f"locust-{candidate.key}.log"
     with log.open("w") as written:
+        # Its own session: Ctrl-C reaches this process only, which stops locust and its workers.
         generator = subprocess.Popen(
-            argv, env=environment, stdout=written, stderr=subprocess.STDOUT
+            argv, env=environment, stdout=written, stderr=subprocess.STDOUT, start_new_session=True
         )
     sampler = Sampler(
         system=lambda: _system_roles(system),
@@ -222,9 +225,7 @@ def _load(
     try:
         _wait(generator, windows_file, plan, candidate.key, progress)
     finally:
-        if generator.poll() is None:
-            generator.kill()
-            generator.wait()
+        _stop_group(generator)
         sampler.stop()
     windows = [_window(line, sampler) for line in _lines(windows_file)]
     # Locust exits with 1 when any request failed: failures are figures, not a broken run.
@@ -250,6 +251,13 @@ def _wait(
             raise RuntimeError(f"locust ran past its plan's {plan.seconds:.0f} s")
         time.sleep(0.25)
     progress(key, "done", len(_lines(windows)), total)
+
+
+def _stop_group(generator: subprocess.Popen[bytes]) -> None:
+    """Stop locust with every worker process it forked (they share its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(generator.pid, signal.SIGKILL)
+    generator.wait()
 
 
 def _lines(path: Path) -> list[dict]:

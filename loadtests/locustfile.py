@@ -226,12 +226,19 @@ class Steps(LoadTestShape):
         self.index = 0
         self.began: float | None = None  # this phase's start
         self.measuring: float | None = None  # its window's start
+        self.emptied = False  # the hot phase starts from no user
 
     def tick(self) -> tuple[int, float, list[type[User]] | None] | None:
         if PLAN is None or self.runner is None or self.index >= len(PLAN.phases):
             return None
         now = time.time()
         phase = PLAN.phases[self.index]
+        if phase.hot_users and not self.emptied:
+            # Locust spawns a fixed-count class (the hot searchers) only while it adds users,
+            # never while it removes some: start the hot phase from no user at all.
+            self.emptied, self.began = True, None
+            _dispatch_fixed_count_users(self.runner)
+            return 0, float(max(1, self.get_current_user_count())), NORMAL
         self.began = self.began or now
         if self.measuring is None and now - self.began >= phase.settle_seconds:
             self.runner.stats.reset_all()
@@ -243,7 +250,7 @@ class Steps(LoadTestShape):
                 return None
             phase = PLAN.phases[self.index]
             if phase.hot_users:
-                _dispatch_fixed_count_users(self.runner)
+                return self.tick()  # empties the users first
         classes = NORMAL + (HOT if phase.hot_users else [])
         count = phase.users + phase.hot_users
         return count, float(count), classes
