@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from migrations.data.link import Link
 from strangler.gates import GateFailed
+from strangler.launch import context_environment
 from strangler.proxy_admin import ProxyAdmin
 from strangler.runstate import RunRecord, read_run, supervisor_alive
 from strangler.stages import Migration
@@ -96,7 +97,10 @@ class Conductor:
 
     def link(self, context: str) -> Link:
         return Link.open(
-            context, self.workspace.database_url("monolith"), self.workspace.database_url(context)
+            context,
+            self.workspace.database_url("monolith"),
+            self.workspace.database_url(context),
+            context_environment(context, self.workspace.root),
         )
 
     def save(self) -> None:

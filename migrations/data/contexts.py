@@ -10,9 +10,10 @@ never touch a database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table
@@ -96,8 +97,9 @@ class Context:
     # Called in the transaction that writes copied or synced rows into a service table, with
     # the table's name and the rows (polls: refresh the results of the polls they touch).
     on_service_rows: Callable[[Connection, str, list[dict[str, Any]]], None] | None = None
-    # Called at cutover under the freeze, after verify and before the routes flip.
-    before_flip: Callable[[Engine], None] | None = None
+    # Called at cutover under the freeze, after verify and before the routes flip, with the
+    # service's database and its settings (`Link.service_settings`).
+    before_flip: Callable[[Engine, Mapping[str, str]], None] | None = None
 
     @property
     def feeds(self) -> tuple[Feed, ...]:
@@ -204,14 +206,17 @@ def _refresh_results(connection: Connection, table: str, rows: list[dict[str, An
             projection.refresh(session, poll_ids)
 
 
-def _rebuild_results(engine: Engine) -> None:
-    """Every poll's results and static page, from the votes (`POLLS_RESULTS_DIR`)."""
+def _rebuild_results(engine: Engine, settings: Mapping[str, str]) -> None:
+    """Every poll's results and static page, from the votes, into the folder the polls service
+    serves (its `POLLS_RESULTS_DIR`, else this process's)."""
     from extracted.polls import projection
     from extracted.polls.pages import ResultsPages
     from extracted.polls.settings import ResultsSettings
 
+    configured = settings.get("POLLS_RESULTS_DIR")
+    folder = Path(configured) if configured else ResultsSettings().results_dir
     projection.rebuild(engine)
-    projection.write_all_pages(engine, ResultsPages(ResultsSettings().results_dir))
+    projection.write_all_pages(engine, ResultsPages(folder))
 
 
 BUILDERS: dict[str, Callable[[], Context]] = {"users": _users, "forum": _forum, "polls": _polls}

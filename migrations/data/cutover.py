@@ -157,7 +157,7 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
             _switch_feeds(move)
         if move.to is Owner.SERVICE and link.context.before_flip is not None:
             with move.step("pre-flip hook"):
-                link.context.before_flip(link.service)
+                link.context.before_flip(link.service, link.service_settings)
         with move.step("flip routes"):
             _flip(move, reason)
             is_flipped = True

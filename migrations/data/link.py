@@ -8,6 +8,7 @@ the data path ever runs SQL that spans the two. This module must never move data
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -44,13 +45,24 @@ class Link:
     context: Context
     monolith: Engine
     service: Engine
+    # The service's own settings beyond its database (polls: POLLS_RESULTS_DIR), for hooks
+    # that act as the service would; empty: this process's environment decides.
+    service_settings: Mapping[str, str] = field(default_factory=dict)
     _copies: dict[tuple[str, str, Direction], TableCopy] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, context_name: str, monolith_url: str, service_url: str) -> Link:
+    def open(
+        cls,
+        context_name: str,
+        monolith_url: str,
+        service_url: str,
+        service_settings: Mapping[str, str] | None = None,
+    ) -> Link:
         """Engines for both databases (nothing connects yet); `close` disposes of them."""
         described = context(context_name)
-        return cls(described, _engine(monolith_url), _engine(service_url))
+        return cls(
+            described, _engine(monolith_url), _engine(service_url), dict(service_settings or {})
+        )
 
     def source(self, direction: Direction) -> Engine:
         return self.monolith if direction is Direction.FORWARD else self.service

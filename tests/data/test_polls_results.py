@@ -63,7 +63,11 @@ def _vote_and_unvote(link: Link) -> None:
 def test_results_are_right_after_the_backfill_and_after_each_synced_vote(
     databases: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Link.open("polls", databases("monolith"), databases("polls")) as link:
+    pages = tmp_path / "pages"
+    # Where the service serves its pages wins over this process's environment.
+    monkeypatch.setenv("POLLS_RESULTS_DIR", str(tmp_path / "not-here"))
+    settings = {"POLLS_RESULTS_DIR": str(pages)}
+    with Link.open("polls", databases("monolith"), databases("polls"), settings) as link:
         backfill.backfill(link, chunk_rows=40)
         url = link.service.url.render_as_string(hide_password=False)
         with running_service("polls", url, tmp_path) as service:
@@ -71,11 +75,10 @@ def test_results_are_right_after_the_backfill_and_after_each_synced_vote(
             _vote_and_unvote(link)
             apply.drain(link, link.context.directions(Owner.MONOLITH))
             _assert_results_match(service, link)
-        pages = tmp_path / "pages"
-        monkeypatch.setenv("POLLS_RESULTS_DIR", str(pages))
         assert link.context.before_flip is not None
-        link.context.before_flip(link.service)
+        link.context.before_flip(link.service, link.service_settings)
         counts = _monolith_counts(link)
     assert sorted(int(page.stem) for page in pages.glob("*.html")) == sorted(counts)
+    assert not (tmp_path / "not-here").exists()
     total = sum(counts[1].values())
     assert f'<p class="meta">{total} votes · poll 1 ·' in (pages / "1.html").read_text()

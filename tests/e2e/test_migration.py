@@ -107,3 +107,7 @@ def test_the_whole_migration_under_load_fails_nothing_and_loses_no_write(
     assert [window.context for window in state.freezes][:3] == ["users", "polls", "forum"]
     assert all(is_gone(pid) for pid in pids)
     assert all(port_is_free(port) for port in ports)
+    # The cutover wrote the polls' pages where the polls service serves them, not in the
+    # folder the commands ran from.
+    assert not (tmp_path / "polls-results").exists()
+    assert any((tmp_path / ".strangler" / "polls-results").glob("*.html"))
