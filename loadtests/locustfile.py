@@ -22,6 +22,7 @@ measured over exactly the window (loadtests.sampler). This module must never jud
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -41,18 +42,21 @@ from loadtests.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Kind, Phase, Pla
 
 locust.runners.WORKER_REPORT_INTERVAL = 1.0  # workers' figures reach the master each second
 
+USER_NUMBERS = itertools.count()
+HOLD_SECONDS = 30.0  # at most, for the workers to run the users asked before the hot phase
 WORDS = "python garden tomato travel music cycling sourdough chord gravel recipe".split()
 PLAN = Plan.load(Path(os.environ[PLAN_VARIABLE])) if PLAN_VARIABLE in os.environ else None
 
 
-class Shopper(FastHttpUser):
+class Visitor(FastHttpUser):
     """What every simulated user knows: the seed's ids and one seeded user's token."""
 
     abstract = True
     plan: Plan
 
     def on_start(self) -> None:
-        self.chance = random.Random()
+        # The n-th user of a locust process makes the same choices in every architecture.
+        self.chance = random.Random(self.plan.seed * 1_000_003 + next(USER_NUMBERS))
         self.user_id = self.chance.randint(1, self.plan.users)
         self.headers = {"Authorization": f"Bearer {self.plan.tokens[self.user_id]}"}
 
@@ -152,23 +156,23 @@ class Shopper(FastHttpUser):
             self.user_id = int(session.json()["user_id"])
 
 
-def _task(name: str) -> Callable[[Shopper], None]:
-    def task(user: Shopper) -> None:
+def _task(name: str) -> Callable[[Visitor], None]:
+    def task(user: Visitor) -> None:
         getattr(user, name)()
 
     task.__name__ = name
     return task
 
 
-def user_class(kind: Kind, plan: Plan) -> type[Shopper]:
+def user_class(kind: Kind, plan: Plan) -> type[Visitor]:
     """A locust user class for one kind of the scenario."""
     tasks = {_task(name): weight for name, weight in kind.tasks.items() if weight > 0}
     attributes = {"weight": kind.weight, "wait_time": between(*kind.think_seconds),
                   "tasks": tasks, "plan": plan, "__module__": __name__}  # fmt: skip
-    return type(kind.name.title(), (Shopper,), attributes)
+    return type(kind.name.title(), (Visitor,), attributes)
 
 
-class HotSearcher(Shopper):
+class HotSearcher(Visitor):
     """The isolation experiment's load: searches, with no think time."""
 
     abstract = True  # made concrete, with its fixed count, when a plan has a hot phase
@@ -181,7 +185,7 @@ class HotSearcher(Shopper):
     tasks = [_task("hot_search")]  # noqa: RUF012  (locust reads it as a class attribute)
 
 
-def hot_class(plan: Plan) -> type[Shopper]:
+def hot_class(plan: Plan) -> type[Visitor]:
     """The hot searchers, as many as the plan's hot phase wants (locust's fixed count)."""
     count = max((phase.hot_users for phase in plan.phases), default=0)
     attributes = {"abstract": False, "plan": plan, "weight": 0, "fixed_count": count,
@@ -226,19 +230,24 @@ class Steps(LoadTestShape):
         self.index = 0
         self.began: float | None = None  # this phase's start
         self.measuring: float | None = None  # its window's start
-        self.emptied = False  # the hot phase starts from no user
+        self.hot_added = False  # the hot phase adds its users to the normal ones
 
     def tick(self) -> tuple[int, float, list[type[User]] | None] | None:
         if PLAN is None or self.runner is None or self.index >= len(PLAN.phases):
             return None
         now = time.time()
         phase = PLAN.phases[self.index]
-        if phase.hot_users and not self.emptied:
-            # Locust spawns a fixed-count class (the hot searchers) only while it adds users,
-            # never while it removes some: start the hot phase from no user at all.
-            self.emptied, self.began = True, None
+        if phase.hot_users and not self.hot_added:
+            # Locust adds a fixed-count class (the hot searchers) only while it adds users, and
+            # its workers may still be stopping users when the next order comes. So: come to the
+            # normal users first, wait until the workers really run that many, then add the hot
+            # ones on top of them (and only then start the settle time).
+            self.began = self.began or now
+            running = self.get_current_user_count()
+            if running != phase.users and now - self.began < HOLD_SECONDS:
+                return phase.users, float(max(phase.users, running, 1)), NORMAL
+            self.hot_added, self.began = True, now
             _dispatch_fixed_count_users(self.runner)
-            return 0, float(max(1, self.get_current_user_count())), NORMAL
         self.began = self.began or now
         if self.measuring is None and now - self.began >= phase.settle_seconds:
             self.runner.stats.reset_all()
@@ -250,7 +259,7 @@ class Steps(LoadTestShape):
                 return None
             phase = PLAN.phases[self.index]
             if phase.hot_users:
-                return self.tick()  # empties the users first
+                return self.tick()  # comes to the normal users first
         classes = NORMAL + (HOT if phase.hot_users else [])
         count = phase.users + phase.hot_users
         return count, float(count), classes

@@ -63,7 +63,7 @@ def compare(
         f"{chosen.worker_budget} server workers each"
     )
     try:
-        with _bars(console) as report:
+        with _Bars(console) as report:
             comparison = run_comparison(
                 chosen, loaded, output, only or None, report, use_environment_databases
             )
@@ -87,7 +87,7 @@ def _with_generators(profile: Profile, processes: int) -> Profile:
     return replace(profile, generator_processes=processes)
 
 
-class _bars:
+class _Bars:
     """One progress bar per architecture: its windows measured so far."""
 
     def __init__(self, console: Console) -> None:
@@ -101,7 +101,7 @@ class _bars:
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> _bars:
+    def __enter__(self) -> _Bars:
         self.progress.start()
         return self
 
