@@ -27,6 +27,7 @@ import json
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -55,8 +56,9 @@ class Visitor(FastHttpUser):
     plan: Plan
 
     def on_start(self) -> None:
-        # The n-th user of a locust process makes the same choices in every architecture.
-        self.chance = random.Random(self.plan.seed * 1_000_003 + next(USER_NUMBERS))
+        # The n-th user of each locust process makes the same choices in every architecture.
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        self.chance = random.Random(f"{self.plan.seed}-{worker}-{next(USER_NUMBERS)}")
         self.user_id = self.chance.randint(1, self.plan.users)
         self.headers = {"Authorization": f"Bearer {self.plan.tokens[self.user_id]}"}
 
@@ -141,7 +143,7 @@ class Visitor(FastHttpUser):
         )  # fmt: skip
 
     def sign_up(self) -> None:
-        name = f"load_{self.chance.getrandbits(48):012x}"
+        name = f"load_{uuid.uuid4().hex[:20]}"  # unique in every run, whatever the seed
         body = {"username": name, "email": f"{name}@example.org",
                 "password": "load-password", "display_name": f"Load {name[-4:]}"}  # fmt: skip
         created = self.expect("POST", "/api/users", "/api/users", (201,), json=body)

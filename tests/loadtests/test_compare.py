@@ -136,6 +136,10 @@ def test_the_report_agrees_with_the_figures_locust_wrote(run: Run) -> None:
             assert window.total.requests == sum(e.requests for e in endpoints) > 0
             assert window.total.failures == sum(e.failures for e in endpoints)
             assert sum(window.total.histogram.values()) == window.total.requests
+            # A light load on a healthy system: nothing fails (a failure here is a bug).
+            assert window.total.failures == 0, [
+                (e.name, e.failures) for e in window.endpoints if e.failures
+            ]
 
 
 def test_every_window_has_what_it_cost(run: Run) -> None:
