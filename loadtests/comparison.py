@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -105,19 +105,11 @@ def run_comparison(
             shutil.rmtree(output / previous, ignore_errors=True)
     (output / "logs").mkdir(parents=True)
     workspace = Workspace(output / "workspace", reads_environment=use_environment)
+    measured = asdict(profile)
     settings = Settings(
-        profile=profile.name,
-        steps=profile.steps,
-        settle_seconds=profile.settle_seconds,
-        window_seconds=profile.window_seconds,
-        p95_bound_ms=profile.p95_bound_ms,
-        error_bound=profile.error_bound,
-        reference_users=profile.reference_users,
-        hot_users=profile.hot_users,
+        profile=measured.pop("name"),
+        **measured,
         hot_endpoint=scenario.hot_endpoint,
-        worker_budget=profile.worker_budget,
-        generator_processes=profile.generator_processes,
-        scale=profile.scale,
         mix=scenario.mix(),
     )
     comparison = Comparison(settings, machine(workspace), time.time())
