@@ -59,7 +59,7 @@ tasks = { sign_up = 1, me = 1 }
 endpoint = "GET /api/search"
 
 [profiles.ci]
-steps = [3, 6]
+steps = [3, 12]        # 12: two users of each kind, so every task is drawn in a 2 s window
 settle_seconds = 1.0
 window_seconds = 2.0
 reference_users = 3   # below the last step: the hot phase starts after a step down
@@ -99,7 +99,7 @@ def test_every_architecture_is_measured_in_order_with_no_problem(run: Run) -> No
     for architecture in run.comparison.architectures:
         assert architecture.problems == [], architecture.key
         assert [(w.phase, w.users, w.hot_users) for w in architecture.windows] == [
-            ("step", 3, 0), ("step", 6, 0), ("hot search", 3, 2)
+            ("step", 3, 0), ("step", 12, 0), ("hot search", 3, 2)
         ]  # fmt: skip
 
 
