@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import make_url
 
+from loadtests.load import process_tree
 from loadtests.results import Architecture, Comparison, Settings, Window, endpoint_from_json
 from loadtests.sampler import Sampler
 from loadtests.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Plan, Profile, Scenario
@@ -211,7 +212,7 @@ def _load(
         )
     sampler = Sampler(
         system=lambda: _system_roles(system),
-        generator=lambda: _tree(generator.pid),
+        generator=lambda: process_tree(generator.pid),
     )
     sampler.start()
     try:
@@ -277,13 +278,6 @@ def _window(line: dict, sampler: Sampler) -> Window:
 def _system_roles(system: RunningSystem) -> dict[int, str]:
     roles = {}
     for name, pid in system.pids().items():
-        for member in _tree(pid):
+        for member in process_tree(pid):
             roles[member] = role_of(name)
     return roles
-
-
-def _tree(pid: int) -> list[int]:
-    try:
-        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
-    except psutil.NoSuchProcess:
-        return []
