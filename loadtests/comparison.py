@@ -122,7 +122,7 @@ def run_comparison(
             prepare(workspace, candidate.stage, scale=profile.scale, gates=gates)
         except GateFailed as failure:
             # The data cannot reach this stage, so no later one can be measured either.
-            unmeasured = _unmeasured(candidate, profile)
+            unmeasured = _architecture(candidate, profile)[0]
             unmeasured.problems.append(f"preparing stage {candidate.stage}: {failure.what}")
             comparison.architectures.append(unmeasured)
             break
@@ -133,10 +133,12 @@ def run_comparison(
     return comparison
 
 
-def _unmeasured(candidate: Candidate, profile: Profile) -> Architecture:
+def _architecture(candidate: Candidate, profile: Profile) -> tuple[Architecture, Budget]:
+    """The architecture's record, not yet measured, and the worker budget it runs with."""
     topology = stage_topology(load_migration(), candidate.stage, candidate.direct)
-    workers = split_budget(topology, profile.worker_budget)[1]
-    return Architecture(candidate.key, candidate.title, candidate.stage, workers, {})
+    budget, workers = split_budget(topology, profile.worker_budget)
+    stage = None if candidate.direct else candidate.stage
+    return Architecture(candidate.key, candidate.title, stage, workers, {}), budget
 
 
 def machine(workspace: Workspace) -> dict[str, object]:
@@ -163,12 +165,8 @@ def measure(
     progress: Progress,
 ) -> Architecture:
     """Start one architecture, run the profile's load against it, stop it."""
-    migration = load_migration()
-    topology = stage_topology(migration, candidate.stage, candidate.direct)
-    budget, workers = split_budget(topology, profile.worker_budget)
     began = time.time()
-    found = Architecture(candidate.key, candidate.title, None if candidate.direct else
-                         candidate.stage, workers, {})  # fmt: skip
+    found, budget = _architecture(candidate, profile)
     progress(candidate.key, "starting", 0, 0)
     try:
         with start(workspace, candidate.stage, budget, direct=candidate.direct) as system:
