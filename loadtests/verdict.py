@@ -94,25 +94,22 @@ def _knees(comparison: Comparison) -> str:
 
 
 def _reference_latency(comparison: Comparison) -> str:
-    ranked = _ranking(comparison, "p95")
-    if not ranked:
-        return ""
     users = comparison.settings.reference_users
-    return (
-        f"Lowest p95 at {users} users: {ranked[0].architecture.title}, {ranked[0].value:,.0f} ms"
-        + (f" (then {_others(ranked[1:], ' ms')})." if len(ranked) > 1 else ".")
-    )
+    return _leader(f"Lowest p95 at {users} users", _ranking(comparison, "p95"), " ms", 0)
 
 
 def _cpu(comparison: Comparison) -> str:
-    ranked = _ranking(comparison, "cpu")
+    label = "Lowest CPU per 1,000 requests at the knee"
+    return _leader(label, _ranking(comparison, "cpu"), " s", 2)
+
+
+def _leader(label: str, ranked: list[Ranked], unit: str, digits: int) -> str:
+    """'LABEL: best, value (then the others, in order).' or '' when nothing was ranked."""
     if not ranked:
         return ""
-    return (
-        f"Lowest CPU per 1,000 requests at the knee: {ranked[0].architecture.title}, "
-        f"{ranked[0].value:.2f} s"
-        + (f" (then {_others(ranked[1:], ' s', 2)})." if len(ranked) > 1 else ".")
-    )
+    best = ranked[0]
+    then = f" (then {_others(ranked[1:], unit, digits)})." if len(ranked) > 1 else "."
+    return f"{label}: {best.architecture.title}, {best.value:,.{digits}f}{unit}{then}"
 
 
 def _isolation(comparison: Comparison) -> str:
