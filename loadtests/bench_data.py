@@ -36,21 +36,19 @@ import httpx
 from rich.console import Console
 from sqlalchemy import Engine, func, insert, select, text, update
 
+from contract.passwords import Passwords
 from loadtests import data_plot
 from loadtests.bench_events import fresh_database
-from migrations import runner
-from migrations.data import apply, backfill, capture, cutover
-from migrations.data.contexts import Owner, context_names
-from migrations.data.link import Link
-from migrations.data.proxy_admin import ProxyAdmin
-from migrations.data.sync import Syncer, SyncMetrics, SyncSettings
 from monolith.models import Post, Thread, User
 from monolith.seed import seed
-from plumbing.clock import utcnow
-from plumbing.database import make_engine
-from plumbing.passwords import Passwords
-from plumbing.tokens import TokenSigner
-from strangler.launch import (
+from strangler.datapath import apply, backfill, capture, cutover, schemas
+from strangler.datapath.contexts import Owner, context_names
+from strangler.datapath.link import Link
+from strangler.datapath.sync import Syncer, SyncMetrics, SyncSettings
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import make_engine
+from strangler.plumbing.tokens import TokenSigner
+from strangler.runtime.launch import (
     monolith_command,
     monolith_environment,
     proxy_command,
@@ -59,8 +57,9 @@ from strangler.launch import (
     sync_command,
     sync_environment,
 )
-from strangler.processes import ManagedProcess, free_port, start
-from strangler.workspace import stage_table
+from strangler.runtime.processes import ManagedProcess, free_port, start
+from strangler.runtime.workspace import stage_table
+from strangler_proxy.client import ProxyAdmin
 
 console = Console()
 SECRET = "bench-data-token-secret-0123456789"
@@ -86,7 +85,7 @@ def seeded_monolith(path: Path, scale: float) -> str:
     if path.exists():
         console.print(f"monolith: reusing {path}")
         return url
-    runner.upgrade("monolith", url)
+    schemas.upgrade("monolith", url)
     report = seed(make_engine(url), scale, passwords=Passwords(1, 1024))
     console.print(f"monolith: seeded {report.total_rows:,} rows in {report.seconds:.0f}s")
     return url
@@ -124,7 +123,7 @@ def _backfill_all(monolith: str, backend: str, arguments: argparse.Namespace) ->
             service = stack.enter_context(
                 fresh_database(backend, Path(folder), arguments.postgres_url, name)
             )
-            runner.upgrade(name, service)
+            schemas.upgrade(name, service)
             with Link.open(name, monolith, service) as link:
                 started_cpu = time.process_time()
                 report = backfill.backfill(link, arguments.chunk_rows)
@@ -195,7 +194,7 @@ def lag_runs(
                 tempfile.TemporaryDirectory() as folder,
                 fresh_database(backend, Path(folder), arguments.postgres_url, "forum") as service,
             ):
-                runner.upgrade("forum", service)
+                schemas.upgrade("forum", service)
                 with Link.open("forum", monolith, service) as link:
                     backfill.backfill(link, arguments.chunk_rows)
                     apply.drain(link, link.context.directions(Owner.MONOLITH), timeout=600)
@@ -256,7 +255,7 @@ def forum_system(
     """Monolith (gunicorn), forum service, proxy (stage 0) and the forum's sync, backfilled."""
     with ExitStack() as stack:
         service = stack.enter_context(fresh_database("sqlite", folder, "", "forum"))
-        runner.upgrade("forum", service)
+        schemas.upgrade("forum", service)
 
         def launch(name: str, argv: list[str], env: dict[str, str], port: int | None) -> None:
             health = f"http://127.0.0.1:{port}/healthz" if port else None

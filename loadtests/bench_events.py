@@ -42,7 +42,6 @@ from extracted.polls import projection
 from extracted.polls.events import VOTE_CAST
 from extracted.polls.models import Poll, PollOption, Vote, consumed, outbox
 from loadtests.bench_proxy import TOKEN_SECRET
-from loadtests.load import cpu_seconds
 from loadtests.polls_path import (
     OPTIONS,
     create_polls,
@@ -52,8 +51,9 @@ from loadtests.polls_path import (
     running_polls_path,
 )
 from loadtests.voters import Load, Plan, run_load
-from migrations.runner import upgrade
-from plumbing.database import make_engine
+from strangler.compare.load import cpu_seconds
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.database import make_engine
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # whole rows in a log file too
 

@@ -44,8 +44,8 @@ from loadtests.fronts import (
     trivial_backend,
 )
 from loadtests.fronts import _process as _process  # re-exported: bench_services uses these
-from loadtests.load import WorkerSplit, measure_run
-from loadtests.load import measure as measure
+from strangler.compare.load import WorkerSplit, measure_run
+from strangler.compare.load import measure as measure
 
 __all__ = ["SERVING_PIDS", "TOKEN_SECRET", "main", "measure"]
 
@@ -238,7 +238,7 @@ def main() -> None:
     arguments = parser.parse_args()
     backends = arguments.backend or list(TARGETS)
 
-    from strangler.processes import free_port
+    from strangler.runtime.processes import free_port
 
     use_wrk = shutil.which("wrk") is not None and not arguments.no_wrk
     generator = "wrk (1 thread)" if use_wrk else "aiohttp closed loop (separate process)"

@@ -29,17 +29,17 @@ from sqlalchemy import Engine, MetaData, insert, select
 
 from extracted.polls import projection
 from loadtests.bench_proxy import SERVING_PIDS, TOKEN_SECRET, _process, measure
-from migrations.runner import upgrade
 from monolith.seed import seed
-from plumbing.clock import utcnow
-from plumbing.database import make_engine
-from strangler.launch import (
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import make_engine
+from strangler.runtime.launch import (
     monolith_command,
     monolith_environment,
     service_command,
     service_environment,
 )
-from strangler.processes import free_port
+from strangler.runtime.processes import free_port
 
 # (label, context, path): the reads each service exists to serve.
 READS = [

@@ -75,7 +75,7 @@ SERVING_PIDS: dict[str, int] = {}
 def _process(
     name: str, argv: list[str], env: dict[str, str], health_url: str, logs: Path
 ) -> Iterator[None]:
-    from strangler.processes import start
+    from strangler.runtime.processes import start
 
     process = start(name, argv, env, health_url=health_url, log_path=logs / f"{name}.log", cwd=REPO)
     try:
@@ -131,10 +131,10 @@ def trivial_backend(port: int, logs: Path) -> Iterator[str]:
 
 @contextmanager
 def seeded_monolith(port: int, workdir: Path, logs: Path, workers: int) -> Iterator[str]:
-    from migrations.runner import upgrade
     from monolith.seed import seed
-    from plumbing.database import make_engine
-    from strangler.launch import monolith_command, monolith_environment
+    from strangler.datapath.schemas import upgrade
+    from strangler.plumbing.database import make_engine
+    from strangler.runtime.launch import monolith_command, monolith_environment
 
     database_url = f"sqlite:///{workdir / 'monolith.sqlite3'}"
     upgrade("monolith", database_url)
@@ -151,7 +151,7 @@ def strangler_proxy(
     port: int, upstream: str, workdir: Path, logs: Path, access_log: bool
 ) -> Iterator[str]:
     """The proxy with the command line and environment `strangler up` gives it (stage 0)."""
-    from strangler.launch import proxy_command, proxy_environment
+    from strangler.runtime.launch import proxy_command, proxy_environment
 
     env = {
         **proxy_environment(upstream, STAGE0, "bench-admin-token", TOKEN_SECRET, workdir),

@@ -5,8 +5,8 @@
     STRANGLER_LOAD_PLAN=plan.json STRANGLER_LOAD_WINDOWS=windows.jsonl \\
         locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 [--processes 2]
 
-The plan (`loadtests.workload.Plan`) says which kinds of users to simulate (weights, think times,
-task weights, from `scenario.toml`), what the seed holds (ids, bearer tokens of seeded users)
+The plan (`strangler.compare.workload.Plan`) says which kinds of users to simulate (weights, think
+times, task weights, from `scenario.toml`), what the seed holds (ids, bearer tokens of seeded users)
 and the phases: each phase holds a number of users for a settle time, resets locust's statistics,
 measures for a window, and appends locust's own figures for that window (every request name,
 and the aggregate) as one JSON line to the windows file. The last phase adds hot searchers (no
@@ -38,8 +38,8 @@ from locust import LoadTestShape, User, between, constant
 from locust.contrib.fasthttp import FastHttpUser
 from locust.stats import StatsEntry
 
-from loadtests.results import AGGREGATED, Endpoint
-from loadtests.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Kind, Phase, Plan
+from strangler.compare.results import AGGREGATED, Endpoint
+from strangler.compare.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Kind, Phase, Plan
 
 locust.runners.WORKER_REPORT_INTERVAL = 1.0  # workers' figures reach the master each second
 

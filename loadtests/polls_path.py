@@ -2,8 +2,8 @@
 
 Each run gets a fresh polls database (a SQLite file, or a new database on a PostgreSQL server),
 a fresh bus (the embedded database bus on the same backend, or a key prefix of its own on
-Redis, deleted afterwards) and the three processes, started exactly as `strangler.launch` says,
-on loopback. Everything stops and is removed when the block ends. Nothing here measures.
+Redis, deleted afterwards) and the three processes, started exactly as `strangler.runtime.launch`
+says, on loopback. Everything stops and is removed when the block ends. Nothing here measures.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from extracted.polls.models import consumed, outbox
-from migrations.runner import upgrade
-from plumbing.tokens import TokenSigner
-from strangler.launch import (
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.tokens import TokenSigner
+from strangler.runtime.launch import (
     consumer_command,
     context_environment,
     relay_command,
     service_command,
     service_environment,
 )
-from strangler.processes import ManagedProcess, free_port, start
+from strangler.runtime.processes import ManagedProcess, free_port, start
 
 OPTIONS = ["red", "green", "blue", "yellow"]
 

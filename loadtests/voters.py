@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 
 PROBE_PAUSE = 0.005  # between two reads of the probe's results
 PAGE_TOTAL = re.compile(r"(\d+) votes? · poll")

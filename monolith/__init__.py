@@ -12,15 +12,15 @@ from flask import Flask
 from sqlalchemy.orm import sessionmaker
 from werkzeug.routing import BaseConverter
 
+from contract.passwords import Passwords
 from monolith import database, forum, polls, search, users
 from monolith.settings import MonolithSettings
-from plumbing import flask as plumbing_flask
-from plumbing.bodies import MAX_BODY_BYTES
-from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging
-from plumbing.metrics import HttpMetrics
-from plumbing.passwords import Passwords
-from plumbing.tokens import TokenSigner
+from strangler.plumbing import flask as plumbing_flask
+from strangler.plumbing.bodies import MAX_BODY_BYTES
+from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.logs import configure_logging
+from strangler.plumbing.metrics import HttpMetrics
+from strangler.plumbing.tokens import TokenSigner
 
 
 class IdConverter(BaseConverter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from plumbing.tokens import TokenSigner, bearer_token
+from strangler.plumbing.tokens import TokenSigner, bearer_token
 
 
 def signer() -> TokenSigner:

@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from plumbing.clock import utcnow
-from plumbing.database import NAMING_CONVENTION, Id
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import NAMING_CONVENTION, Id
 
 
 class Base(DeclarativeBase):

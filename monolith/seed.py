@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert, select, text
 
+from contract.passwords import Passwords
 from monolith.models import Base, User
-from plumbing.passwords import Passwords
 
 SEED_PASSWORD = "seed-password"
 BATCH_ROWS = 5_000
@@ -91,6 +91,11 @@ class SeedReport:
     @property
     def rows_per_second(self) -> float:
         return self.total_rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def note(self) -> str:
+        """What a person trying the seeded system needs to know."""
+        return f"every seeded user's password is {SEED_PASSWORD}"
 
 
 class Writer:
@@ -305,3 +310,15 @@ def _apply_post_counts(connection: Connection, post_counts: dict[int, int]) -> N
     )
     for batch in _batches(iter(updates)):
         connection.execute(statement, batch)
+
+
+def seed_if_empty(
+    engine: Engine,
+    scale: float = 1.0,
+    seed_value: int = 42,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SeedReport | None:
+    """The workspace's seed hook (`strangler.toml`): seed an empty database, else None."""
+    if has_users(engine):
+        return None
+    return seed(engine, scale, seed_value, progress=progress)

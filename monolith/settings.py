@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from plumbing.settings import ProcessSettings
+from strangler.plumbing.settings import ProcessSettings
 
 
 class MonolithSettings(ProcessSettings):

@@ -7,9 +7,9 @@ from typing import TypeVar
 from flask import current_app, request
 from pydantic import BaseModel
 
-from plumbing.bodies import parse_body
-from plumbing.pagination import PageRequest, parse_page
-from plumbing.passwords import Passwords
+from contract.pagination import PageRequest, parse_page
+from contract.passwords import Passwords
+from strangler.plumbing.bodies import parse_body
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -3,7 +3,7 @@
 structlog's full pipeline costs more per request than forwarding itself on this machine, so
 the hot path only appends one tuple of the request's fields and the wall-clock time; a
 background task writes the lines every `flush_seconds` (and on shutdown) in the same shape as
-`plumbing.logs` lines. Lines are formatted by hand with one template, byte for byte what
+`strangler.plumbing.logs` lines. Lines are formatted by hand with one template, byte for byte what
 `json.dumps` gives, at a small fraction of its cost (the access log was a sixth of the proxy's
 CPU per request). This module must never block the event loop on a slow terminal for more
 than one batch.

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from plumbing.errors import PROBLEM_CONTENT_TYPE
-from plumbing.request_id import accept_or_mint
+from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE
+from strangler.plumbing.request_id import accept_or_mint
 from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.audit import AuditLog
 from strangler_proxy.breaker import Breakers

@@ -14,8 +14,8 @@ import contextlib
 import gc
 from typing import Any
 
-from plumbing.logs import configure_logging, get_logger
-from plumbing.request_id import accept_or_mint
+from strangler.plumbing.logs import configure_logging, get_logger
+from strangler.plumbing.request_id import accept_or_mint
 from strangler_proxy.access_log import AccessLog
 from strangler_proxy.admin import create_admin_app
 from strangler_proxy.analysis import CanaryAnalyst

@@ -17,7 +17,7 @@ from http.cookies import CookieError, SimpleCookie
 
 import jwt
 
-from plumbing.tokens import ALGORITHM, ISSUER
+from strangler.plumbing.tokens import ALGORITHM, ISSUER
 
 BUCKETS = 10_000
 FORCE_HEADER = "x-strangler-force"

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from plumbing.errors import PROBLEM_CONTENT_TYPE
+from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE
 from strangler_proxy.headers import rewrite_response_headers
 from strangler_proxy.responses import is_json, problem_in_place_of
 from strangler_proxy.upstream_connection import UpstreamConnection

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from plumbing.request_id import accept_or_mint
+from strangler.plumbing.request_id import accept_or_mint
 
 HOP_BY_HOP = frozenset(
     {
@@ -53,7 +53,8 @@ def _connection_tokens(value: str) -> set[str]:
 
 
 def mint_request_id(random: bytes | None = None) -> str:
-    """A new id of the form `plumbing.request_id` mints (uuid4 hex), without a `UUID` object.
+    """A new id of the form `strangler.plumbing.request_id` mints (uuid4 hex), without a `UUID`
+    object.
 
     Building the `UUID` was a tenth of the header rewrite's cost on the hot path. `random`
     gives the 16 random bytes to use (drawn here when not given).

@@ -24,7 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from plumbing.metrics import LATENCY_BUCKETS
+from strangler.plumbing.metrics import LATENCY_BUCKETS
 
 REQUESTS_HELP = "Requests answered by the proxy"
 LATENCY_HELP = "Time from request to the last byte of the response"

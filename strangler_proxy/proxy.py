@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from plumbing.request_id import current_request_id
+from strangler.plumbing.request_id import current_request_id
 from strangler_proxy.access_log import AccessLog
 from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.breaker import Breakers

@@ -12,7 +12,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from plumbing.errors import PROBLEM_CONTENT_TYPE, problem_body
+from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE, problem_body
 
 Send = Any
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from plumbing.errors import PROBLEM_CONTENT_TYPE
+from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE
 from strangler_proxy.headers import mint_request_id
 from strangler_proxy.responses import problem
 

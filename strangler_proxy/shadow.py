@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from plumbing.logs import get_logger
+from strangler.plumbing.logs import get_logger
 from strangler_proxy.comparison import differing_fields, generalise, unexplained
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.table import SAFE_METHODS, Route

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plumbing.toml_document import DocumentError, LineLocator, load_toml
+from strangler.plumbing.toml_document import DocumentError, LineLocator, load_toml
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
@@ -42,8 +42,13 @@ class Fallback(StrEnum):
 
 
 class DataOwner(StrEnum):
+    """Who owns a context's data, and so takes its writes."""
+
     MONOLITH = "monolith"
     SERVICE = "service"
+
+    def other(self) -> DataOwner:
+        return DataOwner.SERVICE if self is DataOwner.MONOLITH else DataOwner.MONOLITH
 
 
 class StrictModel(BaseModel):

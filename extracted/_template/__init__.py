@@ -4,12 +4,13 @@ Copy it to start a new context (see docs/extracting-a-service.md). Every service
 these parts, so two services differ only in their domain:
 - `settings`: a pydantic-settings class with the service's env prefix (`TEMPLATE_` here);
 - `models`: its own SQLAlchemy metadata (named constraints) and the outbox table;
-- `service`: the domain, synchronous functions over a Session that raise `plumbing.errors`;
+- `service`: the domain, synchronous functions over a Session that raise
+  `strangler.plumbing.errors`;
 - `api`: the HTTP layer (async endpoints, no SQL) that calls the domain in the thread pool;
 - `events`: the topics and payloads it publishes through its outbox;
 - `alembic/`: its alembic environment. It lives here, not under `migrations/`, because
-  `migrations.runner` treats every `migrations/*/env.py` as a real database; a copy moves it to
-  `migrations/<context>/`.
+  `strangler.datapath.schemas` treats every `migrations/*/env.py` as a real database; a copy moves
+  it to `migrations/<context>/`.
 `create_app` is the only entry point; nothing happens at import:
 `uvicorn --factory extracted._template:create_app`.
 """
@@ -25,11 +26,11 @@ from starlette.concurrency import run_in_threadpool
 
 from extracted._template import api
 from extracted._template.settings import TemplateSettings
-from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging
-from plumbing.metrics import HttpMetrics
-from plumbing.tokens import TokenSigner
+from strangler.plumbing import fastapi as plumbing_fastapi
+from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.logs import configure_logging
+from strangler.plumbing.metrics import HttpMetrics
+from strangler.plumbing.tokens import TokenSigner
 
 __all__ = ["TemplateSettings", "create_app"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from extracted._template.models import Note
-from plumbing.clock import to_iso
+from strangler.plumbing.clock import to_iso
 
 NOTE_WRITTEN = "template.note_written"
 

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from plumbing.clock import utcnow
-from plumbing.database import NAMING_CONVENTION, Id
-from plumbing.outbox import outbox_table
+from strangler.events.outbox import outbox_table
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import NAMING_CONVENTION, Id
 
 
 class Base(DeclarativeBase):

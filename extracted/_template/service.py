@@ -10,17 +10,17 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.requests import ContractModel, Text
 from extracted._template import events
 from extracted._template.models import Note, outbox
-from plumbing.contract import ContractModel, Text
-from plumbing.errors import NotFound
-from plumbing.outbox import record
+from strangler.events.outbox import record
+from strangler.plumbing.errors import NotFound
 
 
 class NewNote(ContractModel):
     """The request body of `POST /api/notes`.
 
-    A real context's bodies are part of the public contract and live in `plumbing.contract`,
+    A real context's bodies are part of the public contract and live in `contract.requests`,
     shared with the monolith; the toy resource has no monolith counterpart.
     """
 

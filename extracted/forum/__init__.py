@@ -20,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from extracted.forum import api
 from extracted.forum.directory import UsersServiceDirectory
 from extracted.forum.settings import ForumSettings
-from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging, get_logger
-from plumbing.metrics import HttpMetrics
-from plumbing.tokens import TokenSigner
+from strangler.plumbing import fastapi as plumbing_fastapi
+from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.logs import configure_logging, get_logger
+from strangler.plumbing.metrics import HttpMetrics
+from strangler.plumbing.tokens import TokenSigner
 
 __all__ = ["ForumSettings", "create_app"]
 

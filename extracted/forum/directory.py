@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import httpx
 
-from plumbing.errors import ServiceUnavailable
-from plumbing.logs import get_logger
-from plumbing.request_id import HEADER, current_request_id
+from strangler.plumbing.errors import ServiceUnavailable
+from strangler.plumbing.logs import get_logger
+from strangler.plumbing.request_id import HEADER, current_request_id
 
 log = get_logger("directory")
 

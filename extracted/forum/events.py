@@ -17,11 +17,11 @@ from typing import TypedDict
 
 from sqlalchemy.orm import Session
 
-from extracted.events.runner import Consumer
 from extracted.forum import service
 from extracted.forum.models import Post, Thread, consumed
-from plumbing.clock import to_iso
-from plumbing.outbox import Event
+from strangler.events.outbox import Event
+from strangler.events.runner import Consumer
+from strangler.plumbing.clock import to_iso
 
 THREAD_CREATED = "forum.thread_created"
 POST_CREATED = "forum.post_created"

@@ -19,12 +19,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from contract.requests import NewPost, NewThread
 from extracted.forum import events
 from extracted.forum.models import Author, Post, Thread, outbox
-from plumbing.clock import utcnow
-from plumbing.contract import NewPost, NewThread
-from plumbing.errors import NotFound, Unauthorized
-from plumbing.outbox import record
+from strangler.events.outbox import record
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.errors import NotFound, Unauthorized
 
 
 class AuthorDirectory(Protocol):

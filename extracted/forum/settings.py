@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from plumbing.settings import ProcessSettings
+from strangler.plumbing.settings import ProcessSettings
 
 
 class ForumSettings(ProcessSettings):

@@ -27,11 +27,11 @@ from starlette.concurrency import run_in_threadpool
 from extracted.polls import api
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import PollsSettings
-from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging
-from plumbing.metrics import HttpMetrics
-from plumbing.tokens import TokenSigner
+from strangler.plumbing import fastapi as plumbing_fastapi
+from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.logs import configure_logging
+from strangler.plumbing.metrics import HttpMetrics
+from strangler.plumbing.tokens import TokenSigner
 
 __all__ = ["PollsSettings", "create_app"]
 

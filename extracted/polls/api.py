@@ -17,12 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from contract.requests import NewPoll, NewVote
 from extracted.polls import projection, service
 from extracted.polls.models import Poll
 from extracted.polls.pages import ResultsPages
-from plumbing.clock import to_iso
-from plumbing.contract import NewPoll, NewVote
-from plumbing.fastapi import body, caller_id, in_session
+from strangler.plumbing.clock import to_iso
+from strangler.plumbing.fastapi import body, caller_id, in_session
 
 Result = TypeVar("Result")
 

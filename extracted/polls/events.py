@@ -24,13 +24,13 @@ from typing import TypedDict
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.orm import Session
 
-from extracted.events.runner import Consumer
 from extracted.polls import projection
 from extracted.polls.models import Poll, Vote, consumed
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import ResultsSettings
-from plumbing.clock import to_iso
-from plumbing.outbox import Event
+from strangler.events.outbox import Event
+from strangler.events.runner import Consumer
+from strangler.plumbing.clock import to_iso
 
 POLL_CREATED = "polls.poll_created"
 VOTE_CAST = "polls.vote_cast"

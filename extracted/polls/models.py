@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from extracted.events.tables import consumer_tables
-from plumbing.clock import utcnow
-from plumbing.database import NAMING_CONVENTION, Id
-from plumbing.outbox import outbox_table
+from strangler.events.outbox import outbox_table
+from strangler.events.tables import consumer_tables
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import NAMING_CONVENTION, Id
 
 
 class Base(DeclarativeBase):

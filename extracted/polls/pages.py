@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from plumbing.clock import to_iso
+from strangler.plumbing.clock import to_iso
 
 if TYPE_CHECKING:
     from extracted.polls.projection import Results

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from extracted.polls.models import Poll, PollOption, PollResult, Vote
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import ResultsSettings
-from plumbing.clock import utcnow
-from plumbing.database import make_engine
-from plumbing.logs import configure_logging, get_logger
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import make_engine
+from strangler.plumbing.logs import configure_logging, get_logger
 
 log = get_logger("projection")
 

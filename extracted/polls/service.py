@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.requests import NewPoll, NewVote
 from extracted.polls import events, projection
 from extracted.polls.models import Poll, PollOption, Vote, outbox
-from plumbing.contract import NewPoll, NewVote
-from plumbing.errors import Conflict, NotFound, invalid
-from plumbing.outbox import record
+from strangler.events.outbox import record
+from strangler.plumbing.errors import Conflict, NotFound, invalid
 
 
 def create_poll(db: Session, author_id: int, request: NewPoll) -> Poll:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plumbing.settings import ProcessSettings
+from strangler.plumbing.settings import ProcessSettings
 
 DATABASE_URL = "sqlite:///polls.sqlite3"
 # Where the static results pages are written (by the consumer) and served from (by the service).

@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from extracted.search import api
 from extracted.search.settings import SearchSettings
-from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging
-from plumbing.metrics import HttpMetrics
+from strangler.plumbing import fastapi as plumbing_fastapi
+from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.logs import configure_logging
+from strangler.plumbing.metrics import HttpMetrics
 
 __all__ = ["SearchSettings", "create_app"]
 

@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from contract.pagination import offset_after, offset_page, parse_page
+from contract.requests import SearchQuery
 from extracted.search import service
-from plumbing.bodies import validate
-from plumbing.contract import SearchQuery
-from plumbing.fastapi import first_values, in_session
-from plumbing.pagination import offset_after, offset_page, parse_page
+from strangler.plumbing.bodies import validate
+from strangler.plumbing.fastapi import first_values, in_session
 
 Result = TypeVar("Result")
 

@@ -15,10 +15,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from extracted.events.runner import Consumer
 from extracted.search import service
 from extracted.search.models import consumed
-from plumbing.outbox import Event
+from strangler.events.outbox import Event
+from strangler.events.runner import Consumer
 
 THREAD_CREATED = "forum.thread_created"
 POST_CREATED = "forum.post_created"

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from extracted.events.tables import consumer_tables
-from plumbing.database import NAMING_CONVENTION, Id
+from strangler.events.tables import consumer_tables
+from strangler.plumbing.database import NAMING_CONVENTION, Id
 
 FTS_TABLE = "documents_fts"
 VECTOR_COLUMN = "search_vector"

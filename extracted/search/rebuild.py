@@ -13,7 +13,7 @@ rebuild under live writes finishes in one pass.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, Table, Text, select
@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from extracted.search import service
 from extracted.search.models import Document
 from extracted.search.settings import SearchSettings
-from plumbing.database import Id, make_engine
-from plumbing.logs import configure_logging, get_logger
+from strangler.plumbing.database import Id, make_engine
+from strangler.plumbing.logs import configure_logging, get_logger
 
 log = get_logger("rebuild")
 CHUNK = 500
@@ -100,6 +100,18 @@ def rebuild(source: Engine, sessions: sessionmaker[Session]) -> int:
             count += _index_posts(db, source, chunk)
         count += len(chunk)
     return count
+
+
+def build_index(databases: Mapping[str, str], settings: Mapping[str, str]) -> int:
+    """The workspace's build hook: index every thread and post of the forum's database (the
+    service's, since the forum is extracted before search) into the search database."""
+    forum = make_engine(databases["forum"])
+    search = make_engine(databases["search"])
+    try:
+        return rebuild(forum, sessionmaker(search, expire_on_commit=False))
+    finally:
+        forum.dispose()
+        search.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,14 +16,14 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from contract.passwords import Passwords
 from extracted.users import api
 from extracted.users.settings import UsersSettings
-from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
-from plumbing.logs import configure_logging
-from plumbing.metrics import HttpMetrics
-from plumbing.passwords import Passwords
-from plumbing.tokens import TokenSigner
+from strangler.plumbing import fastapi as plumbing_fastapi
+from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.logs import configure_logging
+from strangler.plumbing.metrics import HttpMetrics
+from strangler.plumbing.tokens import TokenSigner
 
 __all__ = ["UsersSettings", "create_app"]
 

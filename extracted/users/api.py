@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from contract.pagination import id_after, keyset_page
+from contract.passwords import Passwords
+from contract.requests import ProfileChange, SignIn, SignUp
 from extracted.users import service
 from extracted.users.models import User
-from plumbing.clock import to_iso
-from plumbing.contract import ProfileChange, SignIn, SignUp
-from plumbing.fastapi import body, caller_id, in_session, page
-from plumbing.pagination import id_after, keyset_page
-from plumbing.passwords import Passwords
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.clock import to_iso
+from strangler.plumbing.fastapi import body, caller_id, in_session, page
+from strangler.plumbing.tokens import TokenSigner
 
 Result = TypeVar("Result")
 

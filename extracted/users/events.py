@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from extracted.users.models import User
-from plumbing.clock import to_iso
+from strangler.plumbing.clock import to_iso
 
 USER_REGISTERED = "users.user_registered"
 USER_RENAMED = "users.user_renamed"

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.passwords import Passwords
+from contract.requests import ProfileChange, SignIn, SignUp
 from extracted.users import events
 from extracted.users.models import User, outbox
-from plumbing.contract import ProfileChange, SignIn, SignUp
-from plumbing.errors import Conflict, Forbidden, NotFound, Unauthorized
-from plumbing.outbox import record
-from plumbing.passwords import Passwords
+from strangler.events.outbox import record
+from strangler.plumbing.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 def sign_up(db: Session, passwords: Passwords, request: SignUp) -> User:

@@ -5,6 +5,6 @@ autogenerate and of the drift check.
 """
 
 from extracted.search.models import Base, is_modelled
-from migrations.environment import run
+from strangler.datapath.alembic_env import run
 
 run("search", Base.metadata, include_name=is_modelled)

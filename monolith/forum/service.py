@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from contract.requests import NewPost, NewThread
 from monolith.models import Post, Thread, User
-from plumbing.contract import NewPost, NewThread
-from plumbing.errors import NotFound, Unauthorized
+from strangler.plumbing.errors import NotFound, Unauthorized
 
 
 def _author(db: Session, user_id: int) -> User:

@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Blueprint
 
+from contract.pagination import id_after, keyset_page
+from contract.requests import NewPost, NewThread
 from monolith import database
 from monolith.auth import current_user_id
 from monolith.forum import service
 from monolith.models import Post, Thread, User
 from monolith.web import body, page
-from plumbing.clock import to_iso
-from plumbing.contract import NewPost, NewThread
-from plumbing.pagination import id_after, keyset_page
+from strangler.plumbing.clock import to_iso
 
 blueprint = Blueprint("forum", __name__)
 

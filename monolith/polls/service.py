@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.requests import NewPoll, NewVote
 from monolith.models import Poll, PollOption, User, Vote
-from plumbing.clock import utcnow
-from plumbing.contract import NewPoll, NewVote
-from plumbing.errors import Conflict, NotFound, Unauthorized, invalid
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.errors import Conflict, NotFound, Unauthorized, invalid
 
 
 @dataclass(frozen=True)

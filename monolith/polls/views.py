@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
+from contract.requests import NewPoll, NewVote
 from monolith import database
 from monolith.auth import current_user_id
 from monolith.models import Poll
 from monolith.polls import service
 from monolith.web import body
-from plumbing.clock import to_iso
-from plumbing.contract import NewPoll, NewVote
+from strangler.plumbing.clock import to_iso
 
 blueprint = Blueprint("polls", __name__)
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from contract.pagination import offset_after, offset_page
+from contract.requests import SearchQuery
 from monolith import database
 from monolith.search import service
 from monolith.web import page
-from plumbing.bodies import validate
-from plumbing.contract import SearchQuery
-from plumbing.pagination import offset_after, offset_page
+from strangler.plumbing.bodies import validate
 
 blueprint = Blueprint("search", __name__)
 

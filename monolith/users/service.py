@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contract.passwords import Passwords
+from contract.requests import ProfileChange, SignIn, SignUp
 from monolith.models import User
-from plumbing.contract import ProfileChange, SignIn, SignUp
-from plumbing.errors import Conflict, Forbidden, NotFound, Unauthorized
-from plumbing.passwords import Passwords
+from strangler.plumbing.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 def sign_up(db: Session, passwords: Passwords, request: SignUp) -> User:

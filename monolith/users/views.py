@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import Blueprint
 
+from contract.pagination import id_after, keyset_page
+from contract.requests import ProfileChange, SignIn, SignUp
 from monolith import database
 from monolith.auth import current_user_id, signer
 from monolith.models import User
 from monolith.users import service
 from monolith.web import body, page, passwords
-from plumbing.clock import to_iso
-from plumbing.contract import ProfileChange, SignIn, SignUp
-from plumbing.pagination import id_after, keyset_page
+from strangler.plumbing.clock import to_iso
 
 blueprint = Blueprint("users", __name__)
 

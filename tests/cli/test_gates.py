@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from strangler.processes import free_port
+from strangler.runtime.processes import free_port
 from tests.support.command_line import strangler, strangler_up
 
 QUICK_GATES = {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from strangler.plan import Places, ProcessSpec, Topology, plan
-from strangler.stages import load_migration
-from strangler.state import MigrationState, Moving, topology
-from strangler.system import stage_topology
+from strangler.conductor.stages import load_migration
+from strangler.conductor.state import MigrationState, Moving, topology
+from strangler.runtime.plan import Places, ProcessSpec, Topology, plan
+from strangler.runtime.system import stage_topology
 
 PORTS: dict[str, int] = {}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from strangler.stages import STAGES, StageFileError, load_migration
+from strangler.conductor.stages import STAGES, StageFileError, load_migration
 from strangler_proxy.table import Mode
 
 

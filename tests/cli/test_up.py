@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from strangler.processes import free_port
+from strangler.runtime.processes import free_port
 from tests.support.command_line import strangler, strangler_up
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 from tests.contract.client import ContractClient, Member
 from tests.support.servers import TEST_TOKEN_SECRET, running_proxy, running_split
 

@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 import pytest
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 from tests.contract.client import ContractClient, Member, eventually, unique_username
 
 MIB = 1024 * 1024

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 from tests.contract.client import PASSWORD, ContractClient, Member, unique_username, walk
 
 pytestmark = pytest.mark.users

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from migrations import runner
-from migrations.data.link import Link
+from contract.passwords import Passwords
 from monolith.seed import seed
-from plumbing.database import make_engine
-from plumbing.passwords import Passwords
+from strangler.datapath import schemas
+from strangler.datapath.link import Link
+from strangler.plumbing.database import make_engine
 from tests.support.databases import fresh_database
 
 SCALE = 0.03  # 30 users, 60 threads, 480 posts, 6 polls, 150 votes
@@ -25,7 +25,7 @@ SCALE = 0.03  # 30 users, 60 threads, 480 posts, 6 polls, 150 votes
 
 def seeded(url: str, scale: float = SCALE) -> str:
     """Migrate and seed a monolith database (cheap password hashing)."""
-    runner.upgrade("monolith", url)
+    schemas.upgrade("monolith", url)
     engine = make_engine(url)
     try:
         seed(engine, scale, passwords=Passwords(time_cost=1, memory_cost_kib=1024))
@@ -43,7 +43,7 @@ def databases(backend: str, tmp_path: Path) -> Iterator[Callable[[str], str]]:
             url = stack.enter_context(fresh_database(backend, tmp_path, name))
             if name == "monolith":
                 return seeded(url)
-            runner.upgrade(name, url)
+            schemas.upgrade(name, url)
             return url
 
         yield make

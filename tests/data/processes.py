@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from migrations.data import apply, state
-from migrations.data.link import Link
-from strangler.launch import sync_command, sync_environment
-from strangler.processes import ManagedProcess, free_port, start
+from strangler.datapath import apply, state
+from strangler.datapath.link import Link
+from strangler.runtime.launch import sync_command, sync_environment
+from strangler.runtime.processes import ManagedProcess, free_port, start
 
 
 def cli(link_urls: tuple[str, str], context: str, folder: Path, *arguments: str) -> ManagedProcess:
@@ -29,7 +29,7 @@ def backfill(
     argv = [
         sys.executable,
         "-m",
-        "migrations.data.backfill",
+        "strangler.datapath.backfill",
         context,
         "--chunk-rows",
         str(chunk_rows),

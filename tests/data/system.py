@@ -3,7 +3,7 @@
 `running_system` seeds a monolith, migrates each context's service database, starts the
 monolith (gunicorn), each service (uvicorn) and the proxy in front (stage 0's table, admin API
 open) all at once, then backfills each context and starts its sync process. The processes are
-the ones `strangler.launch` describes, as `strangler up` runs them.
+the ones `strangler.runtime.launch` describes, as `strangler up` runs them.
 `SteadyLoad` drives writes and reads through the proxy and records every answer with its time.
 """
 
@@ -19,12 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from migrations import runner
-from migrations.data import backfill
-from migrations.data.link import Link
-from migrations.data.proxy_admin import ProxyAdmin
-from plumbing.tokens import TokenSigner
-from strangler.launch import (
+from strangler.datapath import backfill, schemas
+from strangler.datapath.link import Link
+from strangler.plumbing.tokens import TokenSigner
+from strangler.runtime.launch import (
     context_environment,
     monolith_command,
     monolith_environment,
@@ -32,8 +30,9 @@ from strangler.launch import (
     service_command,
     service_environment,
 )
-from strangler.processes import free_port, start
-from strangler.workspace import stage_table
+from strangler.runtime.processes import free_port, start
+from strangler.runtime.workspace import stage_table
+from strangler_proxy.client import ProxyAdmin
 from tests.data import processes
 from tests.data.conftest import seeded
 from tests.support.databases import fresh_database
@@ -57,11 +56,11 @@ class System:
 def running_system(backend: str, folder: Path, contexts: tuple[str, ...]) -> Iterator[System]:
     with ExitStack() as stack:
         monolith = seeded(stack.enter_context(fresh_database(backend, folder, "monolith")))
-        runner.upgrade("monolith", monolith)
+        schemas.upgrade("monolith", monolith)
         databases = {}
         for context in contexts:
             databases[context] = stack.enter_context(fresh_database(backend, folder, context))
-            runner.upgrade(context, databases[context])
+            schemas.upgrade(context, databases[context])
         ports = {name: free_port() for name in ("monolith", "proxy", *contexts)}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         starting = [_monolith(monolith, ports["monolith"], folder)]

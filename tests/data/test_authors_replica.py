@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from migrations.data import cutover
-from migrations.data.link import Link
+from strangler.datapath import cutover
+from strangler.datapath.link import Link
 from tests.data.system import System, running_system
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from migrations.data import verify
-from migrations.data.contexts import Direction
-from migrations.data.link import Link
-from migrations.data.tables import checkpoints
+from strangler.datapath import verify
+from strangler.datapath.contexts import Direction
+from strangler.datapath.link import Link
+from strangler.datapath.tables import checkpoints
 from tests.data import processes
 from tests.data.workload import assert_same_rows
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from sqlalchemy import select, text
 
-from migrations.data import capture, positions
-from migrations.data.contexts import Direction
-from migrations.data.link import Link
-from migrations.data.tables import change_log
+from strangler.datapath import capture, positions
+from strangler.datapath.contexts import Direction
+from strangler.datapath.link import Link
+from strangler.datapath.tables import change_log
 
 
 def _entries(link: Link) -> list[tuple[str, str, int, str]]:

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from migrations.data.link import Link
-from strangler.cli import app
+from strangler.cli.app import app
+from strangler.datapath.link import Link
 
 
 @pytest.fixture

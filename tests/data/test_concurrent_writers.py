@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from migrations.data import verify
-from migrations.data.contexts import Direction
-from migrations.data.link import Link
+from strangler.datapath import verify
+from strangler.datapath.contexts import Direction
+from strangler.datapath.link import Link
 from tests.data import processes
 from tests.data.workload import Writers, assert_same_rows
 

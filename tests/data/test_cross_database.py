@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from migrations import runner
-from migrations.data import apply, backfill, capture, verify
-from migrations.data.contexts import Direction, Owner
-from migrations.data.link import Link
+from strangler.datapath import apply, backfill, capture, schemas, verify
+from strangler.datapath.contexts import Direction, Owner
+from strangler.datapath.link import Link
 from tests.data.conftest import seeded
 from tests.data.workload import Writers, assert_same_rows
 from tests.support.databases import fresh_database
@@ -29,7 +28,7 @@ def cross_link(tmp_path: Path) -> Iterator[Link]:
         fresh_database("sqlite", tmp_path, "monolith") as monolith,
         fresh_database("postgres", tmp_path, "forum") as service,
     ):
-        runner.upgrade("forum", service)
+        schemas.upgrade("forum", service)
         with Link.open("forum", seeded(monolith), service) as link:
             yield link
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from migrations.data import cutover, status, verify
-from migrations.data.contexts import Direction, Owner
-from migrations.data.link import Link
+from strangler.datapath import cutover, status, verify
+from strangler.datapath.contexts import Direction, Owner
+from strangler.datapath.link import Link
 from tests.data import processes
 from tests.data.system import Answer, SteadyLoad, System, running_system
 from tests.data.workload import assert_same_rows

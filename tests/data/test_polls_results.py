@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from migrations.data import apply, backfill
-from migrations.data.contexts import Owner
-from migrations.data.link import Link
+from strangler.datapath import apply, backfill
+from strangler.datapath.contexts import Owner
+from strangler.datapath.link import Link
 from tests.support.servers import running_service
 
 

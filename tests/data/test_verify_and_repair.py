@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from migrations.data import apply, backfill, verify
-from migrations.data.contexts import Direction, Owner
-from migrations.data.link import Link
+from strangler.datapath import apply, backfill, verify
+from strangler.datapath.contexts import Direction, Owner
+from strangler.datapath.link import Link
 from tests.data.workload import assert_same_rows
 
 CHUNK = 50

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from migrations.data.contexts import Direction, Feed
-from migrations.data.link import Link
 from monolith.models import Post, Thread, User
-from plumbing.clock import utcnow
+from strangler.datapath.contexts import Direction, Feed
+from strangler.datapath.link import Link
+from strangler.plumbing.clock import utcnow
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.report import ReportFiles, write_report
-from loadtests.results import Comparison
+from strangler.compare.report import ReportFiles, write_report
+from strangler.compare.results import Comparison
 from tests.loadtests.figures import comparison
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy
 
-from loadtests.results import (
+from strangler.compare.results import (
     AGGREGATED,
     Architecture,
     Comparison,

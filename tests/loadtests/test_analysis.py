@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as strategy
 
-from loadtests import analysis
-from loadtests.results import AGGREGATED, Architecture, Endpoint, Resources, Window
+from strangler.compare import analysis
+from strangler.compare.results import AGGREGATED, Architecture, Endpoint, Resources, Window
 from tests.loadtests.figures import SEARCH, comparison, percentile, settings
 
 histograms = strategy.dictionaries(

@@ -22,9 +22,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtests.comparison import candidates
-from loadtests.results import AGGREGATED, Comparison
-from loadtests.workload import load_scenario
+from strangler.compare.comparison import candidates
+from strangler.compare.results import AGGREGATED, Comparison
+from strangler.compare.workload import load_scenario
 from tests.support.command_line import environment, strangler
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ import dataclasses
 import re
 from pathlib import Path
 
-from loadtests import analysis
-from loadtests.report import ReportFiles, html, summary_markdown, write_report
-from loadtests.report_tables import SUMMARY_HEADERS
-from loadtests.results import AGGREGATED, Comparison
+from strangler.compare import analysis
+from strangler.compare.report import ReportFiles, html, summary_markdown, write_report
+from strangler.compare.report_tables import SUMMARY_HEADERS
+from strangler.compare.results import AGGREGATED, Comparison
 from tests.loadtests.figures import comparison
 
 

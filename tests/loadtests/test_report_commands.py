@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from strangler import report_commands
+from strangler.cli import report_commands
 from tests.loadtests.figures import comparison
 from tests.loadtests.test_report_diff import slower
 

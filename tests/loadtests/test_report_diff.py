@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from loadtests import report_diff
-from loadtests.results import Comparison
+from strangler.compare import report_diff
+from strangler.compare.results import Comparison
 from tests.loadtests.figures import comparison
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loadtests.sampler import Sampler
+from strangler.compare.sampler import Sampler
 
 BURN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
 IDLE = "import time; time.sleep({seconds})"

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.workload import ENDPOINTS, SCENARIO, TASKS, Plan, ScenarioError, load_scenario
+from strangler.compare.workload import (
+    ENDPOINTS,
+    SCENARIO,
+    TASKS,
+    Plan,
+    ScenarioError,
+    load_scenario,
+)
 
 # Read, never imported: importing locust monkey-patches the test process (gevent).
 LOCUSTFILE = SCENARIO.with_name("locustfile.py")

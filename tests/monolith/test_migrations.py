@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from migrations.runner import downgrade, drift, upgrade
 from monolith.models import Base
-from plumbing.database import make_engine
+from strangler.datapath.schemas import downgrade, drift, upgrade
+from strangler.plumbing.database import make_engine
 
 TABLES = {"users", "threads", "posts", "polls", "poll_options", "votes"}
 

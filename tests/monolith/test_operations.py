@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from strangler.launch import monolith_command, monolith_environment
-from strangler.processes import free_port, start
+from strangler.runtime.launch import monolith_command, monolith_environment
+from strangler.runtime.processes import free_port, start
 from tests.support.servers import TEST_TOKEN_SECRET
 
 

@@ -7,11 +7,11 @@ import hashlib
 import pytest
 from sqlalchemy import func, select, text
 
-from migrations.runner import upgrade
+from contract.passwords import Passwords
 from monolith.models import Base, Post, Thread, User
 from monolith.seed import SEED_PASSWORD, seed
-from plumbing.database import make_engine
-from plumbing.passwords import Passwords
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.database import make_engine
 
 CHEAP = Passwords(time_cost=1, memory_cost_kib=1024)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strangler.processes import ManagedProcess, free_port, start
+from strangler.runtime.processes import ManagedProcess, free_port, start
 
 HERE = Path(__file__).parent
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"

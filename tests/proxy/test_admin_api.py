@@ -118,7 +118,7 @@ def test_a_proxy_with_a_bad_table_file_refuses_to_start(
 ) -> None:
     import pytest
 
-    from strangler.processes import ProcessFailed
+    from strangler.runtime.processes import ProcessFailed
 
     with pytest.raises(ProcessFailed):
         proxy_factory("[[routes]]\nname = 'x'\n", {"monolith": monolith.url})

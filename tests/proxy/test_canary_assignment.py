@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 from strangler_proxy.canary import CanaryAssigner, bucket_of, lands_on_service
 
 SECRET = "canary-test-secret-0123456789abcdef"

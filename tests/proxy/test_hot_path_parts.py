@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from plumbing.metrics import LATENCY_BUCKETS
+from strangler.plumbing.metrics import LATENCY_BUCKETS
 from strangler_proxy.access_log import AccessLog
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.server import CoalescingTransport, ProxyHttpProtocol

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 from strangler_proxy.table import TableError, parse_table
 from tests.proxy.conftest import ADMIN_TOKEN, TOKEN_SECRET, RunningProxy, Upstream
 

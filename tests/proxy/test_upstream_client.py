@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from strangler.processes import free_port
+from strangler.runtime.processes import free_port
 from strangler_proxy.forwarding import origin_of, request_head
 from strangler_proxy.upstream_pool import (
     ConnectFailed,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strangler.processes import free_port, start
+from strangler.runtime.processes import free_port, start
 from tests.proxy.conftest import HERE, RunningProxy, Upstream
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.tokens import TokenSigner
 from tests.contract.conftest import CONTEXTS
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET, running_events, running_service

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from extracted.events.runner import Consumer
-from extracted.events.tables import consumer_tables
-from plumbing.database import NAMING_CONVENTION
-from plumbing.outbox import Event, outbox_table
+from strangler.events.outbox import Event, outbox_table
+from strangler.events.runner import Consumer
+from strangler.events.tables import consumer_tables
+from strangler.plumbing.database import NAMING_CONVENTION
 
 TICKED = "probe.ticked"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from strangler.launch import consumer_command, context_environment, relay_command
-from strangler.processes import ManagedProcess, start
+from strangler.runtime.launch import consumer_command, context_environment, relay_command
+from strangler.runtime.processes import ManagedProcess, start
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET
 

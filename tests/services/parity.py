@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from sqlalchemy import MetaData, Table, insert, select, text
 
-from plumbing.database import make_engine
-from plumbing.tokens import TokenSigner
+from strangler.plumbing.database import make_engine
+from strangler.plumbing.tokens import TokenSigner
 from tests.support.servers import TEST_TOKEN_SECRET
 
 SIGNER = TokenSigner(TEST_TOKEN_SECRET)

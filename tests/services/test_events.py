@@ -18,15 +18,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from extracted.events.bus import open_bus
-from extracted.events.database_bus import bus_events
-from extracted.events.metrics import EventMetrics
-from extracted.events.relay import Relay
-from extracted.events.runner import ConsumerRunner
-from plumbing.clock import utcnow
-from plumbing.database import make_engine
-from plumbing.outbox import Event, record
-from strangler.processes import free_port
+from strangler.events.bus import open_bus
+from strangler.events.database_bus import bus_events
+from strangler.events.metrics import EventMetrics
+from strangler.events.outbox import Event, record
+from strangler.events.relay import Relay
+from strangler.events.runner import ConsumerRunner
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import make_engine
+from strangler.runtime.processes import free_port
 from tests.services import event_probe
 from tests.services.event_processes import (
     BUSES,

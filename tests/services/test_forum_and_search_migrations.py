@@ -17,8 +17,8 @@ from sqlalchemy import MetaData, inspect
 from extracted.forum.models import Base as ForumBase
 from extracted.search.models import Base as SearchBase
 from extracted.search.models import is_modelled
-from migrations.runner import downgrade, upgrade
-from plumbing.database import make_engine
+from strangler.datapath.schemas import downgrade, upgrade
+from strangler.plumbing.database import make_engine
 
 BOOKKEEPING = {"outbox", "consumed_events", "failed_events"}
 SCHEMAS: dict[str, tuple[MetaData, set[str]]] = {

@@ -25,12 +25,12 @@ import pytest
 from sqlalchemy import MetaData, Table, insert, select, text
 from sqlalchemy.orm import sessionmaker
 
+from contract.pagination import encode_cursor
 from extracted.forum.models import Base as ForumBase
 from extracted.search.rebuild import rebuild
-from migrations.runner import upgrade
-from plumbing.clock import utcnow
-from plumbing.database import make_engine
-from plumbing.pagination import encode_cursor
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import make_engine
 from tests.services.parity import ISO, SIGNER, UNKNOWN, Exchange
 from tests.support.databases import fresh_database
 from tests.support.servers import running_monolith, running_service

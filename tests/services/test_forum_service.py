@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from extracted.forum.models import Author, Thread, outbox
-from plumbing.database import make_engine
+from strangler.plumbing.database import make_engine
 from tests.services.conftest import RunningService, StartService
 from tests.services.event_processes import eventually, running, start_consumer, start_relay
 from tests.support.databases import fresh_database

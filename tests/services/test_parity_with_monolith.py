@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from contract.pagination import encode_cursor
 from extracted.polls import projection
 from extracted.polls.models import Base as PollsBase
 from extracted.users.models import Base as UsersBase
-from migrations.runner import upgrade
-from plumbing.database import make_engine
-from plumbing.pagination import encode_cursor
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.database import make_engine
 from tests.services.parity import ISO, SIGNER, UNKNOWN, Exchange, copy_rows
 from tests.support.databases import fresh_database
 from tests.support.servers import running_events, running_monolith, running_service

@@ -20,19 +20,19 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from extracted.events.bus import open_bus
-from extracted.events.metrics import EventMetrics
-from extracted.events.relay import Relay
-from extracted.events.runner import ConsumerRunner
+from contract.requests import NewPoll, NewVote
 from extracted.polls import projection
 from extracted.polls.events import VOTE_CAST, results_consumer
 from extracted.polls.models import Poll, PollOption, PollResult, Vote, consumed, outbox
 from extracted.polls.pages import ResultsPages
 from extracted.polls.service import create_poll, vote
-from migrations.runner import upgrade
-from plumbing.contract import NewPoll, NewVote
-from plumbing.database import make_engine
-from plumbing.outbox import record
+from strangler.datapath.schemas import upgrade
+from strangler.events.bus import open_bus
+from strangler.events.metrics import EventMetrics
+from strangler.events.outbox import record
+from strangler.events.relay import Relay
+from strangler.events.runner import ConsumerRunner
+from strangler.plumbing.database import make_engine
 from tests.support.databases import fresh_database
 
 

@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import Engine, Select, func, select
 
 from extracted.polls.models import Vote, consumed, outbox
-from plumbing.database import make_engine
-from plumbing.tokens import TokenSigner
-from strangler.processes import ManagedProcess
-from strangler.workspace import stage_table
+from strangler.plumbing.database import make_engine
+from strangler.plumbing.tokens import TokenSigner
+from strangler.runtime.processes import ManagedProcess
+from strangler.runtime.workspace import stage_table
 from tests.contract.client import eventually as settled
 from tests.services.conftest import StartService
 from tests.services.event_processes import (

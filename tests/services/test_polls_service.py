@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from extracted.polls.models import Poll, PollOption, Vote, outbox
-from plumbing.clock import to_iso
-from plumbing.database import make_engine
+from strangler.plumbing.clock import to_iso
+from strangler.plumbing.database import make_engine
 from tests.contract.client import eventually
 from tests.services.conftest import RunningService, StartService
 

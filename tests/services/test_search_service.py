@@ -20,18 +20,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from extracted.events.bus import open_bus
-from extracted.events.metrics import EventMetrics
-from extracted.events.relay import Relay
-from extracted.events.runner import ConsumerRunner
+from contract.requests import NewPost, NewThread
 from extracted.forum import service as forum_service
 from extracted.search import events as search_events
 from extracted.search import service
-from migrations.runner import upgrade
-from plumbing.clock import utcnow
-from plumbing.contract import NewPost, NewThread
-from plumbing.database import make_engine
-from plumbing.tokens import TokenSigner
+from strangler.datapath.schemas import upgrade
+from strangler.events.bus import open_bus
+from strangler.events.metrics import EventMetrics
+from strangler.events.relay import Relay
+from strangler.events.runner import ConsumerRunner
+from strangler.plumbing.clock import utcnow
+from strangler.plumbing.database import make_engine
+from strangler.plumbing.tokens import TokenSigner
 from tests.services.conftest import RunningService, StartService
 from tests.services.event_processes import (
     REPOSITORY,

@@ -18,10 +18,10 @@ from alembic.config import Config
 from sqlalchemy import inspect, select
 
 from extracted._template.models import Base, outbox
-from migrations.runner import drift
-from plumbing.database import make_engine
-from strangler.launch import service_command
-from strangler.processes import free_port, start
+from strangler.datapath.schemas import drift
+from strangler.plumbing.database import make_engine
+from strangler.runtime.launch import service_command
+from strangler.runtime.processes import free_port, start
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET
 

@@ -8,8 +8,8 @@ from sqlalchemy import MetaData, inspect
 
 from extracted.polls.models import Base as PollsBase
 from extracted.users.models import Base as UsersBase
-from migrations.runner import downgrade, drift, upgrade
-from plumbing.database import make_engine
+from strangler.datapath.schemas import downgrade, drift, upgrade
+from strangler.plumbing.database import make_engine
 
 SCHEMAS: dict[str, tuple[MetaData, set[str]]] = {
     "users": (UsersBase.metadata, {"users", "outbox"}),

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from contract.passwords import Passwords
+from contract.requests import ProfileChange, SignUp
 from extracted.users import service
 from extracted.users.models import User, outbox
-from migrations.runner import upgrade
-from plumbing.contract import ProfileChange, SignUp
-from plumbing.database import make_engine
-from plumbing.passwords import Passwords
-from plumbing.tokens import TokenSigner
+from strangler.datapath.schemas import upgrade
+from strangler.plumbing.database import make_engine
+from strangler.plumbing.tokens import TokenSigner
 from tests.services.conftest import RunningService, StartService
 from tests.support.databases import fresh_database
 

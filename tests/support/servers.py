@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from migrations.runner import upgrade
-from strangler.launch import (
+from strangler.datapath.schemas import upgrade
+from strangler.runtime.launch import (
     consumer_command,
     context_environment,
     monolith_command,
@@ -17,9 +17,9 @@ from strangler.launch import (
     service_command,
     service_environment,
 )
-from strangler.plan import Places, Topology, plan
-from strangler.processes import ManagedProcess, free_port, start
-from strangler.workspace import stage_table
+from strangler.runtime.plan import Places, Topology, plan
+from strangler.runtime.processes import ManagedProcess, free_port, start
+from strangler.runtime.workspace import stage_table
 
 TEST_TOKEN_SECRET = "test-signing-key-not-a-secret-0123456789"
 # Cheap password hashing keeps sign-up-heavy suites fast; production defaults stay strong.
@@ -84,7 +84,7 @@ SERVICES = ("users", "forum", "polls", "search")
 def running_split(backend: str, folder: Path) -> Iterator[dict[str, str]]:
     """The full split, no monolith: every service on its own fresh database, and the relays and
     consumers between them on a fresh database bus, exactly as `strangler up` runs them at the
-    last stage (`strangler.plan`). Yields each context's base URL."""
+    last stage (`strangler.runtime.plan`). Yields each context's base URL."""
     from tests.support.databases import fresh_database
 
     with ExitStack() as stack:

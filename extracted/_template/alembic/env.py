@@ -2,10 +2,11 @@
 
 It sits inside the template (not under `migrations/`, where every `env.py` is a real database);
 a copy moves it to `migrations/<context>/` and renames `template` to the context's name, and
-`migrations.runner` then runs it like every other (version table `alembic_version_<context>`).
+`strangler.datapath.schemas` then runs it like every other (version table
+`alembic_version_<context>`).
 """
 
 from extracted._template.models import Base
-from migrations.environment import run
+from strangler.datapath.alembic_env import run
 
 run("template", Base.metadata)

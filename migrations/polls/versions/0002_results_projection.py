@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from plumbing.clock import utcnow
+from strangler.plumbing.clock import utcnow
 
 # revision identifiers, used by Alembic.
 revision: str = "0002"

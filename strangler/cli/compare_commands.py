@@ -1,0 +1,116 @@
+"""`strangler compare`: the side-by-side load comparison of every architecture, with a report.
+
+It only wires the parts: the scenario (`strangler.compare.workload`), the run
+(`strangler.compare.comparison`), the report (`strangler.compare.report`), and a progress bar per
+architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from strangler.cli.interrupts import StopRequested, stop_on_signals
+from strangler.compare.comparison import candidates, run_comparison
+from strangler.compare.report import write_report
+from strangler.compare.workload import Profile, ScenarioError, load_scenario
+
+
+def compare(
+    profile: str = typer.Option("short", help="A profile of the scenario: short or full."),
+    output: Path = typer.Option(Path("compare-report"), help="Where the report is written."),
+    scenario: Path | None = typer.Option(
+        None, help="A scenario file (default: STRANGLER_SCENARIO, else loadtests/scenario.toml)."
+    ),
+    only: list[str] | None = typer.Option(
+        None, help="Measure only these architectures (direct, stage-0 ... stage-5); repeatable."
+    ),
+    generator_processes: int | None = typer.Option(
+        None, help="Locust processes (1: headless alone; more: a master and workers)."
+    ),
+    use_environment_databases: bool = typer.Option(
+        False,
+        help="Run on the databases MONOLITH_DATABASE_URL, USERS_DATABASE_URL, ... name (they are"
+        " seeded and migrated stage by stage) instead of fresh SQLite files in --output.",
+    ),
+) -> None:
+    """Measure the monolith alone, behind the proxy, at every stage and fully split, under the
+    same step load and isolation experiment; write report.html, summary.md and report.json."""
+    console = Console(highlight=False)
+    try:
+        loaded = load_scenario(scenario)
+        chosen = loaded.profile(profile)
+    except ScenarioError as error:
+        console.print(f"[red]the scenario cannot run[/]: {error}")
+        raise typer.Exit(2) from error
+    if generator_processes is not None:
+        chosen = _with_generators(chosen, generator_processes)
+    known = [found.key for found in candidates()]
+    unknown = sorted(set(only or []) - set(known))
+    if unknown:
+        console.print(
+            f"[red]unknown architecture[/] {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+        raise typer.Exit(2)
+    stop_on_signals()
+    output = output.resolve()
+    console.print(
+        f"comparing {len(only or known)} architectures, profile [bold]{chosen.name}[/]: steps "
+        f"{chosen.steps} users, {chosen.window_seconds:g} s windows, "
+        f"{chosen.worker_budget} server workers each"
+    )
+    try:
+        with _Bars(console) as report:
+            comparison = run_comparison(
+                chosen, loaded, output, only or None, report, use_environment_databases
+            )
+    except StopRequested:
+        console.print("stopped; nothing is left running")
+        raise typer.Exit(130) from None
+    files = write_report(comparison, output)
+    console.print(f"the report: [bold]{files.html}[/]")
+    console.print(f"its summary: {files.summary}; raw figures: {files.json}")
+    console.print(f"the comparison took {comparison.seconds:.0f} s")
+    if any(architecture.problems for architecture in comparison.architectures):
+        for architecture in comparison.architectures:
+            for problem in architecture.problems:
+                console.print(f"[red]{architecture.key}[/]: {problem}")
+        raise typer.Exit(1)
+
+
+def _with_generators(profile: Profile, processes: int) -> Profile:
+    if processes < 1:
+        raise typer.BadParameter("at least one locust process")
+    return replace(profile, generator_processes=processes)
+
+
+class _Bars:
+    """One progress bar per architecture: its windows measured so far."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.fields[key]:>8}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} windows"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, key: str, doing: str, done: int, total: int) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(doing, key=key, total=total or None)
+        task = self.tasks[key]
+        self.progress.update(task, description=doing, completed=done, total=total or None)

@@ -1,0 +1,214 @@
+"""`strangler demo`: the whole migration and a short load comparison, unattended.
+
+In a folder of its own (SQLite, nothing to install, nothing configured elsewhere touched) it
+seeds the monolith, starts stage 0, puts a light steady load on it, walks every stage with the
+same gates as `strangler stage goto` and checks each one as `strangler check` does, then reads
+back every write the load made, stops everything and runs the short comparison. It ends with
+where the report is and one screen of figures, and leaves no process behind. This module must
+never hold a gate's work or a measurement's: it strings the parts together and shows them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loadtests.steady import FreezeWindow, SteadyLoad, Verification, verify
+from strangler.cli.demo_summary import show_summary
+from strangler.cli.interrupts import StopRequested, stop_on_signals
+from strangler.conductor.check import check
+from strangler.conductor.conductor import LOOSE_P95_RATIO, Conductor, GateSettings
+from strangler.conductor.gates import GateFailed
+from strangler.conductor.journey import goto
+from strangler.conductor.stages import load_migration
+from strangler.conductor.state import MigrationState, exclusive
+from strangler.runtime.processes import free_port
+from strangler.runtime.runstate import read_run, supervisor_alive
+from strangler.runtime.system import in_background, seed_if_empty
+from strangler.runtime.workspace import Workspace
+
+
+@dataclass
+class StageFigures:
+    stage: int
+    title: str
+    seconds: float
+    checks_passed: int
+    checks: int
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    stages: list[StageFigures] = field(default_factory=list)
+    requests: int = 0
+    failures: int = 0
+    unexplained_failures: int = 0
+    verification: Verification | None = None
+    freezes: list[FreezeWindow] = field(default_factory=list)
+    state: MigrationState = field(default_factory=MigrationState)
+    report: Path | None = None
+    comparison_note: str = ""
+    seconds: float = 0.0
+
+
+def demo_workspace(folder: Path) -> Workspace:
+    return Workspace(folder / ".strangler", reads_environment=False)
+
+
+def run_demo(
+    folder: Path, scale: float, rate: float, port: int | None, console: Console
+) -> DemoResult:
+    """The whole demo; raises on the first failed gate (everything is stopped by then)."""
+    started = time.monotonic()
+    result = DemoResult(folder)
+    workspace = _fresh(folder)
+    with console.status("seeding the monolith"):
+        seeded = seed_if_empty(workspace, scale)
+    if seeded is not None:
+        console.print(f"seeded {seeded.total_rows:,} rows in {seeded.seconds:.1f}s")
+    migration = load_migration()
+    public_port = port or _preferred_port()
+    with exclusive(workspace.lock_file), in_background(workspace, port=public_port) as system:
+        console.print(
+            f"stage 0 runs at [bold]{system.public_url}[/]; follow it from another terminal"
+            f" with `cd {folder} && strangler status`"
+        )
+        load = SteadyLoad(system.public_url, rate=rate)
+        load.start()
+        try:
+            gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
+            conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
+            _walk(conductor, migration.last, result, console)
+        finally:
+            load.stop()
+        with console.status("reading back every write the load made"):
+            result.verification = verify(load.ledger, system.public_url)
+        _count(result, load, conductor.state)
+    result.report, result.comparison_note = run_short_comparison(folder / "report", console)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _fresh(folder: Path) -> Workspace:
+    """The demo's own workspace, emptied (refused while a demo runs from it)."""
+    workspace = demo_workspace(folder)
+    record = read_run(workspace.run_file)
+    if record is not None and supervisor_alive(record):
+        raise RuntimeError(f"a demo is already running from {folder} ({record.public_url})")
+    shutil.rmtree(workspace.root, ignore_errors=True)
+    shutil.rmtree(folder / "report", ignore_errors=True)
+    return workspace
+
+
+def _preferred_port() -> int:
+    """8000 when it is free (the README's URLs then work), else any free port."""
+    with socket.socket() as probe:
+        is_taken = probe.connect_ex(("127.0.0.1", 8000)) == 0
+    return free_port() if is_taken else 8000
+
+
+def _walk(conductor: Conductor, last: int, result: DemoResult, console: Console) -> None:
+    """Every stage in turn, each checked; a bar shows how far the migration is."""
+    columns = (
+        TextColumn("[bold]migration[/]"),
+        BarColumn(),
+        TextColumn("stage {task.completed}/{task.total}"),
+    )
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task("migration", total=last)
+        for stage in range(1, last + 1):
+            began = time.monotonic()
+            goto(conductor, stage, progress.console)
+            findings = check(conductor)
+            failed = [finding for finding in findings if not finding.passed]
+            for finding in failed:
+                progress.console.print(f"  [red]✗ {finding.check}[/]: {finding.detail}")
+            result.stages.append(
+                StageFigures(stage, conductor.migration.stage(stage).title,
+                             time.monotonic() - began, len(findings) - len(failed), len(findings))
+            )  # fmt: skip
+            progress.console.print(
+                f"  [green]✓[/] strangler check: {len(findings) - len(failed)}/{len(findings)}"
+            )
+            progress.advance(bar)
+
+
+def freeze_windows(state: MigrationState) -> list[FreezeWindow]:
+    """The state's write-freeze windows as the steady load's ledger wants them (epoch seconds)."""
+    found = []
+    for window in state.freezes:
+        ended = window.ended_at or window.started_at
+        found.append(FreezeWindow(window.context, _epoch(window.started_at), _epoch(ended)))
+    return found
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _count(result: DemoResult, load: SteadyLoad, state: MigrationState) -> None:
+    result.state = state
+    result.freezes = freeze_windows(state)
+    result.requests = len(load.ledger.outcomes)
+    result.failures = len(load.ledger.failures())
+    result.unexplained_failures = len(load.ledger.unexplained_failures(result.freezes))
+
+
+def run_short_comparison(report: Path, console: Console) -> tuple[Path | None, str]:
+    """`strangler compare --profile short`: every architecture under the same short load, on
+    databases of its own (never the environment's)."""
+    console.print("[bold]the short load comparison[/] (every architecture, the same load)")
+    command = [
+        sys.executable,
+        "-m",
+        "strangler",
+        "compare",
+        "--profile",
+        "short",
+        "--output",
+        str(report),
+    ]
+    finished = subprocess.run(command, check=False)
+    if finished.returncode != 0:
+        return None, f"the comparison failed (exit {finished.returncode}); see its output above"
+    return report, "report.html, summary.md and report.json"
+
+
+def demo(
+    folder: Path = typer.Option(Path("strangler-demo"), help="The demo's own folder (emptied)."),
+    scale: float = typer.Option(0.1, help="Seed size (1.0 = 1,000 users, 16,000 posts)."),
+    rate: float = typer.Option(12.0, help="Requests per second of the steady background load."),
+    port: int | None = typer.Option(None, help="Public port (default 8000 if free)."),
+) -> None:
+    """The main job: seed, migrate stage by stage under a steady load, check every stage,
+    read back every write, run the short load comparison, and show the figures."""
+    stop_on_signals()
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        result = run_demo(folder.resolve(), scale, rate, port, console)
+    except StopRequested:
+        console.print("stopped; nothing is left running")
+        raise typer.Exit(130) from None
+    except GateFailed as failure:
+        console.print(f"[red]the demo stopped[/]: {failure.what}")
+        console.print(f"what to do: {failure.todo}; the logs are in {folder / '.strangler/logs'}")
+        raise typer.Exit(1) from failure
+    except (RuntimeError, OSError, httpx.HTTPError) as error:
+        console.print(f"[red]the demo did not finish[/]: {type(error).__name__}: {error}")
+        raise typer.Exit(1) from error
+    show_summary(result, console)
+    lost = result.verification is None or not result.verification.is_complete
+    if lost or result.unexplained_failures or result.report is None:
+        raise typer.Exit(1)

@@ -1,0 +1,116 @@
+"""`strangler extract`, `rollback`, `stage goto|list` and `check`: move a running system.
+
+Each command attaches to the system this folder runs (`strangler up`, in another terminal),
+takes the migration's lock, runs its gates and prints one line per gate. A failed gate prints
+what failed and what to do, and exits 1; running the same command again resumes after the last
+passed gate. This module must never hold a gate's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from strangler.conductor import journey
+from strangler.conductor.check import check
+from strangler.conductor.conductor import Conductor, NotRunning
+from strangler.conductor.gates import GateFailed
+from strangler.conductor.stages import StageFileError, load_migration
+from strangler.conductor.state import Busy, exclusive, read_state
+from strangler.runtime.workspace import Workspace
+from strangler_proxy.client import ProxyAdminError
+
+console = Console(highlight=False, soft_wrap=True)
+stage_app = typer.Typer(help="The stages of the migration.", no_args_is_help=True)
+
+
+@contextmanager
+def conducting() -> Iterator[Conductor]:
+    """The running system under the migration's lock; a known failure is one line and exit 1."""
+    workspace = Workspace.here()
+    try:
+        with exclusive(workspace.lock_file):
+            yield Conductor.attach(
+                workspace, load_migration(), lambda line: console.print(f"    [dim]{line}[/]")
+            )
+    except GateFailed as failure:
+        console.print(f"[red]stopped[/]: {failure.what}")
+        console.print(f"[bold]what to do[/]: {failure.todo}")
+        raise typer.Exit(1) from failure
+    except (NotRunning, Busy, journey.Refused, StageFileError, ProxyAdminError) as error:
+        console.print(f"[red]error[/]: {error}")
+        raise typer.Exit(1) from error
+    except SQLAlchemyError as error:
+        console.print(f"[red]error[/]: a database refused: {str(error).splitlines()[0]}")
+        raise typer.Exit(1) from error
+    except httpx.HTTPError as error:
+        console.print(f"[red]error[/]: a process did not answer: {error}")
+        raise typer.Exit(1) from error
+
+
+def extract(context: str = typer.Argument(..., help="users, polls, forum or search")) -> None:
+    """Extract CONTEXT from the monolith, gate by gate: its database, capture, backfill,
+    sync, verify, its service, shadow, canary and cutover. Run it again to resume."""
+    with conducting() as conductor:
+        journey.extract(conductor, context, console)
+
+
+def rollback(context: str = typer.Argument(..., help="the context extracted last")) -> None:
+    """Give CONTEXT back to the monolith (every write made on the service side comes back);
+    also undoes an extraction that stopped half-way."""
+    with conducting() as conductor:
+        journey.rollback(conductor, context, console)
+
+
+@stage_app.command("goto")
+def stage_goto(stage: int = typer.Argument(..., help="the stage to reach")) -> None:
+    """Extract or roll back, one stage at a time, until the system is at STAGE."""
+    with conducting() as conductor:
+        journey.goto(conductor, stage, console)
+
+
+@stage_app.command("list")
+def stage_list() -> None:
+    """Every stage, what it changes, and where this folder's migration stands."""
+    migration = load_migration()
+    current = read_state(Workspace.here().state_file).stage
+    table = Table("", "stage", "title", "what changes", "guide")
+    for stage in migration.stages:
+        table.add_row(
+            "▶" if stage.number == current else "",
+            str(stage.number),
+            stage.title,
+            stage.summary,
+            f"docs/guide/stage-{stage.number}.md",
+        )
+    console.print(table)
+
+
+def check_command() -> None:
+    """Check that the running system is what its stage says: routes, processes, data owners,
+    sync lag, and reads of the contract answered by the right side. Exit 1 if not."""
+    with conducting() as conductor:
+        findings = check(conductor)
+    for finding in findings:
+        mark = "[green]✓[/]" if finding.passed else "[red]✗[/]"
+        console.print(f"{mark} {finding.check}: {finding.detail}")
+    failed = [finding for finding in findings if not finding.passed]
+    stage = read_state(Workspace.here().state_file).stage
+    if failed:
+        console.print(f"[red]stage {stage} check failed[/]: {len(failed)} of {len(findings)}")
+        raise typer.Exit(1)
+    console.print(f"[green]stage {stage} checked[/]: {len(findings)} checks passed")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `strangler` app."""
+    app.command()(extract)
+    app.command()(rollback)
+    app.command("check")(check_command)
+    app.add_typer(stage_app, name="stage")

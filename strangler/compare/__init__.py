@@ -1,0 +1,1 @@
+"""The load comparison: every architecture under the same locust load, the report and its diff."""

@@ -1,0 +1,281 @@
+"""The load comparison: every architecture, the same workload, the same machine, one run.
+
+    comparison = run_comparison(scenario.profile("short"), scenario, Path("report"))
+
+It seeds one workspace, then measures, in order: the monolith alone (no proxy), the monolith
+behind the proxy (stage 0), and each stage of the migration up to the full split (stage 5),
+moving the data forward between them exactly as `strangler stage goto` does. Each architecture
+gets the same server worker budget (the monolith's gunicorn workers plus the services' uvicorn
+workers: each running service gets one, the monolith the rest), and runs the profile's step load
+and the isolation experiment in one locust run (`loadtests.locustfile`), alone or as a master
+with worker processes. A sampler reads the CPU and memory of every process of the architecture
+(workers included) and of locust's own processes, so each window's figures come with what they
+cost. An architecture that fails is recorded with its problem and the run goes on. This module
+must never judge the figures: `strangler.compare.analysis` and `strangler.compare.report` do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+from sqlalchemy.engine import make_url
+
+from monolith.seed import Scale
+from strangler.compare.load import process_tree
+from strangler.compare.results import Architecture, Comparison, Settings, Window, endpoint_from_json
+from strangler.compare.sampler import Sampler
+from strangler.compare.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Plan, Profile, Scenario
+from strangler.conductor.conductor import LOOSE_P95_RATIO, GateSettings
+from strangler.conductor.gates import GateFailed
+from strangler.conductor.stages import load_migration
+from strangler.plumbing.tokens import TokenSigner
+from strangler.runtime.plan import CONTEXTS, Budget, Topology
+from strangler.runtime.system import RunningSystem, prepare, stage_topology, start
+from strangler.runtime.workspace import Workspace
+
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
+# Progress: (architecture key, what it is doing, windows done, windows in all)
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An architecture to measure."""
+
+    key: str
+    title: str
+    stage: int
+    direct: bool = False
+
+
+def candidates() -> list[Candidate]:
+    """The monolith alone, then every stage of the migration, in order."""
+    migration = load_migration()
+    found = [Candidate("direct", "monolith direct (no proxy)", 0, direct=True)]
+    for stage in migration.stages:
+        found.append(Candidate(f"stage-{stage.number}", f"stage {stage.number}: {stage.title}",
+                               stage.number))  # fmt: skip
+    return found
+
+
+def split_budget(topology: Topology, budget: int) -> tuple[Budget, dict[str, int]]:
+    """Share `budget` server workers: one per running service, the rest to the monolith."""
+    services = {context: 1 for context in topology.services}
+    workers = dict(services)
+    monolith = max(1, budget - len(services)) if topology.monolith_runs else 0
+    if monolith:
+        workers = {"monolith": monolith, **workers}
+    return Budget(monolith_workers=max(1, monolith), service_workers=1), workers
+
+
+def role_of(name: str) -> str:
+    """What a supervised process is, for the CPU split: proxy, monolith, a service, sync, events."""
+    if name in ("proxy", "monolith", *CONTEXTS):
+        return name
+    return "sync" if name.endswith("-sync") else "events"
+
+
+def run_comparison(
+    profile: Profile,
+    scenario: Scenario,
+    output: Path,
+    only: list[str] | None = None,
+    progress: Progress = lambda key, doing, done, total: None,
+    use_environment: bool = False,
+) -> Comparison:
+    """Measure every architecture (or the keys in `only`) and return what was measured.
+
+    The systems run from `output/workspace`: fresh SQLite files there, or, with
+    `use_environment`, the databases the environment names (seeded and migrated stage by
+    stage: never point it at data you care about)."""
+    for previous in ("workspace", "logs"):
+        if not use_environment or previous == "logs":
+            shutil.rmtree(output / previous, ignore_errors=True)
+    (output / "logs").mkdir(parents=True)
+    workspace = Workspace(output / "workspace", reads_environment=use_environment)
+    measured = asdict(profile)
+    settings = Settings(
+        profile=measured.pop("name"),
+        **measured,
+        hot_endpoint=scenario.hot_endpoint,
+        mix=scenario.mix(),
+    )
+    comparison = Comparison(settings, machine(workspace), time.time())
+    chosen = [found for found in candidates() if only is None or found.key in only]
+    gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
+    for candidate in chosen:
+        progress(candidate.key, "preparing the data", 0, 0)
+        try:
+            prepare(workspace, candidate.stage, scale=profile.scale, gates=gates)
+        except GateFailed as failure:
+            # The data cannot reach this stage, so no later one can be measured either.
+            unmeasured = _architecture(candidate, profile)[0]
+            unmeasured.problems.append(f"preparing stage {candidate.stage}: {failure.what}")
+            comparison.architectures.append(unmeasured)
+            break
+        comparison.architectures.append(
+            measure(candidate, workspace, profile, scenario, output, progress)
+        )
+    comparison.seconds = time.time() - comparison.started_at
+    return comparison
+
+
+def _architecture(candidate: Candidate, profile: Profile) -> tuple[Architecture, Budget]:
+    """The architecture's record, not yet measured, and the worker budget it runs with."""
+    topology = stage_topology(load_migration(), candidate.stage, candidate.direct)
+    budget, workers = split_budget(topology, profile.worker_budget)
+    stage = None if candidate.direct else candidate.stage
+    return Architecture(candidate.key, candidate.title, stage, workers, {}), budget
+
+
+def machine(workspace: Workspace) -> dict[str, object]:
+    """What the figures were measured on."""
+    database = make_url(workspace.database_url("monolith")).get_backend_name()
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "locust": version("locust"),
+        "database": database,
+        "bus": make_url(workspace.database_url("bus")).get_backend_name(),
+    }
+
+
+def measure(
+    candidate: Candidate,
+    workspace: Workspace,
+    profile: Profile,
+    scenario: Scenario,
+    output: Path,
+    progress: Progress,
+) -> Architecture:
+    """Start one architecture, run the profile's load against it, stop it."""
+    began = time.time()
+    found, budget = _architecture(candidate, profile)
+    progress(candidate.key, "starting", 0, 0)
+    try:
+        with start(workspace, candidate.stage, budget, direct=candidate.direct) as system:
+            found.processes = {name: role_of(name) for name in system.pids()}
+            found.windows = _load(system, candidate, workspace, profile, scenario, output, progress)
+    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
+        found.problems.append(f"{type(error).__name__}: {error}")
+    found.seconds = time.time() - began
+    return found
+
+
+def _load(
+    system: RunningSystem,
+    candidate: Candidate,
+    workspace: Workspace,
+    profile: Profile,
+    scenario: Scenario,
+    output: Path,
+    progress: Progress,
+) -> list[Window]:
+    scale = Scale.of(profile.scale)
+    signer = TokenSigner(workspace.token_secret())
+    plan = Plan.for_profile(
+        profile, scenario, threads=scale.threads, users=scale.users, polls=scale.polls,
+        tokens={user: signer.issue(user) for user in range(1, scale.users + 1)},
+    )  # fmt: skip
+    plan_file = output / "logs" / f"plan-{candidate.key}.json"
+    windows_file = output / "logs" / f"windows-{candidate.key}.jsonl"
+    plan.save(plan_file)
+    windows_file.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            "--host", system.url, "--only-summary", "--stop-timeout", "2"]  # fmt: skip
+    if profile.generator_processes > 1:
+        argv += ["--processes", str(profile.generator_processes)]
+    environment = {**os.environ, PLAN_VARIABLE: str(plan_file), WINDOWS_VARIABLE: str(windows_file)}
+    log = output / "logs" / f"locust-{candidate.key}.log"
+    with log.open("w") as written:
+        # Its own session: Ctrl-C reaches this process only, which stops locust and its workers.
+        generator = subprocess.Popen(
+            argv, env=environment, stdout=written, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    sampler = Sampler(
+        system=lambda: _system_roles(system),
+        generator=lambda: process_tree(generator.pid),
+    )
+    sampler.start()
+    try:
+        _wait(generator, windows_file, plan, candidate.key, progress)
+    finally:
+        _stop_group(generator)
+        sampler.stop()
+    windows = [_window(line, sampler) for line in _lines(windows_file)]
+    # Locust exits with 1 when any request failed: failures are figures, not a broken run.
+    if generator.returncode not in (0, 1) or len(windows) < len(plan.phases):
+        raise RuntimeError(
+            f"locust exited with {generator.returncode} after {len(windows)} of "
+            f"{len(plan.phases)} windows; see {log}"
+        )
+    return windows
+
+
+def _wait(
+    generator: subprocess.Popen[bytes], windows: Path, plan: Plan, key: str, progress: Progress
+) -> None:
+    deadline = time.monotonic() + plan.seconds + 60 + 5 * len(plan.phases)
+    total = len(plan.phases)
+    while generator.poll() is None:
+        done = len(_lines(windows))
+        doing = plan.phases[min(done, total - 1)]
+        what = f"{doing.users} users" + (f" + {doing.hot_users} hot" if doing.hot_users else "")
+        progress(key, what, done, total)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"locust ran past its plan's {plan.seconds:.0f} s")
+        time.sleep(0.25)
+    progress(key, "done", len(_lines(windows)), total)
+
+
+def _stop_group(generator: subprocess.Popen[bytes]) -> None:
+    """Stop locust with every worker process it forked (they share its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(generator.pid, signal.SIGKILL)
+    generator.wait()
+
+
+def _lines(path: Path) -> list[dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+
+def _window(line: dict, sampler: Sampler) -> Window:
+    started, seconds = line["started_at"], line["seconds"]
+    return Window(
+        phase=line["phase"],
+        users=line["users"],
+        hot_users=line["hot_users"],
+        started_at=started,
+        seconds=seconds,
+        endpoints=[endpoint_from_json(entry) for entry in line["endpoints"]],
+        resources=sampler.resources(started, started + seconds),
+        users_by_kind=line.get("users_by_kind", {}),
+    )
+
+
+def _system_roles(system: RunningSystem) -> dict[int, str]:
+    roles = {}
+    for name, pid in system.pids().items():
+        for member in process_tree(pid):
+            roles[member] = role_of(name)
+    return roles

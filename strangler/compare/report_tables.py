@@ -1,0 +1,192 @@
+"""The tables of a load comparison's report, as headers and rows of text.
+
+The Markdown summary and the HTML page show the same tables, so both are built here once:
+the summary (one row per architecture), the steps of each architecture, the endpoints at the
+reference load, the isolation experiment and the worker budget. This module must never
+compute a figure `strangler.compare.analysis` does not give, nor know HTML or Markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strangler.compare import analysis
+from strangler.compare.results import Architecture, Comparison, Endpoint
+
+SUMMARY_HEADERS = [
+    "architecture",
+    "knee req/s",
+    "p95 at knee (ms)",
+    "CPU s / 1,000 req at knee",
+    "peak memory (MiB)",
+]
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table of text cells."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A figure as text, thousands grouped; a missing one as a dash."""
+    return MISSING if value is None else f"{value:,.{digits}f}"
+
+
+def summary(comparison: Comparison) -> Table:
+    """One row per architecture: the knee, its cost, memory, the reference p95, isolation."""
+    settings = comparison.settings
+    headers = [
+        *SUMMARY_HEADERS,
+        f"p95 at {settings.reference_users} users (ms)",
+        "isolation: others' p95 x",
+    ]
+    rows = []
+    for architecture in comparison.architectures:
+        knee = analysis.knee(architecture, settings)
+        base = analysis.reference(architecture, settings)
+        isolation = analysis.isolation(architecture, settings)
+        rows.append(
+            [
+                architecture.title,
+                number(knee.total.requests_per_second if knee else None),
+                number(knee.total.p95_ms if knee else None),
+                number(knee.cpu_seconds_per_1000 if knee else None, 2),
+                number(analysis.peak_memory(architecture)),
+                number(base.total.p95_ms if base else None),
+                number(isolation.ratio if isolation else None, 2),
+            ]
+        )
+    return Table("Summary", headers, rows)
+
+
+def steps(comparison: Comparison, architecture: Architecture) -> Table:
+    """Every window of one architecture: load, latency, errors and what it cost."""
+    knee = analysis.knee(architecture, comparison.settings)
+    headers = [
+        "phase", "users", "req/s", "requests", "p50 (ms)", "p95 (ms)", "p99 (ms)", "errors",
+        "CPU s / 1,000 req", "peak MiB", "generator CPU s", "busiest locust core",
+    ]  # fmt: skip
+    rows = []
+    for window in architecture.windows:
+        total = window.total
+        phase = window.phase + (" (knee)" if window is knee else "")
+        users = str(window.users) + (f" + {window.hot_users} hot" if window.hot_users else "")
+        rows.append(
+            [
+                phase, users, number(total.requests_per_second, 1), number(total.requests),
+                number(total.p50_ms), number(total.p95_ms), number(total.p99_ms),
+                f"{total.failures:,} ({total.error_rate:.1%})",
+                number(window.cpu_seconds_per_1000, 2),
+                number(window.resources.peak_memory_mib),
+                number(window.resources.generator_cpu_seconds, 1),
+                f"{window.resources.generator_busiest_core:.0%}",
+            ]
+        )  # fmt: skip
+    return Table(architecture.title, headers, rows)
+
+
+def cpu_by_role(comparison: Comparison, architecture: Architecture) -> Table | None:
+    """CPU s / 1,000 requests and cores in use by role, at the knee; None without a knee."""
+    knee = analysis.knee(architecture, comparison.settings)
+    if knee is None:
+        return None
+    cost = analysis.cost(knee)
+    rows = [
+        [
+            role,
+            number(cost.cpu_per_1000_by_role.get(role), 2),
+            number(cores, 2),
+            str(analysis.role_capacity(architecture, role)),
+        ]
+        for role, cores in sorted(cost.cores_by_role.items())
+    ]
+    title = f"{architecture.title}: CPU by role at the knee ({knee.users} users)"
+    return Table(title, ["role", "CPU s / 1,000 req", "cores in use", "processes"], rows)
+
+
+def endpoints(comparison: Comparison) -> list[Table]:
+    """One table per endpoint: every architecture's figures at the reference load."""
+    titles = {architecture.key: architecture.title for architecture in comparison.architectures}
+    headers = ["architecture", "requests", "req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "errors"]
+    tables = []
+    for name, by_architecture in analysis.at_reference(comparison).items():
+        rows = [_endpoint_row(titles[key], found) for key, found in by_architecture.items()]
+        tables.append(Table(name, headers, rows))
+    return tables
+
+
+def _endpoint_row(title: str, found: Endpoint) -> list[str]:
+    return [
+        title, number(found.requests), number(found.requests_per_second, 1),
+        number(found.p50_ms), number(found.p95_ms), number(found.p99_ms),
+        f"{found.failures:,} ({found.error_rate:.1%})",
+    ]  # fmt: skip
+
+
+def isolation(comparison: Comparison) -> Table:
+    """Per architecture: others' p95 without and with the hot load, the ratio, the hot p95."""
+    settings = comparison.settings
+    headers = [
+        "architecture",
+        f"others' p95 at {settings.reference_users} users (ms)",
+        f"others' p95 + {settings.hot_users} hot (ms)",
+        "x",
+        f"{settings.hot_endpoint} p95 (ms)",
+        f"{settings.hot_endpoint} p95 hot (ms)",
+    ]
+    rows = []
+    for architecture in comparison.architectures:
+        found = analysis.isolation(architecture, settings)
+        if found is None:
+            rows.append([architecture.title, *[MISSING] * (len(headers) - 1)])
+            continue
+        rows.append(
+            [
+                architecture.title,
+                number(found.others_reference_p95_ms),
+                number(found.others_hot_p95_ms),
+                number(found.ratio, 2),
+                number(found.hot_endpoint_reference_p95_ms),
+                number(found.hot_endpoint_hot_p95_ms),
+            ]
+        )
+    return Table("Isolation experiment", headers, rows)
+
+
+def isolation_by_endpoint(comparison: Comparison) -> Table:
+    """Each other endpoint's p95 without -> with the hot load, one column per architecture."""
+    found = [
+        (architecture.title, result)
+        for architecture in comparison.architectures
+        if (result := analysis.isolation(architecture, comparison.settings))
+    ]
+    names = sorted({name for _, result in found for name in result.per_endpoint})
+    rows = []
+    for name in names:
+        cells = []
+        for _, result in found:
+            before, after = result.per_endpoint.get(name, (None, None))
+            cells.append(f"{number(before)} -> {number(after)}")
+        rows.append([name, *cells])
+    headers = ["endpoint", *[f"{title} p95 (ms)" for title, _ in found]]
+    return Table("Isolation by endpoint", headers, rows)
+
+
+def workers(comparison: Comparison) -> Table:
+    """How each architecture split the worker budget, and its processes."""
+    rows = [
+        [
+            architecture.title,
+            str(sum(architecture.workers.values())),
+            ", ".join(f"{name} {count}" for name, count in architecture.workers.items()),
+            str(len(architecture.processes)),
+        ]
+        for architecture in comparison.architectures
+    ]
+    headers = ["architecture", "server workers", "split", "processes"]
+    return Table(f"Worker budget: {comparison.settings.worker_budget}", headers, rows)

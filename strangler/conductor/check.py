@@ -1,0 +1,174 @@
+"""`strangler check`: is the running system really at the stage it says? The workshop checkpoint.
+
+Checks, each passed or failed with its reason: no move is under way; the proxy serves exactly
+the stage's table (every route's mode, canary percentage and data owner, and who answers
+unknown paths); every process the stage needs runs and is healthy, and no other; each context's
+data has the owner the stage says, with no cutover half-done, and its sync is caught up; and a
+few reads of the contract through the public entry answer as the contract says, each from the
+side the stage says (the proxy's own counters tell who answered). This module must never change
+the system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from strangler.conductor.conductor import Conductor
+from strangler.conductor.inspection import SystemView, inspect
+from strangler.conductor.stages import Stage
+from strangler.runtime.plan import plan
+from strangler.runtime.system import stage_topology
+from strangler_proxy.table import table_document
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    passed: bool
+    detail: str
+
+
+def check(conductor: Conductor) -> list[Finding]:
+    """Every check of the current stage, in order."""
+    stage = conductor.migration.stage(conductor.state.stage)
+    view = inspect(conductor.workspace, conductor.migration)
+    findings = [
+        Finding("no move under way", conductor.state.moving is None, _moving(conductor)),
+        _table(stage, view),
+        _processes(conductor, stage, view),
+    ]
+    findings.extend(_data(conductor, stage, view))
+    findings.extend(_reads(conductor, stage))
+    return findings
+
+
+def _moving(conductor: Conductor) -> str:
+    moving = conductor.state.moving
+    if moving is None:
+        return f"at stage {conductor.state.stage}"
+    return f"stage {moving.from_stage} -> {moving.to_stage}, passed {moving.passed}"
+
+
+def _comparable(route: dict[str, Any]) -> tuple[Any, ...]:
+    mode = route.get("mode", "monolith")
+    owner = route.get("data_owner") or ("service" if mode == "service" else "monolith")
+    percent = route.get("canary_percent", 0) if mode == "canary" else 0
+    return (route["name"], tuple(route["methods"]), route["path"], route.get("context"), mode,
+            percent, owner, route.get("active", True))  # fmt: skip
+
+
+def _table(stage: Stage, view: SystemView) -> Finding:
+    name = f"the proxy serves {stage.table_path.name}"
+    if view.table_version is None:
+        return Finding(name, False, "the proxy did not describe its routes")
+    expected = {_comparable(route) for route in table_document(stage.table)["routes"]}
+    live = {
+        (r.name, tuple(r.methods), r.path, r.context, r.mode,
+         r.canary_percent if r.mode == "canary" else 0, r.data_owner, True)
+        for r in view.routes
+    }  # fmt: skip
+    differ = sorted({found[0] for found in expected ^ live})
+    if view.unmatched != stage.table.unmatched:
+        differ.append(f"unmatched ({view.unmatched} instead of {stage.table.unmatched})")
+    detail = f"{len(view.routes)} routes as the file says" if not differ else f"differ: {differ}"
+    return Finding(name, not differ, detail)
+
+
+def _processes(conductor: Conductor, stage: Stage, view: SystemView) -> Finding:
+    topology = stage_topology(conductor.migration, stage.number)
+    wanted = {spec.name for spec in plan(topology, conductor.workspace.places(), lambda _: 0)}
+    running = {process.name for process in view.processes if process.is_running}
+    unhealthy = sorted(p.name for p in view.processes if p.is_running and not p.is_healthy)
+    missing, extra = sorted(wanted - running), sorted(running - wanted)
+    problems = [
+        *(f"{name} not running" for name in missing),
+        *(f"{name} runs but the stage does not need it" for name in extra),
+        *(f"{name} not healthy" for name in unhealthy),
+    ]
+    detail = "; ".join(problems) or f"{len(wanted)} processes, all healthy"
+    return Finding("every process the stage needs runs, healthy", not problems, detail)
+
+
+def _data(conductor: Conductor, stage: Stage, view: SystemView) -> Iterator[Finding]:
+    limit = conductor.settings.max_sync_lag
+    for context in view.contexts:
+        if not conductor.migration.contexts[context.context].moves_data:
+            continue
+        expected = "service" if context.context in stage.services_own else "monolith"
+        problems = []
+        if context.owner != expected:
+            problems.append(f"owned by the {context.owner or 'unknown'}, not the {expected}")
+        if context.operation:
+            problems.append(f"a {context.operation} stopped at {context.step!r}")
+        if expected == "service" and context.behind > limit:
+            problems.append(f"its sync is {context.behind} changes behind")
+        detail = "; ".join(problems) or f"owned by the {expected}, sync {context.behind} behind"
+        yield Finding(f"{context.context} data", not problems, detail)
+
+
+# Reads of the contract (path, expected status, the route that serves it).
+READS: tuple[tuple[str, int, str | None], ...] = (
+    ("/api/users?limit=2", 200, "users.list_users"),
+    ("/api/users/1", 200, "users.get_user"),
+    ("/api/threads?limit=2", 200, "forum.list_threads"),
+    ("/api/threads/1/posts?limit=2", 200, "forum.list_posts"),
+    ("/api/polls/1", 200, "polls.get_poll"),
+    ("/api/polls/1/results", 200, "polls.results"),
+    ("/api/search?q=the&limit=2", 200, "search.search"),
+    ("/api/no-such-thing", 404, None),
+)
+
+
+def _reads(conductor: Conductor, stage: Stage) -> Iterator[Finding]:
+    """The reads answer as the contract says, each from the side the stage's table names."""
+    served_by = {
+        route.name: route.context if route.mode.value == "service" else "monolith"
+        for route in stage.table.routes
+    }
+    before = _answered(conductor.url)
+    with httpx.Client(base_url=conductor.url, timeout=10) as client:
+        for path, expected, _ in READS:
+            answer = client.get(path)
+            kind = answer.headers.get("content-type", "?")
+            yield Finding(f"GET {path}", _shaped(answer, expected), f"{answer.status_code} {kind}")
+    after = _answered(conductor.url)
+    wrong = []
+    for _, _, route in READS:
+        name = route or "unmatched"
+        side = served_by[route] if route else stage.table.unmatched
+        served = {
+            target
+            for (answered, target), count in after.items()
+            if answered == name and count > before.get((answered, target), 0)
+        }
+        if served != {side}:
+            wrong.append(f"{name} answered by {sorted(served) or 'nobody'}, not {side}")
+    detail = "; ".join(wrong) or "every one"
+    yield Finding("each read answered by the side the stage says", not wrong, detail)
+
+
+def _shaped(answer: httpx.Response, expected: int) -> bool:
+    if answer.status_code != expected or "x-request-id" not in answer.headers:
+        return False
+    body = answer.json()
+    if expected == 404:
+        return answer.headers.get("content-type", "").startswith("application/problem+json")
+    return isinstance(body, dict) and ("items" in body or "id" in body or "poll_id" in body)
+
+
+def _answered(url: str) -> dict[tuple[str, str], float]:
+    """The proxy's request counts by (route, target)."""
+    found: dict[tuple[str, str], float] = {}
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "proxy_requests":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    key = (sample.labels["route"], sample.labels["target"])
+                    found[key] = found.get(key, 0) + sample.value
+    return found

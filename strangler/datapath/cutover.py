@@ -1,0 +1,250 @@
+"""Cutover and rollback: move a context's data ownership, with a bounded write freeze.
+
+Cutover (monolith -> service), under a freeze of the context's writes at the proxy:
+drain the forward feed to zero lag; verify the keys it applied since the full pre-verify (and
+any range that verify still doubted); stop the forward feed; start the reverse feed (capture on
+the service's tables, applied to the monolith's, so monolith code that still reads them keeps
+working and rollback is instant); move the service's id sequences past the copied ids; run the
+context's pre-flip hook; flip its routes to the service (mode and data owner, atomically);
+remove the forward capture; thaw. Rollback is the mirror image with the feeds swapped, and
+verifies every key the reverse feed applied since cutover. Reads never stop: only writes wait.
+
+Every step before the flip is undone if anything fails (the monolith keeps owning the data);
+the state row records the step, so a re-run resumes or undoes an interrupted move. Before the
+flip the freeze must have a margin left: a freeze that ran out early would let writes reach the
+old owner. This module must never serve HTTP nor edit the route table file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from strangler.datapath import apply, capture, change_log, checks, positions, rows, state, verify
+from strangler.datapath.checks import MoveRefused
+from strangler.datapath.contexts import Direction, Owner
+from strangler.datapath.link import Link
+from strangler.datapath.state import ContextState
+from strangler_proxy.client import ProxyAdmin, ProxyAdminError
+
+FLIP_MARGIN_SECONDS = 2.0
+Say = Callable[[str], None]
+
+
+@dataclass
+class MoveReport:
+    """What a cutover or rollback did, and how long each step took (seconds)."""
+
+    context: str
+    owner: Owner
+    freeze_seconds: float = 0.0  # freeze to thaw, by the proxy's clock
+    steps: dict[str, float] = field(default_factory=dict)
+    drained_entries: int = 0
+    verified_keys: int = 0
+    leaked_entries: int = 0  # writes that reached the old owner after the flip (should be 0)
+    resumed: bool = False
+
+
+@dataclass
+class _Move:
+    """One move in progress: where it goes and what it reports."""
+
+    link: Link
+    proxy: ProxyAdmin
+    to: Owner
+    max_freeze_seconds: float
+    say: Say
+    report: MoveReport
+
+    @property
+    def old(self) -> Direction:  # the feed that flows now, toward the replica
+        return Direction.FORWARD if self.to is Owner.SERVICE else Direction.REVERSE
+
+    @property
+    def new(self) -> Direction:
+        return Direction.REVERSE if self.to is Owner.SERVICE else Direction.FORWARD
+
+    @property
+    def operation(self) -> str:
+        return "cutover" if self.to is Owner.SERVICE else "rollback"
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.say(name)
+        started = time.perf_counter()
+        yield
+        self.report.steps[name] = self.report.steps.get(name, 0.0) + time.perf_counter() - started
+
+    def record(self, step: str, owner: Owner | None = None, operation: str | None = None) -> None:
+        now = state.read(self.link.monolith, self.link.context.name)
+        state.write(
+            self.link.monolith,
+            ContextState(
+                self.link.context.name,
+                owner or now.owner,
+                self.operation if operation is None else operation,
+                step,
+                self.report.freeze_seconds or now.last_freeze_seconds,
+            ),
+        )
+
+
+def cutover(
+    link: Link,
+    proxy: ProxyAdmin,
+    max_freeze_seconds: float = 30.0,
+    chunk_rows: int = verify.DEFAULT_CHUNK_ROWS,
+    say: Say | None = None,
+) -> MoveReport:
+    """Move the context's data to its service (see the module doc); raises MoveRefused."""
+    move = _begin(link, proxy, Owner.SERVICE, max_freeze_seconds, say)
+    if move is None:
+        return MoveReport(link.context.name, Owner.SERVICE, resumed=True)
+    with move.step("pre-verify"):
+        doubtful = checks.pre_verify(link, chunk_rows)
+    with move.step("verify changes"):
+        doubtful = checks.narrow(link, Direction.FORWARD, doubtful)
+    return _frozen_move(move, doubtful)
+
+
+def rollback(
+    link: Link, proxy: ProxyAdmin, max_freeze_seconds: float = 30.0, say: Say | None = None
+) -> MoveReport:
+    """Give the context's data back to the monolith, every service-side write included."""
+    move = _begin(link, proxy, Owner.MONOLITH, max_freeze_seconds, say)
+    if move is None:
+        return MoveReport(link.context.name, Owner.MONOLITH, resumed=True)
+    with move.step("verify changes"):
+        doubtful = checks.narrow(link, Direction.REVERSE, [])
+    return _frozen_move(move, doubtful)
+
+
+def _begin(
+    link: Link, proxy: ProxyAdmin, to: Owner, max_freeze_seconds: float, say: Say | None
+) -> _Move | None:
+    """Resume an interrupted move (None: it is now finished), check, and catch up."""
+    report = MoveReport(link.context.name, to)
+    move = _Move(link, proxy, to, max_freeze_seconds, say or (lambda message: None), report)
+    if _resumed(move):
+        return None
+    checks.preflight(link, proxy, to)
+    with move.step("catch up"):
+        apply.drain(link, link.context.directions(to.other()))
+    return move
+
+
+def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
+    link, proxy, name = move.link, move.proxy, move.link.context.name
+    reason = f"{move.operation} of {name}"
+    move.record("freezing")
+    try:
+        with move.step("freeze"):
+            proxy.freeze(name, move.max_freeze_seconds, reason)
+    except ProxyAdminError as error:
+        move.record("", operation="")
+        raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
+    is_flipped = False
+    try:
+        with move.step("drain"):
+            old_feeds = link.context.directions(move.to.other())
+            drained = apply.drain(link, old_feeds, timeout=move.max_freeze_seconds)
+            move.report.drained_entries = sum(drained.entries.values())
+        with move.step("verify"):
+            move.report.verified_keys = checks.verify_frozen(link, move.old, doubtful)
+        with move.step("switch feeds"):
+            _switch_feeds(move)
+        if move.to is Owner.SERVICE and link.context.before_flip is not None:
+            with move.step("pre-flip hook"):
+                link.context.before_flip(link.service, link.service_settings)
+        with move.step("flip routes"):
+            _flip(move, reason)
+            is_flipped = True
+        with move.step("finish"):
+            _finish(move)
+    except Exception:
+        if not is_flipped:
+            _undo(move)
+        raise
+    finally:
+        move.report.freeze_seconds = _thaw(move, reason)
+    move.record("", owner=move.to, operation="")
+    return move.report
+
+
+def _thaw(move: _Move, reason: str) -> float:
+    """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
+    try:
+        return move.proxy.thaw(move.link.context.name, f"{reason}: done") or 0.0
+    except ProxyAdminError as error:
+        move.say(f"warning: could not thaw ({error}); the freeze ends at its maximum")
+        return 0.0
+
+
+def _switch_feeds(move: _Move) -> None:
+    """Stop the old feed and start the new one, before any write can reach the new owner."""
+    link, main = move.link, move.link.context.main
+    move.record("switching feeds")
+    positions.change(link.target(move.old), main.position_key(move.old), is_active=False)
+    capture.install(link.source(move.new), main, move.new)  # the log exists before the position
+    positions.reset(
+        link.target(move.new),
+        main.position_key(move.new),
+        is_tracking=move.new is Direction.REVERSE,
+    )
+    with link.source(move.new).begin() as connection:  # the new owner's tables
+        for table in main.tables:
+            rows.advance_sequence(connection, link.context.source_table(table, move.new), table.key)
+
+
+def _flip(move: _Move, reason: str) -> None:
+    name = move.link.context.name
+    frozen = [f for f in move.proxy.freezes() if f["context"] == name]
+    if not frozen or float(frozen[0]["thaws_in_seconds"]) < FLIP_MARGIN_SECONDS:
+        raise MoveRefused(
+            f"the freeze of {name} is ending (or ended) before the flip; nothing moved: "
+            "allow a longer freeze (--max-freeze)"
+        )
+    move.proxy.move(name, move.to, reason)
+    move.record("flipped")
+
+
+def _finish(move: _Move) -> None:
+    """After the flip: make sure nothing slipped past the freeze, then drop the old capture."""
+    link, main = move.link, move.link.context.main
+    position = positions.current(link.target(move.old), main.position_key(move.old))
+    if position is not None:
+        leaked = change_log.lag(link.source(move.old), main.name, position).entries
+        move.report.leaked_entries = leaked
+        if leaked:
+            move.say(f"warning: {leaked} writes reached the old owner after the freeze")
+    capture.remove(link.source(move.old), main, move.old)
+
+
+def _undo(move: _Move) -> None:
+    """Before the flip: put the feeds back as they were; the old owner keeps the data."""
+    link, main = move.link, move.link.context.main
+    capture.remove(link.source(move.new), main, move.new)
+    positions.change(link.target(move.new), main.position_key(move.new), is_active=False)
+    old = main.position_key(move.old)
+    if move.old is Direction.FORWARD:  # a later cutover tracks afresh; stop filling the table
+        positions.change(link.target(move.old), old, is_active=True, is_tracking=False)
+    else:  # the reverse feed keeps every key since cutover, for rollback's verify
+        positions.change(link.target(move.old), old, is_active=True)
+    move.record("", owner=move.to.other(), operation="")
+
+
+def _resumed(move: _Move) -> bool:
+    """Finish or undo a move of the same kind that was interrupted; True if finished."""
+    now = state.read(move.link.monolith, move.link.context.name)
+    if now.operation != move.operation:
+        return False
+    move.report.resumed = True
+    move.proxy.thaw(move.link.context.name, f"{move.operation} resumed")
+    if move.proxy.owner_of(move.link.context.name) is move.to:
+        _finish(move)
+        move.record("", owner=move.to, operation="")
+        return True
+    _undo(move)
+    return False

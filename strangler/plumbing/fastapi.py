@@ -1,0 +1,234 @@
+"""The FastAPI adapter of the plumbing: request ids, access logs, metrics and problem+json.
+
+`install` wires one service exactly the way `strangler.plumbing.flask` wires the monolith, so a
+client cannot tell them apart: same 404/405/413/422 bodies, no redirect on trailing slashes, ids
+that only match positive 64-bit integers. It is the one place a service turns exceptions into
+responses.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contract.pagination import PageRequest, parse_page
+from strangler.plumbing.bodies import MAX_BODY_BYTES, parse_body
+from strangler.plumbing.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AppError,
+    PayloadTooLarge,
+    problem_body,
+    routing_problem,
+)
+from strangler.plumbing.logs import get_logger
+from strangler.plumbing.metrics import HttpMetrics
+from strangler.plumbing.request_id import accept_or_mint, current_request_id
+from strangler.plumbing.tokens import TokenSigner, bearer_token
+
+log = get_logger("http")
+Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+HealthCheck = Callable[[], bool | Awaitable[bool]]
+
+
+class IdConvertor(Convertor[int]):
+    """`{name:id}`: a positive id that fits a signed 64-bit column; anything else is a 404."""
+
+    regex = "[1-9][0-9]{0,17}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=body["status"], media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
+    """Run `work` with a fresh session (`app.state.sessions`) in the thread pool, so the sync
+    domain code never blocks the event loop; the session closes afterwards."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    def run() -> Result:
+        with sessions() as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
+
+
+def caller_id(request: Request) -> int:
+    """The user id of the request's valid bearer token (`app.state.signer`), or 401."""
+    signer: TokenSigner = request.app.state.signer
+    return signer.verify(bearer_token(request.headers.get("authorization")))
+
+
+def first_values(request: Request) -> dict[str, str]:
+    """The query parameters, the first value of a repeated one winning, as in the monolith."""
+    return dict(reversed(request.query_params.multi_items()))
+
+
+def page(request: Request) -> PageRequest:
+    """The request's `limit` and `cursor` (422 for bad values)."""
+    return parse_page(first_values(request))
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing (413) as soon as it passes 1 MiB instead of buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def body(request: Request, model: type[Model]) -> Model:
+    """The request's JSON body validated as `model` (400/413/422 otherwise)."""
+    return parse_body(model, await read_body(request))
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id in and out, one access-log line and metrics per request."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None
+        )
+        request_id = accept_or_mint(supplied)
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        # HEAD is GET without the body, on every path, as the monolith (Werkzeug) answers it.
+        is_head = scope["method"] == "HEAD"
+        if is_head:
+            scope = {**scope, "method": "GET"}
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            elif is_head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = "HEAD" if is_head else scope["method"]
+            self.metrics.observe(method, route, status, elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            current_request_id.reset(token)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's).
+
+    Asked of the routes themselves, one method at a time, so included routers count too.
+    """
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None:
+    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
+    app.router.redirect_slashes = False
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, error: AppError) -> JSONResponse:
+        return problem_response(error.problem())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        status = error.status_code
+        body = routing_problem(
+            status, request.method, request.url.path, str(error.detail), str(error.detail)
+        )
+        headers = dict(error.headers or {})
+        if status == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(body, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        # Endpoints parse bodies with plumbing.bodies; this only catches framework-level misuse.
+        fields = [
+            {"field": ".".join(map(str, e["loc"][1:])), "message": e["msg"]} for e in error.errors()
+        ]
+        body = problem_body(422, "validation", "Validation failed", "the request is not valid")
+        return problem_response({**body, "errors": fields})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", error=type(error).__name__)
+        body = problem_body(
+            500, "internal", "Internal server error", "the request could not be served"
+        )
+        return problem_response(body)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        verdict = is_healthy()
+        healthy = await verdict if inspect.isawaitable(verdict) else verdict
+        return JSONResponse(
+            {"status": "ok"} if healthy else {"status": "unavailable"}, 200 if healthy else 503
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        payload, content_type = metrics.exposition()
+        return Response(payload, media_type=content_type)
+
+    app.add_middleware(RequestContext, metrics=metrics)

@@ -1,0 +1,1 @@
+"""The runtime: which processes a stage runs, supervising them, and the run record."""

@@ -1,0 +1,225 @@
+"""What runs for a given state of the migration: one `ProcessSpec` per process.
+
+A `Topology` says which services run, whether the monolith does, and which change feeds move
+data; `plan` turns it into processes with their commands, environments, ports and health URLs:
+the monolith under gunicorn, each service under uvicorn, the relays and consumers its events
+need (read from each service's declared `Consumer`), the data path's sync for each context whose
+data moves or has moved, and the proxy in front. `strangler up`, the `system` API and the test
+fixtures all start what `plan` returns, so users and tests run the same processes. This module
+must never start a process.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from strangler.events.consumer import load_consumer
+from strangler.events.runner import Consumer
+from strangler.runtime.launch import (
+    consumer_command,
+    context_environment,
+    metrics_directory,
+    monolith_command,
+    monolith_environment,
+    proxy_command,
+    proxy_environment,
+    relay_command,
+    service_command,
+    service_environment,
+    sync_command,
+    sync_environment,
+)
+
+CONTEXTS = ("users", "polls", "forum", "search")
+PROXY = "proxy"
+MONOLITH = "monolith"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process to run: its name, command line, added environment and where it answers."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    port: int
+    health_path: str = "/healthz"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return self.url + self.health_path
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Server worker processes: the monolith's gunicorn workers, each service's uvicorn workers.
+
+    Relays, consumers, feeds and the proxy are one process each, whatever the budget.
+    """
+
+    monolith_workers: int = 2
+    service_workers: int = 1
+    per_service: Mapping[str, int] = field(default_factory=dict)  # {"forum": 2}: overrides
+
+    def workers_of(self, context: str) -> int:
+        return self.per_service.get(context, self.service_workers)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The shape of a running system at one point of the migration."""
+
+    services: tuple[str, ...] = ()
+    monolith_runs: bool = True
+    # Contexts whose data the sync keeps current on the other side (forward before cutover,
+    # reverse after: the sync follows the cutover by itself).
+    syncs: tuple[str, ...] = ()
+    has_proxy: bool = True
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where a system keeps its state: databases, secrets, the route table, logs and metrics."""
+
+    database_urls: Mapping[str, str]  # monolith, users, polls, forum, search, bus
+    token_secret: str
+    admin_token: str
+    route_table: Path
+    state_dir: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def bus_url(self) -> str:
+        return self.database_urls["bus"]
+
+
+PortOf = Callable[[str], int]
+
+
+def plan(
+    topology: Topology, places: Places, port_of: PortOf, budget: Budget = Budget()
+) -> list[ProcessSpec]:
+    """Every process of `topology`, in start order (the proxy last)."""
+    specs: list[ProcessSpec] = []
+    if topology.monolith_runs:
+        specs.append(_monolith(places, port_of, budget))
+    for context in topology.services:
+        specs.append(_service(context, topology, places, port_of, budget))
+    specs.extend(_event_processes(topology.services, places, port_of))
+    specs.extend(_sync(context, places, port_of) for context in topology.syncs)
+    if topology.has_proxy:
+        specs.append(_proxy(places, port_of))
+    return specs
+
+
+def _monolith(places: Places, port_of: PortOf, budget: Budget) -> ProcessSpec:
+    port = port_of(MONOLITH)
+    env = monolith_environment(
+        places.database_urls[MONOLITH], places.token_secret, places.state_dir
+    )
+    argv = monolith_command(port, budget.monolith_workers)
+    return ProcessSpec(MONOLITH, tuple(argv), {**places.extra_env, **env}, port)
+
+
+def _service(
+    context: str, topology: Topology, places: Places, port_of: PortOf, budget: Budget
+) -> ProcessSpec:
+    port = port_of(context)
+    env = {
+        **service_environment(context, places.database_urls[context], places.token_secret),
+        **context_environment(context, places.state_dir),
+    }
+    if context == "forum" and "users" in topology.services:
+        env["FORUM_USERS_URL"] = f"http://127.0.0.1:{port_of('users')}"
+    workers = budget.workers_of(context)
+    if workers > 1:
+        env.update(metrics_directory(places.state_dir / "metrics" / context))
+    argv = service_command(context, port, workers=workers)
+    return ProcessSpec(context, tuple(argv), {**places.extra_env, **env}, port)
+
+
+def _event_processes(
+    services: tuple[str, ...], places: Places, port_of: PortOf
+) -> list[ProcessSpec]:
+    """A consumer for each running service that declares one, and a relay for each running
+    service whose events a running consumer reads. Their health is their metrics endpoint."""
+    consumers = {context: found for context in services if (found := declared_consumer(context))}
+    sources = sorted({source for consumer in consumers.values() for source in consumer.sources})
+    specs = []
+    for source in sources:
+        if source in services:
+            specs.append(
+                _event_process(f"{source}-relay", relay_command(source), source, places, port_of)
+            )
+    for context in consumers:
+        specs.append(
+            _event_process(
+                f"{context}-consumer", consumer_command(context), context, places, port_of
+            )
+        )
+    return specs
+
+
+def _event_process(
+    name: str, argv: list[str], context: str, places: Places, port_of: PortOf
+) -> ProcessSpec:
+    port = port_of(name)
+    prefix = context.upper()
+    env = {
+        f"{prefix}_DATABASE_URL": places.database_urls[context],
+        f"{prefix}_EVENT_METRICS_PORT": str(port),
+        "STRANGLER_BUS_URL": places.bus_url,
+        "STRANGLER_TOKEN_SECRET": places.token_secret,
+        **context_environment(context, places.state_dir),
+    }
+    return ProcessSpec(name, tuple(argv), {**places.extra_env, **env}, port, "/metrics")
+
+
+def sync_name(context: str) -> str:
+    return f"{context}-sync"
+
+
+def _sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
+    name = sync_name(context)
+    port = port_of(name)
+    urls = places.database_urls
+    env = sync_environment(urls[MONOLITH], urls[context], port)
+    return ProcessSpec(name, tuple(sync_command(context)), {**places.extra_env, **env}, port)
+
+
+def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
+    port = port_of(PROXY)
+    env = proxy_environment(
+        f"http://127.0.0.1:{port_of(MONOLITH)}",
+        places.route_table,
+        places.admin_token,
+        places.token_secret,
+        places.state_dir,
+    )
+    # Every service's address is known from the start, so any stage's table is valid.
+    env.update(
+        {
+            f"PROXY_{context.upper()}_URL": f"http://127.0.0.1:{port_of(context)}"
+            for context in CONTEXTS
+        }
+    )
+    return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
+
+
+@cache
+def declared_consumer(context: str) -> Consumer | None:
+    """The `Consumer` a service declares in its `events` module, if it consumes anything."""
+    module = importlib.import_module(f"extracted.{context}.events")
+    if getattr(module, "consumer", None) is None:
+        return None
+    return load_consumer(context, CollectorRegistry())

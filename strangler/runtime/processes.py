@@ -1,0 +1,123 @@
+"""Process supervision: start a server on a loopback port, wait until healthy, stop it cleanly.
+
+Used by `strangler up` and by the test fixtures alike, so tests run the very processes users
+run. Each child gets its own process group, so stopping it also stops its workers (gunicorn)
+and nothing is left bound to a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from strangler.runtime.launch import prepare_metrics_directory
+
+
+class ProcessFailed(RuntimeError):
+    """A supervised process exited or never became healthy."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ManagedProcess:
+    """One child process we started, with where its output goes and how to check it."""
+
+    name: str
+    argv: Sequence[str]
+    health_url: str | None
+    log_path: Path | None
+    popen: subprocess.Popen[bytes]
+    _log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def is_running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Poll the health URL until it answers 200; raise with the log tail if it cannot."""
+        if self.health_url is None:
+            return
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if not self.is_running:
+                    raise ProcessFailed(
+                        f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
+                    )
+                try:
+                    if client.get(self.health_url).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        self.stop()
+        raise ProcessFailed(f"{self.name} was not healthy within {timeout}s:\n{self.log_tail()}")
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the whole process group (the server and its workers)."""
+        if self.is_running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signum)
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM the group, wait `grace` seconds, then SIGKILL; return the exit code."""
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(timeout=5)
+        # Workers may outlive a killed master; the group must be empty before we return.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return self.popen.returncode
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    health_url: str | None = None,
+    log_path: Path | None = None,
+    cwd: Path | None = None,
+) -> ManagedProcess:
+    """Start `argv` in its own process group with `env` added to ours; output goes to `log_path`."""
+    prepare_metrics_directory(env)
+    log_file = None
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(log_path, "ab")  # noqa: SIM115 - closed by ManagedProcess.stop
+    popen = subprocess.Popen(
+        list(argv),
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file if log_file else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return ManagedProcess(name, argv, health_url, log_path, popen, log_file)

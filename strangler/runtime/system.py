@@ -1,0 +1,225 @@
+"""Start, measure and stop a whole system from Python: the API behind `strangler up`, the demo
+and the load comparison.
+
+    from pathlib import Path
+    from strangler.plan import Budget
+    from strangler.system import prepare, start
+    from strangler.workspace import Workspace
+
+    workspace = Workspace(Path("/tmp/compare/.strangler"))   # its databases, logs, secrets
+    prepare(workspace, stage=2, scale=0.2)    # migrate, seed once, bring the data to stage 2
+    with start(workspace, stage=2, budget=Budget(monolith_workers=2, service_workers=1)) as system:
+        system.url                   # the public entry: the proxy (the monolith with direct=True)
+        system.pids()                # {"proxy": 123, "monolith": 124, "users": 125, ...}
+        system.process_tree_pids()   # the same plus every server's workers: sum CPU and memory
+    # leaving the block stops every process; no port stays bound
+
+`start(..., direct=True)` runs the monolith alone on the public port (stage 0, no proxy): the
+"before" architecture. `prepare` does its work without traffic, so it needs no running system;
+it is what the first `strangler up --stage N` of a fresh folder does too. Databases come from
+the workspace (`<NAME>_DATABASE_URL`, `STRANGLER_BUS_URL`, else SQLite files in it). This module
+must never decide what a stage contains (that is `stages` and `plan`).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+
+import psutil
+from rich.console import Console
+
+from monolith.seed import SeedReport, has_users, seed
+from strangler.conductor.conductor import Conductor, GateSettings
+from strangler.conductor.journey import goto
+from strangler.conductor.stages import Migration, load_migration
+from strangler.conductor.state import exclusive, read_state, topology
+from strangler.datapath import schemas
+from strangler.plumbing.database import make_engine
+from strangler.runtime.plan import Budget, Topology
+from strangler.runtime.processes import free_port
+from strangler.runtime.supervisor import Desired, Supervisor
+from strangler.runtime.workspace import Workspace
+
+SeedProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunningSystem:
+    """A started system: where to send requests, which processes to measure, how to stop it."""
+
+    url: str
+    stage: int
+    supervisor: Supervisor
+
+    def pids(self) -> dict[str, int]:
+        """Each supervised process by name (for servers, the master process)."""
+        return self.supervisor.pids
+
+    def process_tree_pids(self) -> list[int]:
+        """Every process of the system, the servers' worker processes included."""
+        found: list[int] = []
+        for pid in self.pids().values():
+            found.append(pid)
+            try:
+                found.extend(child.pid for child in psutil.Process(pid).children(recursive=True))
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+    def stop(self) -> None:
+        self.supervisor.stop_all()
+
+    def __enter__(self) -> RunningSystem:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def stage_topology(migration: Migration, stage: int, direct: bool = False) -> Topology:
+    """What runs at a stage when no transition is under way."""
+    if direct:
+        return Topology(has_proxy=False)
+    found = migration.stage(stage)
+    return Topology(
+        services=found.services, monolith_runs=found.monolith_serves, syncs=found.services_own
+    )
+
+
+def seed_if_empty(
+    workspace: Workspace,
+    scale: float = 1.0,
+    seed_value: int = 42,
+    progress: SeedProgress | None = None,
+) -> SeedReport | None:
+    """Migrate the monolith's database; seed it if it has no users yet (else return None)."""
+    database_url = workspace.database_url("monolith")
+    schemas.upgrade("monolith", database_url)
+    engine = make_engine(database_url)
+    try:
+        if has_users(engine):
+            return None
+        return seed(engine, scale, seed_value, progress=progress)
+    finally:
+        engine.dispose()
+
+
+def following_state(workspace: Workspace, migration: Migration) -> Desired:
+    """What a supervisor should run: whatever the workspace's migration state says, now."""
+
+    def desired() -> tuple[int, int, Topology]:
+        current = read_state(workspace.state_file)
+        return current.revision, current.stage, topology(migration, current)
+
+    return desired
+
+
+def supervise(
+    workspace: Workspace,
+    port: int,
+    budget: Budget = Budget(),
+    notify: Callable[[str], None] = lambda message: None,
+) -> Supervisor:
+    """A supervisor that follows the workspace's migration state (what `strangler up` runs)."""
+    migration = load_migration()
+    stage = read_state(workspace.state_file).stage
+    workspace.write_route_table(migration.stage(stage).table_path.read_text())
+    return Supervisor(
+        workspace.places(),
+        workspace.run_file,
+        workspace.logs,
+        port,
+        following_state(workspace, migration),
+        budget,
+        notify=notify,
+    )
+
+
+@contextmanager
+def in_background(
+    workspace: Workspace, budget: Budget = Budget(), port: int | None = None
+) -> Iterator[Supervisor]:
+    """Run the workspace's system, following its migration state from a thread of this
+    process, until the block ends; then stop every process."""
+    supervisor = supervise(workspace, port or free_port(), budget)
+    stopping = threading.Event()
+    thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
+    try:
+        supervisor.settle()
+        thread.start()
+        yield supervisor
+    finally:
+        stopping.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        supervisor.stop_all()
+
+
+def prepare(
+    workspace: Workspace,
+    stage: int,
+    scale: float = 1.0,
+    seed_value: int = 42,
+    progress: SeedProgress | None = None,
+    console: Console | None = None,
+    gates: GateSettings | None = None,
+) -> None:
+    """Seed the workspace if it is empty and bring its data to `stage` with no traffic but
+    the gates' own sample reads: the system runs meanwhile, and the migration moves exactly
+    as `strangler stage goto` moves it (with `gates`, else the environment's gate settings)."""
+    migration = load_migration()
+    migration.stage(stage)
+    seed_if_empty(workspace, scale, seed_value, progress)
+    state = read_state(workspace.state_file)
+    if state.stage == stage and state.moving is None:
+        return
+    shown = console or Console(file=io.StringIO())
+    with exclusive(workspace.lock_file), in_background(workspace):
+        conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
+        goto(conductor, stage, shown)
+
+
+def start(
+    workspace: Workspace,
+    stage: int = 0,
+    budget: Budget = Budget(),
+    port: int | None = None,
+    direct: bool = False,
+    timeout: float = 120.0,
+) -> RunningSystem:
+    """Start every process of `stage` and wait until all are healthy; the workspace's data
+    must be at that stage (`prepare`), except for the monolith alone (`direct`)."""
+    migration = load_migration()
+    state = read_state(workspace.state_file)
+    if not direct and (state.stage != stage or state.moving is not None):
+        raise ValueError(
+            f"the workspace's data is at stage {state.stage}, not {stage}: prepare it first"
+        )
+    topology = stage_topology(migration, stage, direct)
+    workspace.write_route_table(migration.stage(stage).table_path.read_text())
+    public_port = port or free_port()
+    supervisor = Supervisor(
+        workspace.places(),
+        workspace.run_file,
+        workspace.logs,
+        public_port,
+        desired=lambda: (0, stage, topology),
+        budget=budget,
+        front="monolith" if direct else "proxy",
+    )
+    try:
+        supervisor.settle(timeout)
+    except BaseException:
+        supervisor.stop_all()
+        raise
+    return RunningSystem(supervisor.public_url, stage, supervisor)
