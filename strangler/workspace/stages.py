@@ -96,8 +96,10 @@ def build_migration(workspace: Workspace) -> Migration:
         retired = stage.retire_monolith
         table = _table(workspace, tuple(extracted), stage.unmatched if retired else None, known)
         stages.append(
-            Stage(number, stage.title, stage.summary, stage.extract, tuple(extracted), owning,
-                  not retired, table)  # fmt: skip
+            Stage(
+                number, stage.title, stage.summary, stage.extract, tuple(extracted), owning,
+                not retired, table,
+            )
         )
     return Migration(dict(spec.contexts), tuple(stages))
 
