@@ -1,9 +1,13 @@
 """The admin API: read and change the route table, see its history, shadow diffs and breakers.
 
-Mounted under a path prefix (`/_admin` by default) and protected by `PROXY_ADMIN_TOKEN` given as
-`Authorization: Bearer <token>`; without a configured token the API is closed. Changes name an
-actor (`X-Admin-Actor` or `actor` in the body) and a reason, are validated as a whole table and
-swapped atomically by `TableStore`. This module must never forward client traffic.
+Mounted under a path prefix (`/_admin` by default), on the public port or on its own loopback
+port. Every request passes `guarded` first: a browser request that may be forged is refused
+(403, `anti_forgery`), then one without a configured token as `Authorization: Bearer <token>`
+(401; without any token configured the API is closed), then a body over `MAX_BODY_BYTES`
+(413, before more of it is read than that). The token's name is the actor the audit log
+records; `X-Admin-Actor` or `actor` in a body is kept beside it as a claim only. Changes are
+validated as a whole table and swapped atomically by `TableStore`. This module must never
+forward client traffic.
 
     GET  /routes                      the table in force, its version and source
     PATCH /routes/{name}              {"changes": {...}, "reason": str, "actor"?: str}
@@ -21,26 +25,35 @@ swapped atomically by `TableStore`. This module must never forward client traffi
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plumbing.errors import PROBLEM_CONTENT_TYPE
 from plumbing.request_id import accept_or_mint
+from strangler_proxy.admin_tokens import AdminTokens
 from strangler_proxy.analysis import CanaryAnalyst
-from strangler_proxy.audit import AuditLog
+from strangler_proxy.anti_forgery import AntiForgery
+from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.breaker import Breakers
+from strangler_proxy.forwarding import BodyTooLarge, ClientGone, read_body
 from strangler_proxy.freeze import AlreadyFrozen, Freezes, StillWriting
-from strangler_proxy.responses import problem
+from strangler_proxy.responses import problem, send_problem
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
 from strangler_proxy.table import TableError, table_document
 
-MAX_TABLE_BYTES = 1024 * 1024
+# Every admin body (a whole table is the largest) is read up to this and no further.
+MAX_BODY_BYTES = 1024 * 1024
+# Where `guarded` leaves the name of the caller's token in the request's scope.
+CALLER_KEY = "strangler.admin_token_name"
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 def _problem(request: Request, status: int, detail: str, **extra: Any) -> Response:
@@ -53,15 +66,16 @@ def _problem(request: Request, status: int, detail: str, **extra: Any) -> Respon
     )
 
 
-def _actor(request: Request, document: dict[str, Any] | None = None) -> str:
-    named = (document or {}).get("actor") or request.headers.get("x-admin-actor") or "admin"
-    return str(named)[:100]
+def _actor(request: Request, document: dict[str, Any] | None = None) -> Actor:
+    """The token's name as the actor; what the caller says of itself only as a claim."""
+    claimed = (document or {}).get("actor") or request.headers.get("x-admin-actor")
+    return Actor(request.scope[CALLER_KEY], str(claimed)[:100] if claimed else None)
 
 
 async def _json_object(request: Request) -> dict[str, Any] | Response:
     try:
         document = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return _problem(request, 400, "the body is not JSON")
     if not isinstance(document, dict):
         return _problem(request, 422, "the body must be a JSON object")
@@ -118,7 +132,8 @@ def _freeze_routes(freezes: Freezes, drain_seconds: float) -> list[Route]:
 
 
 def create_admin_app(
-    admin_token: str | None,
+    tokens: AdminTokens,
+    anti_forgery: AntiForgery,
     store: TableStore,
     audit: AuditLog,
     shadow: ShadowRunner,
@@ -126,16 +141,8 @@ def create_admin_app(
     analyst: CanaryAnalyst,
     freezes: Freezes,
     freeze_drain_seconds: float,
-) -> Starlette:
+) -> ASGIApp:
     """Build the admin ASGI app for one proxy process."""
-
-    def is_authorised(request: Request) -> bool:
-        if admin_token is None:
-            return False
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), admin_token.encode()
-        )
 
     def table_view() -> dict[str, Any]:
         snapshot = store.current
@@ -152,11 +159,10 @@ def create_admin_app(
         return JSONResponse(table_view())
 
     async def change_route(request: Request) -> Response:
-        try:
-            document = await request.json()
-        except ValueError:
-            return _problem(request, 400, "the body is not JSON")
-        if not isinstance(document, dict) or not isinstance(document.get("changes"), dict):
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        if not isinstance(document.get("changes"), dict):
             return _problem(request, 422, "the body needs an object 'changes' and a 'reason'")
         reason = str(document.get("reason") or "").strip()
         if not reason:
@@ -192,9 +198,7 @@ def create_admin_app(
         return JSONResponse(table_view())
 
     async def replace_table(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_TABLE_BYTES:
-            return _problem(request, 413, "the table is too large")
+        raw = await request.body()  # at most MAX_BODY_BYTES: `guarded` read it
         reason = request.query_params.get("reason", "").strip() or "table replaced"
         try:
             store.replace_text(raw.decode("utf-8", errors="replace"), _actor(request), reason)
@@ -242,14 +246,71 @@ def create_admin_app(
         Route("/analysis", read_analysis, methods=["GET"]),
         Route("/analysis/run", run_analysis, methods=["POST"]),
     ]
-    app = Starlette(routes=routes)
+    handlers = {HTTPException: _http_problem, Exception: _server_problem}
+    return guarded(Starlette(routes=routes, exception_handlers=handlers), tokens, anti_forgery)
 
-    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        request = Request(scope, receive)
-        if not is_authorised(request):
-            response = _problem(request, 401, "the admin API needs the admin bearer token")
-            await response(scope, receive, send)
+
+async def _http_problem(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such admin path, wrong method) as problems."""
+    assert isinstance(error, HTTPException)
+    response = _problem(request, error.status_code, str(error.detail))
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def _server_problem(request: Request, error: Exception) -> Response:
+    return _problem(request, 500, "the admin API failed; the proxy's log has the details")
+
+
+def guarded(app: ASGIApp, tokens: AdminTokens, anti_forgery: AntiForgery) -> ASGIApp:
+    """`app` behind the anti-forgery check, the token check and the body limit, in that order.
+
+    The body is read here, up to `MAX_BODY_BYTES`, and handed to `app` as it arrived: a
+    declared length over the limit is refused before any of it is read, a chunked body as soon
+    as it passes the limit.
+    """
+
+    async def guard(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        request_id = accept_or_mint(headers.get("x-request-id"))
+        forged = anti_forgery.refusal(headers, scope.get("scheme", "http"))
+        if forged is not None:
+            await send_problem(send, 403, forged, request_id)
             return
-        await app(scope, receive, send)
+        name = tokens.name_in(headers.get("authorization"))
+        if name is None:
+            detail = "the admin API needs an admin token as `Authorization: Bearer <token>`"
+            challenge = [(b"www-authenticate", b"Bearer")]
+            await send_problem(send, 401, detail, request_id, challenge)
+            return
+        declared = headers.get("content-length", "").strip()
+        too_large = f"an admin request body is at most {MAX_BODY_BYTES} bytes"
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await send_problem(send, 413, too_large, request_id)
+            return
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            await send_problem(send, 413, too_large, request_id)
+            return
+        except ClientGone:
+            return
+        await app({**scope, CALLER_KEY: name}, _replay(body, receive), send)
 
-    return guarded  # type: ignore[return-value]
+    return guard
+
+
+def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """A `receive` that gives `body` (already read) once, then whatever the client sends."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> dict[str, Any]:
+        if pending:
+            return pending.pop()
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replayed
