@@ -253,7 +253,8 @@ def create_admin_app(
 async def _http_problem(request: Request, error: Exception) -> Response:
     """Starlette's own refusals (no such admin path, wrong method) as problems."""
     assert isinstance(error, HTTPException)
-    response = _problem(request, error.status_code, str(error.detail))
+    detail = f"{request.method} {request.url.path} of the admin API: {error.detail}"
+    response = _problem(request, error.status_code, detail)
     response.headers.update(error.headers or {})
     return response
 
@@ -298,9 +299,23 @@ def guarded(app: ASGIApp, tokens: AdminTokens, anti_forgery: AntiForgery) -> ASG
             return
         except ClientGone:
             return
-        await app({**scope, CALLER_KEY: name}, _replay(body, receive), send)
+        await app({**scope, CALLER_KEY: name}, _replay(body, receive), _with_id(send, request_id))
 
     return guard
+
+
+def _with_id(send: Any, request_id: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """A `send` that adds `X-Request-ID` to a response that does not carry one."""
+
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", request_id.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
