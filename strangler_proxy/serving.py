@@ -35,6 +35,7 @@ ADMIN_MAX_CONNECTIONS = 32
 # Open files the process needs besides client connections (logs, table, audit, listeners).
 _SPARE_FILES = 64
 BIND_FAILED = 3  # uvicorn's exit status when a server cannot start
+SETTINGS_REFUSED = 2
 
 
 class _Server(uvicorn.Server):
@@ -166,7 +167,11 @@ async def serve(app: ProxyApp, bound: list[Listener]) -> int:
 
 def run(host: str, port: int) -> None:
     """The process's entry point: settings from the environment, then `serve` on uvloop."""
-    app = create_app(ProxySettings())
+    try:
+        app = create_app(ProxySettings())
+    except ValueError as error:  # settings, admin tokens: nothing started, say why
+        log.error("proxy settings refused", error=str(error))
+        sys.exit(SETTINGS_REFUSED)
     try:
         bound = listeners(app, host, port)
     except OSError as error:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
@@ -161,15 +162,15 @@ def test_a_websocket_handshake_gets_the_problem_as_its_denial_response() -> None
 
 
 def test_with_an_admin_port_the_public_port_answers_404_under_the_admin_prefix() -> None:
-    settings = ProxySettings(_env_file=None, admin_port=9, admin_token="t" * 32)  # type: ignore[call-arg]
+    settings = ProxySettings(_env_file=None, admin_port=9, admin_token=SecretStr("t" * 32))  # type: ignore[call-arg]
     app = ProxyApp(settings)
 
     async def scenario() -> tuple[httpx.Response, httpx.Response]:
         headers = {"Authorization": f"Bearer {'t' * 32}"}
-        public = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://p")
-        admin = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app.admin_port_app), base_url="http://a"
-        )
+        # httpx types scopes as MutableMapping, the proxy as dict
+        public_app, admin_app = cast(Any, app), cast(Any, app.admin_port_app)
+        public = httpx.AsyncClient(transport=httpx.ASGITransport(public_app), base_url="http://p")
+        admin = httpx.AsyncClient(transport=httpx.ASGITransport(admin_app), base_url="http://a")
         async with public, admin:
             return (
                 await public.get("/_admin/breakers", headers=headers),

@@ -96,9 +96,7 @@ def test_a_routes_own_read_timeout_wins(
 
 
 def route(**fields: object) -> Route:
-    return Route.model_validate(
-        {"name": "r", "methods": ["GET", "POST"], "path": "/r", **fields}
-    )
+    return Route.model_validate({"name": "r", "methods": ["GET", "POST"], "path": "/r", **fields})
 
 
 @pytest.mark.parametrize(
