@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import resource
 import signal
 import socket
@@ -34,7 +35,7 @@ log = get_logger("proxy")
 ADMIN_MAX_CONNECTIONS = 32
 # Open files the process needs besides client connections (logs, table, audit, listeners).
 _SPARE_FILES = 64
-BIND_FAILED = 3  # uvicorn's exit status when a server cannot start
+STARTUP_FAILED = 3  # as uvicorn exits when a server cannot start (a taken port, a bad table)
 SETTINGS_REFUSED = 2
 
 
@@ -117,6 +118,8 @@ def listeners(app: ProxyApp, host: str, port: int) -> list[Listener]:
     )
     bound = [Listener(bind(host, port), _config(app, limits))]
     if settings.admin_port is not None:
+        if not _is_loopback(settings.admin_host):
+            log.warning("the admin port listens beyond loopback", host=settings.admin_host)
         try:
             admin_sock = bind(settings.admin_host, settings.admin_port)
         except OSError:
@@ -129,13 +132,22 @@ def listeners(app: ProxyApp, host: str, port: int) -> list[Listener]:
     return bound
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def serve(app: ProxyApp, bound: list[Listener]) -> int:
     """Start the proxy, serve every listener until a signal, stop; the exit status."""
     try:
         await app.startup()
     except Exception as error:
         log.error("proxy startup failed", error=str(error))
-        return BIND_FAILED
+        return STARTUP_FAILED
     servers = [_Server(listener.config) for listener in bound]
 
     def end_all() -> None:
@@ -176,7 +188,7 @@ def run(host: str, port: int) -> None:
         bound = listeners(app, host, port)
     except OSError as error:
         log.error("proxy cannot listen", error=str(error), host=host, port=port)
-        sys.exit(BIND_FAILED)
+        sys.exit(STARTUP_FAILED)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         status = runner.run(serve(app, bound))
     sys.exit(status)
