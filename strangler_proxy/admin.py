@@ -1,13 +1,10 @@
 """The admin API: read and change the route table, see its history, shadow diffs and breakers.
 
 Mounted under a path prefix (`/_admin` by default), on the public port or on its own loopback
-port. Every request passes `guarded` first: a browser request that may be forged is refused
-(403, `anti_forgery`), then one without a configured token as `Authorization: Bearer <token>`
-(401; without any token configured the API is closed), then a body over `MAX_BODY_BYTES`
-(413, before more of it is read than that). The token's name is the actor the audit log
-records; `X-Admin-Actor` or `actor` in a body is kept beside it as a claim only. Changes are
-validated as a whole table and swapped atomically by `TableStore`. This module must never
-forward client traffic.
+port, behind `admin_guard` (anti-forgery, token, body limit). The token's name is the actor
+the audit log records; `X-Admin-Actor` or `actor` in a body is kept beside it as a claim only.
+Changes are validated as a whole table and swapped atomically by `TableStore`. This module
+must never forward client traffic.
 
     GET  /routes                      the table in force, its version and source
     PATCH /routes/{name}              {"changes": {...}, "reason": str, "actor"?: str}
@@ -25,7 +22,6 @@ forward client traffic.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,24 +32,17 @@ from starlette.routing import Route
 
 from plumbing.errors import PROBLEM_CONTENT_TYPE
 from plumbing.request_id import accept_or_mint
+from strangler_proxy.admin_guard import CALLER_KEY, ASGIApp, guarded
 from strangler_proxy.admin_tokens import AdminTokens
 from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.anti_forgery import AntiForgery
 from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.breaker import Breakers
-from strangler_proxy.forwarding import BodyTooLarge, ClientGone, read_body
 from strangler_proxy.freeze import AlreadyFrozen, Freezes, StillWriting
-from strangler_proxy.responses import problem, send_problem
+from strangler_proxy.responses import problem
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
 from strangler_proxy.table import TableError, table_document
-
-# Every admin body (a whole table is the largest) is read up to this and no further.
-MAX_BODY_BYTES = 1024 * 1024
-# Where `guarded` leaves the name of the caller's token in the request's scope.
-CALLER_KEY = "strangler.admin_token_name"
-
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 def _problem(request: Request, status: int, detail: str, **extra: Any) -> Response:
@@ -261,71 +250,3 @@ async def _http_problem(request: Request, error: Exception) -> Response:
 
 async def _server_problem(request: Request, error: Exception) -> Response:
     return _problem(request, 500, "the admin API failed; the proxy's log has the details")
-
-
-def guarded(app: ASGIApp, tokens: AdminTokens, anti_forgery: AntiForgery) -> ASGIApp:
-    """`app` behind the anti-forgery check, the token check and the body limit, in that order.
-
-    The body is read here, up to `MAX_BODY_BYTES`, and handed to `app` as it arrived: a
-    declared length over the limit is refused before any of it is read, a chunked body as soon
-    as it passes the limit.
-    """
-
-    async def guard(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope["headers"]
-        }
-        request_id = accept_or_mint(headers.get("x-request-id"))
-        forged = anti_forgery.refusal(headers, scope.get("scheme", "http"))
-        if forged is not None:
-            await send_problem(send, 403, forged, request_id)
-            return
-        name = tokens.name_in(headers.get("authorization"))
-        if name is None:
-            detail = "the admin API needs an admin token as `Authorization: Bearer <token>`"
-            challenge = [(b"www-authenticate", b"Bearer")]
-            await send_problem(send, 401, detail, request_id, challenge)
-            return
-        declared = headers.get("content-length", "").strip()
-        too_large = f"an admin request body is at most {MAX_BODY_BYTES} bytes"
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            await send_problem(send, 413, too_large, request_id)
-            return
-        try:
-            body = await read_body(receive, MAX_BODY_BYTES)
-        except BodyTooLarge:
-            await send_problem(send, 413, too_large, request_id)
-            return
-        except ClientGone:
-            return
-        await app({**scope, CALLER_KEY: name}, _replay(body, receive), _with_id(send, request_id))
-
-    return guard
-
-
-def _with_id(send: Any, request_id: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
-    """A `send` that adds `X-Request-ID` to a response that does not carry one."""
-
-    async def sending(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                headers.append((b"x-request-id", request_id.encode()))
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return sending
-
-
-def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """A `receive` that gives `body` (already read) once, then whatever the client sends."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replayed() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        message: dict[str, Any] = await receive()
-        return message
-
-    return replayed

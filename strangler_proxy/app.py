@@ -111,14 +111,16 @@ class ProxyApp:
             await self._refuse_websocket(scope, receive, send)
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        path = await self._front_door(scope, send)
-        if path is None:
+        path = self._front_door(scope)
+        if not isinstance(path, CanonicalPath):
+            await self._refuse(scope, send, path)
             return
         decoded = path.decoded
         if decoded in ("/healthz", "/metrics"):
             await self._operations(scope, send, decoded)
             return
-        if self._is_admin(decoded):
+        prefix = self._admin_prefix
+        if decoded == prefix or decoded.startswith(prefix + "/"):
             if self._admin_on_public_port:
                 await self._admin(scope, receive, send, decoded)
             else:
@@ -131,8 +133,9 @@ class ProxyApp:
         """The ASGI app of the admin port: the admin API under its prefix, and `/healthz`."""
         if scope["type"] != "http":
             return  # no lifespan here: the public server runs the proxy's
-        path = await self._front_door(scope, send)
-        if path is None:
+        path = self._front_door(scope)
+        if not isinstance(path, CanonicalPath):
+            await self._refuse(scope, send, path)
             return
         decoded = path.decoded
         if decoded == "/healthz":
@@ -143,26 +146,26 @@ class ProxyApp:
             request_id = accept_or_mint(_header(scope, b"x-request-id"))
             await send_problem(send, 404, f"there is nothing at {decoded}", request_id)
 
-    async def _front_door(self, scope: dict[str, Any], send: Send) -> CanonicalPath | None:
-        """The request's canonical path, or None once the request is refused."""
+    def _front_door(self, scope: dict[str, Any]) -> CanonicalPath | Refusal | UnsafePath:
+        """The request's canonical path, or why its head is refused (`limits`, `paths`)."""
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
         query = scope.get("query_string", b"")
         refusal = self.proxy.limits.refusal(
             raw_path, query, scope["headers"], scope.get("http_version", "1.1")
         )
-        if refusal is not None:
-            request_id = accept_or_mint(_header(scope, b"x-request-id"))
-            closing = [(b"connection", b"close")] if refusal.closes else []
-            await send_problem(send, refusal.status, refusal.detail, request_id, closing)
-            self.metrics.observe("refused", "proxy", scope["method"], refusal.status, 0.0)
-            return None
-        path = canonical_or_none(scope)
-        if isinstance(path, UnsafePath):
-            request_id = accept_or_mint(_header(scope, b"x-request-id"))
-            await reject_path(send, path, request_id)
+        return refusal if refusal is not None else canonical_or_none(scope)
+
+    async def _refuse(
+        self, scope: dict[str, Any], send: Send, refused: Refusal | UnsafePath
+    ) -> None:
+        request_id = accept_or_mint(_header(scope, b"x-request-id"))
+        if isinstance(refused, UnsafePath):
+            await reject_path(send, refused, request_id)
             self.metrics.observe("rejected", "proxy", scope["method"], 400, 0.0)
-            return None
-        return path
+            return
+        closing = [(b"connection", b"close")] if refused.closes else []
+        await send_problem(send, refused.status, refused.detail, request_id, closing)
+        self.metrics.observe("refused", "proxy", scope["method"], refused.status, 0.0)
 
     def _is_admin(self, decoded: str) -> bool:
         prefix = self._admin_prefix

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from strangler_proxy.admin import CALLER_KEY, MAX_BODY_BYTES, guarded
+from strangler_proxy.admin_guard import CALLER_KEY, MAX_BODY_BYTES, guarded
 from strangler_proxy.admin_tokens import AdminTokens, AdminTokensError, load_admin_tokens
 from strangler_proxy.anti_forgery import CSRF_HEADER, AntiForgery
 
