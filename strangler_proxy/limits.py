@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A host and an optional port (RFC 3986 reg-name, IPv4, IP literal): nothing a path, user
 # info or a second value could hide in.
 _HOST = re.compile(
     rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]{1,255}|\[[0-9A-Fa-f:.]{2,60}\])(?::[0-9]{1,5})?"
 )
+
+
+_GOOD_HOSTS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class HeadLimits:
     max_target_bytes: int = 4000
     max_header_bytes: int = 8000
     max_headers: int = 90
+    # Host values already found valid, so the common ones skip the pattern (bounded: a client
+    # sending a new name with every request cannot grow it past `_GOOD_HOSTS_KEPT`).
+    _good_hosts: set[bytes] = field(default_factory=set, compare=False, repr=False)
 
     def target_refusal(self, length: int) -> Refusal | None:
         if length <= self.max_target_bytes:
@@ -84,7 +90,8 @@ class HeadLimits:
                 431, f"the request has {len(headers)} header fields; at most {self.max_headers}"
             )
         longest = self.max_header_bytes - 2  # the `: ` between name and value counts
-        hosts: list[bytes] = []
+        hosts = 0
+        host = b""
         upgrade = False
         for name, value in headers:
             if len(name) + len(value) > longest:
@@ -94,21 +101,27 @@ class HeadLimits:
                     f" {self.max_header_bytes} bytes",
                 )
             if name == b"host":
-                hosts.append(value)
+                hosts += 1
+                host = value
             elif name == b"upgrade":
                 upgrade = True
-        return host_refusal(hosts, http_version) or (UPGRADE_REFUSED if upgrade else None)
+        if hosts == 1 and host in self._good_hosts:
+            return UPGRADE_REFUSED if upgrade else None
+        refusal = host_refusal(hosts, host, http_version)
+        if refusal is None and hosts == 1 and len(self._good_hosts) < _GOOD_HOSTS_KEPT:
+            self._good_hosts.add(host)  # a handful of names serve nearly every request
+        return refusal or (UPGRADE_REFUSED if upgrade else None)
 
 
-def host_refusal(hosts: Sequence[bytes], http_version: str) -> Refusal | None:
-    """Why the request's `Host` fields are not acceptable, or None."""
-    if len(hosts) > 1:
-        return Refusal(400, f"the request has {len(hosts)} Host header fields; one is allowed",
+def host_refusal(hosts: int, host: bytes, http_version: str) -> Refusal | None:
+    """Why a request with `hosts` Host fields (the last one `host`) is refused, or None."""
+    if hosts > 1:
+        return Refusal(400, f"the request has {hosts} Host header fields; one is allowed",
                        closes=True)  # fmt: skip
     if not hosts:
         if http_version == "1.0":
             return None
         return Refusal(400, "an HTTP/1.1 request needs a Host header field", closes=True)
-    if _HOST.fullmatch(hosts[0]) is None:
+    if _HOST.fullmatch(host) is None:
         return Refusal(400, "the Host header field does not name a host", closes=True)
     return None
