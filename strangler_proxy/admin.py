@@ -1,9 +1,10 @@
 """The admin API: read and change the route table, see its history, shadow diffs and breakers.
 
-Mounted under a path prefix (`/_admin` by default) and protected by `PROXY_ADMIN_TOKEN` given as
-`Authorization: Bearer <token>`; without a configured token the API is closed. Changes name an
-actor (`X-Admin-Actor` or `actor` in the body) and a reason, are validated as a whole table and
-swapped atomically by `TableStore`. This module must never forward client traffic.
+Mounted under a path prefix (`/_admin` by default), on the public port or on its own loopback
+port, behind `admin_guard` (anti-forgery, token, body limit). The token's name is the actor
+the audit log records; `X-Admin-Actor` or `actor` in a body is kept beside it as a claim only.
+Changes are validated as a whole table and swapped atomically by `TableStore`. This module
+must never forward client traffic.
 
     GET  /routes                      the table in force, its version and source
     PATCH /routes/{name}              {"changes": {...}, "reason": str, "actor"?: str}
@@ -21,26 +22,27 @@ swapped atomically by `TableStore`. This module must never forward client traffi
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE
 from strangler.plumbing.request_id import accept_or_mint
+from strangler_proxy.admin_guard import CALLER_KEY, ASGIApp, guarded
+from strangler_proxy.admin_tokens import AdminTokens
 from strangler_proxy.analysis import CanaryAnalyst
-from strangler_proxy.audit import AuditLog
+from strangler_proxy.anti_forgery import AntiForgery
+from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.breaker import Breakers
 from strangler_proxy.freeze import AlreadyFrozen, Freezes, StillWriting
 from strangler_proxy.responses import problem
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
 from strangler_proxy.table import TableError, table_document
-
-MAX_TABLE_BYTES = 1024 * 1024
 
 
 def _problem(request: Request, status: int, detail: str, **extra: Any) -> Response:
@@ -53,15 +55,16 @@ def _problem(request: Request, status: int, detail: str, **extra: Any) -> Respon
     )
 
 
-def _actor(request: Request, document: dict[str, Any] | None = None) -> str:
-    named = (document or {}).get("actor") or request.headers.get("x-admin-actor") or "admin"
-    return str(named)[:100]
+def _actor(request: Request, document: dict[str, Any] | None = None) -> Actor:
+    """The token's name as the actor; what the caller says of itself only as a claim."""
+    claimed = (document or {}).get("actor") or request.headers.get("x-admin-actor")
+    return Actor(request.scope[CALLER_KEY], str(claimed)[:100] if claimed else None)
 
 
 async def _json_object(request: Request) -> dict[str, Any] | Response:
     try:
         document = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return _problem(request, 400, "the body is not JSON")
     if not isinstance(document, dict):
         return _problem(request, 422, "the body must be a JSON object")
@@ -118,7 +121,8 @@ def _freeze_routes(freezes: Freezes, drain_seconds: float) -> list[Route]:
 
 
 def create_admin_app(
-    admin_token: str | None,
+    tokens: AdminTokens,
+    anti_forgery: AntiForgery,
     store: TableStore,
     audit: AuditLog,
     shadow: ShadowRunner,
@@ -126,16 +130,8 @@ def create_admin_app(
     analyst: CanaryAnalyst,
     freezes: Freezes,
     freeze_drain_seconds: float,
-) -> Starlette:
+) -> ASGIApp:
     """Build the admin ASGI app for one proxy process."""
-
-    def is_authorised(request: Request) -> bool:
-        if admin_token is None:
-            return False
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), admin_token.encode()
-        )
 
     def table_view() -> dict[str, Any]:
         snapshot = store.current
@@ -152,11 +148,10 @@ def create_admin_app(
         return JSONResponse(table_view())
 
     async def change_route(request: Request) -> Response:
-        try:
-            document = await request.json()
-        except ValueError:
-            return _problem(request, 400, "the body is not JSON")
-        if not isinstance(document, dict) or not isinstance(document.get("changes"), dict):
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        if not isinstance(document.get("changes"), dict):
             return _problem(request, 422, "the body needs an object 'changes' and a 'reason'")
         reason = str(document.get("reason") or "").strip()
         if not reason:
@@ -192,9 +187,7 @@ def create_admin_app(
         return JSONResponse(table_view())
 
     async def replace_table(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_TABLE_BYTES:
-            return _problem(request, 413, "the table is too large")
+        raw = await request.body()  # at most MAX_BODY_BYTES: `guarded` read it
         reason = request.query_params.get("reason", "").strip() or "table replaced"
         try:
             store.replace_text(raw.decode("utf-8", errors="replace"), _actor(request), reason)
@@ -242,14 +235,18 @@ def create_admin_app(
         Route("/analysis", read_analysis, methods=["GET"]),
         Route("/analysis/run", run_analysis, methods=["POST"]),
     ]
-    app = Starlette(routes=routes)
+    handlers = {HTTPException: _http_problem, Exception: _server_problem}
+    return guarded(Starlette(routes=routes, exception_handlers=handlers), tokens, anti_forgery)
 
-    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        request = Request(scope, receive)
-        if not is_authorised(request):
-            response = _problem(request, 401, "the admin API needs the admin bearer token")
-            await response(scope, receive, send)
-            return
-        await app(scope, receive, send)
 
-    return guarded  # type: ignore[return-value]
+async def _http_problem(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such admin path, wrong method) as problems."""
+    assert isinstance(error, HTTPException)
+    detail = f"{request.method} {request.url.path} of the admin API: {error.detail}"
+    response = _problem(request, error.status_code, detail)
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def _server_problem(request: Request, error: Exception) -> Response:
+    return _problem(request, 500, "the admin API failed; the proxy's log has the details")

@@ -2,9 +2,11 @@
 
 `create_app(settings)` builds every part (table store, forwarder, breakers, canary, shadow,
 analysis, metrics, admin) and returns a plain ASGI callable; nothing connects or starts until the
-server runs the lifespan. Dispatch: `/healthz` and `/metrics` are the proxy's own, the admin
-prefix goes to the admin API, everything else is proxied. This module must never contain routing
-or forwarding logic itself.
+server runs the lifespan. Dispatch: every request's head passes the front door's checks first
+(`limits`); `/healthz` and `/metrics` are the proxy's own, the admin prefix goes to the admin
+API (or, when it has its own port, answers 404 here and is served by `admin_port_app` there),
+everything else is proxied. A websocket handshake is refused with a problem. This module must
+never contain routing or forwarding logic itself.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from strangler.plumbing.logs import configure_logging, get_logger
 from strangler.plumbing.request_id import accept_or_mint
 from strangler_proxy.access_log import AccessLog
 from strangler_proxy.admin import create_admin_app
+from strangler_proxy.admin_tokens import load_admin_tokens
 from strangler_proxy.analysis import CanaryAnalyst
+from strangler_proxy.anti_forgery import AntiForgery
 from strangler_proxy.audit import AuditLog
 from strangler_proxy.breaker import Breakers
 from strangler_proxy.canary import CanaryAssigner
 from strangler_proxy.forwarding import Forwarder, Receive, Send
 from strangler_proxy.freeze import Freezes
+from strangler_proxy.limits import UPGRADE_REFUSED, Refusal
 from strangler_proxy.metrics import ProxyMetrics
-from strangler_proxy.paths import UnsafePath
+from strangler_proxy.paths import CanonicalPath, UnsafePath
 from strangler_proxy.proxy import Proxy, canonical_or_none, reject_path
-from strangler_proxy.responses import send_bytes, send_problem
+from strangler_proxy.responses import problem_document, send_bytes, send_problem
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
@@ -79,7 +84,10 @@ class ProxyApp:
             self.freezes,
         )
         self.admin = create_admin_app(
-            admin_token,
+            load_admin_tokens(
+                settings.admin_token, settings.admin_tokens, settings.admin_tokens_file
+            ),
+            AntiForgery(),
             self.store,
             self.audit,
             self.shadow,
@@ -89,6 +97,7 @@ class ProxyApp:
             settings.freeze_drain_seconds,
         )
         self._admin_prefix = settings.admin_prefix
+        self._admin_on_public_port = settings.admin_port is None
         self._background: list[asyncio.Task[None]] = []
         self.is_ready = False
 
@@ -98,22 +107,13 @@ class ProxyApp:
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-        # websockets are not proxied: returning without accepting closes the connection.
+        elif kind == "websocket":  # under a server that upgrades by itself (plain uvicorn)
+            await self._refuse_websocket(scope, receive, send)
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        query = scope.get("query_string", b"")
-        refusal = self.proxy.limits.refusal(raw_path, query, scope["headers"])
-        if refusal is not None:
-            request_id = accept_or_mint(_header(scope, b"x-request-id"))
-            await send_problem(send, refusal.status, refusal.detail, request_id)
-            self.metrics.observe("refused", "proxy", scope["method"], refusal.status, 0.0)
-            return
-        path = canonical_or_none(scope)
-        if isinstance(path, UnsafePath):
-            request_id = accept_or_mint(_header(scope, b"x-request-id"))
-            await reject_path(send, path, request_id)
-            self.metrics.observe("rejected", "proxy", scope["method"], 400, 0.0)
+        path = self._front_door(scope)
+        if not isinstance(path, CanonicalPath):
+            await self._refuse(scope, send, path)
             return
         decoded = path.decoded
         if decoded in ("/healthz", "/metrics"):
@@ -121,11 +121,80 @@ class ProxyApp:
             return
         prefix = self._admin_prefix
         if decoded == prefix or decoded.startswith(prefix + "/"):
-            rest = decoded[len(prefix) :] or "/"
-            child = {**scope, "path": rest, "raw_path": rest.encode("utf-8"), "root_path": ""}
-            await self.admin(child, receive, send)  # type: ignore[arg-type]
+            if self._admin_on_public_port:
+                await self._admin(scope, receive, send, decoded)
+            else:
+                request_id = accept_or_mint(_header(scope, b"x-request-id"))
+                await send_problem(send, 404, f"there is nothing at {decoded}", request_id)
             return
         await self.proxy.handle(scope, receive, send, path)
+
+    async def admin_port_app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """The ASGI app of the admin port: the admin API under its prefix, and `/healthz`."""
+        if scope["type"] != "http":
+            return  # no lifespan here: the public server runs the proxy's
+        path = self._front_door(scope)
+        if not isinstance(path, CanonicalPath):
+            await self._refuse(scope, send, path)
+            return
+        decoded = path.decoded
+        if decoded == "/healthz":
+            await self._operations(scope, send, decoded)
+        elif self._is_admin(decoded):
+            await self._admin(scope, receive, send, decoded)
+        else:
+            request_id = accept_or_mint(_header(scope, b"x-request-id"))
+            await send_problem(send, 404, f"there is nothing at {decoded}", request_id)
+
+    def _front_door(self, scope: dict[str, Any]) -> CanonicalPath | Refusal | UnsafePath:
+        """The request's canonical path, or why its head is refused (`limits`, `paths`)."""
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query = scope.get("query_string", b"")
+        refusal = self.proxy.limits.refusal(
+            raw_path, query, scope["headers"], scope.get("http_version", "1.1")
+        )
+        return refusal if refusal is not None else canonical_or_none(scope)
+
+    async def _refuse(
+        self, scope: dict[str, Any], send: Send, refused: Refusal | UnsafePath
+    ) -> None:
+        request_id = accept_or_mint(_header(scope, b"x-request-id"))
+        if isinstance(refused, UnsafePath):
+            await reject_path(send, refused, request_id)
+            self.metrics.observe("rejected", "proxy", scope["method"], 400, 0.0)
+            return
+        closing = [(b"connection", b"close")] if refused.closes else []
+        await send_problem(send, refused.status, refused.detail, request_id, closing)
+        self.metrics.observe("refused", "proxy", scope["method"], refused.status, 0.0)
+
+    def _is_admin(self, decoded: str) -> bool:
+        prefix = self._admin_prefix
+        return decoded == prefix or decoded.startswith(prefix + "/")
+
+    async def _admin(
+        self, scope: dict[str, Any], receive: Receive, send: Send, decoded: str
+    ) -> None:
+        rest = decoded[len(self._admin_prefix) :] or "/"
+        child = {**scope, "path": rest, "raw_path": rest.encode("utf-8"), "root_path": ""}
+        await self.admin(child, receive, send)
+
+    async def _refuse_websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Refuse a handshake with the same problem as any upgrade (`limits.UPGRADE_REFUSED`).
+
+        Servers offering the ASGI websocket denial response get the problem as the answer;
+        others can only close, which they answer with a bare 403.
+        """
+        await receive()  # websocket.connect
+        refusal: Refusal = UPGRADE_REFUSED
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        request_id = accept_or_mint(_header(scope, b"x-request-id"))
+        body, headers = problem_document(refusal.status, refusal.detail, request_id)
+        start = {"type": "websocket.http.response.start", "status": refusal.status}
+        await send({**start, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        self.metrics.observe("refused", "proxy", "GET", refusal.status, 0.0)
 
     async def _operations(self, scope: dict[str, Any], send: Send, path: str) -> None:
         """The proxy's own /healthz and /metrics, with the contract's 405 and request ids."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from strangler_proxy.audit import AuditLog
+from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.table import SAFE_METHODS, Route
 
 
@@ -40,7 +40,7 @@ class StillWriting(Exception):
 @dataclass
 class Freeze:
     context: str
-    actor: str
+    actor: str | Actor
     reason: str
     max_seconds: float
     started: float = field(default_factory=time.monotonic)
@@ -56,7 +56,7 @@ class Freeze:
     def describe(self) -> dict[str, object]:
         return {
             "context": self.context,
-            "actor": self.actor,
+            "actor": str(self.actor),
             "reason": self.reason,
             "started_at": self.started_at.replace("+00:00", "Z"),
             "max_seconds": self.max_seconds,
@@ -135,7 +135,12 @@ class Freezes:
     # The admin side.
 
     async def freeze(
-        self, context: str, max_seconds: float, drain_seconds: float, actor: str, reason: str
+        self,
+        context: str,
+        max_seconds: float,
+        drain_seconds: float,
+        actor: str | Actor,
+        reason: str,
     ) -> dict[str, object]:
         """Freeze `context`'s writes; return once none is in flight (or thaw and raise)."""
         if context in self._frozen:
@@ -169,7 +174,7 @@ class Freezes:
             "drained_seconds": round(time.monotonic() - freeze.started, 6),
         }
 
-    def thaw(self, context: str, actor: str, reason: str) -> dict[str, object] | None:
+    def thaw(self, context: str, actor: str | Actor, reason: str) -> dict[str, object] | None:
         """End the freeze of `context` (None if it was not frozen); writes flow at once."""
         freeze = self._frozen.pop(context, None)
         if freeze is None:

@@ -1,9 +1,12 @@
 """Rewriting headers for one hop: what the upstream receives and what the client gets back.
 
 Removes hop-by-hop headers (RFC 9110 7.6.1, plus any named in `Connection`), sets
-`X-Forwarded-For/Proto/Host` (trusting client-supplied ones only from configured proxies), and
-carries `X-Request-ID` and W3C `traceparent` (a new span id for this hop, same trace). The proxy's
-own control headers never leave it. This module must never perform I/O nor choose a route.
+`X-Forwarded-For/Proto/Host` and `X-Real-IP`, and carries `X-Request-ID` and W3C `traceparent`
+(a new span id for this hop, same trace). Headers that say who the client is (`IDENTITY`:
+`X-Real-IP`, `Forwarded`, `True-Client-IP`, `CF-Connecting-IP`...) are believed only from a
+peer in `PROXY_TRUSTED_PROXIES`; from anyone else they are dropped, and the ones the proxy
+sets are set from the connection's own address. The proxy's own control headers never leave
+it. This module must never perform I/O nor choose a route.
 """
 
 from __future__ import annotations
@@ -30,10 +33,41 @@ HOP_BY_HOP = frozenset(
     }
 )
 PROXY_CONTROL = frozenset({"x-strangler-force", "x-strangler-admin-token", "x-strangler-shadow"})
-FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+# Set by the proxy itself on every request (from a trusted peer's values where it has them).
+FORWARDED = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"}
+)
+# Other headers through which a hop tells the next who the client is, or what it asked for
+# (some frameworks let these override the URL or scheme): passed on from trusted peers only.
+IDENTITY = frozenset(
+    {
+        "x-client-ip",
+        "client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-cluster-client-ip",
+        "x-original-forwarded-for",
+        "x-forwarded",
+        "forwarded-for",
+        "x-forwarded-port",
+        "x-forwarded-server",
+        "x-forwarded-prefix",
+        "x-forwarded-scheme",
+        "x-forwarded-ssl",
+        "x-url-scheme",
+        "front-end-https",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-host",
+        "x-envoy-external-address",
+    }
+)
 # The server in front of the client adds its own; copies from the upstream would be duplicates.
 RESPONSE_DROPPED = frozenset({"date", "server"})
-_ALWAYS_DROPPED = HOP_BY_HOP | PROXY_CONTROL | FORWARDED | {"x-request-id", "traceparent"}
+_ALWAYS_DROPPED = (
+    HOP_BY_HOP | PROXY_CONTROL | FORWARDED | IDENTITY | {"x-request-id", "traceparent"}
+)
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
@@ -80,7 +114,7 @@ def next_traceparent(incoming: str | None, random: bytes | None = None) -> str:
 
 
 class TrustedProxies:
-    """The networks whose `X-Forwarded-*` headers the proxy believes."""
+    """The networks whose `X-Forwarded-*` and other identity headers the proxy believes."""
 
     def __init__(self, networks: Iterable[str]) -> None:
         self._networks = [ipaddress.ip_network(network, strict=False) for network in networks]
@@ -93,6 +127,17 @@ class TrustedProxies:
         except ValueError:
             return False
         return any(parsed in network for network in self._networks)
+
+    def client_of(self, chain: str, peer: str) -> str:
+        """The client's address: the last one of `X-Forwarded-For` + peer not a trusted proxy.
+
+        Addresses left of it were written by whoever the client is, so they prove nothing.
+        """
+        hops = [hop.strip() for hop in chain.split(",") if hop.strip()]
+        for hop in reversed([*hops, peer]):
+            if not self.trusts(hop):
+                return hop
+        return hops[0] if hops else peer
 
 
 def rewrite_request_headers(
@@ -133,6 +178,9 @@ def rewrite_request_headers(
     chain = lookup.get("x-forwarded-for") if is_trusted else None
     address = client_address or "unknown"
     forward.append(("x-forwarded-for", f"{chain}, {address}" if chain else address))
+    forward.append(("x-real-ip", trusted.client_of(chain, address) if chain else address))
+    if is_trusted:
+        forward.extend((name, lookup[name]) for name in IDENTITY if name in lookup)
     proto = lookup.get("x-forwarded-proto") if is_trusted else None
     forward.append(("x-forwarded-proto", proto or scheme))
     host = (lookup.get("x-forwarded-host") if is_trusted else None) or lookup.get("host")

@@ -5,7 +5,9 @@ table swap never affects a request already in flight. A write of a context froze
 cutover waits for the thaw first and is then planned on the table in force (see `freeze`).
 Safe requests fall back to the monolith when the service fails (refused, timeout, 5xx, breaker
 open) while the monolith still owns the route's data; everything else gets a problem+json
-502/503/504 with the request id. This module must never change the route table.
+502/503/504 with the request id. Safe requests wait less for an upstream than writes
+(`read_timeout`), so that a fallback still comes in time. This module must never change the
+route table.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ class Proxy:
         route = plan.route
         timeout = self.forwarder.timeout(
             (route.connect_timeout if route else None) or self.settings.connect_timeout,
-            (route.read_timeout if route else None) or self.settings.read_timeout,
+            read_timeout(route, method, self.settings),
         )
         failure: UpstreamFailed | None = None
         for upstream in self._attempts(plan):
@@ -344,6 +346,17 @@ class Proxy:
                 fallback=outcome.fell_back,
                 seconds=elapsed,
             )
+
+
+def read_timeout(route: Route | None, method: str, settings: ProxySettings) -> float:
+    """Seconds an upstream may take to start answering (and between two of its chunks).
+
+    The route's own wins; else a safe request gets the short default, so that a hung
+    service leaves time to fall back to the monolith, and a write the longer one.
+    """
+    if route is not None and route.read_timeout is not None:
+        return route.read_timeout
+    return settings.safe_read_timeout if method in SAFE_METHODS else settings.write_read_timeout
 
 
 async def reject_path(send: Send, error: UnsafePath, request_id: str) -> None:

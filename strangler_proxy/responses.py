@@ -19,8 +19,10 @@ Send = Any
 PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("bad-request", "Bad request"),
     401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    408: ("request-timeout", "Request timeout"),
     413: ("payload-too-large", "Payload too large"),
     414: ("uri-too-long", "URI too long"),
     422: ("validation", "Validation failed"),
@@ -89,6 +91,19 @@ def problem_in_place_of(
     kept.append((b"content-type", PROBLEM_CONTENT_TYPE.encode()))
     kept.append((b"content-length", str(len(body)).encode()))
     return kept, body
+
+
+def problem_document(
+    status: int, detail: str, request_id: str
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A problem's body and the headers that describe it (type, length, request id)."""
+    body = json.dumps(problem(status, detail, request_id)).encode()
+    headers = [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    return body, headers
 
 
 async def send_problem(

@@ -9,9 +9,9 @@ build a `ProxySettings()` in the process's entry point.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strangler_proxy.table import MONOLITH
@@ -34,8 +34,17 @@ class ProxySettings(BaseSettings):
     table_watch_seconds: Annotated[float, Field(ge=0)] = 2.0
     audit_log_path: Path = Path(".strangler/proxy-audit.jsonl")
 
+    # Admin tokens, each with the name the audit log records as the actor (docs/proxy.md,
+    # "Admin API"): `PROXY_ADMIN_TOKEN` is the one named "admin"; `PROXY_ADMIN_TOKENS` is JSON
+    # {name: token}; `PROXY_ADMIN_TOKENS_FILE` a file holding the same JSON.
     admin_token: SecretStr | None = None
+    admin_tokens: dict[str, SecretStr] = {}
+    admin_tokens_file: Path | None = None
     admin_prefix: Annotated[str, Field(pattern=r"^/_[a-z]+$")] = "/_admin"
+    # Set: the admin API answers only on this port of `admin_host` (same process, same state),
+    # and the public port answers 404 under the admin prefix.
+    admin_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    admin_host: str = "127.0.0.1"
     token_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("STRANGLER_TOKEN_SECRET", "token_secret")
     )
@@ -48,8 +57,19 @@ class ProxySettings(BaseSettings):
     max_header_bytes: Annotated[int, Field(ge=64)] = 8000
     max_headers: Annotated[int, Field(ge=8)] = 90
 
+    # Client connections (docs/proxy.md, "The front door"), defaults as nginx's
+    # client_header_timeout and keepalive_timeout.
+    header_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    idle_timeout: Annotated[float, Field(gt=0, le=3600)] = 75.0
+    max_connections: Annotated[int, Field(ge=1)] = 1000
+
+    # Upstream timeouts unless a route says otherwise. Safe reads are short so that a hung
+    # service's read falls back to the monolith while the client still waits; writes, which
+    # never fall back, get longer.
     connect_timeout: Annotated[float, Field(gt=0)] = 2.0
-    read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    safe_read_timeout: Annotated[float, Field(gt=0)] = 5.0
+    write_read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    read_timeout: float | None = None  # split in two; refused when set (see below)
     pool_limit: Annotated[int, Field(ge=1)] = 200
     pool_limit_per_upstream: Annotated[int, Field(ge=1)] = 100
     keepalive_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -72,6 +92,15 @@ class ProxySettings(BaseSettings):
 
     access_log: bool = True
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _no_single_read_timeout(self) -> Self:
+        if self.read_timeout is not None:
+            raise ValueError(
+                "PROXY_READ_TIMEOUT was split in two: set PROXY_SAFE_READ_TIMEOUT (GET, HEAD,"
+                " OPTIONS) and PROXY_WRITE_READ_TIMEOUT (every other method)"
+            )
+        return self
 
     def upstream_urls(self) -> dict[str, str]:
         """Every upstream this process was told about, by context name (without trailing /)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strangler_proxy.audit import AuditLog
+from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.routing import Router
 from strangler_proxy.table import (
     RouteTable,
@@ -58,11 +58,13 @@ class TableStore:
         self.last_error = []
         return self.current
 
-    def _refuse(self, problems: list[str], actor: str, action: str, reason: str) -> None:
+    def _refuse(self, problems: list[str], actor: str | Actor, action: str, reason: str) -> None:
         self.last_error = problems
         self.audit.append(actor, action, reason, outcome="refused", problems=problems)
 
-    def load_file(self, path: Path, actor: str = "proxy", reason: str = "startup") -> Snapshot:
+    def load_file(
+        self, path: Path, actor: str | Actor = "proxy", reason: str = "startup"
+    ) -> Snapshot:
         """Load a table file; on failure the last good table stays and TableError is raised."""
         self._file = path
         try:
@@ -76,7 +78,12 @@ class TableStore:
         return self.replace_text(text, actor, reason, source=str(path), action="load-file")
 
     def replace_text(
-        self, text: str, actor: str, reason: str, source: str = "admin", action: str = "replace"
+        self,
+        text: str,
+        actor: str | Actor,
+        reason: str,
+        source: str = "admin",
+        action: str = "replace",
     ) -> Snapshot:
         """Install a whole table given as TOML text, or raise TableError."""
         try:
@@ -98,12 +105,14 @@ class TableStore:
         )
         return snapshot
 
-    def change_route(self, name: str, changes: dict[str, Any], actor: str, reason: str) -> Snapshot:
+    def change_route(
+        self, name: str, changes: dict[str, Any], actor: str | Actor, reason: str
+    ) -> Snapshot:
         """Change fields of one route (mode, canary_percent, active, ...), validated as a whole."""
         return self.change_routes({name: changes}, actor, reason)
 
     def change_routes(
-        self, changes: dict[str, dict[str, Any]], actor: str, reason: str
+        self, changes: dict[str, dict[str, Any]], actor: str | Actor, reason: str
     ) -> Snapshot:
         """Change several routes in one new table version (all or none), as one audit entry."""
         table = self.current.table

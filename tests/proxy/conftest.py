@@ -37,10 +37,15 @@ class RunningProxy:
     table_path: Path
     audit_path: Path
     process: ManagedProcess
+    admin_url: str | None = None  # the admin port's, when the proxy has one
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def admin(self) -> httpx.Client:
         return httpx.Client(
-            base_url=f"{self.url}/_admin",
+            base_url=f"{self.admin_url or self.url}/_admin",
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Admin-Actor": "pytest"},
             timeout=10,
         )
@@ -87,7 +92,9 @@ def start_proxy(
         log_path=tmp_path / "logs" / f"proxy-{port}.log",
     )  # fmt: skip
     process.wait_healthy()
-    return RunningProxy(f"http://127.0.0.1:{port}", table_path, audit_path, process)
+    admin_port = env.get("PROXY_ADMIN_PORT")
+    admin_url = f"http://127.0.0.1:{admin_port}" if admin_port else None
+    return RunningProxy(f"http://127.0.0.1:{port}", table_path, audit_path, process, admin_url)
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,9 @@ def test_a_route_change_applies_at_once_and_is_audited(
         assert answered_by(client, proxy) == "users"
         entries = admin.get("/audit").json()["entries"]
     change = entries[-1]
-    assert change["actor"] == "ada" and change["reason"] == "users cutover"
+    # The actor is the token's name; what the caller says of itself is only a claim.
+    assert change["actor"] == "admin" and change["claimed_actor"] == "ada"
+    assert change["reason"] == "users cutover"
     assert change["changes"] == {"mode": {"from": "monolith", "to": "service"}}
     on_disk = [json.loads(line) for line in proxy.audit_path.read_text().splitlines()]
     assert on_disk[-1]["reason"] == "users cutover"

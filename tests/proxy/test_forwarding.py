@@ -150,6 +150,43 @@ def test_forwarded_headers_from_an_untrusted_client_are_replaced(
     assert seen["host"] == "forum.local"
 
 
+CLAIMED_IDENTITY = {
+    "X-Real-IP": "6.6.6.6",
+    "X-Client-IP": "6.6.6.6",
+    "True-Client-IP": "6.6.6.6",
+    "CF-Connecting-IP": "6.6.6.6",
+    "Fastly-Client-IP": "6.6.6.6",
+    "Forwarded": "for=6.6.6.6;proto=https",
+    "X-Forwarded-Port": "443",
+    "X-Original-URL": "/_admin/routes",
+}
+
+
+def test_identity_headers_from_an_untrusted_client_are_dropped_or_overwritten(
+    proxy: RunningProxy, client: httpx.Client
+) -> None:
+    answer = client.get(f"{proxy.url}/api/threads", headers=CLAIMED_IDENTITY)
+    seen = answer.json()["headers"]
+    assert seen["x-real-ip"] == "127.0.0.1"  # the connection's own address
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    claimed = {name.lower() for name in CLAIMED_IDENTITY} - {"x-real-ip"}
+    assert claimed.isdisjoint(seen), sorted(claimed & set(seen))
+
+
+def test_identity_headers_from_a_trusted_proxy_are_believed(
+    proxy_factory: Callable[..., RunningProxy], monolith: Upstream, client: httpx.Client
+) -> None:
+    trusting = proxy_factory("", {"monolith": monolith.url}, PROXY_TRUSTED_PROXIES='["127.0.0.1"]')
+    answer = client.get(
+        f"{trusting.url}/api/threads",
+        headers={**CLAIMED_IDENTITY, "X-Forwarded-For": "203.0.113.7"},
+    )
+    seen = answer.json()["headers"]
+    assert seen["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert seen["x-real-ip"] == "203.0.113.7"  # the last address no trusted proxy wrote
+    assert seen["true-client-ip"] == "6.6.6.6" and seen["cf-connecting-ip"] == "6.6.6.6"
+
+
 def test_a_sane_request_id_is_passed_on_and_returned(
     proxy: RunningProxy, client: httpx.Client
 ) -> None:

@@ -1,4 +1,5 @@
-"""Specification of the proxy's front door: heads too large to forward, and upstream error pages.
+"""Specification of the proxy's front door: heads too large to forward or without one `Host`,
+requests to switch protocols, and upstream error pages.
 
 The proxy answers the public port at every stage, so whatever it cannot or will not forward it
 refuses itself, in the contract's problem+json with the request id; and an upstream's error
@@ -19,6 +20,8 @@ import httpx
 import pytest
 
 from tests.proxy.conftest import RunningProxy, Upstream, start_proxy
+from tests.proxy.raw_http import connect, is_closed_by_peer, read_answer
+from tests.proxy.raw_http import get as raw_get
 
 REQUEST_ID = "front-door-test-1"
 
@@ -150,3 +153,57 @@ def test_an_upstream_json_error_and_a_head_answer_pass_unchanged(
     assert json_error.json() == {"answered_by": "monolith", "status": 404}
     head = client.head(f"{proxy.url}/fault/page/503")
     assert head.status_code == 503 and head.headers["content-type"].startswith("text/html")
+
+
+WEBSOCKET_HANDSHAKE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+H2C_UPGRADE = {"Upgrade": "h2c", "Connection": "Upgrade, HTTP2-Settings", "HTTP2-Settings": "AA"}
+
+
+@pytest.mark.parametrize(
+    "upgrade", [WEBSOCKET_HANDSHAKE, H2C_UPGRADE, {"Upgrade": "websocket"}],
+    ids=["websocket", "h2c", "upgrade-without-connection"],
+)  # fmt: skip
+def test_a_request_to_switch_protocols_is_refused_with_a_problem_and_its_request_id(
+    proxy: RunningProxy, upgrade: dict[str, str]
+) -> None:
+    with connect(proxy.port) as connection:
+        connection.sendall(raw_get("/ws", **upgrade, **{"X-Request-ID": REQUEST_ID}))
+        answer = read_answer(connection)
+        assert is_closed_by_peer(connection)
+    assert answer.status == 403
+    assert answer.headers["x-request-id"] == REQUEST_ID
+    assert answer.headers["connection"] == "close"
+    assert "Upgrade" in answer.problem()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("head", "detail"),
+    [
+        (b"GET /api/threads HTTP/1.1\r\n\r\n", "needs a Host"),
+        (b"GET /api/threads HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", "2 Host"),
+        (b"GET /api/threads HTTP/1.1\r\nHost: a.test/evil\r\n\r\n", "does not name a host"),
+    ],
+    ids=["no-host", "two-hosts", "not-a-host"],
+)
+def test_an_http_1_1_request_without_exactly_one_host_is_a_400_problem(
+    proxy: RunningProxy, head: bytes, detail: str
+) -> None:
+    with connect(proxy.port) as connection:
+        connection.sendall(head)
+        answer = read_answer(connection)
+        assert is_closed_by_peer(connection)
+    assert answer.status == 400
+    assert detail in answer.problem()["detail"]
+
+
+def test_an_http_1_0_request_without_host_is_forwarded(proxy: RunningProxy) -> None:
+    with connect(proxy.port) as connection:
+        connection.sendall(b"GET /api/threads HTTP/1.0\r\n\r\n")
+        answer = read_answer(connection)
+    assert answer.status == 200
+    assert json.loads(answer.body)["answered_by"] == "monolith"

@@ -167,7 +167,8 @@ def test_a_freeze_thaws_by_itself_at_its_maximum_and_every_step_is_audited(
         assert admin.delete("/freezes/users").status_code == 404
         entries = [e for e in admin.get("/audit").json()["entries"] if e["action"] != "load-file"]
     assert [entry["action"] for entry in entries] == ["freeze", "thaw"]
-    assert entries[0]["context"] == "users" and entries[0]["actor"] == "pytest"
+    assert entries[0]["context"] == "users" and entries[0]["actor"] == "admin"
+    assert entries[0]["claimed_actor"] == "pytest"
     assert entries[1]["actor"] == "proxy" and "maximum" in entries[1]["reason"]
 
 
