@@ -105,3 +105,9 @@ def offset_page(
     shown = rows[:limit]
     next_offset = offset + len(shown) if len(rows) > limit else None
     return page_body([present(row) for row in shown], next_offset)
+
+
+def page(request: Any) -> PageRequest:
+    """A FastAPI dependency: the request's `limit` and `cursor` (422 for bad values), the first
+    value of a repeated parameter winning, as in the monolith."""
+    return parse_page(dict(reversed(request.query_params.multi_items())))

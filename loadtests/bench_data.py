@@ -21,6 +21,7 @@ The delays and freeze windows are also drawn into `--plot` (PNG). It asserts not
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
@@ -58,7 +59,7 @@ from strangler.runtime.launch import (
     sync_environment,
 )
 from strangler.runtime.processes import ManagedProcess, free_port, start
-from strangler.runtime.workspace import stage_table
+from strangler.workspace import find_workspace
 from strangler_proxy.client import ProxyAdmin
 
 console = Console()
@@ -119,7 +120,7 @@ def _backfill_all(monolith: str, backend: str, arguments: argparse.Namespace) ->
     """Backfill every context into fresh databases: (rows, seconds, client CPU, server CPU)."""
     rows = seconds = client = server = 0.0
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
-        for name in context_names():
+        for name in context_names(find_workspace()):
             service = stack.enter_context(
                 fresh_database(backend, Path(folder), arguments.postgres_url, name)
             )
@@ -264,22 +265,25 @@ def forum_system(
             process.wait_healthy(120)
 
         ports = {name: free_port() for name in ("monolith", "forum", "proxy", "sync")}
+        workspace = find_workspace()
         launch(
             "monolith",
-            monolith_command(ports["monolith"]),
-            monolith_environment(monolith, SECRET, folder),
+            monolith_command(workspace, ports["monolith"]),
+            monolith_environment(workspace, monolith, SECRET, folder),
             ports["monolith"],
         )
-        launch("forum", service_command("forum", ports["forum"]),
-               service_environment("forum", service, SECRET), ports["forum"])  # fmt: skip
+        forum = service_environment(workspace, "forum", service, SECRET)
+        launch("forum", service_command(workspace, "forum", ports["forum"]), forum, ports["forum"])
         link = stack.enter_context(Link.open("forum", monolith, service))
         backfill.backfill(link, arguments.chunk_rows)
-        launch("sync", sync_command("forum"), sync_environment(monolith, service, ports["sync"]),
-               ports["sync"])  # fmt: skip
+        sync = sync_environment(workspace, monolith, service, ports["sync"])
+        launch("sync", sync_command("forum"), sync, ports["sync"])
+        table = Path(folder) / "stage0-table.toml"
+        table.write_text(workspace.migration().stage(0).table_text())
         env = {
             "PROXY_MONOLITH_URL": f"http://127.0.0.1:{ports['monolith']}",
-            "PROXY_FORUM_URL": f"http://127.0.0.1:{ports['forum']}",
-            "PROXY_ROUTE_TABLE_PATH": str(stage_table(0)), "PROXY_ADMIN_TOKEN": ADMIN,
+            "PROXY_UPSTREAMS": json.dumps({"forum": f"http://127.0.0.1:{ports['forum']}"}),
+            "PROXY_ROUTE_TABLE_PATH": str(table), "PROXY_ADMIN_TOKEN": ADMIN,
             "PROXY_AUDIT_LOG_PATH": str(folder / "audit.jsonl"), "PROXY_ACCESS_LOG": "false",
             "STRANGLER_TOKEN_SECRET": SECRET, "PROXY_TABLE_WATCH_SECONDS": "0",
         }  # fmt: skip

@@ -40,6 +40,7 @@ from strangler.runtime.launch import (
     service_environment,
 )
 from strangler.runtime.processes import free_port
+from strangler.workspace import find_workspace
 
 # (label, context, path): the reads each service exists to serve.
 READS = [
@@ -133,19 +134,19 @@ def serving(workdir: Path, urls: dict[str, str]) -> Iterator[dict[str, str]]:
     with ExitStack() as stack:
         bases: dict[str, str] = {}
         port = free_port()
-        env = monolith_environment(urls["monolith"], TOKEN_SECRET, workdir)
+        workspace = find_workspace()
+        env = monolith_environment(workspace, urls["monolith"], TOKEN_SECRET, workdir)
+        argv = monolith_command(workspace, port)
         stack.enter_context(
-            _process(
-                "monolith", monolith_command(port), env, f"http://127.0.0.1:{port}/healthz", logs
-            )
+            _process("monolith", argv, env, f"http://127.0.0.1:{port}/healthz", logs)
         )
         bases["monolith"] = f"http://127.0.0.1:{port}"
-        for context in ("users", "forum", "polls", "search"):
+        for context in workspace.context_names:
             port = free_port()
-            env = service_environment(context, urls[context], TOKEN_SECRET)
+            env = service_environment(workspace, context, urls[context], TOKEN_SECRET)
             health = f"http://127.0.0.1:{port}/healthz"
             stack.enter_context(
-                _process(context, service_command(context, port), env, health, logs)
+                _process(context, service_command(workspace, context, port), env, health, logs)
             )
             bases[context] = f"http://127.0.0.1:{port}"
         yield bases

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from strangler.workspace import find_workspace
+
 REPO = Path(__file__).resolve().parent.parent
-STAGE0 = REPO / "stages" / "stage0.toml"
 TOKEN_SECRET = "bench-signing-key-not-a-secret-0123456789"
 
 
@@ -139,11 +140,18 @@ def seeded_monolith(port: int, workdir: Path, logs: Path, workers: int) -> Itera
     database_url = f"sqlite:///{workdir / 'monolith.sqlite3'}"
     upgrade("monolith", database_url)
     seed(make_engine(database_url), scale=0.05, seed_value=42)
-    env = monolith_environment(database_url, TOKEN_SECRET, workdir)
-    with _process(
-        "monolith", monolith_command(port, workers), env, f"http://127.0.0.1:{port}/healthz", logs
-    ):
+    workspace = find_workspace()
+    env = monolith_environment(workspace, database_url, TOKEN_SECRET, workdir)
+    argv = monolith_command(workspace, port, workers)
+    with _process("monolith", argv, env, f"http://127.0.0.1:{port}/healthz", logs):
         yield f"http://127.0.0.1:{port}"
+
+
+def _stage_zero(workdir: Path) -> Path:
+    """Stage 0's route table (everything to the monolith), as a file the proxy reads."""
+    path = workdir / "stage0-table.toml"
+    path.write_text(find_workspace().migration().stage(0).table_text())
+    return path
 
 
 @contextmanager
@@ -154,7 +162,9 @@ def strangler_proxy(
     from strangler.runtime.launch import proxy_command, proxy_environment
 
     env = {
-        **proxy_environment(upstream, STAGE0, "bench-admin-token", TOKEN_SECRET, workdir),
+        **proxy_environment(
+            upstream, {}, _stage_zero(workdir), "bench-admin-token", TOKEN_SECRET, workdir
+        ),
         "PROXY_AUDIT_LOG_PATH": str(workdir / f"audit-{port}.jsonl"),
         "PROXY_ACCESS_LOG": "true" if access_log else "false",
     }

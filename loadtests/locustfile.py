@@ -59,8 +59,8 @@ class Visitor(FastHttpUser):
         # The n-th user of each locust process makes the same choices in every architecture.
         worker = getattr(self.environment.runner, "worker_index", 0)
         self.chance = random.Random(f"{self.plan.seed}-{worker}-{next(USER_NUMBERS)}")
-        self.user_id = self.chance.randint(1, self.plan.users)
-        self.headers = {"Authorization": f"Bearer {self.plan.tokens[self.user_id]}"}
+        self.user_id = self.chance.randint(1, self.plan.data['users'])
+        self.headers = {"Authorization": f"Bearer {self.plan.data['tokens'][str(self.user_id)]}"}
 
     def expect(self, method: str, path: str, name: str, ok: tuple[int, ...], **options: Any) -> Any:
         """Send a request named `name`; anything but an `ok` status is a failure."""
@@ -79,15 +79,16 @@ class Visitor(FastHttpUser):
         self.expect("GET", "/api/threads?limit=20", "/api/threads", (200,))
 
     def get_thread(self) -> None:
-        path = f"/api/threads/{self.some(self.plan.threads)}"
+        path = f"/api/threads/{self.some(self.plan.data['threads'])}"
         self.expect("GET", path, "/api/threads/{id}", (200,))
 
     def list_posts(self) -> None:
-        path = f"/api/threads/{self.some(self.plan.threads)}/posts?limit=20"
+        path = f"/api/threads/{self.some(self.plan.data['threads'])}/posts?limit=20"
         self.expect("GET", path, "/api/threads/{id}/posts", (200,))
 
     def get_user(self) -> None:
-        self.expect("GET", f"/api/users/{self.some(self.plan.users)}", "/api/users/{id}", (200,))
+        path = f"/api/users/{self.some(self.plan.data['users'])}"
+        self.expect("GET", path, "/api/users/{id}", (200,))
 
     def list_users(self) -> None:
         self.expect("GET", "/api/users?limit=20", "/api/users", (200,))
@@ -97,16 +98,16 @@ class Visitor(FastHttpUser):
 
     def get_poll(self) -> dict[str, Any] | None:
         answer = self.expect(
-            "GET", f"/api/polls/{self.some(self.plan.polls)}", "/api/polls/{id}", (200,)
+            "GET", f"/api/polls/{self.some(self.plan.data['polls'])}", "/api/polls/{id}", (200,)
         )
         return answer.json() if answer.status_code == 200 else None
 
     def results(self) -> None:
-        path = f"/api/polls/{self.some(self.plan.polls)}/results"
+        path = f"/api/polls/{self.some(self.plan.data['polls'])}/results"
         self.expect("GET", path, "/api/polls/{id}/results", (200,))
 
     def results_page(self) -> None:
-        path = f"/results/{self.some(self.plan.polls)}.html"
+        path = f"/results/{self.some(self.plan.data['polls'])}.html"
         self.expect("GET", path, "/results/{id}.html", (200,))
 
     def search(self) -> None:
@@ -129,7 +130,7 @@ class Visitor(FastHttpUser):
         self.expect("POST", "/api/threads", "/api/threads", (201,), json=body, headers=self.headers)
 
     def add_post(self) -> None:
-        path = f"/api/threads/{self.some(self.plan.threads)}/posts"
+        path = f"/api/threads/{self.some(self.plan.data['threads'])}/posts"
         body = {"body": f"a reply about {self.chance.choice(WORDS)}"}
         self.expect(
             "POST", path, "/api/threads/{id}/posts", (201,), json=body, headers=self.headers

@@ -30,6 +30,7 @@ from strangler.runtime.launch import (
     service_environment,
 )
 from strangler.runtime.processes import ManagedProcess, free_port, start
+from strangler.workspace import find_workspace
 
 OPTIONS = ["red", "green", "blue", "yellow"]
 
@@ -84,17 +85,18 @@ def running_polls_path(
     """Migrate the polls database; run the service, its relay and its results consumer."""
     upgrade("polls", database_url)
     port = free_port()
+    workspace = find_workspace()
     environment = {
-        **service_environment("polls", database_url, token_secret),
-        **context_environment("polls", workdir),
+        **service_environment(workspace, "polls", database_url, token_secret),
+        **context_environment(workspace, "polls", workdir),
         "STRANGLER_BUS_URL": bus_url,
     }
     with ExitStack() as stack:
         processes: dict[str, ManagedProcess] = {}
         for name, argv, health in (
-            ("service", service_command("polls", port), f"http://127.0.0.1:{port}/healthz"),
+            ("service", service_command(workspace, "polls", port), f"http://127.0.0.1:{port}/healthz"),
             ("relay", relay_command("polls"), None),
-            ("consumer", consumer_command("polls"), None),
+            ("consumer", consumer_command(str(workspace.contexts["polls"].service.consumer)), None),
         ):
             process = start(name, argv, environment, health, workdir / "logs" / f"{name}.log")
             stack.callback(process.stop)

@@ -26,12 +26,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from loadtests.steady_ledger import FreezeWindow, Ledger, Outcome, User, Verification, verify
+from loadtests.steady_ledger import Ledger, Outcome, User, Verification, verify
+from strangler.workspace.hooks import FreezeWindow, LoadReport
 
 __all__ = ["FreezeWindow", "Ledger", "SteadyLoad", "Verification", "verify"]
 
@@ -67,6 +69,21 @@ class SteadyLoad:
         self._stopping.set()
         for thread in self._threads:
             thread.join(timeout=self.timeout + 5)
+
+    def report(self, freezes: Sequence[FreezeWindow]) -> LoadReport:
+        """The workspace hook's report (`strangler.workspace.hooks`): read every acknowledged
+        write back, and count the failures outside the freezes."""
+        verification = verify(self.ledger, self.base_url)
+        unexplained = self.ledger.unexplained_failures(freezes)
+        return LoadReport(
+            requests=len(self.ledger.outcomes),
+            failures=len(self.ledger.failures()),
+            unexplained_failures=len(unexplained),
+            acknowledged=verification.acknowledged,
+            read_back=verification.checked,
+            missing=verification.missing,
+            examples=[f"{o.method} {o.path}: {o.status} {o.detail}" for o in unexplained[:5]],
+        )
 
     def _work(self, worker: int) -> None:
         pause = self.workers / self.rate

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from strangler.workspace.hooks import FreezeWindow
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -55,15 +57,6 @@ class User:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass(frozen=True)
-class FreezeWindow:
-    """Writes to `context` were refused on purpose from `started` to `ended` (epoch seconds)."""
-
-    context: str
-    started: float
-    ended: float
 
 
 @dataclass

@@ -23,10 +23,6 @@ class ProxySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROXY_", env_file=".env", extra="ignore")
 
     monolith_url: str = "http://127.0.0.1:8001"
-    users_url: str | None = None
-    forum_url: str | None = None
-    polls_url: str | None = None
-    search_url: str | None = None
     # Any further upstream, as JSON: PROXY_UPSTREAMS='{"billing": "http://127.0.0.1:9000"}'.
     upstreams: dict[str, str] = {}
 
@@ -104,13 +100,5 @@ class ProxySettings(BaseSettings):
 
     def upstream_urls(self) -> dict[str, str]:
         """Every upstream this process was told about, by context name (without trailing /)."""
-        named = {
-            MONOLITH: self.monolith_url,
-            "users": self.users_url,
-            "forum": self.forum_url,
-            "polls": self.polls_url,
-            "search": self.search_url,
-        }
-        merged = {name: url for name, url in named.items() if url}
-        merged.update(self.upstreams)
+        merged = {MONOLITH: self.monolith_url, **self.upstreams}
         return {name: url.rstrip("/") for name, url in merged.items()}

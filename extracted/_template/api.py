@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from contract.pagination import id_after, keyset_page
+from contract.pagination import id_after, keyset_page, page
 from extracted._template import service
 from extracted._template.models import Note
 from strangler.plumbing.clock import to_iso
-from strangler.plumbing.fastapi import body, caller_id, in_session, page
+from strangler.plumbing.fastapi import body, caller_id, in_session
 
 Result = TypeVar("Result")
 

@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from contract.pagination import id_after, keyset_page
+from contract.pagination import id_after, keyset_page, page
 from contract.requests import NewPost, NewThread
 from extracted.forum import service
 from extracted.forum.models import Author, Post, Thread
 from strangler.plumbing.clock import to_iso
-from strangler.plumbing.fastapi import body, caller_id, in_session, page
+from strangler.plumbing.fastapi import body, caller_id, in_session
 
 Result = TypeVar("Result")
 

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from contract.pagination import id_after, keyset_page
+from contract.pagination import id_after, keyset_page, page
 from contract.passwords import Passwords
 from contract.requests import ProfileChange, SignIn, SignUp
 from extracted.users import service
 from extracted.users.models import User
 from strangler.plumbing.clock import to_iso
-from strangler.plumbing.fastapi import body, caller_id, in_session, page
+from strangler.plumbing.fastapi import body, caller_id, in_session
 from strangler.plumbing.tokens import TokenSigner
 
 Result = TypeVar("Result")

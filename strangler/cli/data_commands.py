@@ -1,7 +1,7 @@
 """`strangler data ...`: the data path from the command line, with progress bars.
 
 Wiring only: each command opens the context's two databases (from `MONOLITH_DATABASE_URL` and
-`<CONTEXT>_DATABASE_URL`, else the workspace's SQLite files) and calls `strangler.datapath`. The
+`<CONTEXT>_DATABASE_URL`, else the home's SQLite files) and calls `strangler.datapath`. The
 long-running sync is its own process, `python -m migrations.data.sync <context>`. Errors are one
 line and a non-zero exit, never a stack trace.
 """
@@ -21,7 +21,7 @@ from strangler.cli.bars import table_bars
 from strangler.datapath import apply, backfill, capture, cutover, schemas, state, status, verify
 from strangler.datapath.contexts import Direction, Owner, UnknownContext, context_names
 from strangler.datapath.link import Link
-from strangler.runtime.workspace import Workspace
+from strangler.runtime.home import Home
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 
 data_app = typer.Typer(
@@ -32,7 +32,7 @@ capture_app = typer.Typer(help="Change capture on a context's tables.", no_args_
 data_app.add_typer(capture_app, name="capture")
 console = Console()
 T = TypeVar("T")
-CONTEXT = typer.Argument(..., help=f"The context: {', '.join(context_names())}.")
+CONTEXT = typer.Argument(..., help="A context whose tables move (see strangler.toml).")
 PROXY_URL = typer.Option("http://127.0.0.1:8000", help="The strangler proxy (admin API).")
 MAX_FREEZE = typer.Option(30.0, help="Seconds the write freeze may last at most.")
 CHUNK_ROWS = typer.Option(backfill.DEFAULT_CHUNK_ROWS, min=1, max=100_000, help="Rows per chunk.")
@@ -46,13 +46,13 @@ def _fail(message: str) -> typer.Exit:
 @contextmanager
 def _link(context: str, migrate: bool = False) -> Iterator[Link]:
     """The context's two databases; a known failure becomes one line and exit code 1."""
-    workspace = Workspace.here()
+    home = Home.here()
     try:
-        monolith, service = workspace.database_url("monolith"), workspace.database_url(context)
+        monolith, service = home.database_url("monolith"), home.database_url(context)
         if migrate:
-            schemas.upgrade("monolith", monolith)
-            schemas.upgrade(context, service)
-        with Link.open(context, monolith, service) as link:
+            schemas.upgrade("monolith", monolith, workspace=home.workspace)
+            schemas.upgrade(context, service, workspace=home.workspace)
+        with Link.open(context, monolith, service, workspace=home.workspace) as link:
             yield link
     except UnknownContext as error:
         raise _fail(str(error)) from error
@@ -159,7 +159,7 @@ def status_command(
 ) -> None:
     """Who owns each context's data, its captures, backfill, lag and last freeze."""
     table = Table("context", "owner", "under way", "capturing", "backfill", "lag", "last freeze")
-    for name in contexts or context_names():
+    for name in contexts or context_names(Home.here().workspace):
         with _link(name) as link:
             found = status.describe(link)
         done = sum(table.rows_copied for table in found.backfill)
@@ -182,7 +182,7 @@ def status_command(
 
 def _move(context: str, proxy_url: str, max_freeze: float, to: str) -> None:
     """Run a cutover or a rollback, printing each step, then the freeze window it took."""
-    admin = ProxyAdmin(proxy_url, Workspace.here().admin_token())
+    admin = ProxyAdmin(proxy_url, Home.here().admin_token())
     move = cutover.cutover if to == "service" else cutover.rollback
     try:
         with _link(context) as link:

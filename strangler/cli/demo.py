@@ -24,19 +24,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from loadtests.steady import FreezeWindow, SteadyLoad, Verification, verify
 from strangler.cli.demo_summary import show_summary
 from strangler.cli.interrupts import StopRequested, stop_on_signals
 from strangler.conductor.check import check
 from strangler.conductor.conductor import LOOSE_P95_RATIO, Conductor, GateSettings
 from strangler.conductor.gates import GateFailed
 from strangler.conductor.journey import goto
-from strangler.conductor.stages import load_migration
 from strangler.conductor.state import MigrationState, exclusive
+from strangler.runtime.home import Home
 from strangler.runtime.processes import free_port
 from strangler.runtime.runstate import read_run, supervisor_alive
 from strangler.runtime.system import in_background, seed_if_empty
-from strangler.runtime.workspace import Workspace
+from strangler.workspace.hooks import BackgroundLoad, FreezeWindow, LoadReport
 
 
 @dataclass
@@ -52,10 +51,7 @@ class StageFigures:
 class DemoResult:
     folder: Path
     stages: list[StageFigures] = field(default_factory=list)
-    requests: int = 0
-    failures: int = 0
-    unexplained_failures: int = 0
-    verification: Verification | None = None
+    load: LoadReport | None = None
     freezes: list[FreezeWindow] = field(default_factory=list)
     state: MigrationState = field(default_factory=MigrationState)
     report: Path | None = None
@@ -63,8 +59,8 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def demo_workspace(folder: Path) -> Workspace:
-    return Workspace(folder / ".strangler", reads_environment=False)
+def demo_home(folder: Path) -> Home:
+    return Home(folder / ".strangler", reads_environment=False)
 
 
 def run_demo(
@@ -73,43 +69,47 @@ def run_demo(
     """The whole demo; raises on the first failed gate (everything is stopped by then)."""
     started = time.monotonic()
     result = DemoResult(folder)
-    workspace = _fresh(folder)
+    home = _fresh(folder)
     with console.status("seeding the monolith"):
-        seeded = seed_if_empty(workspace, scale)
+        seeded = seed_if_empty(home, scale)
     if seeded is not None:
         console.print(f"seeded {seeded.total_rows:,} rows in {seeded.seconds:.1f}s")
-    migration = load_migration()
+    migration = home.workspace.migration()
     public_port = port or _preferred_port()
-    with exclusive(workspace.lock_file), in_background(workspace, port=public_port) as system:
+    with exclusive(home.lock_file), in_background(home, port=public_port) as system:
         console.print(
             f"stage 0 runs at [bold]{system.public_url}[/]; follow it from another terminal"
             f" with `cd {folder} && strangler status`"
         )
-        load = SteadyLoad(system.public_url, rate=rate)
-        load.start()
+        load = _background_load(home, system.public_url, rate)
+        if load is not None:
+            load.start()
         try:
             gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
-            conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
+            conductor = Conductor.attach(home, migration, lambda line: None, gates)
             _walk(conductor, migration.last, result, console)
         finally:
-            load.stop()
-        with console.status("reading back every write the load made"):
-            result.verification = verify(load.ledger, system.public_url)
-        _count(result, load, conductor.state)
+            if load is not None:
+                load.stop()
+        result.state = conductor.state
+        result.freezes = freeze_windows(conductor.state)
+        if load is not None:
+            with console.status("reading back every write the load made"):
+                result.load = load.report(result.freezes)
     result.report, result.comparison_note = run_short_comparison(folder / "report", console)
     result.seconds = time.monotonic() - started
     return result
 
 
-def _fresh(folder: Path) -> Workspace:
-    """The demo's own workspace, emptied (refused while a demo runs from it)."""
-    workspace = demo_workspace(folder)
-    record = read_run(workspace.run_file)
+def _fresh(folder: Path) -> Home:
+    """The demo's own home, emptied (refused while a demo runs from it)."""
+    home = demo_home(folder)
+    record = read_run(home.run_file)
     if record is not None and supervisor_alive(record):
         raise RuntimeError(f"a demo is already running from {folder} ({record.public_url})")
-    shutil.rmtree(workspace.root, ignore_errors=True)
+    shutil.rmtree(home.root, ignore_errors=True)
     shutil.rmtree(folder / "report", ignore_errors=True)
-    return workspace
+    return home
 
 
 def _preferred_port() -> int:
@@ -158,12 +158,13 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def _count(result: DemoResult, load: SteadyLoad, state: MigrationState) -> None:
-    result.state = state
-    result.freezes = freeze_windows(state)
-    result.requests = len(load.ledger.outcomes)
-    result.failures = len(load.ledger.failures())
-    result.unexplained_failures = len(load.ledger.unexplained_failures(result.freezes))
+def _background_load(home: Home, url: str, rate: float) -> BackgroundLoad | None:
+    """The workspace's steady load (`load.steady` of its strangler.toml), if it names one."""
+    hook = home.workspace.spec.load.steady
+    if hook is None:
+        return None
+    load: BackgroundLoad = home.workspace.resolve(hook)(url, rate=rate)
+    return load
 
 
 def run_short_comparison(report: Path, console: Console) -> tuple[Path | None, str]:
@@ -209,6 +210,7 @@ def demo(
         console.print(f"[red]the demo did not finish[/]: {type(error).__name__}: {error}")
         raise typer.Exit(1) from error
     show_summary(result, console)
-    lost = result.verification is None or not result.verification.is_complete
-    if lost or result.unexplained_failures or result.report is None:
+    lost = result.load is not None and not result.load.is_complete
+    failed = result.load is not None and result.load.unexplained_failures > 0
+    if lost or failed or result.report is None:
         raise typer.Exit(1)

@@ -47,17 +47,20 @@ def _stages(result: DemoResult) -> Table:
 
 
 def _load(result: DemoResult) -> Table:
-    verification = result.verification
-    checked = "-" if verification is None else f"{verification.checked}/{verification.acknowledged}"
+    report = result.load
+    checked = "-" if report is None else f"{report.read_back}/{report.acknowledged}"
     freezes = ", ".join(
         f"{window.context} {1000 * window.frozen_seconds:.0f} ms"
         for window in result.state.freezes
         if window.frozen_seconds is not None
     )
     load = Table.grid(padding=(0, 2))
-    load.add_row("requests under the steady load", f"{result.requests:,}")
-    outside = f"{result.unexplained_failures} outside a write freeze"
-    load.add_row("failed", f"{result.failures} ({outside})")
+    if report is None:
+        load.add_row("steady load", "none (the workspace names no `load.steady`)")
+        return load
+    load.add_row("requests under the steady load", f"{report.requests:,}")
+    outside = f"{report.unexplained_failures} outside a write freeze"
+    load.add_row("failed", f"{report.failures} ({outside})")
     load.add_row("acknowledged writes read back", checked)
     load.add_row("writes frozen (by the proxy's clock)", freezes or "-")
     return load

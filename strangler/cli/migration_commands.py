@@ -21,9 +21,10 @@ from strangler.conductor import journey
 from strangler.conductor.check import check
 from strangler.conductor.conductor import Conductor, NotRunning
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.stages import StageFileError, load_migration
 from strangler.conductor.state import Busy, exclusive, read_state
-from strangler.runtime.workspace import Workspace
+from strangler.runtime.home import Home
+from strangler.workspace import WorkspaceError
+from strangler.workspace.stages import StageError
 from strangler_proxy.client import ProxyAdminError
 
 console = Console(highlight=False, soft_wrap=True)
@@ -33,17 +34,19 @@ stage_app = typer.Typer(help="The stages of the migration.", no_args_is_help=Tru
 @contextmanager
 def conducting() -> Iterator[Conductor]:
     """The running system under the migration's lock; a known failure is one line and exit 1."""
-    workspace = Workspace.here()
+    home = Home.here()
     try:
-        with exclusive(workspace.lock_file):
+        with exclusive(home.lock_file):
             yield Conductor.attach(
-                workspace, load_migration(), lambda line: console.print(f"    [dim]{line}[/]")
+                home, home.workspace.migration(), lambda line: console.print(f"    [dim]{line}[/]")
             )
     except GateFailed as failure:
         console.print(f"[red]stopped[/]: {failure.what}")
         console.print(f"[bold]what to do[/]: {failure.todo}")
         raise typer.Exit(1) from failure
-    except (NotRunning, Busy, journey.Refused, StageFileError, ProxyAdminError) as error:
+    except (
+        NotRunning, Busy, journey.Refused, StageError, WorkspaceError, ProxyAdminError
+    ) as error:
         console.print(f"[red]error[/]: {error}")
         raise typer.Exit(1) from error
     except SQLAlchemyError as error:
@@ -78,8 +81,8 @@ def stage_goto(stage: int = typer.Argument(..., help="the stage to reach")) -> N
 @stage_app.command("list")
 def stage_list() -> None:
     """Every stage, what it changes, and where this folder's migration stands."""
-    migration = load_migration()
-    current = read_state(Workspace.here().state_file).stage
+    migration = Home.here().workspace.migration()
+    current = read_state(Home.here().state_file).stage
     table = Table("", "stage", "title", "what changes", "guide")
     for stage in migration.stages:
         table.add_row(
@@ -101,7 +104,7 @@ def check_command() -> None:
         mark = "[green]✓[/]" if finding.passed else "[red]✗[/]"
         console.print(f"{mark} {finding.check}: {finding.detail}")
     failed = [finding for finding in findings if not finding.passed]
-    stage = read_state(Workspace.here().state_file).stage
+    stage = read_state(Home.here().state_file).stage
     if failed:
         console.print(f"[red]stage {stage} check failed[/]: {len(failed)} of {len(findings)}")
         raise typer.Exit(1)

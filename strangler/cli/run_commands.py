@@ -1,4 +1,4 @@
-"""`strangler up` and `strangler down`: run a workspace's system in the foreground, stop it.
+"""`strangler up` and `strangler down`: run a home's system in the foreground, stop it.
 
 `up` is the supervisor: it seeds a fresh folder, starts what the migration state needs, prints
 the URL once everything is healthy, then keeps the processes matching the state that migration
@@ -19,47 +19,48 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from monolith.seed import SEED_PASSWORD, SeedReport
 from strangler.cli.bars import table_bars
 from strangler.cli.interrupts import StopRequested, ignore_signals, stop_on_signals
 from strangler.cli.status_screen import render
 from strangler.conductor.gates import GateFailed
 from strangler.conductor.inspection import as_document, inspect
-from strangler.conductor.stages import StageFileError, load_migration
 from strangler.conductor.state import read_state
+from strangler.runtime.home import Home
 from strangler.runtime.plan import Budget, Topology
 from strangler.runtime.runstate import is_alive, read_run, stop_leftovers, supervisor_alive
 from strangler.runtime.supervisor import Supervisor, SystemNotReady, unhealthy_report
 from strangler.runtime.system import SeedProgress, prepare, seed_if_empty, supervise
-from strangler.runtime.workspace import Workspace
+from strangler.workspace import WorkspaceError
+from strangler.workspace.hooks import SeedReport
+from strangler.workspace.stages import StageError
 
 console = Console(highlight=False, soft_wrap=True)
 
 
 def seed_progress() -> AbstractContextManager[SeedProgress]:
-    """A progress bar per table while seeding; yields the callback `monolith.seed` reports to."""
+    """A progress bar per table while seeding; yields the callback the seed hook reports to."""
     return table_bars(console, "seeding", transient=True)
 
 
 def print_seeded(result: SeedReport) -> None:
     console.print(
         f"seeded {result.total_rows:,} rows in {result.seconds:.2f}s "
-        f"([bold]{result.rows_per_second:,.0f} rows/s[/]); every seeded user's password is "
-        f"[bold]{SEED_PASSWORD}[/]"
+        f"([bold]{result.total_rows / max(result.seconds, 1e-9):,.0f} rows/s[/])"
+        + (f"; {result.note}" if getattr(result, "note", "") else "")
     )
 
 
-def seed_with_progress(workspace: Workspace, scale: float, seed_value: int = 42) -> None:
+def seed_with_progress(home: Home, scale: float, seed_value: int = 42) -> None:
     """Migrate the monolith's database and seed it if it is empty, showing progress."""
     with seed_progress() as report:
-        result = seed_if_empty(workspace, scale, seed_value, report)
+        result = seed_if_empty(home, scale, seed_value, report)
     if result is not None:
         print_seeded(result)
 
 
-def refuse_if_running(workspace: Workspace) -> None:
+def refuse_if_running(home: Home) -> None:
     """Refuse a second supervisor; stop what a killed one left behind (its ports are ours)."""
-    record = read_run(workspace.run_file)
+    record = read_run(home.run_file)
     if record is not None and supervisor_alive(record):
         console.print(
             f"[red]this folder's system is already running[/] at {record.public_url} "
@@ -110,21 +111,22 @@ def up(
     terminals, starting and stopping processes as the migration moves.
     """
     stop_on_signals()
-    workspace = Workspace.here()
+    home = Home.here()
     supervisor: Supervisor | None = None
     try:
-        running_stage = _ready(workspace, stage, no_proxy, scale)
-        supervisor = _supervisor(workspace, port, no_proxy, Budget(workers, service_workers))
+        running_stage = _ready(home, stage, no_proxy, scale)
+        supervisor = _supervisor(home, port, no_proxy, Budget(workers, service_workers))
         settle_with_progress(supervisor)
-        front = "monolith alone" if no_proxy else load_migration().stage(running_stage).label
+        migration = home.workspace.migration()
+        front = "monolith alone" if no_proxy else migration.stage(running_stage).label
         console.print(
             f"[green]ready[/] {supervisor.public_url}  ({front}; "
-            f"logs in {_relative(workspace.logs)}; Ctrl-C or `strangler down` stops)"
+            f"logs in {_relative(home.logs)}; Ctrl-C or `strangler down` stops)"
         )
         supervisor.run(should_stop=lambda: False)
     except StopRequested:
         pass
-    except (SystemNotReady, StageFileError, FileNotFoundError, ValueError) as error:
+    except (SystemNotReady, StageError, WorkspaceError, FileNotFoundError, ValueError) as error:
         console.print(f"[red]the system did not start[/]: {error}")
         raise typer.Exit(1) from error
     except GateFailed as failure:
@@ -138,30 +140,28 @@ def up(
             console.print("stopped")
 
 
-def _ready(workspace: Workspace, stage: int | None, no_proxy: bool, scale: float) -> int:
+def _ready(home: Home, stage: int | None, no_proxy: bool, scale: float) -> int:
     """Seed a fresh folder, move its data to `stage` if asked; the stage it is at now."""
-    refuse_if_running(workspace)
-    load_migration()  # a broken stage file stops here, naming its line
-    state = read_state(workspace.state_file)
+    refuse_if_running(home)
+    home.workspace.migration()  # a broken workspace file stops here, naming its line
+    state = read_state(home.state_file)
     if no_proxy and state.stage != 0:
-        raise StageFileError(
-            [f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}"]
-        )
-    seed_with_progress(workspace, scale)
+        raise StageError(f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}")
+    seed_with_progress(home, scale)
     if stage is not None and (stage != state.stage or state.moving is not None):
         console.print(f"moving this folder's data to stage {stage} first")
-        prepare(workspace, stage, console=console)
-    return read_state(workspace.state_file).stage
+        prepare(home, stage, console=console)
+    return read_state(home.state_file).stage
 
 
-def _supervisor(workspace: Workspace, port: int, no_proxy: bool, budget: Budget) -> Supervisor:
+def _supervisor(home: Home, port: int, no_proxy: bool, budget: Budget) -> Supervisor:
     def notify(message: str) -> None:
         console.print(f"[yellow]{message}[/]")
 
     if not no_proxy:
-        return supervise(workspace, port, budget, notify)
+        return supervise(home, port, budget, notify)
     return Supervisor(
-        workspace.places(), workspace.run_file, workspace.logs, port,
+        home.places(), home.run_file, home.logs, port,
         lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify,
     )  # fmt: skip
 
@@ -170,8 +170,8 @@ def down(
     timeout: float = typer.Option(60.0, help="Seconds to wait for a clean stop before killing."),
 ) -> None:
     """Stop the system this folder runs (started by `strangler up` in another terminal)."""
-    workspace = Workspace.here()
-    record = read_run(workspace.run_file)
+    home = Home.here()
+    record = read_run(home.run_file)
     is_running = record is not None and (
         supervisor_alive(record)
         or any(is_alive(process.pid, process.started_at) for process in record.processes.values())
@@ -185,7 +185,7 @@ def down(
         deadline = time.monotonic() + timeout
         while supervisor_alive(record) and time.monotonic() < deadline:
             time.sleep(0.1)
-    leftovers = stop_leftovers(record, read_run(workspace.run_file) or record)
+    leftovers = stop_leftovers(record, read_run(home.run_file) or record)
     if leftovers:
         console.print(f"stopped what the supervisor left running: {', '.join(leftovers)}")
     console.print(f"stopped the system at {record.public_url}")
@@ -196,7 +196,7 @@ def status(
 ) -> None:
     """One screen: the stage, each route's target and mode, canary percentage, shadow mismatch
     rate, each process's health, and per context who owns the data and how far its feed lags."""
-    view = inspect(Workspace.here(), load_migration())
+    view = inspect(home := Home.here(), home.workspace.migration())
     if as_json:
         typer.echo(json.dumps(as_document(view), indent=2))
     else:

@@ -2,7 +2,7 @@
 
     comparison = run_comparison(scenario.profile("short"), scenario, Path("report"))
 
-It seeds one workspace, then measures, in order: the monolith alone (no proxy), the monolith
+It seeds one home, then measures, in order: the monolith alone (no proxy), the monolith
 behind the proxy (stage 0), and each stage of the migration up to the full split (stage 5),
 moving the data forward between them exactly as `strangler stage goto` does. Each architecture
 gets the same server worker budget (the monolith's gunicorn workers plus the services' uvicorn
@@ -33,20 +33,17 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import make_url
 
-from monolith.seed import Scale
 from strangler.compare.load import process_tree
 from strangler.compare.results import Architecture, Comparison, Settings, Window, endpoint_from_json
 from strangler.compare.sampler import Sampler
 from strangler.compare.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Plan, Profile, Scenario
 from strangler.conductor.conductor import LOOSE_P95_RATIO, GateSettings
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.stages import load_migration
-from strangler.plumbing.tokens import TokenSigner
-from strangler.runtime.plan import CONTEXTS, Budget, Topology
+from strangler.runtime.home import Home
+from strangler.runtime.plan import Budget, Topology
 from strangler.runtime.system import RunningSystem, prepare, stage_topology, start
-from strangler.runtime.workspace import Workspace
+from strangler.workspace import Workspace, find_workspace
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
 # Progress: (architecture key, what it is doing, windows done, windows in all)
 Progress = Callable[[str, str, int, int], None]
 
@@ -63,12 +60,20 @@ class Candidate:
 
 def candidates() -> list[Candidate]:
     """The monolith alone, then every stage of the migration, in order."""
-    migration = load_migration()
+    migration = find_workspace().migration()
     found = [Candidate("direct", "monolith direct (no proxy)", 0, direct=True)]
     for stage in migration.stages:
         found.append(Candidate(f"stage-{stage.number}", f"stage {stage.number}: {stage.title}",
                                stage.number))  # fmt: skip
     return found
+
+
+def locustfile(workspace: Workspace) -> Path:
+    """The workspace's locustfile (`load.locustfile` of its strangler.toml)."""
+    named = workspace.spec.load.locustfile
+    if named is None:
+        raise ValueError(f"{workspace.file}: [load] names no locustfile to compare with")
+    return workspace.root / named
 
 
 def split_budget(topology: Topology, budget: int) -> tuple[Budget, dict[str, int]]:
@@ -83,7 +88,7 @@ def split_budget(topology: Topology, budget: int) -> tuple[Budget, dict[str, int
 
 def role_of(name: str) -> str:
     """What a supervised process is, for the CPU split: proxy, monolith, a service, sync, events."""
-    if name in ("proxy", "monolith", *CONTEXTS):
+    if name in ("proxy", "monolith", *find_workspace().context_names):
         return name
     return "sync" if name.endswith("-sync") else "events"
 
@@ -98,14 +103,14 @@ def run_comparison(
 ) -> Comparison:
     """Measure every architecture (or the keys in `only`) and return what was measured.
 
-    The systems run from `output/workspace`: fresh SQLite files there, or, with
+    The systems run from `output/home`: fresh SQLite files there, or, with
     `use_environment`, the databases the environment names (seeded and migrated stage by
     stage: never point it at data you care about)."""
-    for previous in ("workspace", "logs"):
+    for previous in ("home", "logs"):
         if not use_environment or previous == "logs":
             shutil.rmtree(output / previous, ignore_errors=True)
     (output / "logs").mkdir(parents=True)
-    workspace = Workspace(output / "workspace", reads_environment=use_environment)
+    home = Home(output / "home", reads_environment=use_environment)
     measured = asdict(profile)
     settings = Settings(
         profile=measured.pop("name"),
@@ -113,13 +118,13 @@ def run_comparison(
         hot_endpoint=scenario.hot_endpoint,
         mix=scenario.mix(),
     )
-    comparison = Comparison(settings, machine(workspace), time.time())
+    comparison = Comparison(settings, machine(home), time.time())
     chosen = [found for found in candidates() if only is None or found.key in only]
     gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
     for candidate in chosen:
         progress(candidate.key, "preparing the data", 0, 0)
         try:
-            prepare(workspace, candidate.stage, scale=profile.scale, gates=gates)
+            prepare(home, candidate.stage, scale=profile.scale, gates=gates)
         except GateFailed as failure:
             # The data cannot reach this stage, so no later one can be measured either.
             unmeasured = _architecture(candidate, profile)[0]
@@ -127,7 +132,7 @@ def run_comparison(
             comparison.architectures.append(unmeasured)
             break
         comparison.architectures.append(
-            measure(candidate, workspace, profile, scenario, output, progress)
+            measure(candidate, home, profile, scenario, output, progress)
         )
     comparison.seconds = time.time() - comparison.started_at
     return comparison
@@ -135,15 +140,15 @@ def run_comparison(
 
 def _architecture(candidate: Candidate, profile: Profile) -> tuple[Architecture, Budget]:
     """The architecture's record, not yet measured, and the worker budget it runs with."""
-    topology = stage_topology(load_migration(), candidate.stage, candidate.direct)
+    topology = stage_topology(find_workspace().migration(), candidate.stage, candidate.direct)
     budget, workers = split_budget(topology, profile.worker_budget)
     stage = None if candidate.direct else candidate.stage
     return Architecture(candidate.key, candidate.title, stage, workers, {}), budget
 
 
-def machine(workspace: Workspace) -> dict[str, object]:
+def machine(home: Home) -> dict[str, object]:
     """What the figures were measured on."""
-    database = make_url(workspace.database_url("monolith")).get_backend_name()
+    database = make_url(home.database_url("monolith")).get_backend_name()
     return {
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
@@ -152,13 +157,13 @@ def machine(workspace: Workspace) -> dict[str, object]:
         "platform": platform.platform(),
         "locust": version("locust"),
         "database": database,
-        "bus": make_url(workspace.database_url("bus")).get_backend_name(),
+        "bus": make_url(home.database_url("bus")).get_backend_name(),
     }
 
 
 def measure(
     candidate: Candidate,
-    workspace: Workspace,
+    home: Home,
     profile: Profile,
     scenario: Scenario,
     output: Path,
@@ -169,9 +174,9 @@ def measure(
     found, budget = _architecture(candidate, profile)
     progress(candidate.key, "starting", 0, 0)
     try:
-        with start(workspace, candidate.stage, budget, direct=candidate.direct) as system:
+        with start(home, candidate.stage, budget, direct=candidate.direct) as system:
             found.processes = {name: role_of(name) for name in system.pids()}
-            found.windows = _load(system, candidate, workspace, profile, scenario, output, progress)
+            found.windows = _load(system, candidate, home, profile, scenario, output, progress)
     except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
         found.problems.append(f"{type(error).__name__}: {error}")
     found.seconds = time.time() - began
@@ -181,27 +186,29 @@ def measure(
 def _load(
     system: RunningSystem,
     candidate: Candidate,
-    workspace: Workspace,
+    home: Home,
     profile: Profile,
     scenario: Scenario,
     output: Path,
     progress: Progress,
 ) -> list[Window]:
-    scale = Scale.of(profile.scale)
-    signer = TokenSigner(workspace.token_secret())
-    plan = Plan.for_profile(
-        profile, scenario, threads=scale.threads, users=scale.users, polls=scale.polls,
-        tokens={user: signer.issue(user) for user in range(1, scale.users + 1)},
-    )  # fmt: skip
+    hook = home.workspace.spec.load.plan_data
+    data = home.workspace.resolve(hook)(profile.scale, home.token_secret()) if hook else {}
+    plan = Plan.for_profile(profile, scenario, data=data)
     plan_file = output / "logs" / f"plan-{candidate.key}.json"
     windows_file = output / "logs" / f"windows-{candidate.key}.jsonl"
     plan.save(plan_file)
     windows_file.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile(home.workspace)), "--headless",
             "--host", system.url, "--only-summary", "--stop-timeout", "2"]  # fmt: skip
     if profile.generator_processes > 1:
         argv += ["--processes", str(profile.generator_processes)]
-    environment = {**os.environ, PLAN_VARIABLE: str(plan_file), WINDOWS_VARIABLE: str(windows_file)}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": home.workspace.python_path(),
+        PLAN_VARIABLE: str(plan_file),
+        WINDOWS_VARIABLE: str(windows_file),
+    }
     log = output / "logs" / f"locust-{candidate.key}.log"
     with log.open("w") as written:
         # Its own session: Ctrl-C reaches this process only, which stops locust and its workers.

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCENARIO = Path(__file__).resolve().parents[2] / "loadtests" / "scenario.toml"
 PLAN_VARIABLE = "STRANGLER_LOAD_PLAN"  # where the locustfile finds its plan
 WINDOWS_VARIABLE = "STRANGLER_LOAD_WINDOWS"  # where it writes each window's figures (JSON lines)
 TASKS = {
@@ -105,8 +104,8 @@ class Scenario:
 
 
 def load_scenario(path: Path | None = None) -> Scenario:
-    """Read and check a scenario file (default: STRANGLER_SCENARIO, else the packaged one)."""
-    path = path or Path(os.environ.get("STRANGLER_SCENARIO", SCENARIO))
+    """Read and check a scenario file (default: STRANGLER_SCENARIO, else the workspace's)."""
+    path = path or Path(os.environ.get("STRANGLER_SCENARIO") or _workspace_scenario())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -177,10 +176,9 @@ class Plan:
 
     phases: list[Phase]
     kinds: list[Kind]
-    threads: int  # seeded ids 1..threads exist (and users, polls likewise)
-    users: int
-    polls: int
-    tokens: dict[int, str] = field(default_factory=dict)  # seeded user id -> bearer token
+    # What the seeded data holds, as the workspace's `load.plan_data` hook says (the forum:
+    # how many users, threads and polls, and each seeded user's bearer token).
+    data: dict[str, Any] = field(default_factory=dict)
     seed: int = 1
 
     @classmethod
@@ -217,9 +215,15 @@ class Plan:
                 Kind(kind["name"], kind["weight"], tuple(kind["think_seconds"]), kind["tasks"])
                 for kind in data["kinds"]
             ],
-            threads=data["threads"],
-            users=data["users"],
-            polls=data["polls"],
-            tokens={int(user): token for user, token in data["tokens"].items()},
+            data=data["data"],
             seed=data["seed"],
         )
+
+
+def _workspace_scenario() -> Path:
+    from strangler.workspace import find_workspace
+
+    workspace = find_workspace()
+    if workspace.spec.load.scenario is None:
+        raise ScenarioError([f"{workspace.file}: [load] names no scenario file"])
+    return workspace.root / workspace.spec.load.scenario

@@ -1,6 +1,6 @@
 """The conductor: what every migration command shares while it moves a running system.
 
-It holds the workspace, the stages, the running system's record (found through `run.json`),
+It holds the home, the stages, the running system's record (found through `run.json`),
 the proxy's admin API, the migration state and the gate settings. Changing what must run is
 writing the state and waiting until the supervisor (`strangler up`, in another terminal or a
 thread of the demo) has started it and every process is healthy. This module must never move
@@ -18,13 +18,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.stages import Migration
 from strangler.conductor.state import MigrationState, Moving, now, read_state, write_state
 from strangler.datapath.link import Link
+from strangler.runtime.home import Home
 from strangler.runtime.launch import context_environment
 from strangler.runtime.runstate import RunRecord, read_run, supervisor_alive
 from strangler.runtime.supervisor import unhealthy_report
-from strangler.runtime.workspace import Workspace
+from strangler.workspace.stages import Migration
 from strangler_proxy.client import ProxyAdmin
 
 RUNNING = {"runs_service", "runs_sync", "monolith_runs"}
@@ -62,7 +62,7 @@ class GateSettings(BaseSettings):
 class Conductor:
     """One migration command's view of the running system, and its hands on it."""
 
-    workspace: Workspace
+    home: Home
     migration: Migration
     record: RunRecord
     settings: GateSettings
@@ -72,20 +72,20 @@ class Conductor:
     @classmethod
     def attach(
         cls,
-        workspace: Workspace,
+        home: Home,
         migration: Migration,
         say: Callable[[str], None],
         settings: GateSettings | None = None,
     ) -> Conductor:
         """The conductor of the system this folder runs, or NotRunning."""
-        record = read_run(workspace.run_file)
+        record = read_run(home.run_file)
         if record is None or not supervisor_alive(record):
             raise NotRunning(
                 "nothing is running from this folder: start it with `strangler up` "
                 "(in another terminal), then run this again"
             )
-        conductor = cls(workspace, migration, record, settings or GateSettings(), say)
-        conductor.state = read_state(workspace.state_file)
+        conductor = cls(home, migration, record, settings or GateSettings(), say)
+        conductor.state = read_state(home.state_file)
         return conductor
 
     @property
@@ -93,18 +93,19 @@ class Conductor:
         return self.record.public_url
 
     def admin(self) -> ProxyAdmin:
-        return ProxyAdmin(self.url, self.workspace.admin_token())
+        return ProxyAdmin(self.url, self.home.admin_token())
 
     def link(self, context: str) -> Link:
         return Link.open(
             context,
-            self.workspace.database_url("monolith"),
-            self.workspace.database_url(context),
-            context_environment(context, self.workspace.root),
+            self.home.database_url("monolith"),
+            self.home.database_url(context),
+            context_environment(self.home.workspace, context, self.home.root),
+            self.home.workspace,
         )
 
     def save(self) -> None:
-        write_state(self.workspace.state_file, self.state)
+        write_state(self.home.state_file, self.state)
 
     def begin(self, from_stage: int, to_stage: int) -> Moving:
         """The transition under way: resumed if it is this one, else started now. Turning
@@ -138,7 +139,7 @@ class Conductor:
         """Wait until the supervisor applied the saved state and every process is healthy."""
         deadline = time.monotonic() + self.settings.timeout_seconds
         while True:
-            record = read_run(self.workspace.run_file)
+            record = read_run(self.home.run_file)
             if record is None or not supervisor_alive(record):
                 raise GateFailed("the supervisor stopped", "start it again with `strangler up`")
             if record.applied_revision >= self.state.revision and record.is_settled:
@@ -152,8 +153,8 @@ class Conductor:
             time.sleep(0.2)
 
     def serve_table(self, stage: int) -> str:
-        """Make stage `stage`'s route table the proxy's: the workspace copy, then a reload."""
-        self.workspace.write_route_table(self.migration.stage(stage).table_path.read_text())
+        """Make stage `stage`'s route table the proxy's: the home copy, then a reload."""
+        self.home.write_route_table(self.migration.stage(stage).table_text())
         with self.admin() as admin:
             admin.reload(f"stage {stage}")
             version = admin.routes()["version"]

@@ -17,12 +17,12 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import SQLAlchemyError
 
-from strangler.conductor.stages import Migration
 from strangler.conductor.state import MigrationState, read_state
 from strangler.datapath.link import Link
 from strangler.datapath.status import describe
+from strangler.runtime.home import Home
 from strangler.runtime.runstate import RunRecord, is_alive, read_run, supervisor_alive
-from strangler.runtime.workspace import Workspace
+from strangler.workspace.stages import Migration
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 
 # The gauges that say how far behind a sync or an event path is.
@@ -88,21 +88,21 @@ class SystemView:
         return next((process for process in self.processes if process.name == name), None)
 
 
-def inspect(workspace: Workspace, migration: Migration) -> SystemView:
+def inspect(home: Home, migration: Migration) -> SystemView:
     """Everything `status` shows, gathered once."""
-    state = read_state(workspace.state_file)
+    state = read_state(home.state_file)
     stage = migration.stage(state.stage)
     view = SystemView(stage.number, stage.title, state)
-    record = read_run(workspace.run_file)
+    record = read_run(home.run_file)
     if record is None or not supervisor_alive(record):
         view.problems.append("nothing is running from this folder (`strangler up` starts it)")
-        view.contexts = _contexts(view, migration, workspace)
+        view.contexts = _contexts(view, migration, home)
         return view
     view.url, view.is_running = record.public_url, True
     with httpx.Client(timeout=2.0) as client:
         view.processes = [_process(client, record, name) for name in record.processes]
-    _routes(view, record, workspace.admin_token())
-    view.contexts = _contexts(view, migration, workspace)
+    _routes(view, record, home.admin_token())
+    view.contexts = _contexts(view, migration, home)
     return view
 
 
@@ -168,7 +168,7 @@ def _routes(view: SystemView, record: RunRecord, admin_token: str) -> None:
         )
 
 
-def _contexts(view: SystemView, migration: Migration, workspace: Workspace) -> list[ContextView]:
+def _contexts(view: SystemView, migration: Migration, home: Home) -> list[ContextView]:
     found = []
     for context, spec in migration.contexts.items():
         routes = [route for route in view.routes if route.context == context]
@@ -176,15 +176,16 @@ def _contexts(view: SystemView, migration: Migration, workspace: Workspace) -> l
         if not spec.moves_data:
             found.append(ContextView(context, served, "(its own index)", "-"))
             continue
-        found.append(_data_of(context, served, workspace))
+        found.append(_data_of(context, served, home))
     return found
 
 
-def _data_of(context: str, served: str, workspace: Workspace) -> ContextView:
+def _data_of(context: str, served: str, home: Home) -> ContextView:
     """Owner, sync direction and lag of a context, from the data path's own records."""
     try:
         with Link.open(
-            context, workspace.database_url("monolith"), workspace.database_url(context)
+            context, home.database_url("monolith"), home.database_url(context),
+            workspace=home.workspace,
         ) as link:
             described = describe(link)
     except SQLAlchemyError as error:

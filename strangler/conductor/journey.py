@@ -93,7 +93,7 @@ def _move(
     verb = "to" if to_stage > from_stage else "back from"
     console.print(f"[bold]stage {from_stage} -> {to_stage}[/] ({verb} {label})")
     moving = conductor.begin(from_stage, to_stage)
-    failures = conductor.workspace.logs / "strangler.log"
+    failures = conductor.home.logs / "strangler.log"
     run_gates(gates, list(moving.passed), conductor.mark_passed, console, failures)
     conductor.finish(to_stage)
     reached = conductor.migration.stage(to_stage)

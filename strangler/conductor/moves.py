@@ -14,9 +14,9 @@ from __future__ import annotations
 from strangler.conductor.conductor import Conductor
 from strangler.conductor.gates import Gate, GateFailed, wait_until
 from strangler.conductor.steps import (
+    build_data,
     cutover_gate,
     monolith_is_quiet,
-    rebuild_search_index,
     routes_to,
     wait_consumer_caught_up,
 )
@@ -36,11 +36,7 @@ def _index_extraction(conductor: Conductor, context: str) -> list[Gate]:
     """A context that owns no data of the monolith's: it builds its own (search's index)."""
     return [
         _schema_gate(conductor, context),
-        Gate(
-            "index",
-            "build the index from the forum's data",
-            lambda: rebuild_search_index(conductor),
-        ),
+        Gate("build", f"build {context}'s data", lambda: build_data(conductor, context)),
         Gate(
             "service",
             f"start {context} and let its consumer catch up",
@@ -131,7 +127,7 @@ def return_of(conductor: Conductor, context: str) -> list[Gate]:
 def _schema_gate(conductor: Conductor, context: str) -> Gate:
     def migrate() -> str:
         try:
-            schemas.upgrade(context, conductor.workspace.database_url(context))
+            schemas.upgrade(context, conductor.home.database_url(context))
         except Exception as error:  # alembic and the driver raise many kinds; all are this gate's
             raise GateFailed(
                 f"the {context} database refused its migration: {str(error).splitlines()[0]}",

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from strangler.conductor.stages import Migration
-from strangler.runtime.plan import CONTEXTS, Topology
+from strangler.runtime.plan import Topology
+from strangler.workspace.stages import Migration
 
 
 class Busy(RuntimeError):
@@ -99,14 +99,14 @@ def topology(migration: Migration, state: MigrationState) -> Topology:
     if moving is not None and moving.monolith_runs is not None:
         monolith_runs = moving.monolith_runs
     return Topology(
-        services=tuple(c for c in CONTEXTS if c in services),
+        services=tuple(c for c in migration.contexts if c in services),
         monolith_runs=monolith_runs,
-        syncs=tuple(c for c in CONTEXTS if c in syncs),
+        syncs=tuple(c for c in migration.contexts if c in syncs),
     )
 
 
 def read_state(path: Path) -> MigrationState:
-    """The recorded state; a fresh workspace is at stage 0."""
+    """The recorded state; a fresh home is at stage 0."""
     try:
         return MigrationState.model_validate_json(path.read_text())
     except FileNotFoundError:

@@ -14,9 +14,7 @@ from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.orm import sessionmaker
 
-from extracted.search.rebuild import rebuild
 from strangler.conductor.conductor import Conductor
 from strangler.conductor.gates import GateFailed, wait_until
 from strangler.conductor.inspection import lags_in
@@ -25,7 +23,7 @@ from strangler.conductor.state import FreezeWindow, now
 from strangler.conductor.traffic import read_routes
 from strangler.datapath import apply
 from strangler.datapath.cutover import MoveRefused, MoveReport
-from strangler.plumbing.database import make_engine
+from strangler.runtime.launch import context_environment
 from strangler_proxy.client import ProxyAdminError
 
 Move = Callable[..., MoveReport]
@@ -77,18 +75,20 @@ def routes_to(conductor: Conductor, context: str, side: str) -> str:
     return f"{len(names)} routes"
 
 
-def rebuild_search_index(conductor: Conductor) -> str:
-    """Index every thread and post of the forum's data (the service's since stage 3)."""
-    forum = make_engine(conductor.workspace.database_url("forum"))
-    search = make_engine(conductor.workspace.database_url("search"))
-    try:
-        indexed = rebuild(forum, sessionmaker(search, expire_on_commit=False))
-    finally:
-        forum.dispose()
-        search.dispose()
-    if not indexed:
-        raise GateFailed("the forum's database has no thread to index", "extract forum first")
-    return f"{indexed:,} threads and posts indexed"
+def build_data(conductor: Conductor, context: str) -> str:
+    """Run the context's `build` hook (a context that owns no monolith table builds its data:
+    search, its index from the forum's), given every database's URL and its service's settings."""
+    home = conductor.home
+    hook = home.workspace.contexts[context].hooks.build
+    if hook is None:
+        return "nothing to build"
+    databases = {name: home.database_url(name) for name in home.workspace.databases}
+    settings = context_environment(home.workspace, context, home.root)
+    built = int(home.workspace.resolve(hook)(databases, settings))
+    if not built:
+        needs = ", ".join(home.workspace.contexts[context].needs) or "its sources"
+        raise GateFailed(f"{context}'s build found nothing to build from", f"extract {needs} first")
+    return f"{built:,} rows built"
 
 
 def wait_consumer_caught_up(conductor: Conductor, name: str) -> str:
@@ -131,7 +131,9 @@ def monolith_is_quiet(conductor: Conductor) -> str:
     with conductor.admin() as admin:
         routes = [route for context in conductor.migration.contexts
                   for route in read_routes(admin, context)]  # fmt: skip
-    prober = Prober(conductor.url, conductor.workspace.admin_token())
+    prober = Prober(
+        conductor.url, conductor.home.admin_token(), conductor.home.workspace.spec.probes
+    )
     try:
         sent = prober.read(routes, 2)
         for method, path in (("GET", "/no/such/path"), ("DELETE", "/api/threads/1")):

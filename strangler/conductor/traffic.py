@@ -72,7 +72,7 @@ def tally(stats: dict[str, dict[str, Any]], names: set[str], judged: set[str]) -
 
 def shadow_gate(conductor: Conductor, context: str) -> str:
     settings = conductor.settings
-    unjudged = conductor.migration.contexts[context].unjudged_routes
+    unjudged = conductor.migration.unjudged_routes(context)
     with conductor.admin() as admin:
         routes = read_routes(admin, context)
         names = {route["name"] for route in routes}
@@ -248,4 +248,6 @@ def _run_analysis(
 def _prober(conductor: Conductor) -> Prober | None:
     if not conductor.settings.probes:
         return None
-    return Prober(conductor.url, conductor.workspace.admin_token())
+    return Prober(
+        conductor.url, conductor.home.admin_token(), conductor.home.workspace.spec.probes
+    )

@@ -4,8 +4,9 @@ A context's *main feed* carries the tables whose ownership moves at cutover (for
 monolith -> service before it, reverse: service -> monolith after it). A *replica feed* copies
 data the service reads but never owns (the forum's `authors`, derived from the monolith's
 `users`) and always flows monolith -> service. Tables are listed parents first: that is the copy
-order that keeps foreign keys satisfied. Every key is one integer column. This module must
-never touch a database.
+order that keeps foreign keys satisfied. Every key is one integer column. What each context
+holds comes from the workspace file; this module reads a database only to reflect the schema of
+a side whose models the workspace does not name.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table
+from sqlalchemy.exc import InvalidRequestError
 
 from strangler.plumbing.clock import utcnow
+from strangler.workspace import Workspace
+from strangler.workspace.model import ContextSpec, FeedSpec, TableMapSpec
 from strangler_proxy.table import DataOwner
 
 
@@ -124,109 +127,100 @@ class UnknownContext(ValueError):
     """A context name the data path does not know."""
 
 
-def _shared_columns(monolith: MetaData, service: MetaData, table: str) -> tuple[str, ...]:
-    """The columns a table has on both sides; by design every one of the monolith's."""
-    ours = [column.name for column in monolith.tables[table].columns]
-    theirs = {column.name for column in service.tables[table].columns}
-    missing = [name for name in ours if name not in theirs]
-    if missing:
-        raise RuntimeError(f"the service's {table} lacks the monolith's columns {missing}")
-    return tuple(ours)
-
-
-def _monolith_schema() -> MetaData:
-    from monolith.models import Base
-
-    return Base.metadata
-
-
-def _same_tables(name: str, tables: tuple[str, ...], service: MetaData) -> Feed:
-    maps = tuple(
-        TableMap(table, table, _shared_columns(_monolith_schema(), service, table))
-        for table in tables
-    )
-    return Feed(name, maps)
-
-
-def _users() -> Context:
-    from extracted.users.models import Base
-
-    main = _same_tables("users", ("users",), Base.metadata)
-    return Context("users", _monolith_schema(), Base.metadata, main)
-
-
-def _forum() -> Context:
-    from extracted.forum.models import Base
-
-    authors = Feed(
-        "forum-authors",
-        (
-            TableMap(
-                "users",
-                "authors",
-                ("id", "display_name"),
-                service_defaults=(("is_provisional", lambda: False), ("updated_at", utcnow)),
-            ),
-        ),
-        is_reversible=False,
-    )
-    main = _same_tables("forum", ("threads", "posts"), Base.metadata)
-    return Context("forum", _monolith_schema(), Base.metadata, main, (authors,))
-
-
-def _polls() -> Context:
-    from extracted.polls.models import Base
-
-    main = _same_tables("polls", ("polls", "poll_options", "votes"), Base.metadata)
-    return Context(
-        "polls",
-        _monolith_schema(),
-        Base.metadata,
-        main,
-        on_service_rows=_refresh_results,
-        before_flip=_rebuild_results,
-    )
-
-
-def _refresh_results(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Recompute the results of the polls these rows belong to, in the same transaction."""
-    from sqlalchemy.orm import Session
-
-    from extracted.polls import projection
-
-    key = "id" if table == "polls" else "poll_id"
-    poll_ids = {row[key] for row in rows}
-    if poll_ids:
-        with Session(bind=connection) as session:
-            projection.refresh(session, poll_ids)
-
-
-def _rebuild_results(engine: Engine, settings: Mapping[str, str]) -> None:
-    """Every poll's results and static page, from the votes, into the folder the polls service
-    serves (its `POLLS_RESULTS_DIR`, else this process's)."""
-    from extracted.polls import projection
-    from extracted.polls.pages import ResultsPages
-    from extracted.polls.settings import ResultsSettings
-
-    configured = settings.get("POLLS_RESULTS_DIR")
-    folder = Path(configured) if configured else ResultsSettings().results_dir
-    projection.rebuild(engine)
-    projection.write_all_pages(engine, ResultsPages(folder))
-
-
-BUILDERS: dict[str, Callable[[], Context]] = {"users": _users, "forum": _forum, "polls": _polls}
-
-
-def context(name: str) -> Context:
-    """The data-path description of context `name` (users, forum, polls)."""
-    builder = BUILDERS.get(name)
-    if builder is None:
+def describe(workspace: Workspace, name: str, monolith: Engine, service: Engine) -> Context:
+    """The data-path description of context `name` as the workspace file gives it: its tables
+    (main feed), its replica feeds, its hooks, and both sides' schemas (the models' metadata
+    the workspace names, else reflected from the databases)."""
+    spec = workspace.contexts.get(name)
+    if spec is None or not spec.moves_data:
         raise UnknownContext(
-            f"the data path knows the contexts {', '.join(BUILDERS)}; not {name!r}"
-            + (" (search owns no monolith tables: rebuild its index)" if name == "search" else "")
+            f"the data path moves the tables of"
+            f" {', '.join(context_names(workspace)) or 'no context'}; not {name!r}"
+            + (" (it owns no monolith table: it builds its data)" if spec is not None else "")
         )
-    return builder()
+    monolith_tables = [t.monolith for feed in _feeds(spec) for t in feed.tables]
+    service_tables = [t.service_name for feed in _feeds(spec) for t in feed.tables]
+    monolith_schema = _schema(workspace, "monolith", monolith, monolith_tables)
+    service_schema = _schema(workspace, name, service, service_tables)
+    main = _feed(name, spec.tables, monolith_schema, service_schema)
+    replicas = tuple(
+        _feed(feed.name, feed.tables, monolith_schema, service_schema, is_reversible=False)
+        for feed in spec.replicas
+    )
+    hooks = spec.hooks
+    return Context(
+        name,
+        monolith_schema,
+        service_schema,
+        main,
+        replicas,
+        on_service_rows=workspace.resolve(hooks.on_service_rows) if hooks.on_service_rows else None,
+        before_flip=workspace.resolve(hooks.before_flip) if hooks.before_flip else None,
+    )
 
 
-def context_names() -> list[str]:
-    return list(BUILDERS)
+def context_names(workspace: Workspace) -> list[str]:
+    """The contexts whose tables the data path moves."""
+    return [name for name, spec in workspace.contexts.items() if spec.moves_data]
+
+
+def _feeds(spec: ContextSpec) -> list[FeedSpec]:
+    return [FeedSpec(name="main", tables=spec.tables), *spec.replicas]
+
+
+def _schema(workspace: Workspace, database: str, engine: Engine, tables: list[str]) -> MetaData:
+    """The named database's models (`metadata` in the workspace file), else its tables as
+    reflected from the database itself."""
+    named = workspace.database(database).metadata
+    if named is not None:
+        found = workspace.resolve(named)
+        if not isinstance(found, MetaData):
+            raise UnknownContext(f"{named} is not a SQLAlchemy MetaData")
+        return found
+    reflected = MetaData()
+    try:
+        reflected.reflect(engine, only=sorted(set(tables)))
+    except InvalidRequestError as error:
+        raise UnknownContext(f"the {database} database lacks tables: {error}") from error
+    return reflected
+
+
+def _feed(
+    name: str,
+    tables: list[TableMapSpec],
+    monolith: MetaData,
+    service: MetaData,
+    is_reversible: bool = True,
+) -> Feed:
+    return Feed(name, tuple(_table_map(spec, monolith, service) for spec in tables), is_reversible)
+
+
+def _table_map(spec: TableMapSpec, monolith: MetaData, service: MetaData) -> TableMap:
+    for side, schema, table in (("monolith", monolith, spec.monolith),
+                                ("service", service, spec.service_name)):  # fmt: skip
+        if table not in schema.tables:
+            raise UnknownContext(f"the {side}'s schema has no table {table!r}")
+    source = monolith.tables[spec.monolith]
+    target = service.tables[spec.service_name]
+    if isinstance(spec.columns, dict):
+        renamed = {m: s for m, s in spec.columns.items() if m != s}
+        if renamed:
+            raise UnknownContext(f"{spec.monolith}: renamed columns {renamed} are not supported")
+        columns = tuple(spec.columns)
+    else:
+        columns = tuple(spec.columns or (column.name for column in source.columns))
+    missing = [column for column in columns if column not in target.columns]
+    if missing:
+        raise UnknownContext(f"the service's {target.name} lacks the monolith's columns {missing}")
+    key = spec.key or [column.name for column in source.primary_key.columns]
+    if len(key) != 1:
+        raise UnknownContext(f"{spec.monolith}: a key of {len(key)} columns is not supported")
+    defaults = tuple(
+        (column, utcnow if value == "now" else _constant(value))
+        for column, value in spec.service_defaults.items()
+    )
+    return TableMap(spec.monolith, spec.service_name, columns, key[0], defaults)
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from strangler.datapath import tables
-from strangler.datapath.contexts import Context, Direction, TableMap, context
+from strangler.datapath.contexts import Context, Direction, TableMap, describe
 from strangler.datapath.copying import TableCopy
 from strangler.plumbing.database import make_engine
+from strangler.workspace import Workspace, find_workspace
 
 # The data path reads and writes whole tables: with a 64 MiB page cache instead of SQLite's
 # 2 MiB, a backfill spends ~15% less CPU per row on a table of 190,000 rows (measured).
@@ -57,12 +58,19 @@ class Link:
         monolith_url: str,
         service_url: str,
         service_settings: Mapping[str, str] | None = None,
+        workspace: Workspace | None = None,
     ) -> Link:
-        """Engines for both databases (nothing connects yet); `close` disposes of them."""
-        described = context(context_name)
-        return cls(
-            described, _engine(monolith_url), _engine(service_url), dict(service_settings or {})
-        )
+        """Engines for both databases; `close` disposes of them. The context is the one
+        `workspace` (default: this folder's) describes; nothing connects unless a side's
+        schema must be reflected."""
+        monolith, service = _engine(monolith_url), _engine(service_url)
+        try:
+            described = describe(workspace or find_workspace(), context_name, monolith, service)
+        except BaseException:
+            monolith.dispose()
+            service.dispose()
+            raise
+        return cls(described, monolith, service, dict(service_settings or {}))
 
     def source(self, direction: Direction) -> Engine:
         return self.monolith if direction is Direction.FORWARD else self.service

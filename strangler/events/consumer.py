@@ -1,13 +1,13 @@
 """Run one service's consumer as a process, until SIGTERM or SIGINT.
 
-    SEARCH_DATABASE_URL=... STRANGLER_BUS_URL=... python -m extracted.events.consumer search
-    FORUM_DATABASE_URL=...  STRANGLER_BUS_URL=... python -m extracted.events.consumer forum
+    SEARCH_DATABASE_URL=... STRANGLER_BUS_URL=... \
+        python -m strangler.events.consumer extracted.search.events:consumer
     POLLS_DATABASE_URL=...  STRANGLER_BUS_URL=... POLLS_RESULTS_DIR=... \
-        python -m extracted.events.consumer polls
+        python -m strangler.events.consumer extracted.polls.events:consumer
 
-`search` names `extracted.search.events:consumer`; any `module:attribute` naming a `Consumer`
-works too, or a factory that builds one at start (given the process's metrics registry, for
-metrics of its own): the polls results consumer reads its pages folder that way. `--replay`
+The argument is the `module:attribute` of a `Consumer` (as a workspace's service names it), or
+of a factory that builds one at start (given the process's metrics registry, for metrics of its
+own): the polls results consumer reads its pages folder that way. `--replay`
 first resets the projection (the consumer's `reset` hook) and rewinds the subscription.
 Settings come from the consumer's context (`<CONTEXT>_DATABASE_URL`, `<CONTEXT>_EVENT_*`) and
 the shared `STRANGLER_BUS_URL` (see `settings`).
@@ -33,11 +33,11 @@ log = get_logger("consumer")
 
 
 def load_consumer(target: str, registry: CollectorRegistry) -> Consumer:
-    """`search` means `extracted.search.events:consumer`; `module:attribute` names any other.
+    """The consumer `module:attribute` names (the workspace file's `consumer` of a service).
     A callable found there is a factory: it is called with `registry` to build the consumer."""
     module_name, _, attribute = target.partition(":")
     if not attribute:
-        module_name, attribute = f"extracted.{target}.events", "consumer"
+        raise SystemExit(f"{target!r} is not an import path (module:attribute) of a Consumer")
     found = getattr(importlib.import_module(module_name), attribute)
     if callable(found) and not isinstance(found, Consumer):
         found = found(registry)
@@ -48,7 +48,7 @@ def load_consumer(target: str, registry: CollectorRegistry) -> Consumer:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Apply bus events to a service's database.")
-    parser.add_argument("consumer", help="a context (e.g. search) or module:attribute")
+    parser.add_argument("consumer", help="module:attribute of a Consumer")
     parser.add_argument(
         "--replay", action="store_true", help="clear the projection and re-read the bus first"
     )

@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contract.pagination import PageRequest, parse_page
 from strangler.plumbing.bodies import MAX_BODY_BYTES, parse_body
 from strangler.plumbing.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -87,11 +86,6 @@ def caller_id(request: Request) -> int:
 def first_values(request: Request) -> dict[str, str]:
     """The query parameters, the first value of a repeated one winning, as in the monolith."""
     return dict(reversed(request.query_params.multi_items()))
-
-
-def page(request: Request) -> PageRequest:
-    """The request's `limit` and `cursor` (422 for bad values)."""
-    return parse_page(first_values(request))
 
 
 async def read_body(request: Request) -> bytes:

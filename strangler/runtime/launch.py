@@ -1,18 +1,41 @@
-"""How each process of the system is started: its command line and its environment.
+"""How each process of a system is started: its command line and its environment.
 
 One place, used by `strangler up` and by the test fixtures, so tests run exactly what users run.
+The monolith and the services come from the workspace (`strangler.toml`): gunicorn or uvicorn
+serving their import paths (`strangler.runtime.apps`), or their own commands with `{port}`;
+every child can import the workspace's code and finds the workspace file. This module must
+never start a process.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from strangler.runtime.apps import ASGI_VARIABLE, WSGI_VARIABLE
+from strangler.workspace import VARIABLE as WORKSPACE_VARIABLE
+from strangler.workspace import Workspace
+from strangler.workspace.model import PLACEHOLDER
 
-def monolith_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> list[str]:
-    """The monolith under gunicorn with sync workers, the way it is deployed."""
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def workspace_environment(workspace: Workspace) -> dict[str, str]:
+    """What every child needs to import the workspace's code and find its file."""
+    return {"PYTHONPATH": workspace.python_path(), WORKSPACE_VARIABLE: str(workspace.file)}
+
+
+def monolith_command(
+    workspace: Workspace, port: int, workers: int | None = None, host: str = "127.0.0.1"
+) -> list[str]:
+    """The monolith the way the workspace serves it: gunicorn, or its own command."""
+    spec = workspace.spec.monolith
+    if spec.serve != "gunicorn":
+        return [part.replace("{port}", str(port)) for part in spec.serve]
     return [
         sys.executable,
         "-m",
@@ -20,34 +43,42 @@ def monolith_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> li
         "--bind",
         f"{host}:{port}",
         "--workers",
-        str(workers),
-        # Threaded workers keep connections alive (sync workers close each one), so the proxy
-        # and load generators reuse connections instead of paying a TCP handshake per request.
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "4",
-        "--keep-alive",
-        "30",
-        "--graceful-timeout",
-        "5",
+        str(workers or spec.workers),
         "--log-level",
         "warning",
-        "monolith:create_app()",
+        *spec.gunicorn_args,
+        "strangler.runtime.apps:wsgi()",
     ]
 
 
+def monolith_environment(
+    workspace: Workspace, database_url: str, token_secret: str, state_dir: Path
+) -> dict[str, str]:
+    spec = workspace.spec.monolith
+    return {
+        **workspace_environment(workspace),
+        WSGI_VARIABLE: spec.app,
+        workspace.url_variable("monolith"): database_url,
+        "STRANGLER_TOKEN_SECRET": token_secret,
+        **metrics_directory(state_dir / "metrics" / "monolith"),
+        **spec.env,
+    }
+
+
 def service_command(
-    context: str, port: int, host: str = "127.0.0.1", workers: int = 1
+    workspace: Workspace, context: str, port: int, host: str = "127.0.0.1", workers: int = 1
 ) -> list[str]:
-    """An extracted service (`extracted.<context>`) under uvicorn, with `workers` processes."""
+    """A context's service under uvicorn with `workers` processes, or its own command."""
+    spec = workspace.contexts[context].service
+    if spec.command is not None:
+        return [part.replace("{port}", str(port)) for part in spec.command]
     more_workers = ["--workers", str(workers)] if workers > 1 else []
     return [
         sys.executable,
         "-m",
         "uvicorn",
         "--factory",
-        f"extracted.{context}:create_app",
+        "strangler.runtime.apps:asgi",
         "--host",
         host,
         "--port",
@@ -59,18 +90,56 @@ def service_command(
     ]
 
 
-def service_environment(context: str, database_url: str, token_secret: str) -> dict[str, str]:
-    """A service reads `<CONTEXT>_DATABASE_URL`; every process shares the token secret."""
-    return {f"{context.upper()}_DATABASE_URL": database_url, "STRANGLER_TOKEN_SECRET": token_secret}
+def service_environment(
+    workspace: Workspace, context: str, database_url: str, token_secret: str
+) -> dict[str, str]:
+    """A service reads its database URL from the variable the workspace names; every process
+    shares the token secret."""
+    spec = workspace.contexts[context].service
+    env = {
+        **workspace_environment(workspace),
+        workspace.url_variable(context): database_url,
+        "STRANGLER_TOKEN_SECRET": token_secret,
+    }
+    if spec.app is not None:
+        env[ASGI_VARIABLE] = spec.app
+    return env
 
 
-def context_environment(context: str, state_dir: Path) -> dict[str, str]:
+UrlOf = Callable[[str], str | None]
+
+
+def context_environment(
+    workspace: Workspace, context: str, state_dir: Path, url_of: UrlOf = lambda _: None
+) -> dict[str, str]:
     """What every process of `context` (its service, relay and consumer) shares beyond its
-    database: polls keeps its static results pages in the state folder, where the consumer
-    writes them and the service serves them."""
-    if context == "polls":
-        return {"POLLS_RESULTS_DIR": str(state_dir / "polls-results")}
-    return {}
+    database: the service's `env` from the workspace, placeholders filled ({state}, {root},
+    {url:CONTEXT}; a variable whose context does not run is left out)."""
+    found: dict[str, str] = {}
+    for name, template in workspace.contexts[context].service.env.items():
+        value = fill(template, workspace, state_dir, url_of)
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def fill(template: str, workspace: Workspace, state_dir: Path, url_of: UrlOf) -> str | None:
+    """`template` with its placeholders filled; None when a named context does not run."""
+    missing = False
+
+    def one(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        if name == "state":
+            return str(state_dir)
+        if name == "root":
+            return str(workspace.root)
+        url = url_of(name.removeprefix("url:"))
+        missing = missing or url is None
+        return url or ""
+
+    value = PLACEHOLDER.sub(one, template)
+    return None if missing else value
 
 
 def proxy_command(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -79,11 +148,17 @@ def proxy_command(port: int, host: str = "127.0.0.1") -> list[str]:
 
 
 def proxy_environment(
-    monolith_url: str, route_table: Path, admin_token: str, token_secret: str, state_dir: Path
+    monolith_url: str,
+    upstreams: Mapping[str, str],
+    route_table: Path,
+    admin_token: str,
+    token_secret: str,
+    state_dir: Path,
 ) -> dict[str, str]:
     """The proxy knows the apps only as URLs; its table is a file; its audit log is kept here."""
     return {
         "PROXY_MONOLITH_URL": monolith_url,
+        "PROXY_UPSTREAMS": json.dumps(dict(upstreams)),
         "PROXY_ROUTE_TABLE_PATH": str(route_table),
         "PROXY_ADMIN_TOKEN": admin_token,
         "PROXY_AUDIT_LOG_PATH": str(state_dir / "proxy-audit.jsonl"),
@@ -96,12 +171,9 @@ def relay_command(source: str) -> list[str]:
     return [sys.executable, "-m", "strangler.events.relay", "--source", source]
 
 
-def consumer_command(target: str) -> list[str]:
-    """An event consumer (`forum`, `search`, ...) writing to its context's own database."""
-    return [sys.executable, "-m", "strangler.events.consumer", target]
-
-
-METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+def consumer_command(consumer: str) -> list[str]:
+    """An event consumer, named by the import path the workspace gives for it."""
+    return [sys.executable, "-m", "strangler.events.consumer", consumer]
 
 
 def metrics_directory(path: Path) -> dict[str, str]:
@@ -117,24 +189,20 @@ def prepare_metrics_directory(env: Mapping[str, str]) -> None:
         Path(directory).mkdir(parents=True)
 
 
-def monolith_environment(database_url: str, token_secret: str, state_dir: Path) -> dict[str, str]:
-    return {
-        "MONOLITH_DATABASE_URL": database_url,
-        "STRANGLER_TOKEN_SECRET": token_secret,
-        **metrics_directory(state_dir / "metrics" / "monolith"),
-    }
-
-
 def sync_command(context: str) -> list[str]:
     """The data path's sync of one context (see docs/data-path.md)."""
     return [sys.executable, "-m", "strangler.datapath.sync", context]
 
 
 def sync_environment(
-    monolith_url: str, service_url: str, port: int | None = None
+    workspace: Workspace, monolith_url: str, service_url: str, port: int | None = None
 ) -> dict[str, str]:
     """The sync reads both databases; it serves /healthz and /metrics on `port` when given."""
-    env = {"SYNC_MONOLITH_DATABASE_URL": monolith_url, "SYNC_SERVICE_DATABASE_URL": service_url}
+    env = {
+        **workspace_environment(workspace),
+        "SYNC_MONOLITH_DATABASE_URL": monolith_url,
+        "SYNC_SERVICE_DATABASE_URL": service_url,
+    }
     if port is not None:
         env["SYNC_PORT"] = str(port)
     return env

@@ -11,7 +11,6 @@ must never start a process.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -34,9 +33,10 @@ from strangler.runtime.launch import (
     service_environment,
     sync_command,
     sync_environment,
+    workspace_environment,
 )
+from strangler.workspace import Workspace
 
-CONTEXTS = ("users", "polls", "forum", "search")
 PROXY = "proxy"
 MONOLITH = "monolith"
 
@@ -49,7 +49,7 @@ class ProcessSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     port: int
-    health_path: str = "/healthz"
+    health_path: str | None = "/healthz"  # None: a TCP check of the port
 
     @property
     def url(self) -> str:
@@ -57,6 +57,8 @@ class ProcessSpec:
 
     @property
     def health_url(self) -> str:
+        if self.health_path is None:
+            return f"tcp://127.0.0.1:{self.port}"
         return self.url + self.health_path
 
 
@@ -89,9 +91,11 @@ class Topology:
 
 @dataclass(frozen=True)
 class Places:
-    """Where a system keeps its state: databases, secrets, the route table, logs and metrics."""
+    """Where a system keeps its state: databases, secrets, the route table, logs and metrics;
+    and the workspace whose system it is."""
 
-    database_urls: Mapping[str, str]  # monolith, users, polls, forum, search, bus
+    workspace: Workspace
+    database_urls: Mapping[str, str]  # the monolith's, each context's, the bus's
     token_secret: str
     admin_token: str
     route_table: Path
@@ -124,28 +128,42 @@ def plan(
 
 def _monolith(places: Places, port_of: PortOf, budget: Budget) -> ProcessSpec:
     port = port_of(MONOLITH)
+    workspace = places.workspace
     env = monolith_environment(
-        places.database_urls[MONOLITH], places.token_secret, places.state_dir
+        workspace, places.database_urls[MONOLITH], places.token_secret, places.state_dir
     )
-    argv = monolith_command(port, budget.monolith_workers)
-    return ProcessSpec(MONOLITH, tuple(argv), {**places.extra_env, **env}, port)
+    argv = monolith_command(workspace, port, budget.monolith_workers)
+    health = workspace.spec.monolith.health_path
+    return ProcessSpec(MONOLITH, tuple(argv), {**places.extra_env, **env}, port, health)
 
 
 def _service(
     context: str, topology: Topology, places: Places, port_of: PortOf, budget: Budget
 ) -> ProcessSpec:
     port = port_of(context)
+    workspace = places.workspace
     env = {
-        **service_environment(context, places.database_urls[context], places.token_secret),
-        **context_environment(context, places.state_dir),
+        **service_environment(
+            workspace, context, places.database_urls[context], places.token_secret
+        ),
+        **context_environment(workspace, context, places.state_dir, _urls(topology, port_of)),
     }
-    if context == "forum" and "users" in topology.services:
-        env["FORUM_USERS_URL"] = f"http://127.0.0.1:{port_of('users')}"
     workers = budget.workers_of(context)
     if workers > 1:
         env.update(metrics_directory(places.state_dir / "metrics" / context))
-    argv = service_command(context, port, workers=workers)
-    return ProcessSpec(context, tuple(argv), {**places.extra_env, **env}, port)
+    argv = service_command(workspace, context, port, workers=workers)
+    health = workspace.contexts[context].service.health_path
+    return ProcessSpec(context, tuple(argv), {**places.extra_env, **env}, port, health)
+
+
+def _urls(topology: Topology, port_of: PortOf) -> Callable[[str], str | None]:
+    """The URL of each service that runs in `topology` (None for one that does not)."""
+
+    def url_of(context: str) -> str | None:
+        running = context in topology.services
+        return f"http://127.0.0.1:{port_of(context)}" if running else None
+
+    return url_of
 
 
 def _event_processes(
@@ -153,19 +171,22 @@ def _event_processes(
 ) -> list[ProcessSpec]:
     """A consumer for each running service that declares one, and a relay for each running
     service whose events a running consumer reads. Their health is their metrics endpoint."""
-    consumers = {context: found for context in services if (found := declared_consumer(context))}
-    sources = sorted({source for consumer in consumers.values() for source in consumer.sources})
+    workspace = places.workspace
+    consumers = {
+        context: (path, declared_consumer(workspace, path))
+        for context in services
+        if (path := workspace.contexts[context].service.consumer)
+    }
+    sources = sorted({source for _, consumer in consumers.values() for source in consumer.sources})
     specs = []
     for source in sources:
         if source in services:
             specs.append(
                 _event_process(f"{source}-relay", relay_command(source), source, places, port_of)
             )
-    for context in consumers:
+    for context, (path, _) in consumers.items():
         specs.append(
-            _event_process(
-                f"{context}-consumer", consumer_command(context), context, places, port_of
-            )
+            _event_process(f"{context}-consumer", consumer_command(path), context, places, port_of)
         )
     return specs
 
@@ -175,12 +196,15 @@ def _event_process(
 ) -> ProcessSpec:
     port = port_of(name)
     prefix = context.upper()
+    workspace = places.workspace
     env = {
+        **workspace_environment(workspace),
         f"{prefix}_DATABASE_URL": places.database_urls[context],
+        workspace.url_variable(context): places.database_urls[context],
         f"{prefix}_EVENT_METRICS_PORT": str(port),
         "STRANGLER_BUS_URL": places.bus_url,
         "STRANGLER_TOKEN_SECRET": places.token_secret,
-        **context_environment(context, places.state_dir),
+        **context_environment(workspace, context, places.state_dir),
     }
     return ProcessSpec(name, tuple(argv), {**places.extra_env, **env}, port, "/metrics")
 
@@ -193,33 +217,30 @@ def _sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
     name = sync_name(context)
     port = port_of(name)
     urls = places.database_urls
-    env = sync_environment(urls[MONOLITH], urls[context], port)
+    env = sync_environment(places.workspace, urls[MONOLITH], urls[context], port)
     return ProcessSpec(name, tuple(sync_command(context)), {**places.extra_env, **env}, port)
 
 
 def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
     port = port_of(PROXY)
+    # Every service's address is known from the start, so any stage's table is valid.
+    upstreams = {
+        context: f"http://127.0.0.1:{port_of(context)}"
+        for context in places.workspace.context_names
+    }
     env = proxy_environment(
         f"http://127.0.0.1:{port_of(MONOLITH)}",
+        upstreams,
         places.route_table,
         places.admin_token,
         places.token_secret,
         places.state_dir,
     )
-    # Every service's address is known from the start, so any stage's table is valid.
-    env.update(
-        {
-            f"PROXY_{context.upper()}_URL": f"http://127.0.0.1:{port_of(context)}"
-            for context in CONTEXTS
-        }
-    )
     return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
 
 
 @cache
-def declared_consumer(context: str) -> Consumer | None:
-    """The `Consumer` a service declares in its `events` module, if it consumes anything."""
-    module = importlib.import_module(f"extracted.{context}.events")
-    if getattr(module, "consumer", None) is None:
-        return None
-    return load_consumer(context, CollectorRegistry())
+def declared_consumer(workspace: Workspace, path: str) -> Consumer:
+    """The `Consumer` a service's workspace entry names (read for the sources it consumes)."""
+    workspace.make_importable()
+    return load_consumer(path, CollectorRegistry())

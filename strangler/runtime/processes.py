@@ -34,6 +34,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+def answers(url: str, client: httpx.Client) -> bool:
+    """Whether a process is healthy: `GET url` answers 200, or, for a `tcp://host:port` URL (an
+    app with no health path), its port accepts a connection."""
+    if url.startswith("tcp://"):
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return True
+        except OSError:
+            return False
+    try:
+        return client.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @dataclass
 class ManagedProcess:
     """One child process we started, with where its output goes and how to check it."""
@@ -65,11 +81,8 @@ class ManagedProcess:
                     raise ProcessFailed(
                         f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
                     )
-                try:
-                    if client.get(self.health_url).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
+                if answers(self.health_url, client):
+                    return
                 time.sleep(0.05)
         self.stop()
         raise ProcessFailed(f"{self.name} was not healthy within {timeout}s:\n{self.log_tail()}")

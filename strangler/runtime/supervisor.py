@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from strangler.runtime.plan import Budget, Places, ProcessSpec, Topology, plan
-from strangler.runtime.processes import ManagedProcess, free_port, start
+from strangler.runtime.processes import ManagedProcess, answers, free_port, start
 from strangler.runtime.runstate import ProcessRecord, RunRecord, started_at, write_run
 
 # What `desired` returns: the revision it reflects, the stage, and the topology to run.
@@ -38,7 +38,7 @@ class _Child:
 
 
 class Supervisor:
-    """Runs the processes of one system from one workspace folder."""
+    """Runs the processes of one system from one home folder."""
 
     def __init__(
         self,
@@ -164,10 +164,7 @@ class Supervisor:
             record.state, record.detail = "healthy", None
 
     def _answers(self, url: str) -> bool:
-        try:
-            return self._http.get(url).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(url, self._http)
 
     def _stop(self, name: str, reason: str) -> None:
         child = self.children.pop(name)

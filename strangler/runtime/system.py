@@ -4,11 +4,11 @@ and the load comparison.
     from pathlib import Path
     from strangler.plan import Budget
     from strangler.system import prepare, start
-    from strangler.workspace import Workspace
+    from strangler.home import Home
 
-    workspace = Workspace(Path("/tmp/compare/.strangler"))   # its databases, logs, secrets
-    prepare(workspace, stage=2, scale=0.2)    # migrate, seed once, bring the data to stage 2
-    with start(workspace, stage=2, budget=Budget(monolith_workers=2, service_workers=1)) as system:
+    home = Home(Path("/tmp/compare/.strangler"))   # its databases, logs, secrets
+    prepare(home, stage=2, scale=0.2)    # migrate, seed once, bring the data to stage 2
+    with start(home, stage=2, budget=Budget(monolith_workers=2, service_workers=1)) as system:
         system.url                   # the public entry: the proxy (the monolith with direct=True)
         system.pids()                # {"proxy": 123, "monolith": 124, "users": 125, ...}
         system.process_tree_pids()   # the same plus every server's workers: sum CPU and memory
@@ -17,7 +17,7 @@ and the load comparison.
 `start(..., direct=True)` runs the monolith alone on the public port (stage 0, no proxy): the
 "before" architecture. `prepare` does its work without traffic, so it needs no running system;
 it is what the first `strangler up --stage N` of a fresh folder does too. Databases come from
-the workspace (`<NAME>_DATABASE_URL`, `STRANGLER_BUS_URL`, else SQLite files in it). This module
+the home (`<NAME>_DATABASE_URL`, `STRANGLER_BUS_URL`, else SQLite files in it). This module
 must never decide what a stage contains (that is `stages` and `plan`).
 """
 
@@ -33,19 +33,20 @@ from types import TracebackType
 import psutil
 from rich.console import Console
 
-from monolith.seed import SeedReport, has_users, seed
 from strangler.conductor.conductor import Conductor, GateSettings
 from strangler.conductor.journey import goto
-from strangler.conductor.stages import Migration, load_migration
 from strangler.conductor.state import exclusive, read_state, topology
 from strangler.datapath import schemas
 from strangler.plumbing.database import make_engine
+from strangler.runtime.home import Home
 from strangler.runtime.plan import Budget, Topology
 from strangler.runtime.processes import free_port
 from strangler.runtime.supervisor import Desired, Supervisor
-from strangler.runtime.workspace import Workspace
+from strangler.workspace.hooks import SeedReport
+from strangler.workspace.stages import Migration
 
 SeedProgress = Callable[[str, int, int], None]
+
 
 
 @dataclass
@@ -97,49 +98,54 @@ def stage_topology(migration: Migration, stage: int, direct: bool = False) -> To
 
 
 def seed_if_empty(
-    workspace: Workspace,
+    home: Home,
     scale: float = 1.0,
     seed_value: int = 42,
     progress: SeedProgress | None = None,
 ) -> SeedReport | None:
-    """Migrate the monolith's database; seed it if it has no users yet (else return None)."""
-    database_url = workspace.database_url("monolith")
-    schemas.upgrade("monolith", database_url)
+    """Migrate the monolith's database, then run the workspace's seed hook (`monolith.seed` of
+    its strangler.toml), which seeds an empty database and returns None for one with data."""
+    database_url = home.database_url("monolith")
+    workspace = home.workspace
+    if workspace.alembic_folder("monolith") is not None:
+        schemas.upgrade("monolith", database_url, workspace=workspace)
+    hook = workspace.spec.monolith.seed
+    if hook is None:
+        return None
     engine = make_engine(database_url)
     try:
-        if has_users(engine):
-            return None
-        return seed(engine, scale, seed_value, progress=progress)
+        report: SeedReport | None = workspace.resolve(hook)(engine, scale, seed_value, progress)
+        return report
     finally:
         engine.dispose()
 
 
-def following_state(workspace: Workspace, migration: Migration) -> Desired:
-    """What a supervisor should run: whatever the workspace's migration state says, now."""
+def following_state(home: Home, migration: Migration) -> Desired:
+    """What a supervisor should run: whatever the home's migration state says, now."""
 
     def desired() -> tuple[int, int, Topology]:
-        current = read_state(workspace.state_file)
+        current = read_state(home.state_file)
         return current.revision, current.stage, topology(migration, current)
 
     return desired
 
 
 def supervise(
-    workspace: Workspace,
+    home: Home,
     port: int,
     budget: Budget = Budget(),
     notify: Callable[[str], None] = lambda message: None,
 ) -> Supervisor:
-    """A supervisor that follows the workspace's migration state (what `strangler up` runs)."""
-    migration = load_migration()
-    stage = read_state(workspace.state_file).stage
-    workspace.write_route_table(migration.stage(stage).table_path.read_text())
+    """A supervisor that follows the home's migration state (what `strangler up` runs)."""
+    migration = home.workspace.migration()
+    stage = read_state(home.state_file).stage
+    home.write_route_table(migration.stage(stage).table_text())
     return Supervisor(
-        workspace.places(),
-        workspace.run_file,
-        workspace.logs,
+        home.places(),
+        home.run_file,
+        home.logs,
         port,
-        following_state(workspace, migration),
+        following_state(home, migration),
         budget,
         notify=notify,
     )
@@ -147,11 +153,11 @@ def supervise(
 
 @contextmanager
 def in_background(
-    workspace: Workspace, budget: Budget = Budget(), port: int | None = None
+    home: Home, budget: Budget = Budget(), port: int | None = None
 ) -> Iterator[Supervisor]:
-    """Run the workspace's system, following its migration state from a thread of this
+    """Run the home's system, following its migration state from a thread of this
     process, until the block ends; then stop every process."""
-    supervisor = supervise(workspace, port or free_port(), budget)
+    supervisor = supervise(home, port or free_port(), budget)
     stopping = threading.Event()
     thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
     try:
@@ -166,7 +172,7 @@ def in_background(
 
 
 def prepare(
-    workspace: Workspace,
+    home: Home,
     stage: int,
     scale: float = 1.0,
     seed_value: int = 42,
@@ -174,44 +180,44 @@ def prepare(
     console: Console | None = None,
     gates: GateSettings | None = None,
 ) -> None:
-    """Seed the workspace if it is empty and bring its data to `stage` with no traffic but
+    """Seed the home if it is empty and bring its data to `stage` with no traffic but
     the gates' own sample reads: the system runs meanwhile, and the migration moves exactly
     as `strangler stage goto` moves it (with `gates`, else the environment's gate settings)."""
-    migration = load_migration()
+    migration = home.workspace.migration()
     migration.stage(stage)
-    seed_if_empty(workspace, scale, seed_value, progress)
-    state = read_state(workspace.state_file)
+    seed_if_empty(home, scale, seed_value, progress)
+    state = read_state(home.state_file)
     if state.stage == stage and state.moving is None:
         return
     shown = console or Console(file=io.StringIO())
-    with exclusive(workspace.lock_file), in_background(workspace):
-        conductor = Conductor.attach(workspace, migration, lambda line: None, gates)
+    with exclusive(home.lock_file), in_background(home):
+        conductor = Conductor.attach(home, migration, lambda line: None, gates)
         goto(conductor, stage, shown)
 
 
 def start(
-    workspace: Workspace,
+    home: Home,
     stage: int = 0,
     budget: Budget = Budget(),
     port: int | None = None,
     direct: bool = False,
     timeout: float = 120.0,
 ) -> RunningSystem:
-    """Start every process of `stage` and wait until all are healthy; the workspace's data
+    """Start every process of `stage` and wait until all are healthy; the home's data
     must be at that stage (`prepare`), except for the monolith alone (`direct`)."""
-    migration = load_migration()
-    state = read_state(workspace.state_file)
+    migration = home.workspace.migration()
+    state = read_state(home.state_file)
     if not direct and (state.stage != stage or state.moving is not None):
         raise ValueError(
-            f"the workspace's data is at stage {state.stage}, not {stage}: prepare it first"
+            f"the home's data is at stage {state.stage}, not {stage}: prepare it first"
         )
     topology = stage_topology(migration, stage, direct)
-    workspace.write_route_table(migration.stage(stage).table_path.read_text())
+    home.write_route_table(migration.stage(stage).table_text())
     public_port = port or free_port()
     supervisor = Supervisor(
-        workspace.places(),
-        workspace.run_file,
-        workspace.logs,
+        home.places(),
+        home.run_file,
+        home.logs,
         public_port,
         desired=lambda: (0, stage, topology),
         budget=budget,

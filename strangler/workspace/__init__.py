@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from strangler.plumbing.toml_document import DocumentError, load_toml, validation_problems
+from strangler.plumbing.toml_document import (
+    DocumentError,
+    LineLocator,
+    load_toml,
+    validation_problems,
+)
 from strangler.workspace.model import ContextSpec, DatabaseSpec, WorkspaceFile
 
 if TYPE_CHECKING:
@@ -43,7 +49,7 @@ class WorkspaceError(ValueError):
         self.problems = problems
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Workspace:
     """One project: its root folder, its workspace file, and what the file says."""
 
@@ -128,10 +134,28 @@ def load_workspace(file: Path, is_bundled: bool = False) -> Workspace:
     except DocumentError as error:
         raise WorkspaceError(error.problems) from error
     except ValidationError as error:
-        raise WorkspaceError(validation_problems(error, text, str(file))) from error
+        raise WorkspaceError(_located(validation_problems(error, text, str(file)), text)) from error
     workspace = Workspace(file.resolve().parent, file.resolve(), spec, is_bundled)
     workspace.make_importable()
     return workspace
+
+
+_WHOLE = re.compile(r"^(?P<file>.*?):1: document: (?P<path>[a-z_]+(?:\.[A-Za-z0-9_-]+)*): ")
+
+
+def _located(problems: list[str], text: str) -> list[str]:
+    """A check of the whole file names its place (`stages.2: ...`): point at that line."""
+    lines = LineLocator(text)
+    located = []
+    for problem in problems:
+        found = _WHOLE.match(problem)
+        if found is None:
+            located.append(problem)
+            continue
+        path = tuple(int(part) if part.isdigit() else part for part in found["path"].split("."))
+        rest = problem[found.end():]
+        located.append(f"{found['file']}:{lines.line_of(path)}: {found['path']}: {rest}")
+    return located
 
 
 def find_workspace(folder: Path | None = None) -> Workspace:

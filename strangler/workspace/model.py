@@ -238,6 +238,8 @@ class LoadSpec(Strict):
 
     locustfile: str | None = None
     scenario: str | None = None
+    # (scale, token_secret) -> dict: what the seeded data holds, handed to the locustfile.
+    plan_data: ImportPath | None = None
     steady: ImportPath | None = None
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from strangler.conductor.stages import load_migration
 from strangler.conductor.state import MigrationState, Moving, topology
 from strangler.runtime.plan import Places, ProcessSpec, Topology, plan
 from strangler.runtime.system import stage_topology
+from strangler.workspace import find_workspace
 
 PORTS: dict[str, int] = {}
 
@@ -21,11 +22,12 @@ def port_of(name: str) -> int:
 def places(tmp_path: Path) -> Places:
     urls = {name: f"sqlite:///{tmp_path}/{name}.sqlite3" for name in
             ("monolith", "users", "polls", "forum", "search", "bus")}  # fmt: skip
-    return Places(urls, "secret-0123456789abcdef", "admin", tmp_path / "table.toml", tmp_path)
+    return Places(find_workspace(), urls, "secret-0123456789abcdef", "admin",
+                  tmp_path / "table.toml", tmp_path)  # fmt: skip
 
 
 def names_at(stage: int, tmp_path: Path) -> list[str]:
-    found = plan(stage_topology(load_migration(), stage), places(tmp_path), port_of)
+    found = plan(stage_topology(find_workspace().migration(), stage), places(tmp_path), port_of)
     return [spec.name for spec in found]
 
 
@@ -66,10 +68,12 @@ def spec(specs: list[ProcessSpec], name: str) -> ProcessSpec:
 def test_the_proxy_knows_every_service_from_the_start_and_the_forum_knows_users(
     tmp_path: Path,
 ) -> None:
-    specs = plan(stage_topology(load_migration(), 3), places(tmp_path), port_of)
+    specs = plan(stage_topology(find_workspace().migration(), 3), places(tmp_path), port_of)
     proxy = spec(specs, "proxy")
-    for context in ("users", "polls", "forum", "search"):
-        assert proxy.env[f"PROXY_{context.upper()}_URL"] == f"http://127.0.0.1:{port_of(context)}"
+    assert json.loads(proxy.env["PROXY_UPSTREAMS"]) == {
+        context: f"http://127.0.0.1:{port_of(context)}"
+        for context in ("users", "polls", "forum", "search")
+    }
     assert proxy.env["PROXY_ROUTE_TABLE_PATH"] == str(tmp_path / "table.toml")
     assert spec(specs, "forum").env["FORUM_USERS_URL"] == f"http://127.0.0.1:{port_of('users')}"
     consumer = spec(specs, "forum-consumer")
@@ -83,7 +87,7 @@ def test_the_monolith_alone_runs_on_the_public_entry(tmp_path: Path) -> None:
 
 
 def test_a_transition_runs_the_moving_service_before_its_stage_does() -> None:
-    migration = load_migration()
+    migration = find_workspace().migration()
     state = MigrationState(
         stage=1, moving=Moving(from_stage=1, to_stage=2, started_at="now", runs_service=True)
     )

@@ -10,6 +10,7 @@ from strangler.datapath import apply, state
 from strangler.datapath.link import Link
 from strangler.runtime.launch import sync_command, sync_environment
 from strangler.runtime.processes import ManagedProcess, free_port, start
+from strangler.workspace import find_workspace
 
 
 def cli(link_urls: tuple[str, str], context: str, folder: Path, *arguments: str) -> ManagedProcess:
@@ -42,7 +43,10 @@ def sync_spec(
 ) -> tuple[str, list[str], dict[str, str], int]:
     """(name, argv, env, port) of the sync process of `context`."""
     port = free_port()
-    env = {**sync_environment(*link_urls, port=port), "SYNC_POLL_SECONDS": "0.02"}
+    env = {
+        **sync_environment(find_workspace(), *link_urls, port=port),
+        "SYNC_POLL_SECONDS": "0.02",
+    }
     return f"{context}-sync", sync_command(context), env, port
 
 

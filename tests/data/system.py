@@ -31,12 +31,12 @@ from strangler.runtime.launch import (
     service_environment,
 )
 from strangler.runtime.processes import free_port, start
-from strangler.runtime.workspace import stage_table
+from strangler.workspace import find_workspace
 from strangler_proxy.client import ProxyAdmin
 from tests.data import processes
 from tests.data.conftest import seeded
 from tests.support.databases import fresh_database
-from tests.support.servers import FAST_PASSWORDS, TEST_TOKEN_SECRET
+from tests.support.servers import FAST_PASSWORDS, TEST_TOKEN_SECRET, proxy_upstreams
 
 ADMIN_TOKEN = "data-path-admin-token-0123456789"
 
@@ -91,34 +91,43 @@ Spec = tuple[str, list[str], dict[str, str], int]
 
 
 def _monolith(database: str, port: int, folder: Path) -> Spec:
-    env = {**monolith_environment(database, TEST_TOKEN_SECRET, folder), **FAST_PASSWORDS}
-    return "monolith", monolith_command(port), env, port
+    workspace = find_workspace()
+    env = {
+        **monolith_environment(workspace, database, TEST_TOKEN_SECRET, folder),
+        **FAST_PASSWORDS,
+    }
+    return "monolith", monolith_command(workspace, port), env, port
 
 
 def _service(context: str, database: str, port: int, urls: dict[str, str], folder: Path) -> Spec:
+    workspace = find_workspace()
     env = {
-        **service_environment(context, database, TEST_TOKEN_SECRET),
-        **context_environment(context, folder),
+        **service_environment(workspace, context, database, TEST_TOKEN_SECRET),
+        **context_environment(workspace, context, folder, urls.get),
         f"{context.upper()}_PASSWORD_TIME_COST": "1",
         f"{context.upper()}_PASSWORD_MEMORY_KIB": "1024",
     }
-    if context == "forum" and "users" in urls:
-        env["FORUM_USERS_URL"] = urls["users"]
-    return context, service_command(context, port), env, port
+    return context, service_command(workspace, context, port), env, port
 
 
 def _proxy(port: int, upstreams: dict[str, str], folder: Path) -> Spec:
     env = {
-        "PROXY_ROUTE_TABLE_PATH": str(stage_table(0)),
+        "PROXY_ROUTE_TABLE_PATH": str(_stage_zero_table(folder)),
         "PROXY_AUDIT_LOG_PATH": str(folder / "proxy-audit.jsonl"),
         "PROXY_ADMIN_TOKEN": ADMIN_TOKEN,
         "PROXY_TABLE_WATCH_SECONDS": "0",
         "PROXY_ANALYSIS_INTERVAL_SECONDS": "0",
         "PROXY_ACCESS_LOG": "false",
         "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET,
-        **{f"PROXY_{name.upper()}_URL": url for name, url in upstreams.items()},
+        **proxy_upstreams(upstreams),
     }
     return "proxy", proxy_command(port), env, port
+
+
+def _stage_zero_table(folder: Path) -> Path:
+    path = folder / "stage0-table.toml"
+    path.write_text(find_workspace().migration().stage(0).table_text())
+    return path
 
 
 def _all_healthy(stack: ExitStack, specs: list[Spec], folder: Path) -> None:

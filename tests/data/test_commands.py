@@ -38,7 +38,7 @@ def test_backfill_verify_and_status_report_and_exit_by_the_outcome(
 
 def test_mistakes_are_one_line_and_exit_1(run: CliRunner) -> None:
     unknown = run.invoke(app, ["data", "verify", "search"])
-    assert unknown.exit_code == 1 and "rebuild its index" in unknown.output
+    assert unknown.exit_code == 1 and "it builds its data" in unknown.output
     assert "Traceback" not in unknown.output
     early = run.invoke(app, ["data", "cutover", "forum", "--proxy-url", "http://127.0.0.1:9"])
     assert early.exit_code == 1 and "error" in early.output and "Traceback" not in early.output

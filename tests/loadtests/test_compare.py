@@ -174,7 +174,7 @@ def test_the_report_files_are_complete(run: Run) -> None:
 
 def processes_of(folder: Path) -> list[psutil.Process]:
     """Processes of a comparison writing to `folder`: the systems' servers (their command lines
-    or environments name the workspace) and locust (its environment names the plan)."""
+    or environments name the home) and locust (its environment names the plan)."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
         try:

@@ -9,6 +9,7 @@ import httpx
 
 from strangler.runtime.launch import monolith_command, monolith_environment
 from strangler.runtime.processes import free_port, start
+from strangler.workspace import find_workspace
 from tests.support.servers import TEST_TOKEN_SECRET
 
 
@@ -23,8 +24,8 @@ def test_healthz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None
     unreachable = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
     process = start(
         "monolith",
-        monolith_command(port, workers=1),
-        monolith_environment(unreachable, TEST_TOKEN_SECRET, tmp_path),
+        monolith_command(find_workspace(), port, workers=1),
+        monolith_environment(find_workspace(), unreachable, TEST_TOKEN_SECRET, tmp_path),
         log_path=tmp_path / "monolith.log",
     )
     try:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from strangler.runtime.processes import ManagedProcess, free_port, start
+from tests.support.servers import proxy_upstreams
 
 HERE = Path(__file__).parent
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
@@ -83,7 +84,7 @@ def start_proxy(
         "PROXY_TABLE_WATCH_SECONDS": "0",
         "PROXY_ANALYSIS_INTERVAL_SECONDS": "0",
         "PROXY_ACCESS_LOG": "false",
-        **{f"PROXY_{name.upper()}_URL": url for name, url in upstreams.items()},
+        **proxy_upstreams(upstreams),
         **extra_env,
     }
     argv = [sys.executable, "-m", "strangler_proxy", "--host", "127.0.0.1", "--port", str(port)]

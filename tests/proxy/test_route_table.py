@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from strangler_proxy.discover import discover_routes
 from strangler_proxy.routing import Router
 from strangler_proxy.table import Mode, TableError, parse_table
 
@@ -170,38 +169,3 @@ active = false
 def test_the_most_specific_active_route_wins(method: str, key: str, expected: str | None) -> None:
     route = Router(ROUTES).match(method, key)
     assert (route.name if route else None) == expected
-
-
-def test_discovery_lists_every_endpoint_of_a_flask_app_in_mode_monolith() -> None:
-    from flask import Blueprint, Flask
-
-    app = Flask(__name__)
-    users = Blueprint("users", __name__)
-    users.add_url_rule("/api/users/<int:user_id>", "get_user", lambda user_id: "", methods=["GET"])
-    users.add_url_rule("/api/users", "sign_up", lambda: "", methods=["POST"])
-    app.register_blueprint(users)
-    app.add_url_rule("/healthz", "healthz", lambda: "")
-    app.add_url_rule("/results/<id>.html", "page", lambda id: "")
-
-    table = parse_table(discover_routes(app))
-
-    by_name = {route.name: route for route in table.routes}
-    assert set(by_name) == {"users.get_user", "users.sign_up", "page"}
-    assert by_name["users.get_user"].path == "/api/users/{user_id}"
-    assert by_name["users.get_user"].methods == ["GET"]
-    assert by_name["users.get_user"].context == "users"
-    assert by_name["page"].path == "/results/{id}.html"
-    assert all(route.mode is Mode.MONOLITH for route in table.routes)
-
-
-def test_discovery_accepts_an_importable_factory() -> None:
-    text = discover_routes(f"{__name__}:_tiny_app")
-    assert 'path = "/tiny/{n}"' in text
-
-
-def _tiny_app():  # type: ignore[no-untyped-def]
-    from flask import Flask
-
-    app = Flask(__name__)
-    app.add_url_rule("/tiny/<int:n>", "tiny", lambda n: "")
-    return app

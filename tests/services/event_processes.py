@@ -17,13 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from strangler.runtime.launch import consumer_command, context_environment, relay_command
+from strangler.runtime.launch import (
+    consumer_command,
+    context_environment,
+    relay_command,
+    workspace_environment,
+)
 from strangler.runtime.processes import ManagedProcess, start
+from strangler.workspace import find_workspace
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET
 
 REDIS_ENV = "STRANGLER_TEST_REDIS_URL"
 REPOSITORY = Path(__file__).resolve().parents[2]
+WORKSPACE = find_workspace(REPOSITORY)
 BUSES = ["database", pytest.param("redis", marks=pytest.mark.redis)]
 
 
@@ -59,7 +66,7 @@ def _start(name: str, argv: list[str], env: dict[str, str], state_dir: Path) -> 
     return start(
         name,
         argv,
-        {"STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET, **env},
+        {"STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET, **workspace_environment(WORKSPACE), **env},
         log_path=state_dir / "logs" / f"{name}.log",
         cwd=REPOSITORY,
     )
@@ -72,7 +79,8 @@ def start_relay(
     env = {
         f"{source.upper()}_DATABASE_URL": database_url,
         "STRANGLER_BUS_URL": bus_url,
-        **context_environment(source, state_dir),
+        **(context_environment(WORKSPACE, source, state_dir) if source in WORKSPACE.contexts
+           else {}),
         **{f"{source.upper()}_EVENT_{key.upper()}": value for key, value in tuning.items()},
     }
     return _start(f"{source}-relay", relay_command(source), env, state_dir)
@@ -81,12 +89,16 @@ def start_relay(
 def start_consumer(
     target: str, context: str, database_url: str, bus_url: str, state_dir: Path, **tuning: str
 ) -> ManagedProcess:
-    """A consumer (`search` or `module:attribute`) writing to `database_url` (and, for polls,
-    its pages into `state_dir`, where a polls service started with the same folder serves them)."""
+    """A consumer (a context of the workspace, or `module:attribute`) writing to `database_url`
+    (and, for polls, its pages into `state_dir`, where a polls service started with the same
+    folder serves them)."""
+    if ":" not in target:
+        target = str(WORKSPACE.contexts[target].service.consumer)
     env = {
         f"{context.upper()}_DATABASE_URL": database_url,
         "STRANGLER_BUS_URL": bus_url,
-        **context_environment(context, state_dir),
+        **(context_environment(WORKSPACE, context, state_dir) if context in WORKSPACE.contexts
+           else {}),
         **{f"{context.upper()}_EVENT_{key.upper()}": value for key, value in tuning.items()},
     }
     return _start(f"{context}-consumer", consumer_command(target), env, state_dir)

@@ -27,7 +27,9 @@ from extracted.polls.models import Vote, consumed, outbox
 from strangler.plumbing.database import make_engine
 from strangler.plumbing.tokens import TokenSigner
 from strangler.runtime.processes import ManagedProcess
-from strangler.runtime.workspace import stage_table
+from strangler.workspace import find_workspace
+from strangler.workspace.stages import render_table
+from strangler_proxy.table import table_document, validate_document
 from tests.contract.client import eventually as settled
 from tests.services.conftest import StartService
 from tests.services.event_processes import (
@@ -200,15 +202,12 @@ def _vote_through_faults(
 
 def _polls_to_the_service(folder: Path) -> Path:
     """Stage 0's route table with every polls route in mode service."""
-    header, *routes = stage_table(0).read_text().split("[[routes]]")
-    moved = [
-        route.replace('mode = "monolith"', 'mode = "service"')
-        if 'context = "polls"' in route
-        else route
-        for route in routes
-    ]
+    document = table_document(find_workspace().migration().stage(0).table)
+    for route in document["routes"]:
+        if route["context"] == "polls":
+            route.update(mode="service", data_owner="service")
     table = folder / "polls-extracted.toml"
-    table.write_text("[[routes]]".join([header, *moved]))
+    table.write_text(render_table(validate_document(document, ["polls"])))
     return table
 
 

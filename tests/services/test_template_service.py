@@ -8,6 +8,7 @@ outbox). A copied service keeps these tests, renamed, and grows them with its ow
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from sqlalchemy import inspect, select
 from extracted._template.models import Base, outbox
 from strangler.datapath.schemas import drift
 from strangler.plumbing.database import make_engine
-from strangler.runtime.launch import service_command
+from strangler.runtime.apps import ASGI_VARIABLE
+from strangler.runtime.launch import workspace_environment
 from strangler.runtime.processes import free_port, start
+from strangler.workspace import find_workspace
 from tests.support.databases import fresh_database
 from tests.support.servers import TEST_TOKEN_SECRET
 
@@ -62,10 +65,17 @@ def template_url(template_database: str, tmp_path_factory: pytest.TempPathFactor
     """The template, migrated and served by uvicorn exactly as `strangler up` would serve it."""
     command.upgrade(_alembic(template_database), "head")
     port = free_port()
-    env = {"TEMPLATE_DATABASE_URL": template_database, "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET}
+    env = {
+        **workspace_environment(find_workspace()),
+        ASGI_VARIABLE: "extracted._template:create_app",
+        "TEMPLATE_DATABASE_URL": template_database,
+        "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET,
+    }
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "strangler.runtime.apps:asgi",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     process = start(
         "template",
-        service_command("_template", port),
+        argv,
         env,
         health_url=f"http://127.0.0.1:{port}/healthz",
         log_path=tmp_path_factory.mktemp("logs") / "template.log",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -16,10 +17,11 @@ from strangler.runtime.launch import (
     relay_command,
     service_command,
     service_environment,
+    workspace_environment,
 )
 from strangler.runtime.plan import Places, Topology, plan
 from strangler.runtime.processes import ManagedProcess, free_port, start
-from strangler.runtime.workspace import stage_table
+from strangler.workspace import find_workspace
 
 TEST_TOKEN_SECRET = "test-signing-key-not-a-secret-0123456789"
 # Cheap password hashing keeps sign-up-heavy suites fast; production defaults stay strong.
@@ -32,12 +34,12 @@ def running_monolith(database_url: str, state_dir: Path, workers: int = 2) -> It
     upgrade("monolith", database_url)
     port = free_port()
     env = {
-        **monolith_environment(database_url, TEST_TOKEN_SECRET, state_dir),
+        **monolith_environment(find_workspace(), database_url, TEST_TOKEN_SECRET, state_dir),
         **FAST_PASSWORDS,
     }
     process: ManagedProcess = start(
         "monolith",
-        monolith_command(port, workers),
+        monolith_command(find_workspace(), port, workers),
         env,
         health_url=f"http://127.0.0.1:{port}/healthz",
         log_path=state_dir / "logs" / "monolith.log",
@@ -53,19 +55,21 @@ def running_monolith(database_url: str, state_dir: Path, workers: int = 2) -> It
 def running_service(
     context: str, database_url: str, state_dir: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """Migrate the service database, serve `extracted.<context>` under uvicorn, yield its URL."""
+    """Migrate the service database, serve the context's service (as the workspace names it)
+    under uvicorn, yield its URL."""
     upgrade(context, database_url)
     port = free_port()
+    workspace = find_workspace()
     env = {
-        **service_environment(context, database_url, TEST_TOKEN_SECRET),
-        **context_environment(context, state_dir),
+        **service_environment(workspace, context, database_url, TEST_TOKEN_SECRET),
+        **context_environment(workspace, context, state_dir),
         f"{context.upper()}_PASSWORD_TIME_COST": "1",
         f"{context.upper()}_PASSWORD_MEMORY_KIB": "1024",
         **(extra_env or {}),
     }
     process = start(
         context,
-        service_command(context, port),
+        service_command(workspace, context, port),
         env,
         health_url=f"http://127.0.0.1:{port}/healthz",
         log_path=state_dir / "logs" / f"{context}.log",
@@ -95,7 +99,7 @@ def running_split(backend: str, folder: Path) -> Iterator[dict[str, str]]:
         for context in SERVICES:
             upgrade(context, databases[context])
         places = Places(
-            databases, TEST_TOKEN_SECRET, "", folder / "table.toml", folder,
+            find_workspace(), databases, TEST_TOKEN_SECRET, "", folder / "table.toml", folder,
             extra_env={**FAST_PASSWORDS, "USERS_PASSWORD_TIME_COST": "1",
                        "USERS_PASSWORD_MEMORY_KIB": "1024"},
         )  # fmt: skip
@@ -120,20 +124,35 @@ def running_events(
 ) -> Iterator[None]:
     """A relay for each of `relays` and a consumer for each of `consumers`, on `bus_url`, each
     reading its context's database in `databases` (and sharing its services' `folder`)."""
+    workspace = find_workspace()
     bus = {"STRANGLER_BUS_URL": bus_url, "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET}
+    consumer_of = {name: spec.service.consumer for name, spec in workspace.contexts.items()}
     with ExitStack() as stack:
         for name, context, argv in [
             *((f"{source}-relay", source, relay_command(source)) for source in relays),
-            *((f"{target}-consumer", target, consumer_command(target)) for target in consumers),
+            *(
+                (f"{target}-consumer", target, consumer_command(str(consumer_of[target])))
+                for target in consumers
+            ),
         ]:
             env = {
                 **bus,
+                **workspace_environment(workspace),
                 f"{context.upper()}_DATABASE_URL": databases[context],
-                **context_environment(context, folder),
+                **context_environment(workspace, context, folder),
             }
             process = start(name, argv, env, log_path=folder / "logs" / f"{name}.log")
             stack.callback(process.stop)
         yield
+
+
+def proxy_upstreams(upstreams: Mapping[str, str]) -> dict[str, str]:
+    """The proxy's settings for `upstreams` (name -> URL, the monolith's included)."""
+    services = {name: url for name, url in upstreams.items() if name != "monolith"}
+    env = {"PROXY_UPSTREAMS": json.dumps(services)}
+    if "monolith" in upstreams:
+        env["PROXY_MONOLITH_URL"] = upstreams["monolith"]
+    return env
 
 
 @contextmanager
@@ -143,11 +162,15 @@ def running_proxy(
     """Serve the strangler proxy in front of `upstreams` (context name -> URL) with a route
     table file (stage 0's unless given: everything in mode monolith); yield its base URL."""
     port = free_port()
+    if table is None:
+        table = state_dir / "stage0-table.toml"
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_text(find_workspace().migration().stage(0).table_text())
     env = {
-        "PROXY_ROUTE_TABLE_PATH": str(table or stage_table(0)),
+        "PROXY_ROUTE_TABLE_PATH": str(table),
         "PROXY_AUDIT_LOG_PATH": str(state_dir / "proxy-audit.jsonl"),
         "STRANGLER_TOKEN_SECRET": TEST_TOKEN_SECRET,
-        **{f"PROXY_{name.upper()}_URL": url for name, url in upstreams.items()},
+        **proxy_upstreams(upstreams),
         **extra_env,
     }
     process = start(

@@ -1,49 +1,40 @@
-"""The folder a system runs from: where its databases, logs and generated secret live.
+"""The folder a system runs from (`./.strangler/`): its databases, logs, secrets and records.
 
-`strangler up` keeps everything under `./.strangler/` of the current folder, so two checkouts
-never share state, and deleting that folder is a full reset. Environment variables override
-every default (twelve-factor); the generated token secret is only a local convenience.
+`strangler up` keeps everything of a system under `.strangler/` of the current folder, so two
+folders never share state and deleting it is a full reset. A `Home` also carries the workspace
+(the project whose system it runs). Environment variables override every default
+(twelve-factor): each database's URL variable as the workspace names it; the generated token
+secret and admin token are only a local convenience. This module must never start a process.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from strangler.conductor.stages import STAGES
-from strangler.runtime.plan import CONTEXTS, Places
-
-# Every database a system has: the monolith's, each service's, and the embedded event bus.
-DATABASES = ("monolith", *CONTEXTS, "bus")
-
-
-def stage_table(stage: int) -> Path:
-    """The route table file of a stage (`stages/stage<N>.toml`); a clear error if there is none."""
-    path = STAGES / f"stage{stage}.toml"
-    if not path.exists():
-        have = sorted(p.stem.removeprefix("stage") for p in STAGES.glob("stage*.toml"))
-        raise FileNotFoundError(
-            f"there is no stage {stage} yet; stages available: {', '.join(have)}"
-        )
-    return path
+from strangler.runtime.plan import Places
+from strangler.workspace import Workspace, find_workspace
 
 
 @dataclass(frozen=True)
-class Workspace:
-    """Paths and settings of one local system, derived from a root folder and the environment.
+class Home:
+    """Paths and settings of one local system, from a root folder, its workspace and the
+    environment.
 
     `reads_environment=False` ignores the variables and keeps everything in the folder: the
     demo's own system, which must never touch databases someone configured for theirs.
     """
 
     root: Path
+    workspace: Workspace = field(default_factory=find_workspace)
     reads_environment: bool = True
 
     @classmethod
-    def here(cls) -> Workspace:
-        return cls(Path.cwd() / ".strangler")
+    def here(cls) -> Home:
+        """The system of the current folder, for the workspace found there."""
+        return cls(Path.cwd() / ".strangler", find_workspace())
 
     @property
     def logs(self) -> Path:
@@ -65,7 +56,7 @@ class Workspace:
 
     @property
     def route_table(self) -> Path:
-        """The table the proxy serves: a copy of the current stage's, rewritten at each stage."""
+        """The table the proxy serves: the current stage's, rewritten at each stage."""
         return self.root / "route-table.toml"
 
     def write_route_table(self, text: str) -> None:
@@ -76,18 +67,18 @@ class Workspace:
         partial.replace(self.route_table)
 
     def database_url(self, name: str) -> str:
-        """`<NAME>_DATABASE_URL` if set (`STRANGLER_BUS_URL` for the bus), else a SQLite file in
-        the workspace."""
-        variable = "STRANGLER_BUS_URL" if name == "bus" else f"{name.upper()}_DATABASE_URL"
-        if configured := self._environment(variable):
+        """The URL of database `name` from the variable the workspace names for it, else a
+        SQLite file in this folder."""
+        if configured := self._environment(self.workspace.url_variable(name)):
             return configured
         self.root.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.root / f'{name}.sqlite3'}"
 
     def places(self) -> Places:
-        """Everything a process plan needs to know about this workspace."""
+        """Everything a process plan needs to know about this system."""
         return Places(
-            database_urls={name: self.database_url(name) for name in DATABASES},
+            workspace=self.workspace,
+            database_urls={name: self.database_url(name) for name in self.workspace.databases},
             token_secret=self.token_secret(),
             admin_token=self.admin_token(),
             route_table=self.route_table,
