@@ -1,0 +1,358 @@
+"""The parts of an nginx configuration that hold nginx to the Python proxy's standards.
+
+Both nginx renderings (the live plane, `nginx_live`, and the deployable export, `nginx_export`)
+are built from these blocks, so a request meets the same front door either way:
+
+- the path rules of `strangler_proxy.paths`: nginx decodes once, merges slashes and resolves dot
+  segments itself (a path climbing above the root is its own 400); a map over the raw target
+  refuses what nginx would otherwise accept (encoded slashes, backslashes, control characters,
+  bytes outside printable ASCII, escapes that do not decode to UTF-8) with the proxy's wording;
+- routing by one ordered map over `method:path`, the Python router's order compiled to regular
+  expressions (first match wins), so no location order or method can dodge a route;
+- the canonical path forwarded, re-encoded by nginx, never the client's raw bytes;
+- `X-Forwarded-*` overwritten unless the peer is trusted, `X-Request-ID` kept when sane else
+  nginx's own random id, and returned; W3C `traceparent` continued with a new span id;
+- problem+json with the request id for every error nginx answers itself;
+- header, idle and body limits; a JSON access log.
+
+This module must never decide where a route goes (the renderers do) nor perform I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+
+from strangler.gateways.settings import GatewaySettings
+from strangler.gateways.targets import RouteTarget, Upstream
+from strangler_proxy.responses import problem
+
+# A path nginx itself would accept but the Python proxy refuses, and why (first match wins).
+_GOOD_TARGET = (
+    "~*^/(?:[\\x21\\x22\\x24\\x26-\\x3e\\x40-\\x5b\\x5d-\\x7e]"
+    "|%(?:2[0-9a-e]|[346][0-9a-f]|5[0-9abd-f]|7[0-9a-e])"
+    "|%c[2-9a-f]%[89ab][0-9a-f]|%d[0-9a-f]%[89ab][0-9a-f]"
+    "|%e0%[ab][0-9a-f]%[89ab][0-9a-f]|%e[1-9a-cef](?:%[89ab][0-9a-f]){2}"
+    "|%ed%[89][0-9a-f]%[89ab][0-9a-f]|%f0%(?:9[0-9a-f]|[ab][0-9a-f])(?:%[89ab][0-9a-f]){2}"
+    "|%f[1-3](?:%[89ab][0-9a-f]){3}|%f4%8[0-9a-f](?:%[89ab][0-9a-f]){2})*(?:[?#].*)?$"
+)
+_PATH_PROBLEMS = (
+    (_GOOD_TARGET, ""),
+    ("~*^[^?#]*%2f", "encoded slashes (%2F) are not allowed in paths"),
+    ("~*^[^?#]*(?:\\x5c|%5c)", "backslashes are not allowed in paths"),
+    ("~*^[^?#]*%(?:[01][0-9a-f]|7f)", "control characters are not allowed in paths"),
+    ("~^[^?#]*[^\\x21-\\x7e]", "the path must be printable ASCII"),
+    ("~^[^?#]*%(?![0-9a-fA-F]{2})", "a percent-escape is not two hex digits"),
+)
+_NOT_UTF8 = "the decoded path is not UTF-8"
+
+# nginx's own errors, with the detail each gives (the Python proxy's words where it has them).
+_OWN_ERRORS = {
+    400: "the request could not be read: a malformed request line or header, a bad"
+    " percent-escape, or a path climbing above the root",
+    413: "the body is larger than {max_body_bytes} bytes",
+    414: "the request target is longer than {max_target_bytes} bytes",
+    431: "a request header field is longer than {max_header_bytes} bytes",
+    500: "the front door failed to handle the request",
+    502: "the $strangler_target upstream refused the connection or closed it without an answer",
+    503: "the $strangler_target upstream is unavailable",
+    504: "the $strangler_target upstream did not answer in time",
+}
+
+_ACCESS_LOG_FORMAT = (
+    '{"event": "request", "level": "info", "service": "nginx", "logger": "access",'
+    ' "request_id": "$strangler_request_id", "method": "$request_method",'
+    ' "path": "$strangler_path", "route": "$strangler_route_name",'
+    ' "target": "$strangler_target", "status": $status, "fallback": "$strangler_fallback",'
+    ' "upstream": "$upstream_addr", "duration_ms": $strangler_duration_ms,'
+    ' "trace": "$strangler_traceparent", "timestamp": "$time_iso8601"}'
+)
+
+PYTHON_PROXY = "python-proxy"  # the target name of requests passed to the Python proxy
+UNMATCHED = "unmatched"  # the route name of requests no route matches (as the Python proxy)
+INTERNAL = "/\\\\strangler/"  # a URI prefix no client can reach: backslashes are refused
+
+
+def seconds(value: float) -> str:
+    """An nginx time: whole milliseconds."""
+    return f"{max(1, round(value * 1000))}ms"
+
+
+def whole_seconds(value: float) -> str:
+    """An nginx time where only seconds are accepted (`fail_timeout`)."""
+    return f"{max(1, math.ceil(value))}s"
+
+
+def quoted(text: str) -> str:
+    """A double-quoted nginx string (regular expressions keep their backslashes)."""
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def pool_name(upstream: str, suffix: str = "") -> str:
+    """The nginx `upstream` block serving one upstream (a fallback pool has a suffix)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", upstream)
+    return f"strangler_{cleaned}{suffix}"
+
+
+def problem_body(status: int, detail: str) -> str:
+    """A problem+json body as nginx writes it, the request id filled in per request."""
+    body = json.dumps(problem(status, detail, "REQUEST_ID"))
+    return body.replace('"REQUEST_ID"', '"$strangler_request_id"')
+
+
+def main_block(settings: GatewaySettings) -> str:
+    """The top of nginx.conf: workers, pid and error log (paths relative to nginx's prefix)."""
+    return f"""\
+worker_processes {settings.worker_processes};
+pid nginx.pid;
+error_log {settings.error_log} warn;
+worker_shutdown_timeout {seconds(settings.shutdown_timeout)};
+events {{ worker_connections 4096; }}
+"""
+
+
+def http_preamble(settings: GatewaySettings) -> str:
+    """Logs, client timeouts, limits and the per-request variables every request uses."""
+    access_log = (
+        f"access_log {settings.access_log} strangler_json;"
+        if settings.access_log
+        else "access_log off;"
+    )
+    trusted = "".join(f"        {network} 1;\n" for network in settings.trusted_proxies)
+    path_problems = "".join(
+        f"        {quoted(pattern)} {quoted(reason)};\n" for pattern, reason in _PATH_PROBLEMS
+    )
+    header_buffer = f"{(settings.max_header_bytes + 1023) // 1024}k"
+    return f"""\
+    default_type application/octet-stream;
+    server_tokens off;
+    client_body_temp_path temp/body;
+    proxy_temp_path temp/proxy;
+    fastcgi_temp_path temp/fastcgi;
+    uwsgi_temp_path temp/uwsgi;
+    scgi_temp_path temp/scgi;
+    log_format strangler_json escape=json '{_ACCESS_LOG_FORMAT}';
+    {access_log}
+
+    client_header_timeout {seconds(settings.header_timeout)};
+    client_body_timeout {seconds(settings.header_timeout)};
+    keepalive_timeout {seconds(settings.idle_timeout)};
+    send_timeout {seconds(settings.read_timeout)};
+    client_max_body_size {settings.max_body_bytes};
+    large_client_header_buffers 4 {header_buffer};
+    merge_slashes on;
+    uninitialized_variable_warn off;  # route and path are set only once a request is routed
+    reset_timedout_connection on;
+
+    proxy_http_version 1.1;
+    proxy_buffering on;
+    proxy_intercept_errors off;
+    proxy_next_upstream error timeout http_500 http_502 http_503 http_504;
+    proxy_next_upstream_tries 2;
+
+    # X-Request-ID: the client's when sane (as plumbing.request_id), else nginx's random one.
+    map $http_x_request_id $strangler_request_id {{
+        "~^[A-Za-z0-9._:-]{{1,128}}$" $http_x_request_id;
+        default $request_id;
+    }}
+    # The upstream's own X-Request-ID passes; otherwise nginx adds the request's.
+    map $upstream_http_x_request_id $strangler_response_request_id {{
+        "" $strangler_request_id;
+        default "";
+    }}
+    # traceparent: an incoming trace continues with a new span id (half of nginx's random
+    # request id), else a new trace starts.
+    map $request_id $strangler_span_id {{
+        "~^(?<strangler_span>[0-9a-f]{{16}})" $strangler_span;
+    }}
+    map $http_traceparent $strangler_traceparent {{
+        "~^00-(?!0{{32}}-)(?<strangler_trace>[0-9a-f]{{32}})-(?!0{{16}}-)[0-9a-f]{{16}}-(?<strangler_flags>[0-9a-f]{{2}})$" "00-$strangler_trace-$strangler_span_id-$strangler_flags";
+        default "00-$request_id-$strangler_span_id-01";
+    }}
+    # A tracestate without its traceparent is dropped.
+    map $http_traceparent $strangler_tracestate {{
+        "" "";
+        default $http_tracestate;
+    }}
+    # X-Forwarded-*: believed only from trusted peers, else overwritten.
+    geo $strangler_trusted_peer {{
+        default 0;
+{trusted}    }}
+    map "$strangler_trusted_peer$http_x_forwarded_for" $strangler_forwarded_for {{
+        "~^1." $proxy_add_x_forwarded_for;
+        default $remote_addr;
+    }}
+    map "$strangler_trusted_peer:$http_x_forwarded_proto" $strangler_forwarded_proto {{
+        "~^1:(?<strangler_proto>.+)$" $strangler_proto;
+        default $scheme;
+    }}
+    map "$strangler_trusted_peer:$http_x_forwarded_host" $strangler_forwarded_host {{
+        "~^1:(?<strangler_host>.+)$" $strangler_host;
+        default $http_host;
+    }}
+    map $http_host $strangler_host_header {{
+        "" $proxy_host;
+        default $http_host;
+    }}
+    # The path rules of strangler_proxy.paths that nginx's own parser does not apply.
+    map $request_uri $strangler_path_problem {{
+        "" "";  # nginx refused the request line itself: its own 400 says so
+{path_problems}        default {quoted(_NOT_UTF8)};
+    }}
+    map $request_uri $strangler_target_too_long {{
+        "~^.{{{settings.max_target_bytes + 1}}}" 1;
+        default 0;
+    }}
+    # A request retried on another server of its pool fell back (the monolith, the backup).
+    map $upstream_addr $strangler_fallback {{
+        "~," "monolith";
+        default "";
+    }}
+    map $request_time $strangler_duration_ms {{
+        "~^0\\.0{{0,2}}(?<strangler_ms>[0-9]+)$" $strangler_ms;
+        "~^(?<strangler_whole>[1-9][0-9]*)\\.(?<strangler_fraction>[0-9]{{3}})$" "$strangler_whole$strangler_fraction";
+        default 0;
+    }}
+"""
+
+
+def route_map(targets: Iterable[RouteTarget]) -> str:
+    """`$strangler_route`: the route of `method:path`, tried in the Python router's order."""
+    lines = []
+    for target in targets:
+        methods = "|".join(target.methods) if target.methods else "[A-Z_-]+"
+        pattern = f"~^(?:{methods}):{target.path_regex(anchored=False)}$"
+        lines.append(f"        {quoted(pattern)} {target.name};\n")
+    return (
+        '    map "$request_method:$uri" $strangler_route {\n'
+        + "".join(lines)
+        + f"        default {UNMATCHED};\n    }}\n"
+    )
+
+
+def upstream_block(name: str, primary: Upstream, backup: Upstream | None, settings: GatewaySettings) -> str:
+    """A keep-alive pool; a backup server is where failed safe requests fall back."""
+    breaker = (
+        f" max_fails={settings.breaker_failure_threshold}"
+        f" fail_timeout={whole_seconds(settings.breaker_open_seconds)}"
+    )
+    servers = f"        server {primary.address}{breaker};\n"
+    if backup is not None:
+        servers += f"        server {backup.address} backup;\n"
+    return (
+        f"    upstream {name} {{\n{servers}"
+        f"        keepalive {settings.keepalive_connections};\n"
+        f"        keepalive_timeout {seconds(settings.upstream_keepalive_seconds)};\n"
+        "        keepalive_requests 100000;\n    }\n"
+    )
+
+
+def server_preamble(settings: GatewaySettings) -> str:
+    """Listening, the front door's refusals, nginx's own errors as problems, /healthz."""
+    limits = {
+        "max_body_bytes": settings.max_body_bytes,
+        "max_target_bytes": settings.max_target_bytes,
+        "max_header_bytes": settings.max_header_bytes,
+    }
+    pages = []
+    for status, detail in _OWN_ERRORS.items():
+        source = "494" if status == 431 else str(status)
+        body = problem_body(status, detail.format(**limits))
+        # A URI, not a named location: a request whose line could not be parsed has no URI,
+        # and nginx refuses to send such a request to a named location.
+        pages.append(
+            f"        error_page {source} {INTERNAL}error/{status};\n"
+            f'        location = "{INTERNAL}error/{status}" {{\n'
+            f"            internal;\n"
+            f"            return {status} '{body}';\n        }}\n"
+        )
+    target_problem = problem_body(414, _OWN_ERRORS[414].format(**limits))
+    path_problem = problem_body(400, "$strangler_path_problem")
+    return f"""\
+        listen {settings.listen_host}:{settings.listen_port};
+        default_type application/problem+json;
+        add_header X-Request-ID $strangler_response_request_id always;
+        if ($strangler_target_too_long) {{
+            return 414 '{target_problem}';
+        }}
+        if ($strangler_path_problem) {{
+            return 400 '{path_problem}';
+        }}
+{"".join(pages)}
+        location = /healthz {{
+            default_type application/json;
+            return 200 '{{"status": "ok"}}';
+        }}
+        # Every forwarded request: the headers of strangler_proxy.headers.
+        proxy_set_header Host $strangler_host_header;
+        proxy_set_header Connection "";
+        proxy_set_header X-Request-ID $strangler_request_id;
+        proxy_set_header traceparent $strangler_traceparent;
+        proxy_set_header tracestate $strangler_tracestate;
+        proxy_set_header X-Forwarded-For $strangler_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $strangler_forwarded_proto;
+        proxy_set_header X-Forwarded-Host $strangler_forwarded_host;
+        proxy_set_header Forwarded "";
+        proxy_set_header Proxy-Authorization "";
+        proxy_set_header Proxy-Connection "";
+        proxy_set_header Trailer "";
+        proxy_set_header X-Strangler-Force $strangler_control_force;
+        proxy_set_header X-Strangler-Admin-Token $strangler_control_token;
+        proxy_set_header X-Strangler-Shadow "";
+"""
+
+
+def control_headers() -> str:
+    """The Python proxy's control headers reach it, and no other upstream."""
+    return f"""\
+    map $strangler_target $strangler_control_force {{
+        {PYTHON_PROXY} $http_x_strangler_force;
+        default "";
+    }}
+    map $strangler_target $strangler_control_token {{
+        {PYTHON_PROXY} $http_x_strangler_admin_token;
+        default "";
+    }}
+"""
+
+
+def route_dispatch() -> str:
+    """The catch-all location: look the route up, then serve it from its internal location."""
+    return f"""\
+        location / {{
+            set $strangler_path $uri;
+            set $strangler_route_name $strangler_route;
+            rewrite ^ "{INTERNAL}$strangler_route/" last;
+        }}
+"""
+
+
+def route_location(name: str, target: str, prefix: str, body: str) -> str:
+    """The internal location serving one route (or the unmatched paths): `body` proxies it.
+
+    The rewrite puts the canonical path back as the URI (with the upstream URL's own prefix),
+    so nginx forwards it re-encoded rather than the client's raw bytes; it ends the rewrite
+    directives, so whatever must be `set` comes before it.
+    """
+    return f"""\
+        location = "{INTERNAL}{name}/" {{
+            internal;
+            set $strangler_target {target};
+            rewrite ^ {prefix}$strangler_path break;
+{body}        }}
+"""
+
+
+def proxy_body(pool: str, scheme: str, connect: float, read: float) -> str:
+    """Directives sending the canonical path (and query) to a pool."""
+    tls = "            proxy_ssl_server_name on;\n" if scheme == "https" else ""
+    return (
+        f"            proxy_connect_timeout {seconds(connect)};\n"
+        f"            proxy_read_timeout {seconds(read)};\n"
+        f"            proxy_send_timeout {seconds(read)};\n"
+        f"            proxy_next_upstream_timeout {seconds(connect + read)};\n"
+        f"{tls}"
+        f"            proxy_pass {scheme}://{pool};\n"
+    )
