@@ -258,7 +258,8 @@ def server_preamble(settings: GatewaySettings) -> str:
     }
     pages = []
     for status, detail in _OWN_ERRORS.items():
-        source = "494" if status == 431 else str(status)
+        # nginx calls a too large header field 494 and answers it as 400 unless told.
+        source = "494 =431" if status == 431 else str(status)
         body = problem_body(status, detail.format(**limits))
         # A URI, not a named location: a request whose line could not be parsed has no URI,
         # and nginx refuses to send such a request to a named location.
