@@ -71,6 +71,14 @@ _ACCESS_LOG_FORMAT = (
 )
 
 PYTHON_PROXY = "python-proxy"  # the target name of requests passed to the Python proxy
+_TRACEPARENT_CONTINUED = (
+    '"~^00-(?!0{32}-)(?<strangler_trace>[0-9a-f]{32})-(?!0{16}-)[0-9a-f]{16}-'
+    '(?<strangler_flags>[0-9a-f]{2})$" "00-$strangler_trace-$strangler_span_id-$strangler_flags"'
+)
+_WHOLE_SECONDS_AS_MS = (
+    '"~^(?<strangler_whole>[1-9][0-9]*)\\.(?<strangler_fraction>[0-9]{3})$"'
+    ' "$strangler_whole$strangler_fraction"'
+)
 UNMATCHED = "unmatched"  # the route name of requests no route matches (as the Python proxy)
 INTERNAL = "/\\\\strangler/"  # a URI prefix no client can reach: backslashes are refused
 
@@ -168,7 +176,7 @@ def http_preamble(settings: GatewaySettings) -> str:
         "~^(?<strangler_span>[0-9a-f]{{16}})" $strangler_span;
     }}
     map $http_traceparent $strangler_traceparent {{
-        "~^00-(?!0{{32}}-)(?<strangler_trace>[0-9a-f]{{32}})-(?!0{{16}}-)[0-9a-f]{{16}}-(?<strangler_flags>[0-9a-f]{{2}})$" "00-$strangler_trace-$strangler_span_id-$strangler_flags";
+        {_TRACEPARENT_CONTINUED};
         default "00-$request_id-$strangler_span_id-01";
     }}
     # A tracestate without its traceparent is dropped.
@@ -212,7 +220,7 @@ def http_preamble(settings: GatewaySettings) -> str:
     }}
     map $request_time $strangler_duration_ms {{
         "~^0\\.0{{0,2}}(?<strangler_ms>[0-9]+)$" $strangler_ms;
-        "~^(?<strangler_whole>[1-9][0-9]*)\\.(?<strangler_fraction>[0-9]{{3}})$" "$strangler_whole$strangler_fraction";
+        {_WHOLE_SECONDS_AS_MS};
         default 0;
     }}
 """
@@ -232,7 +240,9 @@ def route_map(targets: Iterable[RouteTarget]) -> str:
     )
 
 
-def upstream_block(name: str, primary: Upstream, backup: Upstream | None, settings: GatewaySettings) -> str:
+def upstream_block(
+    name: str, primary: Upstream, backup: Upstream | None, settings: GatewaySettings
+) -> str:
     """A keep-alive pool; a backup server is where failed safe requests fall back."""
     breaker = (
         f" max_fails={settings.breaker_failure_threshold}"

@@ -138,9 +138,7 @@ def _method_pools(
     targets: list[RouteTarget], known: Mapping[str, Upstream], moving: frozenset[str]
 ) -> str:
     """Per service with fallback: safe methods use the pool with the monolith as backup."""
-    services = sorted(
-        {answering_upstream(t.route) for t in targets if _falls_back_here(t, moving)}
-    )
+    services = sorted({answering_upstream(t.route) for t in targets if _falls_back_here(t, moving)})
     blocks = []
     for service in services:
         backed = common.pool_name(service, FALLBACK_SUFFIX)

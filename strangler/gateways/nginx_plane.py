@@ -31,6 +31,7 @@ from strangler_proxy.table import RouteTable
 
 CONFIGURATION = "nginx.conf"
 _CANDIDATE = "nginx.candidate.conf"
+_SYSTEM_FOLDERS = "/usr/sbin:/usr/local/sbin:/usr/local/nginx/sbin"
 _TEMPORARY = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 _INSTALL_HINT = (
     "nginx is not installed (not on PATH nor in /usr/sbin): install it with"
@@ -51,9 +52,13 @@ class PlaneFailed(RuntimeError):
     """nginx exited, or did not become healthy or finish a reload in time."""
 
 
-def find_nginx() -> str:
-    """The nginx binary on PATH (or Debian's /usr/sbin), or NginxNotInstalled."""
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+def find_nginx(search_path: str | None = None) -> str:
+    """The nginx binary on `search_path` (default: PATH, then the sbin folders), or
+    NginxNotInstalled saying how to install it."""
+    if search_path is not None:
+        found = shutil.which("nginx", path=search_path)
+    else:
+        found = shutil.which("nginx") or shutil.which("nginx", path=_SYSTEM_FOLDERS)
     if found is None:
         raise NginxNotInstalled(_INSTALL_HINT)
     return found
@@ -85,7 +90,9 @@ class NginxPlane:
     def render(self, table: RouteTable, migrating: Collection[str] = ()) -> str:
         return render_live(table, self.upstreams, self.proxy_url, migrating, self.settings)
 
-    def start(self, table: RouteTable, migrating: Collection[str] = (), timeout: float = 15) -> None:
+    def start(
+        self, table: RouteTable, migrating: Collection[str] = (), timeout: float = 15
+    ) -> None:
         """Render, check and write the configuration, start nginx and wait for /healthz."""
         for name in _TEMPORARY:
             (self.folder / "temp" / name).mkdir(parents=True, exist_ok=True)

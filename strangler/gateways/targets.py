@@ -50,7 +50,9 @@ class Upstream:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"upstream {name!r}: not an http(s) URL: {url!r}")
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(name, url.rstrip("/"), parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
+        return cls(
+            name, url.rstrip("/"), parts.scheme, parts.hostname, port, parts.path.rstrip("/")
+        )
 
     @property
     def address(self) -> str:

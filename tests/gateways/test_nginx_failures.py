@@ -128,7 +128,9 @@ def test_a_failed_service_falls_back_to_the_monolith_only_when_allowed(
 ) -> None:  # fmt: skip
     table = FALLBACK_TABLE.replace("{fallback}", fallback).replace("{owner}", owner)
     plane = plane_factory(table, {"monolith": monolith.url, "users": dead_url()}, python_proxy.url)
-    answer = client.request(method, f"{plane.url}/api/users/7", json={} if method == "POST" else None)
+    answer = client.request(
+        method, f"{plane.url}/api/users/7", json={} if method == "POST" else None
+    )
     assert answer.status_code == expected
     if expected == 200:
         assert answer.json()["answered_by"] == "monolith"

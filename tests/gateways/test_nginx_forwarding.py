@@ -182,7 +182,7 @@ def test_a_sane_request_id_is_passed_on_and_returned(
     assert answer.headers["x-request-id"] == "abc-123.x:y"
 
 
-@pytest.mark.parametrize("supplied", [None, "has spaces", "x" * 129, "quote\"d"])
+@pytest.mark.parametrize("supplied", [None, "has spaces", "x" * 129, 'quote"d'])
 def test_a_missing_or_insane_request_id_is_replaced_by_a_new_one(
     plane: NginxPlane, client: httpx.Client, supplied: str | None
 ) -> None:
