@@ -136,11 +136,13 @@ def http_preamble(settings: GatewaySettings) -> str:
     return f"""\
     default_type application/octet-stream;
     server_tokens off;
-    client_body_temp_path temp/body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
+    variables_hash_max_size 4096;
+    variables_hash_bucket_size 128;
+    client_body_temp_path temp-body;
+    proxy_temp_path temp-proxy;
+    fastcgi_temp_path temp-fastcgi;
+    uwsgi_temp_path temp-uwsgi;
+    scgi_temp_path temp-scgi;
     log_format strangler_json escape=json '{_ACCESS_LOG_FORMAT}';
     {access_log}
 
@@ -297,22 +299,33 @@ def server_preamble(settings: GatewaySettings) -> str:
             return 200 '{{"status": "ok"}}';
         }}
         # Every forwarded request: the headers of strangler_proxy.headers.
-        proxy_set_header Host $strangler_host_header;
-        proxy_set_header Connection "";
-        proxy_set_header X-Request-ID $strangler_request_id;
-        proxy_set_header traceparent $strangler_traceparent;
-        proxy_set_header tracestate $strangler_tracestate;
-        proxy_set_header X-Forwarded-For $strangler_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $strangler_forwarded_proto;
-        proxy_set_header X-Forwarded-Host $strangler_forwarded_host;
-        proxy_set_header Forwarded "";
-        proxy_set_header Proxy-Authorization "";
-        proxy_set_header Proxy-Connection "";
-        proxy_set_header Trailer "";
-        proxy_set_header X-Strangler-Force $strangler_control_force;
-        proxy_set_header X-Strangler-Admin-Token $strangler_control_token;
-        proxy_set_header X-Strangler-Shadow "";
-"""
+{header_directives("        ")}"""
+
+
+# What every forwarded request carries (strangler_proxy.headers); nginx drops the other
+# hop-by-hop headers (TE, Keep-Alive, Upgrade, Expect) itself.
+FORWARDED_HEADERS = (
+    ("Host", "$strangler_host_header"),
+    ("Connection", '""'),
+    ("X-Request-ID", "$strangler_request_id"),
+    ("traceparent", "$strangler_traceparent"),
+    ("tracestate", "$strangler_tracestate"),
+    ("X-Forwarded-For", "$strangler_forwarded_for"),
+    ("X-Forwarded-Proto", "$strangler_forwarded_proto"),
+    ("X-Forwarded-Host", "$strangler_forwarded_host"),
+    ("Forwarded", '""'),
+    ("Proxy-Authorization", '""'),
+    ("Proxy-Connection", '""'),
+    ("Trailer", '""'),
+    ("X-Strangler-Force", "$strangler_control_force"),
+    ("X-Strangler-Admin-Token", "$strangler_control_token"),
+)
+
+
+def header_directives(indent: str, shadow: bool = False) -> str:
+    """`proxy_set_header` lines; nginx inherits them only into locations that set none."""
+    headers = [*FORWARDED_HEADERS, ("X-Strangler-Shadow", "1" if shadow else '""')]
+    return "".join(f"{indent}proxy_set_header {name} {value};\n" for name, value in headers)
 
 
 def control_headers() -> str:

@@ -56,7 +56,7 @@ def render_live(
     for target in targets:
         body = _route_body(target, known, proxy, moving, settings, pools)
         locations.append(body)
-    unmatched = _upstream(known, table.unmatched)
+    unmatched = upstream_of(known, table.unmatched)
     pools[common.pool_name(unmatched.name)] = common.upstream_block(
         common.pool_name(unmatched.name), unmatched, None, settings
     )
@@ -78,7 +78,7 @@ def render_live(
         + "http {\n"
         + common.http_preamble(settings)
         + common.control_headers()
-        + _method_pools(targets, known, moving)
+        + method_pools({t.route.context for t in targets if _falls_back_here(t, moving)})
         + common.route_map(targets)
         + "".join(pools[name] for name in sorted(pools))
         + "    server {\n"
@@ -110,23 +110,62 @@ def _route_body(
     settings: GatewaySettings,
     pools: dict[str, str],
 ) -> str:
+    if at_rest(target.route, moving):
+        return direct_location(target, known, settings, pools)
+    # The Python proxy applies the route's own timeouts, fallback and freeze wait; nginx waits
+    # for all of it.
     connect = target.connect_timeout(settings.connect_timeout)
     read = target.read_timeout(settings.read_timeout)
-    if not at_rest(target.route, moving):
-        # The Python proxy applies the route's own timeouts, fallback and freeze wait; nginx
-        # waits for all of it.
-        patience = 2 * (connect + read) + settings.freeze_wait_seconds + 1
-        body = common.proxy_body(PROXY_POOL, proxy.scheme, settings.connect_timeout, patience)
-        return common.route_location(target.name, common.PYTHON_PROXY, proxy.prefix, body)
-    upstream = _upstream(known, answering_upstream(target.route))
-    pool = common.pool_name(upstream.name)
-    pools[pool] = common.upstream_block(pool, upstream, None, settings)
-    if _falls_back_here(target, moving):
-        monolith = _upstream(known, MONOLITH)
-        backed = common.pool_name(upstream.name, FALLBACK_SUFFIX)
-        pools[backed] = common.upstream_block(backed, upstream, monolith, settings)
-        pool = "$" + _method_pool_variable(upstream.name)
-    body = common.proxy_body(pool, upstream.scheme, connect, read)
+    patience = 2 * (connect + read) + settings.freeze_wait_seconds + 1
+    body = common.proxy_body(PROXY_POOL, proxy.scheme, settings.connect_timeout, patience)
+    return common.route_location(target.name, common.PYTHON_PROXY, proxy.prefix, body)
+
+
+def upstream_of(known: Mapping[str, Upstream], name: str) -> Upstream:
+    found = known.get(name)
+    if found is None:
+        raise UnknownUpstream(f"no URL is given for upstream {name!r}")
+    return found
+
+
+def service_pool(
+    target: RouteTarget,
+    service: Upstream,
+    known: Mapping[str, Upstream],
+    settings: GatewaySettings,
+    pools: dict[str, str],
+) -> str:
+    """The pool (or pool variable) a route's service side uses; adds the pools it needs.
+
+    A route whose failed safe requests fall back gets, for its safe methods, the service's pool
+    with the monolith as backup server (`method_pools` chooses by method).
+    """
+    pool = common.pool_name(service.name)
+    pools[pool] = common.upstream_block(pool, service, None, settings)
+    if not target.falls_back:
+        return pool
+    backed = common.pool_name(service.name, FALLBACK_SUFFIX)
+    pools[backed] = common.upstream_block(backed, service, upstream_of(known, MONOLITH), settings)
+    return "$" + _method_pool_variable(service.name)
+
+
+def direct_location(
+    target: RouteTarget,
+    known: Mapping[str, Upstream],
+    settings: GatewaySettings,
+    pools: dict[str, str],
+) -> str:
+    """The location of a route its upstream answers directly (monolith or service mode)."""
+    upstream = upstream_of(known, answering_upstream(target.route))
+    if upstream.name == MONOLITH:
+        pool = common.pool_name(MONOLITH)
+        pools[pool] = common.upstream_block(pool, upstream, None, settings)
+    else:
+        pool = service_pool(target, upstream, known, settings, pools)
+    connect = target.connect_timeout(settings.connect_timeout)
+    body = common.proxy_body(
+        pool, upstream.scheme, connect, target.read_timeout(settings.read_timeout)
+    )
     return common.route_location(target.name, upstream.name, upstream.prefix, body)
 
 
@@ -134,13 +173,10 @@ def _method_pool_variable(upstream: str) -> str:
     return common.pool_name(upstream, "_by_method")
 
 
-def _method_pools(
-    targets: list[RouteTarget], known: Mapping[str, Upstream], moving: frozenset[str]
-) -> str:
+def method_pools(services: Collection[str]) -> str:
     """Per service with fallback: safe methods use the pool with the monolith as backup."""
-    services = sorted({answering_upstream(t.route) for t in targets if _falls_back_here(t, moving)})
     blocks = []
-    for service in services:
+    for service in sorted(services):
         backed = common.pool_name(service, FALLBACK_SUFFIX)
         safe = "".join(f"        {method} {backed};\n" for method in sorted(SAFE_METHODS))
         blocks.append(

@@ -32,7 +32,6 @@ from strangler_proxy.table import RouteTable
 CONFIGURATION = "nginx.conf"
 _CANDIDATE = "nginx.candidate.conf"
 _SYSTEM_FOLDERS = "/usr/sbin:/usr/local/sbin:/usr/local/nginx/sbin"
-_TEMPORARY = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 _INSTALL_HINT = (
     "nginx is not installed (not on PATH nor in /usr/sbin): install it with"
     " `apt-get install nginx` (Debian, Ubuntu), `brew install nginx` (macOS) or your system's"
@@ -94,8 +93,6 @@ class NginxPlane:
         self, table: RouteTable, migrating: Collection[str] = (), timeout: float = 15
     ) -> None:
         """Render, check and write the configuration, start nginx and wait for /healthz."""
-        for name in _TEMPORARY:
-            (self.folder / "temp" / name).mkdir(parents=True, exist_ok=True)
         self._install(self.render(table, migrating))
         log = open(self.folder / "nginx.out", "ab")  # noqa: SIM115 - nginx holds it open
         self._process = subprocess.Popen(
