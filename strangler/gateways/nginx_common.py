@@ -124,7 +124,7 @@ events {{ worker_connections 4096; }}
 def http_preamble(settings: GatewaySettings) -> str:
     """Logs, client timeouts, limits and the per-request variables every request uses."""
     access_log = (
-        f"access_log {settings.access_log} strangler_json;"
+        f"access_log {settings.access_log} strangler_json buffer=64k flush=1s;"
         if settings.access_log
         else "access_log off;"
     )
