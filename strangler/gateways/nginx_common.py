@@ -50,8 +50,10 @@ _NOT_UTF8 = "the decoded path is not UTF-8"
 
 # nginx's own errors, with the detail each gives (the Python proxy's words where it has them).
 _OWN_ERRORS = {
-    400: "the request could not be read: a malformed request line or header, a bad"
-    " percent-escape, or a path climbing above the root",
+    400: "the request path is not acceptable, or the request could not be read: a bad"
+    " percent-escape, an encoded NUL, a path climbing above the root, a malformed request line"
+    " or header",
+    405: "only GET and HEAD are allowed on /healthz",
     413: "the body is larger than {max_body_bytes} bytes",
     414: "the request target is longer than {max_target_bytes} bytes",
     431: "a request header field is longer than {max_header_bytes} bytes",
@@ -134,6 +136,9 @@ def http_preamble(settings: GatewaySettings) -> str:
     )
     header_buffer = f"{(settings.max_header_bytes + 1023) // 1024}k"
     return f"""\
+    # No extension decides a content type (nginx's built-in map would make a refused
+    # `/x.html` text/html): nginx's own answers take their location's default_type.
+    types {{ }}
     default_type application/octet-stream;
     server_tokens off;
     variables_hash_max_size 4096;
@@ -252,7 +257,7 @@ def upstream_block(
     )
     servers = f"        server {primary.address}{breaker};\n"
     if backup is not None:
-        servers += f"        server {backup.address} backup;\n"
+        servers += f"        server {backup.address} backup max_fails=0;\n"
     return (
         f"    upstream {name} {{\n{servers}"
         f"        keepalive {settings.keepalive_connections};\n"
@@ -275,14 +280,22 @@ def server_preamble(settings: GatewaySettings) -> str:
         body = problem_body(status, detail.format(**limits))
         # A URI, not a named location: a request whose line could not be parsed has no URI,
         # and nginx refuses to send such a request to a named location.
+        # nginx answers 405 only on its own /healthz; a location's add_header replaces the
+        # server's, so the request id is added again beside Allow.
+        allow = (
+            "            add_header X-Request-ID $strangler_response_request_id always;\n"
+            '            add_header Allow "GET, HEAD" always;\n'
+            if status == 405
+            else ""
+        )
         pages.append(
             f"        error_page {source} {INTERNAL}error/{status};\n"
             f'        location = "{INTERNAL}error/{status}" {{\n'
-            f"            internal;\n"
+            f"            internal;\n{allow}"
             f"            return {status} '{body}';\n        }}\n"
         )
     target_problem = problem_body(414, _OWN_ERRORS[414].format(**limits))
-    path_problem = problem_body(400, "$strangler_path_problem")
+    path_problem = problem_body(400, "the request path is not acceptable: $strangler_path_problem")
     return f"""\
         listen {settings.listen_host}:{settings.listen_port};
         default_type application/problem+json;
@@ -295,6 +308,9 @@ def server_preamble(settings: GatewaySettings) -> str:
         }}
 {"".join(pages)}
         location = /healthz {{
+            if ($request_method !~ ^(?:GET|HEAD)$) {{
+                return 405;
+            }}
             default_type application/json;
             return 200 '{{"status": "ok"}}';
         }}

@@ -121,6 +121,15 @@ def test_nginx_answers_its_own_healthz(plane: NginxPlane, client: httpx.Client) 
     assert answer.json() == {"status": "ok"}
 
 
+def test_healthz_allows_only_get_and_head(plane: NginxPlane, client: httpx.Client) -> None:
+    answer = client.post(f"{plane.url}/healthz", headers={"X-Request-ID": "h-405"})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["x-request-id"] == "h-405"
+    assert answer.json()["request_id"] == "h-405"
+
+
 def echoed_headers(plane: NginxPlane, client: httpx.Client, path: str, **headers: str) -> dict:
     answer = client.get(plane.url + path, headers=headers)
     assert answer.status_code == 200

@@ -61,6 +61,7 @@ AMBIGUOUS_TARGETS = [
     b"/%2e%2e/api/users/7",
     b"api/users/7",  # not absolute
     b"/api/users/\xc3\xa9",  # raw non-ASCII byte
+    b"/results/%7C%C3%AF%05.html",  # an extension does not make the problem text/html
 ]
 
 FORWARDED_AS_THE_PROXY_DOES = [
@@ -117,12 +118,15 @@ def test_ambiguous_targets_are_refused_with_a_400_problem(plane: NginxPlane, raw
     assert problem["status"] == 400
     assert problem["type"] == "urn:strangler:problem:bad-request"
     assert problem["request_id"]
+    assert problem["detail"].startswith("the request path is not acceptable")  # as the proxy
 
 
 def test_a_refusal_names_the_rule_and_keeps_the_request_id(plane: NginxPlane) -> None:
     _, answer = raw_request(plane.url, b"/api/users%2F7", b"X-Request-ID: trace-me-1\r\n")
     problem = json.loads(body_of(answer))
-    assert problem["detail"] == "encoded slashes (%2F) are not allowed in paths"
+    assert problem["detail"] == (
+        "the request path is not acceptable: encoded slashes (%2F) are not allowed in paths"
+    )
     assert problem["request_id"] == "trace-me-1"
     assert b"x-request-id: trace-me-1" in answer.lower()
 
