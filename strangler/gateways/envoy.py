@@ -1,9 +1,7 @@
 """The Envoy export: a static bootstrap serving the table (`envoy -c envoy.yaml`).
 
-One listener with the HTTP connection manager: paths normalised (dot segments, repeated
-slashes, escaped slashes refused), routes in the Python router's order as RE2 regular
-expressions with their methods, `X-Forwarded-*` overwritten, request ids kept or generated and
-returned, Envoy's own errors as problem+json, a JSON access log, header and idle timeouts. One
+One listener (`envoy_listener`: normalisation, headers, request ids, problem+json, access log)
+with the routes in the Python router's order as RE2 regular expressions with their methods. One
 cluster per upstream with outlier detection (the breaker); a service route that may fall back
 uses a cluster whose second priority is the monolith, retried once for safe methods; a canary
 is a ring-hash cluster of both sides weighted by the percentage and hashed on the caller's
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 
 from strangler.gateways import lowering
+from strangler.gateways.envoy_listener import TYPES, header, listener, seconds
 from strangler.gateways.lowering import Export, Lowering
 from strangler.gateways.settings import GatewaySettings
 from strangler.gateways.targets import (
@@ -28,17 +27,10 @@ from strangler.gateways.targets import (
     route_targets,
     upstreams_of,
 )
-from strangler_proxy.responses import PROBLEMS
 from strangler_proxy.table import MONOLITH, SAFE_METHODS, Mode, RouteTable
 
 CONFIGURATION = "envoy.yaml"
-_TYPES = "type.googleapis.com/envoy.extensions"
 _REFUSED_PATH = "(?s).*(\\\\|%5[cC]|%[01][0-9a-fA-F]|%7[fF]).*"
-_CONTROL_HEADERS = ["x-strangler-force", "x-strangler-admin-token", "x-strangler-shadow"]
-
-
-def seconds(value: float) -> str:
-    return f"{value:.3f}s"
 
 
 def export_envoy(
@@ -52,7 +44,7 @@ def export_envoy(
         {
             "match": {"path": "/healthz"},
             "direct_response": _answer(200, '{"status": "ok"}'),
-            "response_headers_to_add": [_header("content-type", "application/json")],
+            "response_headers_to_add": [header("content-type", "application/json")],
         },
         {
             "match": {"safe_regex": {"regex": _REFUSED_PATH}},
@@ -67,7 +59,7 @@ def export_envoy(
     routes.append({"name": "unmatched", "match": {"prefix": "/"}, "route": action})
     document = {
         "static_resources": {
-            "listeners": [_listener(routes, settings)],
+            "listeners": [listener(routes, settings)],
             "clusters": [clusters[name] for name in sorted(clusters)],
         }
     }
@@ -78,10 +70,6 @@ def export_envoy(
 
 def _answer(status: int, body: str) -> dict[str, Any]:
     return {"status": status, "body": {"inline_string": body}}
-
-
-def _header(name: str, value: str) -> dict[str, Any]:
-    return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
 
 def _upstream(known: Mapping[str, Upstream], name: str) -> Upstream:
@@ -133,7 +121,7 @@ def _cluster(
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
-                "@type": f"{_TYPES}.transport_sockets.tls.v3.UpstreamTlsContext",
+                "@type": f"{TYPES}.transport_sockets.tls.v3.UpstreamTlsContext",
                 "sni": first.host,
             },
         }
@@ -207,7 +195,7 @@ def _routes_of(
         "retry_priority": {
             "name": "envoy.retry_priorities.previous_priorities",
             "typed_config": {
-                "@type": f"{_TYPES}.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+                "@type": f"{TYPES}.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
                 "update_frequency": 1,
             },
         },
@@ -215,120 +203,6 @@ def _routes_of(
     safe = tuple(m for m in (target.methods or sorted(SAFE_METHODS)) if m in SAFE_METHODS)
     fallback = {"name": f"{target.name}.safe", "match": _match(target, safe), "route": action}
     return [fallback, plain]
-
-
-def _problem_mappers() -> list[dict[str, Any]]:
-    mappers = []
-    for status, (slug, title) in sorted(PROBLEMS.items()):
-        mappers.append(
-            {
-                "filter": {
-                    "status_code_filter": {
-                        "comparison": {
-                            "op": "EQ",
-                            "value": {
-                                "default_value": status,
-                                "runtime_key": f"strangler.problem_{status}",
-                            },
-                        }
-                    }
-                },
-                "body_format_override": {
-                    "json_format": {
-                        "type": f"urn:strangler:problem:{slug}",
-                        "title": title,
-                        "status": "%RESPONSE_CODE%",
-                        "detail": "%LOCAL_REPLY_BODY%",
-                        "request_id": "%REQ(X-REQUEST-ID)%",
-                    },
-                    "content_type": "application/problem+json",
-                },
-            }
-        )
-    return mappers
-
-
-def _listener(routes: list[dict[str, Any]], settings: GatewaySettings) -> dict[str, Any]:
-    access_log = {
-        "name": "envoy.access_loggers.stdout",
-        "typed_config": {
-            "@type": f"{_TYPES}.access_loggers.stream.v3.StdoutAccessLog",
-            "log_format": {
-                "json_format": {
-                    "event": "request",
-                    "service": "envoy",
-                    "logger": "access",
-                    "request_id": "%REQ(X-REQUEST-ID)%",
-                    "method": "%REQ(:METHOD)%",
-                    "path": "%REQ(:PATH)%",
-                    "route": "%ROUTE_NAME%",
-                    "target": "%UPSTREAM_CLUSTER%",
-                    "status": "%RESPONSE_CODE%",
-                    "upstream": "%UPSTREAM_HOST%",
-                    "duration_ms": "%DURATION%",
-                    "timestamp": "%START_TIME%",
-                }
-            },
-        },
-    }
-    manager = {
-        "@type": f"{_TYPES}.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "strangler",
-        "codec_type": "AUTO",
-        "use_remote_address": True,
-        "normalize_path": True,
-        "merge_slashes": True,
-        "path_with_escaped_slashes_action": "REJECT_REQUEST",
-        "request_headers_timeout": seconds(settings.header_timeout),
-        "common_http_protocol_options": {"idle_timeout": seconds(settings.idle_timeout)},
-        "max_request_headers_kb": max(1, settings.max_header_bytes // 1024),
-        "generate_request_id": True,
-        "preserve_external_request_id": True,
-        "always_set_request_id_in_response": True,
-        "access_log": [access_log],
-        "local_reply_config": {"mappers": _problem_mappers()},
-        "route_config": {
-            "name": "strangler",
-            "request_headers_to_remove": [*_CONTROL_HEADERS, "forwarded", "proxy-authorization"],
-            "request_headers_to_add": [
-                {
-                    "header": {
-                        "key": "x-forwarded-for",
-                        "value": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
-                    },
-                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                },
-                {
-                    "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
-                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                },
-            ],
-            "virtual_hosts": [{"name": "table", "domains": ["*"], "routes": routes}],
-        },
-        "http_filters": [
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": f"{_TYPES}.filters.http.router.v3.Router"},
-            }
-        ],
-    }
-    return {
-        "name": "strangler",
-        "address": {
-            "socket_address": {"address": settings.listen_host, "port_value": settings.listen_port}
-        },
-        "per_connection_buffer_limit_bytes": settings.max_body_bytes,
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": manager,
-                    }
-                ]
-            }
-        ],
-    }
 
 
 def _lowerings(targets: list[RouteTarget], settings: GatewaySettings) -> list[Lowering]:

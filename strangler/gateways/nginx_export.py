@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 
 from strangler.gateways import lowering
-from strangler.gateways import nginx_common as common
+from strangler.gateways import nginx_front_door as front_door
+from strangler.gateways import nginx_routing as routing
 from strangler.gateways.lowering import Export, Lowering
 from strangler.gateways.nginx_live import direct_location, method_pools, service_pool, upstream_of
 from strangler.gateways.settings import GatewaySettings
@@ -51,30 +52,30 @@ def export_nginx(
         else:
             locations.append(direct_location(_settled(target), known, settings, pools))
     unmatched = upstream_of(known, table.unmatched)
-    pool = common.pool_name(unmatched.name)
-    pools[pool] = common.upstream_block(pool, unmatched, None, settings)
-    body = common.proxy_body(
+    pool = routing.pool_name(unmatched.name)
+    pools[pool] = routing.upstream_block(pool, unmatched, None, settings)
+    body = routing.proxy_body(
         pool, unmatched.scheme, settings.connect_timeout, settings.read_timeout
     )
     locations.append(
-        common.route_location(common.UNMATCHED, unmatched.name, unmatched.prefix, body)
+        routing.route_location(routing.UNMATCHED, unmatched.name, unmatched.prefix, body)
     )
     fallback_services = {t.route.context for t in targets if t.falls_back}
     text = (
         "# nginx configuration rendered from a strangler route table (do not edit by hand).\n"
-        + common.main_block(settings)
+        + front_door.main_block(settings)
         + "http {\n"
-        + common.http_preamble(settings)
-        + common.control_headers()
+        + front_door.http_preamble(settings)
+        + front_door.control_headers()
         + _identity(settings)
         + "".join(_split_block(name, percent) for name, percent in sorted(splits.items()))
         + "".join(choices)
         + method_pools(fallback_services)
-        + common.route_map(targets)
+        + routing.route_map(targets)
         + "".join(pools[name] for name in sorted(pools))
         + "    server {\n"
-        + common.server_preamble(settings)
-        + common.route_dispatch()
+        + front_door.server_preamble(settings)
+        + routing.route_dispatch()
         + "".join(locations)
         + "    }\n}\n"
     )
@@ -130,17 +131,17 @@ def _canary_location(
     if (service.scheme, service.prefix) != (monolith.scheme, monolith.prefix):
         raise ValueError(f"{target.name}: a canary needs both sides on one scheme and prefix")
     service_side = service_pool(target, service, known, settings, pools)
-    monolith_pool = common.pool_name(MONOLITH)
-    pools[monolith_pool] = common.upstream_block(monolith_pool, monolith, None, settings)
-    variable = "$" + common.pool_name(target.name, "_side")
+    monolith_pool = routing.pool_name(MONOLITH)
+    pools[monolith_pool] = routing.upstream_block(monolith_pool, monolith, None, settings)
+    variable = "$" + routing.pool_name(target.name, "_side")
     choice = (
         f"    map {split} {variable} {{\n        service {service_side};\n"
         f"        default {monolith_pool};\n    }}\n"
     )
     connect = target.connect_timeout(settings.connect_timeout)
     read = target.read_timeout(settings.read_timeout)
-    body = common.proxy_body(variable, service.scheme, connect, read)
-    return common.route_location(target.name, "canary", service.prefix, body), choice
+    body = routing.proxy_body(variable, service.scheme, connect, read)
+    return routing.route_location(target.name, "canary", service.prefix, body), choice
 
 
 def _shadow_location(
@@ -152,28 +153,28 @@ def _shadow_location(
     monolith = upstream_of(known, MONOLITH)
     service = upstream_of(known, target.route.context)
     for upstream in (monolith, service):
-        pool = common.pool_name(upstream.name)
-        pools[pool] = common.upstream_block(pool, upstream, None, settings)
+        pool = routing.pool_name(upstream.name)
+        pools[pool] = routing.upstream_block(pool, upstream, None, settings)
     connect = target.connect_timeout(settings.connect_timeout)
     read = target.read_timeout(settings.read_timeout)
-    mirror = f"{common.INTERNAL}mirror/{target.name}/"
+    mirror = f"{routing.INTERNAL}mirror/{target.name}/"
     body = (
         f'            mirror "{mirror}";\n'
         "            mirror_request_body off;\n"
-        + common.proxy_body(common.pool_name(MONOLITH), monolith.scheme, connect, read)
+        + routing.proxy_body(routing.pool_name(MONOLITH), monolith.scheme, connect, read)
     )
     # The copy shares the request's variables: it must set none (the log reads them).
     copy = (
         f'        location = "{mirror}" {{\n'
         "            internal;\n"
         f"            rewrite ^ {service.prefix}$strangler_path break;\n"
-        f"            proxy_connect_timeout {common.seconds(connect)};\n"
-        f"            proxy_read_timeout {common.seconds(read)};\n"
-        + common.header_directives("            ", shadow=True)
-        + f"            proxy_pass {service.scheme}://{common.pool_name(service.name)};\n"
+        f"            proxy_connect_timeout {routing.seconds(connect)};\n"
+        f"            proxy_read_timeout {routing.seconds(read)};\n"
+        + front_door.header_directives("            ", shadow=True)
+        + f"            proxy_pass {service.scheme}://{routing.pool_name(service.name)};\n"
         "        }\n"
     )
-    return common.route_location(target.name, MONOLITH, monolith.prefix, body) + copy
+    return routing.route_location(target.name, MONOLITH, monolith.prefix, body) + copy
 
 
 def _lowerings(targets: list[RouteTarget]) -> list[Lowering]:

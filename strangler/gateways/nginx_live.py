@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from strangler.gateways import nginx_common as common
+from strangler.gateways import nginx_front_door as front_door
+from strangler.gateways import nginx_routing as routing
 from strangler.gateways.settings import GatewaySettings
 from strangler.gateways.targets import (
     RouteTarget,
@@ -29,7 +30,7 @@ from strangler.gateways.targets import (
 )
 from strangler_proxy.table import MONOLITH, SAFE_METHODS, RouteTable
 
-PROXY_POOL = common.pool_name("python_proxy")
+PROXY_POOL = routing.pool_name("python_proxy")
 FALLBACK_SUFFIX = "_or_monolith"
 
 
@@ -48,7 +49,7 @@ def render_live(
     """
     settings = settings or GatewaySettings()
     known = upstreams_of(table, upstreams)
-    proxy = Upstream.parse(common.PYTHON_PROXY, proxy_url)
+    proxy = Upstream.parse(routing.PYTHON_PROXY, proxy_url)
     moving = frozenset(migrating)
     targets = route_targets(table)
     pools: dict[str, str] = {}
@@ -57,34 +58,34 @@ def render_live(
         body = _route_body(target, known, proxy, moving, settings, pools)
         locations.append(body)
     unmatched = upstream_of(known, table.unmatched)
-    pools[common.pool_name(unmatched.name)] = common.upstream_block(
-        common.pool_name(unmatched.name), unmatched, None, settings
+    pools[routing.pool_name(unmatched.name)] = routing.upstream_block(
+        routing.pool_name(unmatched.name), unmatched, None, settings
     )
     locations.append(
-        common.route_location(
-            common.UNMATCHED,
+        routing.route_location(
+            routing.UNMATCHED,
             unmatched.name,
             unmatched.prefix,
-            common.proxy_body(
-                common.pool_name(unmatched.name), unmatched.scheme,
+            routing.proxy_body(
+                routing.pool_name(unmatched.name), unmatched.scheme,
                 settings.connect_timeout, settings.read_timeout,
             ),
         )
     )  # fmt: skip
-    pools[PROXY_POOL] = common.upstream_block(PROXY_POOL, proxy, None, settings)
+    pools[PROXY_POOL] = routing.upstream_block(PROXY_POOL, proxy, None, settings)
     return (
         "# nginx configuration of the strangler's live data plane (rendered: do not edit).\n"
-        + common.main_block(settings)
+        + front_door.main_block(settings)
         + "http {\n"
-        + common.http_preamble(settings)
-        + common.control_headers()
+        + front_door.http_preamble(settings)
+        + front_door.control_headers()
         + method_pools({t.route.context for t in targets if _falls_back_here(t, moving)})
-        + common.route_map(targets)
+        + routing.route_map(targets)
         + "".join(pools[name] for name in sorted(pools))
         + "    server {\n"
-        + common.server_preamble(settings)
+        + front_door.server_preamble(settings)
         + _proxy_paths(proxy, settings)
-        + common.route_dispatch()
+        + routing.route_dispatch()
         + "".join(locations)
         + "    }\n}\n"
     )
@@ -117,8 +118,8 @@ def _route_body(
     connect = target.connect_timeout(settings.connect_timeout)
     read = target.read_timeout(settings.read_timeout)
     patience = 2 * (connect + read) + settings.freeze_wait_seconds + 1
-    body = common.proxy_body(PROXY_POOL, proxy.scheme, settings.connect_timeout, patience)
-    return common.route_location(target.name, common.PYTHON_PROXY, proxy.prefix, body)
+    body = routing.proxy_body(PROXY_POOL, proxy.scheme, settings.connect_timeout, patience)
+    return routing.route_location(target.name, routing.PYTHON_PROXY, proxy.prefix, body)
 
 
 def upstream_of(known: Mapping[str, Upstream], name: str) -> Upstream:
@@ -140,12 +141,12 @@ def service_pool(
     A route whose failed safe requests fall back gets, for its safe methods, the service's pool
     with the monolith as backup server (`method_pools` chooses by method).
     """
-    pool = common.pool_name(service.name)
-    pools[pool] = common.upstream_block(pool, service, None, settings)
+    pool = routing.pool_name(service.name)
+    pools[pool] = routing.upstream_block(pool, service, None, settings)
     if not target.falls_back:
         return pool
-    backed = common.pool_name(service.name, FALLBACK_SUFFIX)
-    pools[backed] = common.upstream_block(backed, service, upstream_of(known, MONOLITH), settings)
+    backed = routing.pool_name(service.name, FALLBACK_SUFFIX)
+    pools[backed] = routing.upstream_block(backed, service, upstream_of(known, MONOLITH), settings)
     return "$" + _method_pool_variable(service.name)
 
 
@@ -158,30 +159,30 @@ def direct_location(
     """The location of a route its upstream answers directly (monolith or service mode)."""
     upstream = upstream_of(known, answering_upstream(target.route))
     if upstream.name == MONOLITH:
-        pool = common.pool_name(MONOLITH)
-        pools[pool] = common.upstream_block(pool, upstream, None, settings)
+        pool = routing.pool_name(MONOLITH)
+        pools[pool] = routing.upstream_block(pool, upstream, None, settings)
     else:
         pool = service_pool(target, upstream, known, settings, pools)
     connect = target.connect_timeout(settings.connect_timeout)
-    body = common.proxy_body(
+    body = routing.proxy_body(
         pool, upstream.scheme, connect, target.read_timeout(settings.read_timeout)
     )
-    return common.route_location(target.name, upstream.name, upstream.prefix, body)
+    return routing.route_location(target.name, upstream.name, upstream.prefix, body)
 
 
 def _method_pool_variable(upstream: str) -> str:
-    return common.pool_name(upstream, "_by_method")
+    return routing.pool_name(upstream, "_by_method")
 
 
 def method_pools(services: Collection[str]) -> str:
     """Per service with fallback: safe methods use the pool with the monolith as backup."""
     blocks = []
     for service in sorted(services):
-        backed = common.pool_name(service, FALLBACK_SUFFIX)
+        backed = routing.pool_name(service, FALLBACK_SUFFIX)
         safe = "".join(f"        {method} {backed};\n" for method in sorted(SAFE_METHODS))
         blocks.append(
             f"    map $request_method ${_method_pool_variable(service)} {{\n{safe}"
-            f"        default {common.pool_name(service)};\n    }}\n"
+            f"        default {routing.pool_name(service)};\n    }}\n"
         )
     return "".join(blocks)
 
@@ -194,8 +195,8 @@ def _proxy_paths(proxy: Upstream, settings: GatewaySettings) -> str:
             blocks.append(
                 f"        location {match} {{\n"
                 "            set $strangler_path $uri;\n"
-                f"            set $strangler_route_name {common.PYTHON_PROXY};\n"
-                f"            set $strangler_target {common.PYTHON_PROXY};\n"
+                f"            set $strangler_route_name {routing.PYTHON_PROXY};\n"
+                f"            set $strangler_target {routing.PYTHON_PROXY};\n"
                 f"            proxy_pass {proxy.scheme}://{PROXY_POOL};\n"
                 "        }\n"
             )

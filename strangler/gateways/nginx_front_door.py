@@ -1,4 +1,4 @@
-"""The parts of an nginx configuration that hold nginx to the Python proxy's standards.
+"""The front door of an nginx configuration: what holds nginx to the Python proxy's standards.
 
 Both nginx renderings (the live plane, `nginx_live`, and the deployable export, `nginx_export`)
 are built from these blocks, so a request meets the same front door either way:
@@ -7,26 +7,21 @@ are built from these blocks, so a request meets the same front door either way:
   segments itself (a path climbing above the root is its own 400); a map over the raw target
   refuses what nginx would otherwise accept (encoded slashes, backslashes, control characters,
   bytes outside printable ASCII, escapes that do not decode to UTF-8) with the proxy's wording;
-- routing by one ordered map over `method:path`, the Python router's order compiled to regular
-  expressions (first match wins), so no location order or method can dodge a route;
-- the canonical path forwarded, re-encoded by nginx, never the client's raw bytes;
 - `X-Forwarded-*` overwritten unless the peer is trusted, `X-Request-ID` kept when sane else
   nginx's own random id, and returned; W3C `traceparent` continued with a new span id;
 - problem+json with the request id for every error nginx answers itself;
 - header, idle and body limits; a JSON access log.
 
-This module must never decide where a route goes (the renderers do) nor perform I/O.
+Routing is `nginx_routing`'s. This module must never decide where a route goes (the renderers
+do) nor perform I/O.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
-from collections.abc import Iterable
 
+from strangler.gateways.nginx_routing import INTERNAL, PYTHON_PROXY, quoted, seconds
 from strangler.gateways.settings import GatewaySettings
-from strangler.gateways.targets import RouteTarget, Upstream
 from strangler_proxy.responses import problem
 
 # A path nginx itself would accept but the Python proxy refuses, and why (first match wins).
@@ -72,7 +67,6 @@ _ACCESS_LOG_FORMAT = (
     ' "trace": "$strangler_traceparent", "timestamp": "$time_iso8601"}'
 )
 
-PYTHON_PROXY = "python-proxy"  # the target name of requests passed to the Python proxy
 _TRACEPARENT_CONTINUED = (
     '"~^00-(?!0{32}-)(?<strangler_trace>[0-9a-f]{32})-(?!0{16}-)[0-9a-f]{16}-'
     '(?<strangler_flags>[0-9a-f]{2})$" "00-$strangler_trace-$strangler_span_id-$strangler_flags"'
@@ -81,29 +75,6 @@ _WHOLE_SECONDS_AS_MS = (
     '"~^(?<strangler_whole>[1-9][0-9]*)\\.(?<strangler_fraction>[0-9]{3})$"'
     ' "$strangler_whole$strangler_fraction"'
 )
-UNMATCHED = "unmatched"  # the route name of requests no route matches (as the Python proxy)
-INTERNAL = "/\\\\strangler/"  # a URI prefix no client can reach: backslashes are refused
-
-
-def seconds(value: float) -> str:
-    """An nginx time: whole milliseconds."""
-    return f"{max(1, round(value * 1000))}ms"
-
-
-def whole_seconds(value: float) -> str:
-    """An nginx time where only seconds are accepted (`fail_timeout`)."""
-    return f"{max(1, math.ceil(value))}s"
-
-
-def quoted(text: str) -> str:
-    """A double-quoted nginx string (regular expressions keep their backslashes)."""
-    return '"' + text.replace('"', '\\"') + '"'
-
-
-def pool_name(upstream: str, suffix: str = "") -> str:
-    """The nginx `upstream` block serving one upstream (a fallback pool has a suffix)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", upstream)
-    return f"strangler_{cleaned}{suffix}"
 
 
 def problem_body(status: int, detail: str) -> str:
@@ -233,39 +204,6 @@ def http_preamble(settings: GatewaySettings) -> str:
 """
 
 
-def route_map(targets: Iterable[RouteTarget]) -> str:
-    """`$strangler_route`: the route of `method:path`, tried in the Python router's order."""
-    lines = []
-    for target in targets:
-        methods = "|".join(target.methods) if target.methods else "[A-Z_-]+"
-        pattern = f"~^(?:{methods}):{target.path_regex(anchored=False)}$"
-        lines.append(f"        {quoted(pattern)} {target.name};\n")
-    return (
-        '    map "$request_method:$uri" $strangler_route {\n'
-        + "".join(lines)
-        + f"        default {UNMATCHED};\n    }}\n"
-    )
-
-
-def upstream_block(
-    name: str, primary: Upstream, backup: Upstream | None, settings: GatewaySettings
-) -> str:
-    """A keep-alive pool; a backup server is where failed safe requests fall back."""
-    breaker = (
-        f" max_fails={settings.breaker_failure_threshold}"
-        f" fail_timeout={whole_seconds(settings.breaker_open_seconds)}"
-    )
-    servers = f"        server {primary.address}{breaker};\n"
-    if backup is not None:
-        servers += f"        server {backup.address} backup max_fails=0;\n"
-    return (
-        f"    upstream {name} {{\n{servers}"
-        f"        keepalive {settings.keepalive_connections};\n"
-        f"        keepalive_timeout {seconds(settings.upstream_keepalive_seconds)};\n"
-        "        keepalive_requests 100000;\n    }\n"
-    )
-
-
 def server_preamble(settings: GatewaySettings) -> str:
     """Listening, the front door's refusals, nginx's own errors as problems, /healthz."""
     limits = {
@@ -356,43 +294,3 @@ def control_headers() -> str:
         default "";
     }}
 """
-
-
-def route_dispatch() -> str:
-    """The catch-all location: look the route up, then serve it from its internal location."""
-    return f"""\
-        location / {{
-            set $strangler_path $uri;
-            set $strangler_route_name $strangler_route;
-            rewrite ^ "{INTERNAL}$strangler_route/" last;
-        }}
-"""
-
-
-def route_location(name: str, target: str, prefix: str, body: str) -> str:
-    """The internal location serving one route (or the unmatched paths): `body` proxies it.
-
-    The rewrite puts the canonical path back as the URI (with the upstream URL's own prefix),
-    so nginx forwards it re-encoded rather than the client's raw bytes; it ends the rewrite
-    directives, so whatever must be `set` comes before it.
-    """
-    return f"""\
-        location = "{INTERNAL}{name}/" {{
-            internal;
-            set $strangler_target {target};
-            rewrite ^ {prefix}$strangler_path break;
-{body}        }}
-"""
-
-
-def proxy_body(pool: str, scheme: str, connect: float, read: float) -> str:
-    """Directives sending the canonical path (and query) to a pool."""
-    tls = "            proxy_ssl_server_name on;\n" if scheme == "https" else ""
-    return (
-        f"            proxy_connect_timeout {seconds(connect)};\n"
-        f"            proxy_read_timeout {seconds(read)};\n"
-        f"            proxy_send_timeout {seconds(read)};\n"
-        f"            proxy_next_upstream_timeout {seconds(connect + read)};\n"
-        f"{tls}"
-        f"            proxy_pass {scheme}://{pool};\n"
-    )
