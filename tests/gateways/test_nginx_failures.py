@@ -190,3 +190,24 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(
     plane = plane_factory("", {"monolith": monolith.url}, python_proxy.url, idle_timeout=1)
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     assert connection_closed_within(plane.url, request, 1)
+
+
+def test_an_upstream_dying_mid_response_aborts_the_client_connection(
+    plane_factory: PlaneFactory, monolith: Upstream, python_proxy: Upstream,
+    client: httpx.Client,
+) -> None:  # fmt: skip
+    plane = plane_factory("", {"monolith": monolith.url}, python_proxy.url)
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.get(f"{plane.url}/fault/reset")  # never a truncated body ended cleanly
+    assert client.get(f"{plane.url}/api/users/1").json()["answered_by"] == "monolith"
+
+
+def test_a_route_under_migration_is_never_served_directly_when_the_python_proxy_is_down(
+    plane_factory: PlaneFactory, monolith: Upstream, users: Upstream, client: httpx.Client,
+) -> None:  # fmt: skip
+    table = FALLBACK_TABLE.replace("{fallback}", "monolith").replace("{owner}", "monolith")
+    upstreams = {"monolith": monolith.url, "users": users.url}
+    plane = plane_factory(table, upstreams, dead_url(), migrating=("users",))
+    answer = client.get(f"{plane.url}/api/users/7", headers={"X-Request-ID": "r-moving"})
+    problem = assert_problem(answer, 502, "r-moving")
+    assert "python-proxy upstream" in problem["detail"]
