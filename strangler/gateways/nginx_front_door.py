@@ -127,6 +127,10 @@ def http_preamble(settings: GatewaySettings) -> str:
     keepalive_timeout {seconds(settings.idle_timeout)};
     send_timeout {seconds(settings.read_timeout)};
     client_max_body_size {settings.max_body_bytes};
+    # Bodies and answers stay in memory: nginx's workers (a non-root user when started as root)
+    # may not be allowed to write in the plane's folder.
+    client_body_buffer_size {settings.max_body_bytes};
+    proxy_max_temp_file_size 0;
     large_client_header_buffers 4 {header_buffer};
     merge_slashes on;
     uninitialized_variable_warn off;  # route and path are set only once a request is routed

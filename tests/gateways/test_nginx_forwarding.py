@@ -252,3 +252,13 @@ def test_every_request_is_one_json_line_in_the_access_log(
     assert served["path"] == "/api/users/9"
     assert isinstance(served["duration_ms"], int)
     assert refused["status"] == 400
+
+
+def test_large_request_and_response_bodies_pass_whole(
+    plane_factory, monolith: Upstream, python_proxy: Upstream, client: httpx.Client
+) -> None:  # type: ignore[no-untyped-def]
+    plane = plane_factory("", {"monolith": monolith.url}, python_proxy.url)
+    sent = client.post(f"{plane.url}/upload", content=b"x" * 900_000)
+    assert sent.json()["body_size"] == 900_000
+    streamed = client.get(f"{plane.url}/stream", params={"chunks": 40})
+    assert len(streamed.content) == 40 * 65536
