@@ -9,15 +9,17 @@ must never forward client traffic.
     GET  /routes                      the table in force, its version and source
     PATCH /routes/{name}              {"changes": {...}, "reason": str, "actor"?: str}
     PUT  /table                       a whole TOML table as the body (?reason=...)
-    POST /table/reload                reload the table file
+    POST /table/reload                reload the migration state's routes (else the table file)
     GET  /audit?limit=N               the audit log, oldest first
     GET  /shadow                      mismatch counts per route and diff samples
     GET  /breakers                    breaker state per upstream
     GET  /analysis  POST /analysis/run  canary analysis decisions; run one tick now
     PATCH /routes                     {"routes": {name: {...}, ...}, "reason": str}: all or none
+    PATCH ... "fence": {context: lease}  the live leases an owner move holds (with a state)
     GET  /freezes                     write freezes in force and writes in flight
-    POST /freezes/{context}           {"reason": str, "max_seconds"?: n}: returns once drained
-    DELETE /freezes/{context}?reason=  thaw
+    POST /freezes/{context}           {"reason", "max_seconds"?, "lease_seconds"?}: once drained
+    POST /freezes/{context}/renew     {"lease": id}: extend the lease by its length
+    DELETE /freezes/{context}?reason=&lease=  thaw
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from strangler_proxy.analysis import CanaryAnalyst
 from strangler_proxy.anti_forgery import AntiForgery
 from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.breaker import Breakers
-from strangler_proxy.freeze import AlreadyFrozen, Freezes, StillWriting
+from strangler_proxy.freeze import AlreadyFrozen, Freezes, NoSuchLease, StillWriting
 from strangler_proxy.responses import problem
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
@@ -71,53 +73,212 @@ async def _json_object(request: Request) -> dict[str, Any] | Response:
     return document
 
 
-def _freeze_routes(freezes: Freezes, drain_seconds: float) -> list[Route]:
-    """GET /freezes, POST /freezes/{context} (returns once drained), DELETE to thaw."""
+class AdminApi:
+    """The admin API of one proxy process: a handler per endpoint, over the proxy's parts."""
 
-    async def read_freezes(request: Request) -> Response:
-        return JSONResponse(freezes.describe())
+    def __init__(
+        self,
+        store: TableStore,
+        audit: AuditLog,
+        shadow: ShadowRunner,
+        breakers: Breakers,
+        analyst: CanaryAnalyst,
+        freezes: Freezes,
+        freeze_drain_seconds: float,
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self.shadow = shadow
+        self.breakers = breakers
+        self.analyst = analyst
+        self.freezes = freezes
+        self.freeze_drain_seconds = freeze_drain_seconds
 
-    async def freeze(request: Request) -> Response:
+    def routes(self) -> list[Route]:
+        return [
+            Route("/routes", self.read_routes, methods=["GET"]),
+            Route("/routes", self.change_routes, methods=["PATCH"]),
+            Route("/routes/{name}", self.change_route, methods=["PATCH"]),
+            Route("/freezes", self.read_freezes, methods=["GET"]),
+            Route("/freezes/{context}", self.freeze, methods=["POST"]),
+            Route("/freezes/{context}", self.thaw, methods=["DELETE"]),
+            Route("/freezes/{context}/renew", self.renew, methods=["POST"]),
+            Route("/table", self.replace_table, methods=["PUT"]),
+            Route("/table/reload", self.reload_table, methods=["POST"]),
+            Route("/audit", self.read_audit, methods=["GET"]),
+            Route("/shadow", self.read_shadow, methods=["GET"]),
+            Route("/breakers", self.read_breakers, methods=["GET"]),
+            Route("/analysis", self.read_analysis, methods=["GET"]),
+            Route("/analysis/run", self.run_analysis, methods=["POST"]),
+        ]
+
+    def table_view(self) -> dict[str, Any]:
+        snapshot = self.store.current
+        return {
+            "version": snapshot.version,
+            "source": snapshot.source,
+            "file": str(self.store.file) if self.store.file else None,
+            "upstreams": snapshot.upstream_urls,
+            "last_error": self.store.last_error,
+            "table": table_document(snapshot.table),
+        }
+
+    # The table.
+
+    async def read_routes(self, request: Request) -> Response:
+        return JSONResponse(self.table_view())
+
+    async def change_route(self, request: Request) -> Response:
         document = await _json_object(request)
         if isinstance(document, Response):
             return document
+        if not isinstance(document.get("changes"), dict):
+            return _problem(request, 422, "the body needs an object 'changes' and a 'reason'")
+        name = request.path_params["name"]
+        return self._change(request, document, {name: document["changes"]})
+
+    async def change_routes(self, request: Request) -> Response:
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        changes = document.get("routes")
+        is_valid = isinstance(changes, dict) and all(
+            isinstance(fields, dict) for fields in changes.values()
+        )
+        if not is_valid or not changes:
+            return _problem(request, 422, "the body needs an object 'routes': {name: {changes}}")
+        return self._change(request, document, changes)
+
+    def _change(
+        self, request: Request, document: dict[str, Any], changes: dict[str, Any]
+    ) -> Response:
+        """Apply route changes, all or none; `fence` names the leases an owner move holds."""
         reason = str(document.get("reason") or "").strip()
-        max_seconds = document.get("max_seconds", freezes.max_seconds)
-        is_number = isinstance(max_seconds, int | float) and not isinstance(max_seconds, bool)
-        if not reason or not is_number or not 0 < max_seconds <= freezes.max_seconds:
-            return _problem(
-                request,
-                422,
-                f"a freeze needs a reason and max_seconds in (0, {freezes.max_seconds}]",
+        if not reason:
+            return _problem(request, 422, "a change needs a reason")
+        fence = document.get("fence") or {}
+        if not isinstance(fence, dict) or not all(isinstance(v, str) for v in fence.values()):
+            return _problem(request, 422, "'fence' maps contexts to the ids of their leases")
+        try:
+            self.store.change_routes(changes, _actor(request, document), reason, fence)
+        except KeyError as error:
+            return _problem(request, 404, f"there is no route named {error.args[0]!r}")
+        except TableError as error:
+            return _problem(request, 422, "the change was refused", problems=error.problems)
+        return JSONResponse(self.table_view())
+
+    async def replace_table(self, request: Request) -> Response:
+        raw = await request.body()  # at most MAX_BODY_BYTES: `guarded` read it
+        reason = request.query_params.get("reason", "").strip() or "table replaced"
+        try:
+            self.store.replace_text(
+                raw.decode("utf-8", errors="replace"), _actor(request), reason
             )
+        except TableError as error:
+            return _problem(request, 422, "the table was refused", problems=error.problems)
+        return JSONResponse(self.table_view())
+
+    async def reload_table(self, request: Request) -> Response:
+        """Re-read the migration state (with one), else the table file."""
+        reason = request.query_params.get("reason", "").strip() or "reload requested"
+        if self.store.state is not None:
+            if self.store.reload_if_changed() == "refused":
+                return _problem(request, 422, "the state's routes were refused",
+                                problems=self.store.last_error)  # fmt: skip
+            return JSONResponse(self.table_view())
+        if self.store.file is None:
+            return _problem(request, 409, "the proxy was not started with a table file")
+        try:
+            self.store.load_file(self.store.file, _actor(request), reason)
+        except TableError as error:
+            return _problem(request, 422, "the table was refused", problems=error.problems)
+        return JSONResponse(self.table_view())
+
+    # Write freezes.
+
+    async def read_freezes(self, request: Request) -> Response:
+        return JSONResponse(self.freezes.describe())
+
+    async def freeze(self, request: Request) -> Response:
+        """Freeze a context's writes under a lease; answers once none is in flight."""
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        limit = self.freezes.max_seconds
+        reason = str(document.get("reason") or "").strip()
+        max_seconds = document.get("max_seconds", limit)
+        lease_seconds = document.get("lease_seconds")
+        if not reason or not _seconds(max_seconds, limit) or (
+            lease_seconds is not None and not _seconds(lease_seconds, limit)
+        ):
+            return _problem(
+                request, 422,
+                f"a freeze needs a reason, and max_seconds and lease_seconds in (0, {limit}]",
+            )  # fmt: skip
         context = request.path_params["context"]
         try:
-            frozen = await freezes.freeze(
-                context, float(max_seconds), drain_seconds, _actor(request, document), reason
-            )
+            frozen = await self.freezes.freeze(
+                context, float(max_seconds), self.freeze_drain_seconds,
+                _actor(request, document), reason,
+                float(lease_seconds) if lease_seconds is not None else None,
+            )  # fmt: skip
         except AlreadyFrozen:
             return _problem(request, 409, f"{context} is frozen already; thaw it first")
         except StillWriting as error:
             detail = (
                 f"{error.in_flight} writes to {context} were still in flight after "
-                f"{drain_seconds}s; the freeze was abandoned"
+                f"{self.freeze_drain_seconds}s; the freeze was abandoned"
             )
             return _problem(request, 504, detail)
+        except OSError as error:
+            return _problem(request, 503, f"the freeze could not be recorded: {error}")
         return JSONResponse(frozen)
 
-    async def thaw(request: Request) -> Response:
+    async def renew(self, request: Request) -> Response:
+        document = await _json_object(request)
+        if isinstance(document, Response):
+            return document
+        context = request.path_params["context"]
+        try:
+            return JSONResponse(self.freezes.renew(context, str(document.get("lease", ""))))
+        except NoSuchLease:
+            return _problem(request, 404, f"{context} is not frozen under that lease")
+        except OSError as error:
+            return _problem(request, 503, f"the renewal could not be recorded: {error}")
+
+    async def thaw(self, request: Request) -> Response:
         context = request.path_params["context"]
         reason = request.query_params.get("reason", "").strip() or "thaw requested"
-        thawed = freezes.thaw(context, _actor(request), reason)
+        lease = request.query_params.get("lease") or None
+        thawed = self.freezes.thaw(context, _actor(request), reason, lease)
         if thawed is None:
-            return _problem(request, 404, f"{context} is not frozen")
+            return _problem(request, 404, f"{context} is not frozen" +
+                            (" under that lease" if lease else ""))  # fmt: skip
         return JSONResponse(thawed)
 
-    return [
-        Route("/freezes", read_freezes, methods=["GET"]),
-        Route("/freezes/{context}", freeze, methods=["POST"]),
-        Route("/freezes/{context}", thaw, methods=["DELETE"]),
-    ]
+    # What the proxy saw.
+
+    async def read_audit(self, request: Request) -> Response:
+        raw_limit = request.query_params.get("limit", "200")
+        limit = int(raw_limit) if raw_limit.isdigit() else 200
+        return JSONResponse({"entries": self.audit.entries(max(1, min(limit, 10_000)))})
+
+    async def read_shadow(self, request: Request) -> Response:
+        return JSONResponse(self.shadow.describe())
+
+    async def read_breakers(self, request: Request) -> Response:
+        return JSONResponse({"upstreams": self.breakers.describe()})
+
+    async def read_analysis(self, request: Request) -> Response:
+        return JSONResponse({"decisions": list(self.analyst.decisions)})
+
+    async def run_analysis(self, request: Request) -> Response:
+        return JSONResponse({"decisions": self.analyst.analyse_once()})
+
+
+def _seconds(value: Any, limit: float) -> bool:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return is_number and 0 < value <= limit
 
 
 def create_admin_app(
@@ -131,112 +292,11 @@ def create_admin_app(
     freezes: Freezes,
     freeze_drain_seconds: float,
 ) -> ASGIApp:
-    """Build the admin ASGI app for one proxy process."""
-
-    def table_view() -> dict[str, Any]:
-        snapshot = store.current
-        return {
-            "version": snapshot.version,
-            "source": snapshot.source,
-            "file": str(store.file) if store.file else None,
-            "upstreams": snapshot.upstream_urls,
-            "last_error": store.last_error,
-            "table": table_document(snapshot.table),
-        }
-
-    async def read_routes(request: Request) -> Response:
-        return JSONResponse(table_view())
-
-    async def change_route(request: Request) -> Response:
-        document = await _json_object(request)
-        if isinstance(document, Response):
-            return document
-        if not isinstance(document.get("changes"), dict):
-            return _problem(request, 422, "the body needs an object 'changes' and a 'reason'")
-        reason = str(document.get("reason") or "").strip()
-        if not reason:
-            return _problem(request, 422, "a change needs a reason")
-        name = request.path_params["name"]
-        try:
-            store.change_route(name, document["changes"], _actor(request, document), reason)
-        except KeyError:
-            return _problem(request, 404, f"there is no route named {name!r}")
-        except TableError as error:
-            return _problem(request, 422, "the change was refused", problems=error.problems)
-        return JSONResponse(table_view())
-
-    async def change_routes(request: Request) -> Response:
-        document = await _json_object(request)
-        if isinstance(document, Response):
-            return document
-        changes = document.get("routes")
-        is_valid = isinstance(changes, dict) and all(
-            isinstance(fields, dict) for fields in changes.values()
-        )
-        if not is_valid or not changes:
-            return _problem(request, 422, "the body needs an object 'routes': {name: {changes}}")
-        reason = str(document.get("reason") or "").strip()
-        if not reason:
-            return _problem(request, 422, "a change needs a reason")
-        try:
-            store.change_routes(changes, _actor(request, document), reason)
-        except KeyError as error:
-            return _problem(request, 404, f"there is no route named {error.args[0]!r}")
-        except TableError as error:
-            return _problem(request, 422, "the change was refused", problems=error.problems)
-        return JSONResponse(table_view())
-
-    async def replace_table(request: Request) -> Response:
-        raw = await request.body()  # at most MAX_BODY_BYTES: `guarded` read it
-        reason = request.query_params.get("reason", "").strip() or "table replaced"
-        try:
-            store.replace_text(raw.decode("utf-8", errors="replace"), _actor(request), reason)
-        except TableError as error:
-            return _problem(request, 422, "the table was refused", problems=error.problems)
-        return JSONResponse(table_view())
-
-    async def reload_table(request: Request) -> Response:
-        if store.file is None:
-            return _problem(request, 409, "the proxy was not started with a table file")
-        reason = request.query_params.get("reason", "").strip() or "reload requested"
-        try:
-            store.load_file(store.file, _actor(request), reason)
-        except TableError as error:
-            return _problem(request, 422, "the table was refused", problems=error.problems)
-        return JSONResponse(table_view())
-
-    async def read_audit(request: Request) -> Response:
-        raw_limit = request.query_params.get("limit", "200")
-        limit = int(raw_limit) if raw_limit.isdigit() else 200
-        return JSONResponse({"entries": audit.entries(max(1, min(limit, 10_000)))})
-
-    async def read_shadow(request: Request) -> Response:
-        return JSONResponse(shadow.describe())
-
-    async def read_breakers(request: Request) -> Response:
-        return JSONResponse({"upstreams": breakers.describe()})
-
-    async def read_analysis(request: Request) -> Response:
-        return JSONResponse({"decisions": list(analyst.decisions)})
-
-    async def run_analysis(request: Request) -> Response:
-        return JSONResponse({"decisions": analyst.analyse_once()})
-
-    routes = [
-        Route("/routes", read_routes, methods=["GET"]),
-        Route("/routes", change_routes, methods=["PATCH"]),
-        Route("/routes/{name}", change_route, methods=["PATCH"]),
-        *_freeze_routes(freezes, freeze_drain_seconds),
-        Route("/table", replace_table, methods=["PUT"]),
-        Route("/table/reload", reload_table, methods=["POST"]),
-        Route("/audit", read_audit, methods=["GET"]),
-        Route("/shadow", read_shadow, methods=["GET"]),
-        Route("/breakers", read_breakers, methods=["GET"]),
-        Route("/analysis", read_analysis, methods=["GET"]),
-        Route("/analysis/run", run_analysis, methods=["POST"]),
-    ]
+    """The admin ASGI app for one proxy process, behind its guard."""
+    api = AdminApi(store, audit, shadow, breakers, analyst, freezes, freeze_drain_seconds)
     handlers = {HTTPException: _http_problem, Exception: _server_problem}
-    return guarded(Starlette(routes=routes, exception_handlers=handlers), tokens, anti_forgery)
+    app = Starlette(routes=api.routes(), exception_handlers=handlers)
+    return guarded(app, tokens, anti_forgery)
 
 
 async def _http_problem(request: Request, error: Exception) -> Response:

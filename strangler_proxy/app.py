@@ -18,6 +18,7 @@ from typing import Any
 
 from strangler.plumbing.logs import configure_logging, get_logger
 from strangler.plumbing.request_id import accept_or_mint
+from strangler.state import StateError, StateFile
 from strangler_proxy.access_log import AccessLog
 from strangler_proxy.admin import create_admin_app
 from strangler_proxy.admin_tokens import load_admin_tokens
@@ -48,7 +49,8 @@ class ProxyApp:
         self.settings = settings
         self.metrics = ProxyMetrics()
         self.audit = AuditLog(settings.audit_log_path)
-        self.store = TableStore(settings.upstream_urls(), self.audit)
+        state = StateFile(settings.state_path) if settings.state_path is not None else None
+        self.store = TableStore(settings.upstream_urls(), self.audit, state)
         self.forwarder = Forwarder(
             settings.pool_limit, settings.pool_limit_per_upstream, settings.keepalive_seconds
         )
@@ -67,6 +69,8 @@ class ProxyApp:
             settings.freeze_wait_seconds,
             settings.freeze_max_seconds,
             self.metrics.registry,
+            state,
+            before_release=self.store.reload_if_changed,
         )
         self.access_log = AccessLog() if settings.access_log else None
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -235,14 +239,21 @@ class ProxyApp:
         if self.access_log is not None:
             self.access_log.start()
         path = self.settings.route_table_path
-        if path is not None:
-            try:
+        try:
+            if self.store.state is not None:
+                self.store.load_state(path)
+                restored = self.freezes.restore()
+                if restored:
+                    log.warning("write freezes restored from the state", contexts=restored)
+            elif path is not None:
                 self.store.load_file(path)
-            except TableError as error:
-                log.error("route table refused at startup", problems=error.problems)
-                await self.forwarder.close()
-                raise
-        if path is not None and self.settings.table_watch_seconds > 0:
+        except (TableError, StateError) as error:
+            problems = error.problems if isinstance(error, TableError) else [str(error)]
+            log.error("route table refused at startup", problems=problems)
+            await self.forwarder.close()
+            raise
+        watched = path is not None or self.store.state is not None
+        if watched and self.settings.table_watch_seconds > 0:
             self._background.append(asyncio.create_task(self._watch_table()))
         if self.settings.analysis_interval_seconds > 0:
             self._background.append(asyncio.create_task(self._analyse_periodically()))

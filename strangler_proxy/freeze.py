@@ -6,27 +6,41 @@ is counted in and out), so the caller knows the owner's database has stopped cha
 frozen, a write to the context *waits* for the thaw, up to `wait_seconds`, then goes wherever
 the table in force says (a cutover thaws with the routes already moved); if the freeze outlasts
 the wait it gets 503 problem+json with `Retry-After`. Reads never wait. A freeze is bounded: it
-thaws by itself after its maximum, whatever happened to the caller. Every freeze and thaw is
-written to the audit log. This module must never route or forward a request.
+thaws by itself after its maximum, whatever happened to the caller.
+
+A freeze is a lease: it also ends by itself `lease_seconds` after it began or was last renewed,
+so a freeze whose holder died (a killed `strangler extract`) ends within the lease, not at its
+maximum. With a migration state (`strangler.state`) each lease is written to the record before
+the freeze is reported, and a restarted proxy holds the writes of every lease still live there:
+a crash of the proxy never ends a freeze early. Every freeze and thaw is written to the audit
+log. This module must never route or forward a request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from strangler.state import Lease, MigrationState, StateFile
 from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.table import SAFE_METHODS, Route
 
 
 class AlreadyFrozen(Exception):
     """The context is frozen already; thaw it first."""
+
+
+class NoSuchLease(Exception):
+    """The context is not frozen under that lease (it ended, or another holds it)."""
 
 
 class StillWriting(Exception):
@@ -43,15 +57,22 @@ class Freeze:
     actor: str | Actor
     reason: str
     max_seconds: float
+    lease_seconds: float
+    lease: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.monotonic)
     started_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds")
     )
+    renewed: float = field(default_factory=time.monotonic)
     thawed: asyncio.Event = field(default_factory=asyncio.Event)
     expiry: asyncio.TimerHandle | None = None
 
     def remaining(self) -> float:
-        return max(0.0, self.max_seconds - (time.monotonic() - self.started))
+        """Seconds until it ends by itself: its lease or its maximum, whichever comes first."""
+        now = time.monotonic()
+        by_maximum = self.max_seconds - (now - self.started)
+        by_lease = self.lease_seconds - (now - self.renewed)
+        return max(0.0, min(by_maximum, by_lease))
 
     def describe(self) -> dict[str, object]:
         return {
@@ -60,9 +81,24 @@ class Freeze:
             "reason": self.reason,
             "started_at": self.started_at.replace("+00:00", "Z"),
             "max_seconds": self.max_seconds,
+            "lease": self.lease,
+            "lease_seconds": self.lease_seconds,
             "frozen_seconds": round(time.monotonic() - self.started, 6),
             "thaws_in_seconds": round(self.remaining(), 3),
         }
+
+    def as_lease(self) -> Lease:
+        """The freeze as the migration state records it (epoch seconds)."""
+        wall, mono = time.time(), time.monotonic()
+        return Lease(
+            id=self.lease,
+            holder=str(self.actor),
+            reason=self.reason,
+            started_at=wall - (mono - self.started),
+            expires_at=wall + self.lease_seconds - (mono - self.renewed),
+            max_until=wall + self.max_seconds - (mono - self.started),
+            seconds=self.lease_seconds,
+        )
 
 
 class Freezes:
@@ -74,10 +110,15 @@ class Freezes:
         wait_seconds: float,
         max_seconds: float,
         registry: CollectorRegistry | None = None,
+        state: StateFile | None = None,
+        before_release: Callable[[], object] = lambda: None,
     ) -> None:
         self.audit = audit
+        # Run before a freeze ends by itself: writes must flow by the latest recorded routes.
+        self.before_release = before_release
         self.wait_seconds = wait_seconds
         self.max_seconds = max_seconds
+        self.state = state
         self._frozen: dict[str, Freeze] = {}
         self._in_flight: dict[str, int] = defaultdict(int)
         self._idle: dict[str, asyncio.Event] = {}
@@ -141,16 +182,18 @@ class Freezes:
         drain_seconds: float,
         actor: str | Actor,
         reason: str,
+        lease_seconds: float | None = None,
     ) -> dict[str, object]:
-        """Freeze `context`'s writes; return once none is in flight (or thaw and raise)."""
+        """Freeze `context`'s writes under a new lease (recorded before anything else); return
+        once none is in flight (or thaw and raise)."""
         if context in self._frozen:
             raise AlreadyFrozen(context)
         max_seconds = min(max_seconds, self.max_seconds)
-        freeze = Freeze(context, actor, reason, max_seconds)
+        lease_seconds = min(lease_seconds or max_seconds, max_seconds)
+        freeze = Freeze(context, actor, reason, max_seconds, lease_seconds)
+        self._record(context, freeze)  # raises OSError: then nothing is frozen
         self._frozen[context] = freeze
-        freeze.expiry = asyncio.get_running_loop().call_later(
-            max_seconds, self._expire, context, freeze
-        )
+        self._schedule(freeze)
         self.active.labels(context).set(1)
         in_flight = self._in_flight[context]
         self.audit.append(
@@ -174,13 +217,29 @@ class Freezes:
             "drained_seconds": round(time.monotonic() - freeze.started, 6),
         }
 
-    def thaw(self, context: str, actor: str | Actor, reason: str) -> dict[str, object] | None:
-        """End the freeze of `context` (None if it was not frozen); writes flow at once."""
-        freeze = self._frozen.pop(context, None)
-        if freeze is None:
+    def renew(self, context: str, lease: str) -> dict[str, object]:
+        """Extend the lease `lease` of `context` by its length from now (never past its
+        maximum); NoSuchLease when that freeze is over."""
+        freeze = self._frozen.get(context)
+        if freeze is None or freeze.lease != lease:
+            raise NoSuchLease(context)
+        freeze.renewed = time.monotonic()
+        self._record(context, freeze)
+        self._schedule(freeze)
+        return freeze.describe()
+
+    def thaw(
+        self, context: str, actor: str | Actor, reason: str, lease: str | None = None
+    ) -> dict[str, object] | None:
+        """End the freeze of `context` (None if it was not frozen, or is held under another
+        lease than `lease`); writes flow at once."""
+        freeze = self._frozen.get(context)
+        if freeze is None or (lease is not None and freeze.lease != lease):
             return None
+        del self._frozen[context]
         if freeze.expiry is not None:
             freeze.expiry.cancel()
+        self._forget(context, freeze.lease)
         freeze.thawed.set()
         self.active.labels(context).set(0)
         described = freeze.describe()
@@ -190,9 +249,80 @@ class Freezes:
         )  # fmt: skip
         return described
 
+    def _schedule(self, freeze: Freeze) -> None:
+        if freeze.expiry is not None:
+            freeze.expiry.cancel()
+        freeze.expiry = asyncio.get_running_loop().call_later(
+            freeze.remaining(), self._expire, freeze.context, freeze
+        )
+
     def _expire(self, context: str, freeze: Freeze) -> None:
-        if self._frozen.get(context) is freeze:
-            self.thaw(context, "proxy", f"the freeze reached its maximum of {freeze.max_seconds}s")
+        if self._frozen.get(context) is not freeze:
+            return
+        if freeze.remaining() > 0:  # renewed since this timer was set
+            self._schedule(freeze)
+            return
+        self.before_release()
+        by_maximum = freeze.max_seconds - (time.monotonic() - freeze.started) <= 0
+        why = (
+            f"the freeze reached its maximum of {freeze.max_seconds}s"
+            if by_maximum
+            else f"its lease was not renewed within {freeze.lease_seconds}s (its holder is gone)"
+        )
+        self.thaw(context, "proxy", why)
+
+    # The migration state: leases survive the proxy.
+
+    def _record(self, context: str, freeze: Freeze) -> None:
+        if self.state is None:
+            return
+        lease = freeze.as_lease()
+
+        def change(state: MigrationState) -> None:
+            state.context(context).freeze = lease
+
+        self.state.update(change)
+
+    def _forget(self, context: str, lease: str) -> None:
+        if self.state is None:
+            return
+
+        def change(state: MigrationState) -> None:
+            found = state.contexts.get(context)
+            if found is not None and found.freeze is not None and found.freeze.id == lease:
+                found.freeze = None
+
+        with contextlib.suppress(OSError):  # the recorded lease ends by itself at its expiry
+            self.state.update(change)
+
+    def restore(self) -> list[str]:
+        """At start: hold the writes of every context whose lease the state records as live
+        (its holder may be renewing it right now); the contexts frozen again."""
+        if self.state is None:
+            return []
+        restored = []
+        wall, mono = time.time(), time.monotonic()
+        for context, found in self.state.read().contexts.items():
+            lease = found.freeze
+            if lease is None or not lease.is_live(wall):
+                continue
+            freeze = Freeze(
+                context,
+                lease.holder,
+                lease.reason,
+                max_seconds=lease.max_until - lease.started_at,
+                lease_seconds=lease.seconds,
+                lease=lease.id,
+                started=mono - (wall - lease.started_at),
+                renewed=mono - (wall - (lease.expires_at - lease.seconds)),
+            )
+            self._frozen[context] = freeze
+            self._schedule(freeze)
+            self.active.labels(context).set(1)
+            self.audit.append("proxy", "freeze", "restored from the migration state",
+                              outcome="applied", context=context, lease=lease.id)  # fmt: skip
+            restored.append(context)
+        return restored
 
     def describe(self) -> dict[str, object]:
         return {

@@ -27,6 +27,9 @@ class ProxySettings(BaseSettings):
     upstreams: dict[str, str] = {}
 
     route_table_path: Path | None = None
+    # The migration's durable state (`strangler.state`): served on start, every change written
+    # there first. `strangler up` sets it; without it the table lives in memory and its file.
+    state_path: Path | None = None
     table_watch_seconds: Annotated[float, Field(ge=0)] = 2.0
     audit_log_path: Path = Path(".strangler/proxy-audit.jsonl")
 

@@ -3,8 +3,15 @@
 A change builds and validates a complete new table and its `Router` first, then replaces the
 current `Snapshot` with one assignment; a request in flight keeps the snapshot it started with,
 so nothing is dropped. A table that fails validation is refused and the last good one keeps
-serving. Every accepted or refused change is written to the audit log. This module must never
-forward requests.
+serving. Every accepted or refused change is written to the audit log.
+
+With a migration state (`strangler.state`, `PROXY_STATE_PATH`) the table in force is durable:
+the proxy serves the record's routes on start, a change is written to the record (fsynced)
+before it is served, and a change the record's invariants refuse is refused. A change that
+moves a context's writes to the other side moves its data's owner, and is accepted only with
+the id of that context's live write-freeze lease (`fence`): an owner changes only while its
+writes are held. Changes others wrote to the record are picked up by `reload_if_changed`. This
+module must never forward requests.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strangler.state import MigrationState, StateError, StateFile, write_owners
 from strangler_proxy.audit import Actor, AuditLog
 from strangler_proxy.routing import Router
 from strangler_proxy.table import (
@@ -41,22 +49,102 @@ class Snapshot:
 class TableStore:
     """Holds the current snapshot; the only place that replaces it."""
 
-    def __init__(self, configured_upstreams: dict[str, str], audit: AuditLog) -> None:
+    def __init__(
+        self,
+        configured_upstreams: dict[str, str],
+        audit: AuditLog,
+        state: StateFile | None = None,
+    ) -> None:
         self.configured_upstreams = configured_upstreams
         self.audit = audit
+        self.state = state
         self.current = self._snapshot(EMPTY_TABLE, 0, "built-in: everything to the monolith")
         self._file: Path | None = None
         self._file_stamp: tuple[float, int] | None = None
+        self._state_stamp: tuple[int, int, float] | None = None
+        self._state_version = -1
         self.last_error: list[str] = []
 
     def _snapshot(self, table: RouteTable, version: int, source: str) -> Snapshot:
         urls = {**table.upstreams, **self.configured_upstreams}
         return Snapshot(version, table, Router(table), urls, source)
 
-    def _install(self, table: RouteTable, source: str) -> Snapshot:
+    def _install(
+        self,
+        table: RouteTable,
+        source: str,
+        fence: dict[str, str] | None = None,
+        persist: bool = True,
+    ) -> Snapshot:
+        if persist and self.state is not None:
+            self._persist(table, fence or {})
         self.current = self._snapshot(table, self.current.version + 1, source)
         self.last_error = []
         return self.current
+
+    def _persist(self, table: RouteTable, fence: dict[str, str]) -> None:
+        """Write `table` into the migration state, moving the owner of every context whose
+        writes it sends to the other side (each only under its live lease), or raise
+        TableError with what the record refused."""
+        document = table_document(table)
+
+        def change(state: MigrationState) -> None:
+            for context, sides in write_owners(document).items():
+                if context not in state.contexts or len(sides) != 1:
+                    continue  # no owner to move (the check refuses split writes)
+                side = next(iter(sides))
+                if side == state.owner_of(context):
+                    continue
+                lease = state.live_lease(context)
+                if lease is None or fence.get(context) != lease.id:
+                    raise StateError(
+                        f"{context}'s writes move to the {side} only with the id of its live"
+                        " write-freeze lease (`fence`): an owner changes only while its writes"
+                        " are held"
+                    )
+                state.context(context).owner = side  # type: ignore[assignment]
+            state.routes = document
+            state.routes_version += 1
+
+        assert self.state is not None
+        try:
+            stored = self.state.update(change)
+        except StateError as error:
+            raise TableError([str(error)]) from error
+        except OSError as error:
+            raise TableError([f"the migration state could not be written: {error}"]) from error
+        self._state_version = stored.routes_version
+        self._state_stamp = self.state.stamp()
+
+    def load_state(self, fallback: Path | None) -> Snapshot | None:
+        """At start: serve the record's routes; a record without routes gets the table file's
+        (`fallback`). None when there is no state."""
+        if self.state is None:
+            return None
+        if fallback is not None:
+            self._file = fallback
+        recorded = self.state.read()
+        if recorded.routes is None:
+            if fallback is None:
+                return None
+            return self.load_file(fallback, actor="proxy", reason="startup: the state had none")
+        return self._from_state(recorded, "startup")
+
+    def _from_state(self, recorded: MigrationState, reason: str) -> Snapshot:
+        assert recorded.routes is not None
+        try:
+            table = validate_document(recorded.routes, self.configured_upstreams)
+        except TableError as error:
+            self._refuse(error.problems, "proxy", "load-state", reason)
+            raise
+        self._state_version = recorded.routes_version
+        self._state_stamp = self.state.stamp() if self.state else None
+        snapshot = self._install(table, "migration state", persist=False)
+        self.audit.append(
+            "proxy", "load-state", reason, outcome="applied", version=snapshot.version,
+            state_version=recorded.routes_version, routes=len(table.routes),
+        )  # fmt: skip
+        return snapshot
 
     def _refuse(self, problems: list[str], actor: str | Actor, action: str, reason: str) -> None:
         self.last_error = problems
@@ -92,7 +180,11 @@ class TableStore:
             self._refuse(error.problems, actor, action, reason)
             raise
         before = self.current.version
-        snapshot = self._install(table, source)
+        try:
+            snapshot = self._install(table, source)
+        except TableError as error:
+            self._refuse(error.problems, actor, action, reason)
+            raise
         self.audit.append(
             actor,
             action,
@@ -112,7 +204,11 @@ class TableStore:
         return self.change_routes({name: changes}, actor, reason)
 
     def change_routes(
-        self, changes: dict[str, dict[str, Any]], actor: str | Actor, reason: str
+        self,
+        changes: dict[str, dict[str, Any]],
+        actor: str | Actor,
+        reason: str,
+        fence: dict[str, str] | None = None,
     ) -> Snapshot:
         """Change several routes in one new table version (all or none), as one audit entry."""
         table = self.current.table
@@ -135,7 +231,11 @@ class TableStore:
             self._refuse(problems, actor, "change-route", reason)
             raise TableError(problems) from error
         names = ", ".join(changes)
-        snapshot = self._install(new_table, f"admin change of {names}")
+        try:
+            snapshot = self._install(new_table, f"admin change of {names}", fence)
+        except TableError as error:
+            self._refuse(error.problems, actor, "change-route", reason)
+            raise
         changed = {
             name: {
                 key: {"from": before[name].get(key), "to": after[name].get(key)} for key in fields
@@ -153,7 +253,10 @@ class TableStore:
         return snapshot
 
     def reload_if_changed(self) -> str:
-        """Reload the table file if its stamp changed: 'unchanged', 'reloaded' or 'refused'."""
+        """Reload what changed on disk: with a migration state, its routes when another
+        process wrote new ones; without, the table file. 'unchanged', 'reloaded' or 'refused'."""
+        if self.state is not None:
+            return self._reload_state()
         if self._file is None:
             return "unchanged"
         try:
@@ -171,3 +274,21 @@ class TableStore:
     @property
     def file(self) -> Path | None:
         return self._file
+
+    def _reload_state(self) -> str:
+        assert self.state is not None
+        stamp = self.state.stamp()
+        if stamp is None or stamp == self._state_stamp:
+            return "unchanged"
+        self._state_stamp = stamp
+        try:
+            recorded = self.state.read()
+        except StateError:
+            return "refused"
+        if recorded.routes is None or recorded.routes_version == self._state_version:
+            return "unchanged"
+        try:
+            self._from_state(recorded, "the migration state changed")
+        except TableError:
+            return "refused"
+        return "reloaded"

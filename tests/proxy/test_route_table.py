@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from strangler.workspace import find_workspace
 from strangler_proxy.routing import Router
 from strangler_proxy.table import Mode, TableError, parse_table
 
@@ -19,7 +20,7 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_the_stage0_table_loads_and_sends_everything_to_the_monolith() -> None:
-    table = parse_table((REPO / "stages" / "stage0.toml").read_text())
+    table = parse_table(find_workspace().migration().stage(0).table_text())
     assert table.routes
     assert {route.mode for route in table.routes} == {Mode.MONOLITH}
 
