@@ -73,7 +73,8 @@ def test_an_unknown_profile_names_the_known_ones() -> None:
 def test_a_plan_holds_every_step_then_the_hot_phase_and_round_trips(tmp_path: Path) -> None:
     scenario = load_scenario()
     profile = scenario.profile("short")
-    plan = Plan.for_profile(profile, scenario, threads=20, users=10, polls=2, tokens={1: "t"})
+    data = {"threads": 20, "users": 10, "polls": 2, "tokens": {"1": "t"}}
+    plan = Plan.for_profile(profile, scenario, data=data)
     assert [(phase.phase, phase.users, phase.hot_users) for phase in plan.phases] == [
         *(("step", users, 0) for users in profile.steps),
         ("hot search", profile.reference_users, profile.hot_users),
