@@ -71,6 +71,7 @@ class Ledger:
     names: dict[int, list[str]] = field(default_factory=dict)  # acknowledged, then uncertain
     votes: dict[int, Counter[int]] = field(default_factory=dict)
     uncertain_votes: dict[int, Counter[int]] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)  # the first of each is overwritten
     ballots: set[tuple[int, int]] = field(default_factory=set)
     written_at: dict[tuple[str, int], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -81,6 +82,8 @@ class Ledger:
 
     def acknowledge(self, kind: str, identifier: int, expected: dict[str, Any]) -> None:
         with self.lock:
+            if (kind, identifier) in self.writes:  # two sides handed out the same new id
+                self.duplicates.append(f"{kind} {identifier} acknowledged twice")
             self.writes[(kind, identifier)] = expected
             self.written_at[(kind, identifier)] = time.time()
             if kind == "thread":
@@ -199,7 +202,8 @@ def verify(ledger: Ledger, base_url: str, patience: float = 10.0) -> Verificatio
             if not missing or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-    acknowledged = len(ledger.writes)
+    acknowledged = len(ledger.writes) + len(ledger.duplicates)
+    missing = [*ledger.duplicates, *missing]
     return Verification(acknowledged, acknowledged - len(missing), missing)
 
 

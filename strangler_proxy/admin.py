@@ -6,6 +6,7 @@ the audit log records; `X-Admin-Actor` or `actor` in a body is kept beside it as
 Changes are validated as a whole table and swapped atomically by `TableStore`. This module
 must never forward client traffic.
 
+    GET  /identity                    which system this proxy fronts
     GET  /routes                      the table in force, its version and source
     PATCH /routes/{name}              {"changes": {...}, "reason": str, "actor"?: str}
     PUT  /table                       a whole TOML table as the body (?reason=...)
@@ -85,7 +86,9 @@ class AdminApi:
         analyst: CanaryAnalyst,
         freezes: Freezes,
         freeze_drain_seconds: float,
+        system_id: str | None = None,
     ) -> None:
+        self.system_id = system_id
         self.store = store
         self.audit = audit
         self.shadow = shadow
@@ -96,6 +99,7 @@ class AdminApi:
 
     def routes(self) -> list[Route]:
         return [
+            Route("/identity", self.identity, methods=["GET"]),
             Route("/routes", self.read_routes, methods=["GET"]),
             Route("/routes", self.change_routes, methods=["PATCH"]),
             Route("/routes/{name}", self.change_route, methods=["PATCH"]),
@@ -122,6 +126,10 @@ class AdminApi:
             "last_error": self.store.last_error,
             "table": table_document(snapshot.table),
         }
+
+    async def identity(self, request: Request) -> Response:
+        """Which system this proxy fronts (None when started without one)."""
+        return JSONResponse({"system": self.system_id})
 
     # The table.
 
@@ -291,9 +299,12 @@ def create_admin_app(
     analyst: CanaryAnalyst,
     freezes: Freezes,
     freeze_drain_seconds: float,
+    system_id: str | None = None,
 ) -> ASGIApp:
     """The admin ASGI app for one proxy process, behind its guard."""
-    api = AdminApi(store, audit, shadow, breakers, analyst, freezes, freeze_drain_seconds)
+    api = AdminApi(
+        store, audit, shadow, breakers, analyst, freezes, freeze_drain_seconds, system_id
+    )
     handlers = {HTTPException: _http_problem, Exception: _server_problem}
     app = Starlette(routes=api.routes(), exception_handlers=handlers)
     return guarded(app, tokens, anti_forgery)

@@ -99,6 +99,7 @@ class ProxyApp:
             self.analyst,
             self.freezes,
             settings.freeze_drain_seconds,
+            settings.system_id,
         )
         self._admin_prefix = settings.admin_prefix
         self._admin_on_public_port = settings.admin_port is None

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from strangler_proxy.table import DataOwner
+from strangler_proxy.table import SAFE_METHODS, DataOwner
 
 
 class ProxyAdminError(RuntimeError):
@@ -31,6 +31,8 @@ class Frozen:
     max_seconds: float
     in_flight_at_freeze: int
     drained_seconds: float
+    lease: str = ""  # renew it (`renew`) faster than `lease_seconds`, or the freeze ends
+    lease_seconds: float = 0.0
 
 
 class ProxyAdmin:
@@ -111,9 +113,31 @@ class ProxyAdmin:
         samples: list[dict[str, Any]] = self._call("GET", "/shadow")["samples"]
         return samples
 
-    def change_routes(self, changes: dict[str, dict[str, Any]], reason: str) -> None:
-        """Change several routes in one table version (all or none)."""
-        self._call("PATCH", "/routes", json={"routes": changes, "reason": reason})
+    def change_routes(
+        self,
+        changes: dict[str, dict[str, Any]],
+        reason: str,
+        fence: dict[str, str] | None = None,
+    ) -> None:
+        """Change several routes in one table version (all or none); `fence` gives the live
+        lease of each context whose data owner the change moves."""
+        body: dict[str, Any] = {"routes": changes, "reason": reason}
+        if fence:
+            body["fence"] = fence
+        self._call("PATCH", "/routes", json=body)
+
+    def replace_table(self, text: str, reason: str) -> int:
+        """Serve a whole table (TOML text); the new version."""
+        document = self._call(
+            "PUT", "/table", content=text.encode(), params={"reason": reason},
+            headers={"Content-Type": "application/toml"},
+        )  # fmt: skip
+        return int(document["version"])
+
+    def identity(self) -> str | None:
+        """The id of the system this proxy fronts."""
+        found = self._call("GET", "/identity").get("system")
+        return str(found) if found else None
 
     def reload(self, reason: str) -> None:
         """Re-read the table file the proxy was started with."""
@@ -130,11 +154,15 @@ class ProxyAdmin:
 
     def owner_of(self, context: str) -> DataOwner | None:
         """Who the routes of `context` say owns its data; None if they disagree or are none."""
-        owners = {_owner(route) for route in self.routes_of(context)}
+        routes = self.routes_of(context)
+        writes = [route for route in routes if not set(route["methods"]) <= SAFE_METHODS]
+        owners = {_owner(route) for route in writes or routes}
         return owners.pop() if len(owners) == 1 else None
 
-    def move(self, context: str, owner: DataOwner, reason: str) -> int:
-        """Every route of `context` to `owner` (mode and data owner), atomically; the version."""
+    def move(self, context: str, owner: DataOwner, reason: str, lease: str | None = None) -> int:
+        """Every route of `context` to `owner` (mode and data owner), atomically, under the
+        context's freeze `lease` (a proxy with a durable state refuses an owner move without
+        it); the new version."""
         mode = "service" if owner == DataOwner.SERVICE else "monolith"
         changes = {
             route["name"]: {"mode": mode, "data_owner": owner.value}
@@ -142,25 +170,45 @@ class ProxyAdmin:
         }
         if not changes:
             raise ProxyAdminError(f"the proxy's table has no route of context {context!r}")
-        document = self._call("PATCH", "/routes", json={"routes": changes, "reason": reason})
+        body: dict[str, Any] = {"routes": changes, "reason": reason}
+        if lease:
+            body["fence"] = {context: lease}
+        document = self._call("PATCH", "/routes", json=body)
         return int(document["version"])
 
-    def freeze(self, context: str, max_seconds: float, reason: str) -> Frozen:
-        """Freeze the context's writes; returns once none is in flight."""
-        document = self._call(
-            "POST", f"/freezes/{context}", json={"reason": reason, "max_seconds": max_seconds}
-        )
+    def freeze(
+        self,
+        context: str,
+        max_seconds: float,
+        reason: str,
+        lease_seconds: float | None = None,
+    ) -> Frozen:
+        """Freeze the context's writes under a lease; returns once none is in flight."""
+        body: dict[str, Any] = {"reason": reason, "max_seconds": max_seconds}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        document = self._call("POST", f"/freezes/{context}", json=body)
         return Frozen(
             context,
             float(document["max_seconds"]),
             int(document["in_flight_at_freeze"]),
             float(document["drained_seconds"]),
+            str(document.get("lease", "")),
+            float(document.get("lease_seconds", max_seconds)),
         )
 
-    def thaw(self, context: str, reason: str) -> float | None:
-        """Thaw the context; how long it was frozen by the proxy's clock (None: was not)."""
+    def renew(self, context: str, lease: str) -> float:
+        """Extend the freeze's lease; seconds until it ends unless renewed again. Raises
+        ProxyAdminError when the freeze is over (its holder must not go on as if frozen)."""
+        document = self._call("POST", f"/freezes/{context}/renew", json={"lease": lease})
+        return float(document["thaws_in_seconds"])
+
+    def thaw(self, context: str, reason: str, lease: str | None = None) -> float | None:
+        """Thaw the context (only under `lease`, if given); how long it was frozen by the
+        proxy's clock (None: it was not)."""
+        params = {"reason": reason, **({"lease": lease} if lease else {})}
         try:
-            document = self._call("DELETE", f"/freezes/{context}", params={"reason": reason})
+            document = self._call("DELETE", f"/freezes/{context}", params=params)
         except ProxyAdminError as error:
             if " 404 " in str(error):
                 return None

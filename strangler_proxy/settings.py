@@ -30,6 +30,9 @@ class ProxySettings(BaseSettings):
     # The migration's durable state (`strangler.state`): served on start, every change written
     # there first. `strangler up` sets it; without it the table lives in memory and its file.
     state_path: Path | None = None
+    # Which system this proxy fronts (`strangler up` sets it): the admin API's `/identity` says
+    # it, so a command never mistakes another folder's system on the same port for its own.
+    system_id: str | None = None
     table_watch_seconds: Annotated[float, Field(ge=0)] = 2.0
     audit_log_path: Path = Path(".strangler/proxy-audit.jsonl")
 

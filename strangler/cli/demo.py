@@ -26,15 +26,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from strangler.cli.demo_summary import show_summary
 from strangler.cli.interrupts import StopRequested, stop_on_signals
+from strangler.cli.progress import printer
 from strangler.conductor.check import check
-from strangler.conductor.conductor import LOOSE_P95_RATIO, Conductor, GateSettings
+from strangler.conductor.conductor import Conductor
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.journey import goto
-from strangler.conductor.state import MigrationState, exclusive
+from strangler.conductor.lock import exclusive
+from strangler.conductor.moves import goto
+from strangler.conductor.settings import LOOSE_P95_RATIO, GateSettings
 from strangler.runtime.home import Home
 from strangler.runtime.processes import free_port
-from strangler.runtime.runstate import read_run, supervisor_alive
+from strangler.runtime.run_record import read_run, supervisor_alive
 from strangler.runtime.system import in_background, seed_if_empty
+from strangler.state import MigrationState
 from strangler.workspace.hooks import BackgroundLoad, FreezeWindow, LoadReport
 
 
@@ -86,7 +89,7 @@ def run_demo(
             load.start()
         try:
             gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
-            conductor = Conductor.attach(home, migration, lambda line: None, gates)
+            conductor = Conductor.attach(home, settings=gates)
             _walk(conductor, migration.last, result, console)
         finally:
             if load is not None:
@@ -130,7 +133,8 @@ def _walk(conductor: Conductor, last: int, result: DemoResult, console: Console)
         bar = progress.add_task("migration", total=last)
         for stage in range(1, last + 1):
             began = time.monotonic()
-            goto(conductor, stage, progress.console)
+            conductor.listen = printer(progress.console)
+            goto(conductor, stage)
             findings = check(conductor)
             failed = [finding for finding in findings if not finding.passed]
             for finding in failed:

@@ -17,12 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from strangler.conductor import journey
+from strangler.cli.progress import printer
+from strangler.conductor import moves
 from strangler.conductor.check import check
-from strangler.conductor.conductor import Conductor, NotRunning
+from strangler.conductor.conductor import Conductor
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.state import Busy, exclusive, read_state
+from strangler.conductor.lock import Busy, exclusive
 from strangler.runtime.home import Home
+from strangler.runtime.supervised import NotRunning
+from strangler.state import StateError, StateFile
 from strangler.workspace import WorkspaceError
 from strangler.workspace.stages import StageError
 from strangler_proxy.client import ProxyAdminError
@@ -37,15 +40,13 @@ def conducting() -> Iterator[Conductor]:
     home = Home.here()
     try:
         with exclusive(home.lock_file):
-            yield Conductor.attach(
-                home, home.workspace.migration(), lambda line: console.print(f"    [dim]{line}[/]")
-            )
+            yield Conductor.attach(home, printer(console))
     except GateFailed as failure:
         console.print(f"[red]stopped[/]: {failure.what}")
         console.print(f"[bold]what to do[/]: {failure.todo}")
         raise typer.Exit(1) from failure
     except (
-        NotRunning, Busy, journey.Refused, StageError, WorkspaceError, ProxyAdminError
+        NotRunning, Busy, moves.Refused, StageError, WorkspaceError, StateError, ProxyAdminError
     ) as error:
         console.print(f"[red]error[/]: {error}")
         raise typer.Exit(1) from error
@@ -57,32 +58,32 @@ def conducting() -> Iterator[Conductor]:
         raise typer.Exit(1) from error
 
 
-def extract(context: str = typer.Argument(..., help="users, polls, forum or search")) -> None:
+def extract(context: str = typer.Argument(..., help="a context of strangler.toml")) -> None:
     """Extract CONTEXT from the monolith, gate by gate: its database, capture, backfill,
     sync, verify, its service, shadow, canary and cutover. Run it again to resume."""
     with conducting() as conductor:
-        journey.extract(conductor, context, console)
+        moves.extract(conductor, context)
 
 
 def rollback(context: str = typer.Argument(..., help="the context extracted last")) -> None:
     """Give CONTEXT back to the monolith (every write made on the service side comes back);
     also undoes an extraction that stopped half-way."""
     with conducting() as conductor:
-        journey.rollback(conductor, context, console)
+        moves.rollback(conductor, context)
 
 
 @stage_app.command("goto")
 def stage_goto(stage: int = typer.Argument(..., help="the stage to reach")) -> None:
     """Extract or roll back, one stage at a time, until the system is at STAGE."""
     with conducting() as conductor:
-        journey.goto(conductor, stage, console)
+        moves.goto(conductor, stage)
 
 
 @stage_app.command("list")
 def stage_list() -> None:
     """Every stage, what it changes, and where this folder's migration stands."""
     migration = Home.here().workspace.migration()
-    current = read_state(Home.here().state_file).stage
+    current = StateFile(Home.here().state_file).read().stage
     table = Table("", "stage", "title", "what changes", "guide")
     for stage in migration.stages:
         table.add_row(
@@ -104,7 +105,7 @@ def check_command() -> None:
         mark = "[green]✓[/]" if finding.passed else "[red]✗[/]"
         console.print(f"{mark} {finding.check}: {finding.detail}")
     failed = [finding for finding in findings if not finding.passed]
-    stage = read_state(Home.here().state_file).stage
+    stage = StateFile(Home.here().state_file).read().stage
     if failed:
         console.print(f"[red]stage {stage} check failed[/]: {len(failed)} of {len(findings)}")
         raise typer.Exit(1)

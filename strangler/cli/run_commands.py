@@ -1,9 +1,11 @@
 """`strangler up` and `strangler down`: run a home's system in the foreground, stop it.
 
-`up` is the supervisor: it seeds a fresh folder, starts what the migration state needs, prints
-the URL once everything is healthy, then keeps the processes matching the state that migration
-commands (in other terminals) change, until Ctrl-C, SIGTERM or `strangler down`. Either way it
-stops every process it started. This module must never move data or change the migration state.
+`up` is the supervisor: it checks its arguments and its port before it writes anything, seeds
+a fresh folder, starts what the migration state needs (adopting the healthy processes a crashed
+`up` left running), prints the URL once everything is healthy, then keeps the processes matching
+the state that migration commands (in other terminals) change, until Ctrl-C, SIGTERM or
+`strangler down`. Either way it stops every process it started. This module must never move
+data or change the migration state.
 """
 
 from __future__ import annotations
@@ -21,15 +23,24 @@ from rich.console import Console
 
 from strangler.cli.bars import table_bars
 from strangler.cli.interrupts import StopRequested, ignore_signals, stop_on_signals
+from strangler.cli.progress import printer
 from strangler.cli.status_screen import render
 from strangler.conductor.gates import GateFailed
 from strangler.conductor.inspection import as_document, inspect
-from strangler.conductor.state import read_state
+from strangler.conductor.prepare import prepare
 from strangler.runtime.home import Home
 from strangler.runtime.plan import Budget, Topology
-from strangler.runtime.runstate import is_alive, read_run, stop_leftovers, supervisor_alive
+from strangler.runtime.processes import holder_of
+from strangler.runtime.run_record import (
+    RunRecord,
+    is_alive,
+    read_run,
+    stop_leftovers,
+    supervisor_alive,
+)
 from strangler.runtime.supervisor import Supervisor, SystemNotReady, unhealthy_report
-from strangler.runtime.system import SeedProgress, prepare, seed_if_empty, supervise
+from strangler.runtime.system import SeedProgress, initialize_state, seed_if_empty, supervise
+from strangler.state import StateError, StateFile
 from strangler.workspace import WorkspaceError
 from strangler.workspace.hooks import SeedReport
 from strangler.workspace.stages import StageError
@@ -58,17 +69,34 @@ def seed_with_progress(home: Home, scale: float, seed_value: int = 42) -> None:
         print_seeded(result)
 
 
-def refuse_if_running(home: Home) -> None:
-    """Refuse a second supervisor; stop what a killed one left behind (its ports are ours)."""
+class Refused(ValueError):
+    """`up` cannot start as asked; nothing was written or started."""
+
+
+def refuse_if_running(home: Home) -> RunRecord | None:
+    """Refuse a second supervisor; the record of a dead one, whose processes to adopt."""
     record = read_run(home.run_file)
     if record is not None and supervisor_alive(record):
-        console.print(
-            f"[red]this folder's system is already running[/] at {record.public_url} "
+        raise Refused(
+            f"this folder's system is already running at {record.public_url} "
             f"(pid {record.supervisor_pid}); `strangler down` stops it"
         )
-        raise typer.Exit(1)
-    if record is not None and (leftovers := stop_leftovers(record)):
-        console.print(f"stopped what an earlier run left behind: {', '.join(leftovers)}")
+    return record
+
+
+def refuse_taken_port(port: int, left: RunRecord | None, front: str) -> None:
+    """Refuse a public port another process holds (unless it is this folder's own front, left
+    by a supervisor that died: it is adopted)."""
+    if not 0 < port < 65536:
+        raise Refused(f"--port {port} is not a TCP port (1 to 65535)")
+    holder = holder_of(port)
+    if holder is None:
+        return
+    ours = left is not None and front in left.processes and left.ports.get(front) == port
+    if ours and left is not None and is_alive(left.processes[front].pid,
+                                              left.processes[front].started_at):  # fmt: skip
+        return
+    raise Refused(f"port {port} is taken by {holder}; stop it, or choose another with --port")
 
 
 def settle_with_progress(supervisor: Supervisor, timeout: float = 180.0) -> None:
@@ -114,8 +142,8 @@ def up(
     home = Home.here()
     supervisor: Supervisor | None = None
     try:
-        running_stage = _ready(home, stage, no_proxy, scale)
-        supervisor = _supervisor(home, port, no_proxy, Budget(workers, service_workers))
+        running_stage, left = _ready(home, port, stage, no_proxy, scale)
+        supervisor = _supervisor(home, port, no_proxy, Budget(workers, service_workers), left)
         settle_with_progress(supervisor)
         migration = home.workspace.migration()
         front = "monolith alone" if no_proxy else migration.stage(running_stage).label
@@ -126,7 +154,11 @@ def up(
         supervisor.run(should_stop=lambda: False)
     except StopRequested:
         pass
-    except (SystemNotReady, StageError, WorkspaceError, FileNotFoundError, ValueError) as error:
+    except Refused as error:
+        console.print(f"[red]error[/]: {error}")
+        raise typer.Exit(1) from error
+    except (SystemNotReady, StageError, WorkspaceError, StateError, FileNotFoundError,
+            ValueError) as error:  # fmt: skip
         console.print(f"[red]the system did not start[/]: {error}")
         raise typer.Exit(1) from error
     except GateFailed as failure:
@@ -140,29 +172,44 @@ def up(
             console.print("stopped")
 
 
-def _ready(home: Home, stage: int | None, no_proxy: bool, scale: float) -> int:
-    """Seed a fresh folder, move its data to `stage` if asked; the stage it is at now."""
-    refuse_if_running(home)
-    home.workspace.migration()  # a broken workspace file stops here, naming its line
-    state = read_state(home.state_file)
+def _ready(
+    home: Home, port: int, stage: int | None, no_proxy: bool, scale: float
+) -> tuple[int, RunRecord | None]:
+    """Check every argument and the port first; then seed a fresh folder and move its data to
+    `stage` if asked. The stage it is at now, and what a dead supervisor left to adopt."""
+    migration = home.workspace.migration()  # a broken workspace file stops here, naming its line
+    if stage is not None:
+        migration.stage(stage)
+    if scale <= 0:
+        raise Refused(f"--scale {scale} must be positive")
+    left = refuse_if_running(home)
+    refuse_taken_port(port, left, "monolith" if no_proxy else "proxy")
+    state = StateFile(home.state_file).read()
     if no_proxy and state.stage != 0:
         raise StageError(f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}")
     seed_with_progress(home, scale)
     if stage is not None and (stage != state.stage or state.moving is not None):
+        if left is not None:
+            stop_leftovers(left)
+            left = None
         console.print(f"moving this folder's data to stage {stage} first")
-        prepare(home, stage, console=console)
-    return read_state(home.state_file).stage
+        prepare(home, stage, listen=printer(console))
+    if not no_proxy:
+        initialize_state(home)
+    return StateFile(home.state_file).read().stage, left
 
 
-def _supervisor(home: Home, port: int, no_proxy: bool, budget: Budget) -> Supervisor:
+def _supervisor(
+    home: Home, port: int, no_proxy: bool, budget: Budget, left: RunRecord | None
+) -> Supervisor:
     def notify(message: str) -> None:
         console.print(f"[yellow]{message}[/]")
 
     if not no_proxy:
-        return supervise(home, port, budget, notify)
+        return supervise(home, port, budget, notify, adopt=left)
     return Supervisor(
         home.places(), home.run_file, home.logs, port,
-        lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify,
+        lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify, adopt=left,
     )  # fmt: skip
 
 

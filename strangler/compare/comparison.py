@@ -37,11 +37,13 @@ from strangler.compare.load import process_tree
 from strangler.compare.results import Architecture, Comparison, Settings, Window, endpoint_from_json
 from strangler.compare.sampler import Sampler
 from strangler.compare.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Plan, Profile, Scenario
-from strangler.conductor.conductor import LOOSE_P95_RATIO, GateSettings
 from strangler.conductor.gates import GateFailed
+from strangler.conductor.prepare import prepare
+from strangler.conductor.settings import LOOSE_P95_RATIO, GateSettings
 from strangler.runtime.home import Home
 from strangler.runtime.plan import Budget, Topology
-from strangler.runtime.system import RunningSystem, prepare, stage_topology, start
+from strangler.runtime.system import RunningSystem, start
+from strangler.runtime.topology import stage_topology
 from strangler.workspace import Workspace, find_workspace
 
 # Progress: (architecture key, what it is doing, windows done, windows in all)

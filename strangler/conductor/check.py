@@ -1,12 +1,14 @@
 """`strangler check`: is the running system really at the stage it says? The workshop checkpoint.
 
-Checks, each passed or failed with its reason: no move is under way; the proxy serves exactly
-the stage's table (every route's mode, canary percentage and data owner, and who answers
-unknown paths); every process the stage needs runs and is healthy, and no other; each context's
-data has the owner the stage says, with no cutover half-done, and its sync is caught up; and a
-few reads of the contract through the public entry answer as the contract says, each from the
-side the stage says (the proxy's own counters tell who answered). This module must never change
-the system.
+Checks, each passed or failed with its reason: no move is under way; no write freeze is in
+force; the proxy serves exactly the stage's table (every route's mode, canary percentage and
+data owner, and who answers unknown paths); every process the stage needs runs and is healthy,
+and no other; each context's data has one owner, the one the stage says, in every record that
+names it (the durable state, the data path's own row, the routes its writes take), with no
+cutover half-done, and its sync is caught up; both copies of every moved context's data agree
+(ids handed out by both sides, a write lost on one of them, would show here); and the reads
+the workspace names answer through the public entry as it says, each from the side the stage
+says (the proxy's own counters tell who answered). This module must never change the system.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from strangler.conductor.conductor import Conductor
 from strangler.conductor.inspection import SystemView, inspect
+from strangler.datapath import apply, verify
+from strangler.datapath.contexts import Direction, Owner
 from strangler.runtime.plan import plan
-from strangler.runtime.system import stage_topology
+from strangler.runtime.topology import stage_topology
 from strangler.workspace.stages import Stage
 from strangler_proxy.table import table_document
 
@@ -35,14 +39,20 @@ class Finding:
 
 def check(conductor: Conductor) -> list[Finding]:
     """Every check of the current stage, in order."""
-    stage = conductor.migration.stage(conductor.state.stage)
+    state = conductor.refresh()
+    stage = conductor.migration.stage(state.stage)
     view = inspect(conductor.home, conductor.migration)
+    frozen = sorted(name for name in state.contexts if state.live_lease(name) is not None)
     findings = [
-        Finding("no move under way", conductor.state.moving is None, _moving(conductor)),
+        Finding("no move under way", state.moving is None, _moving(conductor)),
+        Finding(
+            "no write freeze in force", not frozen, f"frozen: {', '.join(frozen) or 'none'}"
+        ),
         _table(stage, view),
         _processes(conductor, stage, view),
     ]
     findings.extend(_data(conductor, stage, view))
+    findings.extend(_copies(conductor, stage))
     findings.extend(_reads(conductor, stage))
     return findings
 
@@ -75,7 +85,7 @@ def _table(stage: Stage, view: SystemView) -> Finding:
     differ = sorted({found[0] for found in expected ^ live})
     if view.unmatched != stage.table.unmatched:
         differ.append(f"unmatched ({view.unmatched} instead of {stage.table.unmatched})")
-    detail = f"{len(view.routes)} routes as the file says" if not differ else f"differ: {differ}"
+    detail = f"{len(view.routes)} routes as the stage says" if not differ else f"differ: {differ}"
     return Finding(name, not differ, detail)
 
 
@@ -100,9 +110,16 @@ def _data(conductor: Conductor, stage: Stage, view: SystemView) -> Iterator[Find
         if not conductor.migration.contexts[context.context].moves_data:
             continue
         expected = "service" if context.context in stage.services_own else "monolith"
+        recorded = conductor.state.owner_of(context.context)
+        routed = {r.data_owner for r in view.routes if r.context == context.context
+                  and not set(r.methods) <= {"GET", "HEAD", "OPTIONS"}}  # fmt: skip
         problems = []
         if context.owner != expected:
             problems.append(f"owned by the {context.owner or 'unknown'}, not the {expected}")
+        if recorded != expected:
+            problems.append(f"the state says the {recorded} owns it, not the {expected}")
+        if routed and routed != {expected}:
+            problems.append(f"its writes go to the {' and the '.join(sorted(routed))}")
         if context.operation:
             problems.append(f"a {context.operation} stopped at {context.step!r}")
         if expected == "service" and context.behind > limit:
@@ -111,6 +128,29 @@ def _data(conductor: Conductor, stage: Stage, view: SystemView) -> Iterator[Find
         yield Finding(f"{context.context} data", not problems, detail)
 
 
+
+
+def _copies(conductor: Conductor, stage: Stage) -> Iterator[Finding]:
+    """Both copies of each moved context's data agree, once the feed that keeps the other
+    side current has drained (a range that differs is asked again, for a write in flight)."""
+    for context in stage.services_own:
+        try:
+            with conductor.link(context) as link:
+                direction = Direction.REVERSE
+                report = verify.verify(link, direction)
+                for _ in range(3):
+                    if report.is_equal:
+                        break
+                    apply.drain(link, link.context.directions(Owner.SERVICE))
+                    report = verify.verify_ranges(link, direction, report.differences)
+        except Exception as error:  # a database that cannot be read fails this check, not all
+            detail = f"{type(error).__name__}: {error}"
+            yield Finding(f"{context}: both copies agree", False, detail)
+            continue
+        shown = "; ".join(difference.describe() for difference in report.differences[:2])
+        detail = (f"{report.rows:,} rows, every chunk's checksum equal" if report.is_equal
+                  else f"{len(report.differences)} key ranges differ: {shown}")  # fmt: skip
+        yield Finding(f"{context}: both copies agree", report.is_equal, detail)
 
 
 def _reads(conductor: Conductor, stage: Stage) -> Iterator[Finding]:

@@ -17,11 +17,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import SQLAlchemyError
 
-from strangler.conductor.state import MigrationState, read_state
 from strangler.datapath.link import Link
 from strangler.datapath.status import describe
 from strangler.runtime.home import Home
-from strangler.runtime.runstate import RunRecord, is_alive, read_run, supervisor_alive
+from strangler.runtime.run_record import RunRecord, is_alive, read_run, supervisor_alive
+from strangler.state import MigrationState, StateFile
 from strangler.workspace.stages import Migration
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 
@@ -90,7 +90,7 @@ class SystemView:
 
 def inspect(home: Home, migration: Migration) -> SystemView:
     """Everything `status` shows, gathered once."""
-    state = read_state(home.state_file)
+    state = StateFile(home.state_file).read()
     stage = migration.stage(state.stage)
     view = SystemView(stage.number, stage.title, state)
     record = read_run(home.run_file)
@@ -141,7 +141,7 @@ def lags_in(exposition: str) -> dict[str, float]:
 
 def _routes(view: SystemView, record: RunRecord, admin_token: str) -> None:
     try:
-        with ProxyAdmin(record.public_url, admin_token) as admin:
+        with ProxyAdmin(record.admin_url, admin_token) as admin:
             table = admin.routes()
             shadow = admin.shadow()
     except ProxyAdminError as error:

@@ -1,221 +1,227 @@
-"""The gates of each move between two stages, in order.
+"""Moves between stages: which gates each runs, in what order, and how a move is undone.
 
-Extracting a context whose data the monolith owns: migrate its database, start change capture,
-backfill, start the sync and let it catch up, verify, start the service, shadow its reads,
-canary them, cut over (a short write freeze while the data's owner and the routes flip).
-Extracting search (no data to move): migrate, build the index from the forum's data, start the
-service and let its consumer catch up, shadow, canary, switch the routes. Retiring the monolith:
-serve the last stage's table, prove the monolith gets no request, stop it. Every rollback is
-the mirror image and loses no write. This module must never run the gates (that is `journey`).
+Extracting a context whose data the monolith owns: its schema, capture, backfill, sync, verify,
+its service, shadow, canary, cutover. Extracting a context that builds its data (search): its
+schema, build, its service, shadow, canary, switch. Retiring the monolith: serve the last
+table, prove the monolith gets no request, stop it. A move back runs the undo of every gate the
+move forward passed (and of the one it had started), last first: rolling back a finished
+extraction and a half-done one are the same thing. Every gate started and passed is written to
+the durable state first, so running the same command again resumes where it stopped, and
+`goto` chains moves to reach any stage. This module must never do a gate's work.
 """
 
 from __future__ import annotations
 
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from strangler.conductor.conductor import Conductor
-from strangler.conductor.gates import Gate, GateFailed, wait_until
-from strangler.conductor.steps import (
-    build_data,
-    cutover_gate,
-    monolith_is_quiet,
-    routes_to,
-    wait_consumer_caught_up,
-)
-from strangler.conductor.traffic import canary_gate, shadow_gate
-from strangler.datapath import apply, backfill, capture, cutover, schemas, status, verify
-from strangler.datapath.contexts import Direction, Owner
+from strangler.conductor.events import GatePassed, GateSkipped, GateStopped, MoveBegan, MoveFinished
+from strangler.conductor.gates.base import Gate, GateFailed
+from strangler.conductor.gates.build import Build
+from strangler.conductor.gates.canary import Canary
+from strangler.conductor.gates.cutover import Cutover
+from strangler.conductor.gates.data import Backfill, Capture, Schema, Sync, Verify
+from strangler.conductor.gates.retire import Quiet, ServeTable
+from strangler.conductor.gates.service import Service, StopMonolith
+from strangler.conductor.gates.shadow import Shadow
+from strangler.conductor.gates.switch import Switch
+from strangler.state import Moving
+
+
+class Refused(RuntimeError):
+    """The move does not make sense from where the migration stands; says what would."""
 
 
 def extraction(conductor: Conductor, context: str) -> list[Gate]:
-    """Every gate from the stage before `context`'s to its own."""
-    if not conductor.migration.contexts[context].moves_data:
-        return _index_extraction(conductor, context)
-    return _data_extraction(conductor, context)
-
-
-def _index_extraction(conductor: Conductor, context: str) -> list[Gate]:
-    """A context that owns no data of the monolith's: it builds its own (search's index)."""
+    """Every gate from the stage before `context`'s to its own, in order."""
+    if not conductor.home.workspace.contexts[context].moves_data:
+        return [
+            Schema(conductor, context),
+            Build(conductor, context),
+            Service(conductor, context),
+            Shadow(conductor, context),
+            Canary(conductor, context),
+            Switch(conductor, context),
+        ]
     return [
-        _schema_gate(conductor, context),
-        Gate("build", f"build {context}'s data", lambda: build_data(conductor, context)),
-        Gate(
-            "service",
-            f"start {context} and let its consumer catch up",
-            lambda: _start_indexer(conductor, context),
-        ),
-        Gate("shadow", "shadow its reads", lambda: shadow_gate(conductor, context)),
-        Gate("canary", "canary its reads", lambda: canary_gate(conductor, context)),
-        Gate(
-            "switch",
-            "send its routes to the service",
-            lambda: routes_to(conductor, context, "service"),
-        ),
-    ]
-
-
-def _data_extraction(conductor: Conductor, context: str) -> list[Gate]:
-    """A context whose data the monolith owns: move the data, then the traffic."""
-    return [
-        _schema_gate(conductor, context),
-        Gate(
-            "capture", "start change capture on the monolith", lambda: _capture(conductor, context)
-        ),
-        Gate("backfill", "copy the existing rows", lambda: _backfill(conductor, context)),
-        Gate("sync", "start the sync and catch up", lambda: _sync(conductor, context)),
-        Gate("verify", "verify both copies match", lambda: _verify(conductor, context)),
-        Gate(
-            "service",
-            f"start the {context} service",
-            lambda: _started(conductor, runs_service=True),
-        ),
-        Gate("shadow", "shadow its reads", lambda: shadow_gate(conductor, context)),
-        Gate("canary", "canary its reads", lambda: canary_gate(conductor, context)),
-        Gate(
-            "cutover",
-            "cut over: freeze its writes, move the data's owner and its routes",
-            lambda: cutover_gate(conductor, context, cutover.cutover),
-        ),
+        Schema(conductor, context),
+        Capture(conductor, context),
+        Backfill(conductor, context),
+        Sync(conductor, context),
+        Verify(conductor, context),
+        Service(conductor, context),
+        Shadow(conductor, context),
+        Canary(conductor, context),
+        Cutover(conductor, context),
     ]
 
 
 def retirement(conductor: Conductor, stage: int) -> list[Gate]:
-    """From the last stage that needs the monolith to the one where nothing reaches it."""
-    return [
-        Gate("table", f"serve the stage {stage} route table", lambda: conductor.serve_table(stage)),
-        Gate(
-            "quiet", "prove the monolith receives no request", lambda: monolith_is_quiet(conductor)
-        ),
-        Gate("stop", "stop the monolith", lambda: _started(conductor, monolith_runs=False)),
-    ]
+    """From the last stage that needs the monolith to `stage`, where nothing reaches it."""
+    return [ServeTable(conductor, stage, stage - 1), Quiet(conductor), StopMonolith(conductor)]
 
 
-def restoration(conductor: Conductor) -> list[Gate]:
-    """Back from the retired monolith: start it again (its data stayed current)."""
-    return [Gate("start", "start the monolith", lambda: _started(conductor, monolith_runs=True))]
+def gates_of(conductor: Conductor, stage: int) -> list[Gate]:
+    """The gates of the move forward into `stage`."""
+    found = conductor.migration.stage(stage)
+    if found.extracts is not None:
+        return extraction(conductor, found.extracts)
+    return retirement(conductor, stage)
 
 
-def return_of(conductor: Conductor, context: str) -> list[Gate]:
-    """Every gate that gives `context` back to the monolith, extracted or half-way there."""
-    gates = [
-        Gate(
-            "routes",
-            f"give {context} back to the monolith: its routes, and its data if it moved",
-            lambda: _give_back(conductor, context),
+# The moves a person asks for.
+
+
+def extract(conductor: Conductor, context: str) -> None:
+    """From the stage before `context`'s to its stage (or resume that move)."""
+    migration, state = conductor.migration, conductor.refresh()
+    target = migration.stage_extracting(context).number
+    moving = state.moving
+    if moving is not None and (moving.from_stage, moving.to_stage) != (target - 1, target):
+        raise Refused(_under_way(conductor, moving))
+    if moving is None and state.stage >= target:
+        raise Refused(f"{context} is extracted already: the system is at stage {state.stage}")
+    if moving is None and state.stage != target - 1:
+        first = migration.stage(state.stage + 1)
+        raise Refused(
+            f"{context} is not extracted yet: it comes at stage {target}, and this system is at"
+            f" stage {state.stage}; {_next_step(first.extracts)} first, or `strangler stage"
+            f" goto {target}`"
         )
-    ]
-    if conductor.migration.contexts[context].moves_data:
-        gates.append(
-            Gate(
-                "stop",
-                f"stop the {context} service and its sync",
-                lambda: _started(conductor, runs_service=False, runs_sync=False),
-            )
+    _forward(conductor, target)
+
+
+def rollback(conductor: Conductor, context: str) -> None:
+    """Give `context` back to the monolith: from its stage to the one before, or undo a move of
+    it that did not finish (either way)."""
+    migration, state = conductor.migration, conductor.refresh()
+    stage = migration.stage_extracting(context).number
+    moving = state.moving
+    if moving is not None and max(moving.from_stage, moving.to_stage) != stage:
+        raise Refused(_under_way(conductor, moving))
+    if moving is None and state.stage != stage:
+        if state.stage < stage:
+            raise Refused(f"{context} is not extracted (the system is at stage {state.stage})")
+        later = migration.stage(state.stage)
+        raise Refused(
+            f"{context} is not the last thing extracted (the system is at {later.label}); roll"
+            f" back in order, or `strangler stage goto {stage - 1}`"
         )
-        gates.append(
-            Gate("capture", "stop change capture", lambda: _capture_off(conductor, context))
-        )
+    _back(conductor, stage)
+
+
+def goto(conductor: Conductor, stage: int) -> None:
+    """Extract and roll back, one stage at a time, until the system is at `stage`."""
+    conductor.migration.stage(stage)
+    while True:
+        state = conductor.refresh()
+        moving, current = state.moving, state.stage
+        if moving is None and current == stage:
+            return
+        if moving is not None:
+            ahead = max(moving.from_stage, moving.to_stage)
+            wants_back = (not moving.is_forward) or stage < ahead
+            (_back if wants_back else _forward)(conductor, ahead)
+        elif current < stage:
+            _forward(conductor, current + 1)
+        else:
+            _back(conductor, current)
+
+
+# How a move runs.
+
+
+def _forward(conductor: Conductor, stage: int) -> None:
+    """Into `stage` from the one before, gate by gate (resuming after the last passed)."""
+    gates = gates_of(conductor, stage)
+    conductor.emit(MoveBegan(stage - 1, stage, conductor.migration.stage(stage).label))
+    moving = conductor.begin(stage - 1, stage)
+    if not moving.is_forward:
+        raise Refused(_under_way(conductor, moving))
+    for gate in gates:
+        if gate.name in moving.passed:
+            conductor.emit(GateSkipped(gate.title))
+            continue
+        _pass(conductor, gate.name, gate.title, gate.run)
+    _arrive(conductor, stage)
+
+
+def _back(conductor: Conductor, stage: int) -> None:
+    """Out of `stage` to the one before: the undo of every gate the move into it passed (all
+    of them when it had finished), last first."""
+    gates = {gate.name: gate for gate in gates_of(conductor, stage)}
+    state = conductor.refresh()
+    moving = state.moving
+    if moving is not None and moving.is_forward:
+        undoing = [*moving.passed, *([moving.started] if moving.started else [])]
+    elif moving is None:
+        undoing = list(gates)
     else:
-        gates.append(
-            Gate(
-                "stop",
-                f"stop the {context} service",
-                lambda: _started(conductor, runs_service=False),
-            )
+        undoing = moving.undoing
+    conductor.emit(MoveBegan(stage, stage - 1, conductor.migration.stage(stage).label))
+    moving = conductor.begin(stage, stage - 1, undoing)
+    for name in reversed(moving.undoing):
+        gate = gates[name]
+        if name in moving.passed:
+            conductor.emit(GateSkipped(gate.undo_title))
+            continue
+        _pass(conductor, name, gate.undo_title, gate.undo)
+    _arrive(conductor, stage - 1)
+
+
+def _pass(
+    conductor: Conductor, name: str, title: str, work: Callable[[], str | None]
+) -> None:
+    """Run one gate's work, recording it started and then passed; a failure is told (as a
+    GateFailed) with what to do, and a surprise's traceback goes to the folder's log."""
+    conductor.gate_started(name)
+    began = time.monotonic()
+    try:
+        result = work()
+    except GateFailed as failed:
+        conductor.emit(GateStopped(title, failed.what, failed.todo))
+        raise
+    except Exception as error:  # any gate's surprise is this gate's failure, told plainly
+        log = _log(conductor, name)
+        surprise = GateFailed(
+            f"{title} failed: {type(error).__name__}: {error}",
+            f"run the same command again (the traceback is in {log})",
         )
-    return gates
+        conductor.emit(GateStopped(title, surprise.what, surprise.todo))
+        raise surprise from error
+    conductor.gate_passed(name)
+    conductor.emit(GatePassed(title, result, time.monotonic() - began))
 
 
-def _schema_gate(conductor: Conductor, context: str) -> Gate:
-    def migrate() -> str:
-        try:
-            schemas.upgrade(context, conductor.home.database_url(context))
-        except Exception as error:  # alembic and the driver raise many kinds; all are this gate's
-            raise GateFailed(
-                f"the {context} database refused its migration: {str(error).splitlines()[0]}",
-                f"check {context.upper()}_DATABASE_URL and that the database answers, then run"
-                " the same command again",
-            ) from error
-        return "at head"
-
-    return Gate("schema", f"migrate the {context} database", migrate)
+def _arrive(conductor: Conductor, stage: int) -> None:
+    conductor.finish(stage)
+    conductor.emit(MoveFinished(stage, conductor.migration.stage(stage).title))
 
 
-def _started(conductor: Conductor, **running: bool) -> str:
-    conductor.need(**running)
-    return "done; every process healthy"
+def _log(conductor: Conductor, gate: str) -> str:
+    path = conductor.home.logs / "strangler.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"{datetime.now(UTC).isoformat()} gate {gate} failed:\n")
+        log.write(traceback.format_exc())
+    return str(path)
 
 
-def _capture(conductor: Conductor, context: str) -> str:
-    with conductor.link(context) as link:
-        capture.start(link, Direction.FORWARD)
-        capturing = status.describe(link).capturing
-        missing = [
-            feed.name for feed in link.context.feeds if f"{feed.name} forward" not in capturing
-        ]
-    if missing:
-        raise GateFailed(f"no capture on {', '.join(missing)}", "run the same command again")
-    return ", ".join(capturing)
+def _under_way(conductor: Conductor, moving: Moving) -> str:
+    later = conductor.migration.stage(max(moving.from_stage, moving.to_stage))
+    context = later.extracts
+    if context is None:
+        what = "retiring the monolith" if moving.is_forward else "restoring the monolith"
+    else:
+        what = f"the {'extraction' if moving.is_forward else 'rollback'} of {context}"
+    return (
+        f"{what} (stage {moving.from_stage} -> {moving.to_stage}) is under way: run it again to"
+        " finish it, or roll it back"
+    )
 
 
-def _backfill(conductor: Conductor, context: str) -> str:
-    with conductor.link(context) as link:
-        report = backfill.backfill(link)
-        if not status.describe(link).is_backfilled:
-            raise GateFailed(
-                "the backfill stopped before every table was copied",
-                "run the same command again: the backfill resumes after its last chunk",
-            )
-    return f"{report.rows_this_run:,} rows in {report.seconds:.1f}s"
-
-
-def _sync(conductor: Conductor, context: str) -> str:
-    conductor.need(runs_sync=True)
-    limit = conductor.settings.max_sync_lag
-    with conductor.link(context) as link:
-        feeds = link.context.directions(Owner.MONOLITH)
-
-        def behind() -> int:
-            return sum(lag.entries for lag in apply.lags(link, feeds).values())
-
-        if not wait_until(lambda: behind() <= limit, conductor.settings.timeout_seconds):
-            raise GateFailed(
-                f"the sync is still {behind()} changes behind",
-                f"see .strangler/logs/{context}-sync.log, then run the same command again",
-            )
-        return f"{behind()} changes behind"
-
-
-def _verify(conductor: Conductor, context: str) -> str:
-    with conductor.link(context) as link:
-        report = verify.verify(link, Direction.FORWARD)
-        for _ in range(3):  # under live writes a difference may only be lag
-            if report.is_equal:
-                break
-            apply.drain(link, link.context.directions(Owner.MONOLITH))
-            report = verify.verify_ranges(link, Direction.FORWARD, report.differences)
-    if not report.is_equal:
-        shown = "; ".join(difference.describe() for difference in report.differences[:3])
-        raise GateFailed(
-            f"{len(report.differences)} key ranges differ: {shown}",
-            f"`strangler data repair {context}`, then run the same command again",
-        )
-    return "every chunk's checksum matches"
-
-
-def _start_indexer(conductor: Conductor, context: str) -> str:
-    conductor.need(runs_service=True)
-    return wait_consumer_caught_up(conductor, f"{context}-consumer")
-
-
-def _give_back(conductor: Conductor, context: str) -> str:
-    if conductor.migration.contexts[context].moves_data:
-        with conductor.link(context) as link:
-            owner = status.describe(link).state.owner
-        if owner is Owner.SERVICE:
-            return cutover_gate(conductor, context, cutover.rollback)
-    return routes_to(conductor, context, "monolith")
-
-
-def _capture_off(conductor: Conductor, context: str) -> str:
-    with conductor.link(context) as link:
-        stopped = capture.stop(link, Direction.FORWARD)
-    return f"stopped {', '.join(stopped)}" if stopped else "none was on"
+def _next_step(context: str | None) -> str:
+    return f"`strangler extract {context}`" if context else "`strangler stage goto` the next stage"

@@ -10,13 +10,18 @@ remove the forward capture; thaw. Rollback is the mirror image with the feeds sw
 verifies every key the reverse feed applied since cutover. Reads never stop: only writes wait.
 
 Every step before the flip is undone if anything fails (the monolith keeps owning the data);
-the state row records the step, so a re-run resumes or undoes an interrupted move. Before the
-flip the freeze must have a margin left: a freeze that ran out early would let writes reach the
-old owner. This module must never serve HTTP nor edit the route table file.
+the state row records the step, so a re-run resumes or undoes an interrupted move
+(`resolve_interrupted`). The freeze is a lease this process renews while it works: if it dies,
+the proxy lets writes flow again within the lease, to whichever side the routes name, and the
+old feeds are still there to carry them until the move is resumed or undone. The flip is
+fenced by the lease: the proxy moves the owner only while this very freeze holds, so a freeze
+that ended early (a stalled process, a restarted proxy) can never let writes reach the old
+owner after the feeds switched. This module must never serve HTTP nor edit the route table.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +35,36 @@ from strangler.datapath.state import ContextState
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 
 FLIP_MARGIN_SECONDS = 2.0
+DEFAULT_LEASE_SECONDS = 5.0
 Say = Callable[[str], None]
+
+
+class LeaseKeeper:
+    """Renews a freeze's lease from a thread, a third of its length apart, until stopped; a
+    renewal the proxy refuses means the freeze is over, and `is_lost` says so."""
+
+    def __init__(self, proxy: ProxyAdmin, context: str, lease: str, seconds: float) -> None:
+        self.proxy, self.context, self.lease, self.seconds = proxy, context, lease, seconds
+        self.lost: str | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True)
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=self.seconds)
+
+    def _renew(self) -> None:
+        while not self._stopping.wait(self.seconds / 3):
+            try:
+                self.proxy.renew(self.context, self.lease)
+            except ProxyAdminError as error:
+                self.lost = str(error)
+                return
+
 
 
 @dataclass
@@ -57,6 +91,9 @@ class _Move:
     max_freeze_seconds: float
     say: Say
     report: MoveReport
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    lease: str | None = None
+    keeper: LeaseKeeper | None = None
 
     @property
     def old(self) -> Direction:  # the feed that flows now, toward the replica
@@ -97,9 +134,10 @@ def cutover(
     max_freeze_seconds: float = 30.0,
     chunk_rows: int = verify.DEFAULT_CHUNK_ROWS,
     say: Say | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> MoveReport:
     """Move the context's data to its service (see the module doc); raises MoveRefused."""
-    move = _begin(link, proxy, Owner.SERVICE, max_freeze_seconds, say)
+    move = _begin(link, proxy, Owner.SERVICE, max_freeze_seconds, say, lease_seconds)
     if move is None:
         return MoveReport(link.context.name, Owner.SERVICE, resumed=True)
     with move.step("pre-verify"):
@@ -110,10 +148,14 @@ def cutover(
 
 
 def rollback(
-    link: Link, proxy: ProxyAdmin, max_freeze_seconds: float = 30.0, say: Say | None = None
+    link: Link,
+    proxy: ProxyAdmin,
+    max_freeze_seconds: float = 30.0,
+    say: Say | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> MoveReport:
     """Give the context's data back to the monolith, every service-side write included."""
-    move = _begin(link, proxy, Owner.MONOLITH, max_freeze_seconds, say)
+    move = _begin(link, proxy, Owner.MONOLITH, max_freeze_seconds, say, lease_seconds)
     if move is None:
         return MoveReport(link.context.name, Owner.MONOLITH, resumed=True)
     with move.step("verify changes"):
@@ -121,13 +163,36 @@ def rollback(
     return _frozen_move(move, doubtful)
 
 
+def resolve_interrupted(link: Link, proxy: ProxyAdmin, say: Say | None = None) -> str | None:
+    """Finish a cutover or rollback of the context that stopped after its flip, or undo one
+    that stopped before it; what was done (None: no move was under way)."""
+    now = state.read(link.monolith, link.context.name)
+    if not now.operation:
+        return None
+    to = Owner.SERVICE if now.operation == "cutover" else Owner.MONOLITH
+    move = _Move(link, proxy, to, 0.0, say or (lambda message: None), MoveReport(now.context, to))
+    finished = _resumed(move)
+    return f"{now.operation} {'finished' if finished else 'undone'} after a stop at {now.step!r}"
+
+
 def _begin(
-    link: Link, proxy: ProxyAdmin, to: Owner, max_freeze_seconds: float, say: Say | None
+    link: Link,
+    proxy: ProxyAdmin,
+    to: Owner,
+    max_freeze_seconds: float,
+    say: Say | None,
+    lease_seconds: float,
 ) -> _Move | None:
-    """Resume an interrupted move (None: it is now finished), check, and catch up."""
+    """Settle an interrupted move first (None: this very move, now finished), check, and
+    catch up."""
     report = MoveReport(link.context.name, to)
-    move = _Move(link, proxy, to, max_freeze_seconds, say or (lambda message: None), report)
-    if _resumed(move):
+    move = _Move(
+        link, proxy, to, max_freeze_seconds, say or (lambda message: None), report, lease_seconds
+    )
+    interrupted = state.read(link.monolith, link.context.name).operation
+    if interrupted and interrupted != move.operation:
+        resolve_interrupted(link, proxy, say)  # the other move, stopped half-way
+    elif _resumed(move):
         return None
     checks.preflight(link, proxy, to)
     with move.step("catch up"):
@@ -141,10 +206,13 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
     move.record("freezing")
     try:
         with move.step("freeze"):
-            proxy.freeze(name, move.max_freeze_seconds, reason)
+            frozen = proxy.freeze(name, move.max_freeze_seconds, reason, move.lease_seconds)
     except ProxyAdminError as error:
         move.record("", operation="")
         raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
+    move.lease = frozen.lease or None
+    if move.lease:
+        move.keeper = LeaseKeeper(proxy, name, move.lease, frozen.lease_seconds).start()
     is_flipped = False
     try:
         with move.step("drain"):
@@ -168,6 +236,8 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
             _undo(move)
         raise
     finally:
+        if move.keeper is not None:
+            move.keeper.stop()
         move.report.freeze_seconds = _thaw(move, reason)
     move.record("", owner=move.to, operation="")
     return move.report
@@ -176,7 +246,7 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
 def _thaw(move: _Move, reason: str) -> float:
     """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
     try:
-        return move.proxy.thaw(move.link.context.name, f"{reason}: done") or 0.0
+        return move.proxy.thaw(move.link.context.name, f"{reason}: done", move.lease) or 0.0
     except ProxyAdminError as error:
         move.say(f"warning: could not thaw ({error}); the freeze ends at its maximum")
         return 0.0
@@ -200,14 +270,24 @@ def _switch_feeds(move: _Move) -> None:
 
 def _flip(move: _Move, reason: str) -> None:
     name = move.link.context.name
+    if move.keeper is not None and move.keeper.lost is not None:
+        raise MoveRefused(f"the freeze of {name} ended before the flip ({move.keeper.lost})")
     frozen = [f for f in move.proxy.freezes() if f["context"] == name]
-    if not frozen or float(frozen[0]["thaws_in_seconds"]) < FLIP_MARGIN_SECONDS:
+    if not frozen or float(frozen[0]["thaws_in_seconds"]) < _margin(move):
         raise MoveRefused(
             f"the freeze of {name} is ending (or ended) before the flip; nothing moved: "
             "allow a longer freeze (--max-freeze)"
         )
-    move.proxy.move(name, move.to, reason)
+    move.proxy.move(name, move.to, reason, move.lease)  # refused unless this freeze holds
     move.record("flipped")
+
+
+def _margin(move: _Move) -> float:
+    """What must be left of the freeze at the flip: the flip takes one admin call; a lease
+    being renewed has a third of its length left at the worst moment."""
+    if move.keeper is not None:
+        return min(FLIP_MARGIN_SECONDS, move.keeper.seconds / 4)
+    return FLIP_MARGIN_SECONDS
 
 
 def _finish(move: _Move) -> None:
@@ -241,6 +321,9 @@ def _resumed(move: _Move) -> bool:
     if now.operation != move.operation:
         return False
     move.report.resumed = True
+    # Its freeze was held by the command that stopped (only one moves a migration at a time):
+    # end it now rather than when its lease runs out. Writes then go where the routes say,
+    # and the old owner's capture, still installed, carries any until the move is settled.
     move.proxy.thaw(move.link.context.name, f"{move.operation} resumed")
     if move.proxy.owner_of(move.link.context.name) is move.to:
         _finish(move)

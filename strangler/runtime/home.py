@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strangler.runtime.plan import Places
+from strangler.state import StateFile
 from strangler.workspace import Workspace, find_workspace
 
 
@@ -42,29 +43,21 @@ class Home:
 
     @property
     def run_file(self) -> Path:
-        """What runs now (written by the supervisor): `strangler.runtime.runstate`."""
+        """What runs now (written by the supervisor): `strangler.runtime.run_record`."""
         return self.root / "run.json"
 
     @property
     def state_file(self) -> Path:
-        """Where the migration stands: `strangler.conductor.state`."""
+        """Where the migration stands, durably: `strangler.state`."""
         return self.root / "migration.json"
+
+    def state(self) -> StateFile:
+        return StateFile(self.state_file)
 
     @property
     def lock_file(self) -> Path:
+        """Held by the one migration command that moves this system at a time."""
         return self.root / "migration.lock"
-
-    @property
-    def route_table(self) -> Path:
-        """The table the proxy serves: the current stage's, rewritten at each stage."""
-        return self.root / "route-table.toml"
-
-    def write_route_table(self, text: str) -> None:
-        """Replace the proxy's table file at once (the proxy may be reading it)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        partial = self.route_table.with_suffix(".toml.tmp")
-        partial.write_text(text)
-        partial.replace(self.route_table)
 
     def database_url(self, name: str) -> str:
         """The URL of database `name` from the variable the workspace names for it, else a
@@ -81,13 +74,18 @@ class Home:
             database_urls={name: self.database_url(name) for name in self.workspace.databases},
             token_secret=self.token_secret(),
             admin_token=self.admin_token(),
-            route_table=self.route_table,
+            system_id=self.system_id(),
             state_dir=self.root,
         )
 
     def token_secret(self) -> str:
         """`STRANGLER_TOKEN_SECRET` if set, else a random key generated once and kept here."""
         return self._secret("STRANGLER_TOKEN_SECRET", "token-secret")
+
+    def system_id(self) -> str:
+        """This system's identity (random, kept here): its proxy says it, so a command never
+        mistakes another folder's system on the same port for this one."""
+        return self._secret("STRANGLER_SYSTEM_ID", "system-id")
 
     def admin_token(self) -> str:
         """`PROXY_ADMIN_TOKEN` if set, else a random token generated once and kept here."""

@@ -150,16 +150,17 @@ def proxy_command(port: int, host: str = "127.0.0.1") -> list[str]:
 def proxy_environment(
     monolith_url: str,
     upstreams: Mapping[str, str],
-    route_table: Path,
+    state_path: Path,
     admin_token: str,
     token_secret: str,
     state_dir: Path,
 ) -> dict[str, str]:
-    """The proxy knows the apps only as URLs; its table is a file; its audit log is kept here."""
+    """The proxy knows the apps only as URLs; it serves the routes of the migration's durable
+    state (`strangler.state`); its audit log is kept beside it."""
     return {
         "PROXY_MONOLITH_URL": monolith_url,
         "PROXY_UPSTREAMS": json.dumps(dict(upstreams)),
-        "PROXY_ROUTE_TABLE_PATH": str(route_table),
+        "PROXY_STATE_PATH": str(state_path),
         "PROXY_ADMIN_TOKEN": admin_token,
         "PROXY_AUDIT_LOG_PATH": str(state_dir / "proxy-audit.jsonl"),
         "STRANGLER_TOKEN_SECRET": token_secret,

@@ -35,6 +35,7 @@ from strangler.runtime.launch import (
     sync_environment,
     workspace_environment,
 )
+from strangler.runtime.run_record import ADMIN
 from strangler.workspace import Workspace
 
 PROXY = "proxy"
@@ -91,14 +92,14 @@ class Topology:
 
 @dataclass(frozen=True)
 class Places:
-    """Where a system keeps its state: databases, secrets, the route table, logs and metrics;
-    and the workspace whose system it is."""
+    """Where a system keeps its state: databases, secrets, the migration state, logs and
+    metrics; and the workspace whose system it is."""
 
     workspace: Workspace
     database_urls: Mapping[str, str]  # the monolith's, each context's, the bus's
     token_secret: str
     admin_token: str
-    route_table: Path
+    system_id: str
     state_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -231,11 +232,13 @@ def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
     env = proxy_environment(
         f"http://127.0.0.1:{port_of(MONOLITH)}",
         upstreams,
-        places.route_table,
+        places.state_dir / "migration.json",
         places.admin_token,
         places.token_secret,
         places.state_dir,
     )
+    env["PROXY_SYSTEM_ID"] = places.system_id
+    env["PROXY_ADMIN_PORT"] = str(port_of(ADMIN))
     return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
 from strangler.runtime.launch import prepare_metrics_directory
 
@@ -50,6 +51,27 @@ def answers(url: str, client: httpx.Client) -> bool:
         return False
 
 
+def holder_of(port: int, host: str = "127.0.0.1") -> str | None:
+    """Who listens on `port` now ("pid 123: python -m ..."), or None when it is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            return None
+        except OSError:
+            pass
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+            if connection.pid is None:
+                return "a process of another user"
+            try:
+                command = " ".join(psutil.Process(connection.pid).cmdline())[:120]
+            except psutil.Error:
+                command = "?"
+            return f"pid {connection.pid}: {command}"
+    return "another process"
+
+
 @dataclass
 class ManagedProcess:
     """One child process we started, with where its output goes and how to check it."""
@@ -64,6 +86,14 @@ class ManagedProcess:
     @property
     def is_running(self) -> bool:
         return self.popen.poll() is None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -108,6 +138,45 @@ class ManagedProcess:
             self._log_file.close()
             self._log_file = None
         return self.popen.returncode
+
+
+@dataclass
+class AdoptedProcess:
+    """A process another supervisor started (and died since): known by its pid and start time,
+    stopped through its process group like one of ours."""
+
+    name: str
+    pid: int
+    started: float
+    log_path: Path | None
+
+    @property
+    def is_running(self) -> bool:
+        try:
+            process = psutil.Process(self.pid)
+            same = abs(process.create_time() - self.started) < 0.01
+            return same and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.is_running else -1  # not our child: its code is not ours to read
+
+    def signal(self, signum: int) -> None:
+        if self.is_running:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signum)
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM the group, wait `grace` seconds, then SIGKILL it."""
+        self.signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.is_running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        return self.returncode
 
 
 def start(

@@ -6,11 +6,16 @@ it stops processes no longer wanted (or whose command changed), starts missing o
 which became healthy, restarts crashed ones with a growing pause, and writes `run.json`. It
 never blocks on a slow process: health is probed once per tick with a short timeout. Every
 child leads its own process group, so stopping one stops its workers too, and `stop_all`
-leaves no process and no bound port behind. This module must never change the migration state.
+leaves no process and no bound port behind. A supervisor started after one that died adopts the
+processes it left: each one still alive, answering, and started with exactly the command and
+environment the plan gives now keeps running (a crashed `strangler up` costs no outage); the
+others are stopped and started afresh. This module must never change the migration state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import time
@@ -21,18 +26,38 @@ from pathlib import Path
 import httpx
 
 from strangler.runtime.plan import Budget, Places, ProcessSpec, Topology, plan
-from strangler.runtime.processes import ManagedProcess, answers, free_port, start
-from strangler.runtime.runstate import ProcessRecord, RunRecord, started_at, write_run
+from strangler.runtime.processes import (
+    AdoptedProcess,
+    ManagedProcess,
+    answers,
+    free_port,
+    start,
+)
+from strangler.runtime.run_record import (
+    ProcessRecord,
+    RunRecord,
+    is_alive,
+    started_at,
+    stop_recorded,
+    write_run,
+)
 
 # What `desired` returns: the revision it reflects, the stage, and the topology to run.
 Desired = Callable[[], tuple[int, int, Topology]]
 MAX_RESTART_PAUSE = 10.0
 
 
+def fingerprint(spec: ProcessSpec) -> str:
+    """What a process was started with (command, added environment, port): an adopted process
+    must match the plan exactly."""
+    described = json.dumps([list(spec.argv), sorted(spec.env.items()), spec.port])
+    return hashlib.sha256(described.encode()).hexdigest()[:32]
+
+
 @dataclass
 class _Child:
     spec: ProcessSpec
-    process: ManagedProcess
+    process: ManagedProcess | AdoptedProcess
     record: ProcessRecord
     next_restart: float = 0.0
 
@@ -50,6 +75,7 @@ class Supervisor:
         budget: Budget = Budget(),
         front: str = "proxy",
         notify: Callable[[str], None] = lambda message: None,
+        adopt: RunRecord | None = None,
     ) -> None:
         self.places = places
         self.run_file = run_file
@@ -67,6 +93,15 @@ class Supervisor:
             stage=0,
         )
         self._http = httpx.Client(timeout=1.0)
+        self._orphans: dict[str, ProcessRecord] = {}
+        if adopt is not None:
+            # Keep the ports the processes to adopt listen on (their environments name them).
+            self.ports = {**adopt.ports, front: public_port}
+            self._orphans = {
+                name: found
+                for name, found in adopt.processes.items()
+                if is_alive(found.pid, found.started_at)
+            }
 
     def port_of(self, name: str) -> int:
         """The port of process `name`, chosen once per supervisor and then kept."""
@@ -79,6 +114,8 @@ class Supervisor:
         revision, stage, topology = self.desired()
         specs = plan(topology, self.places, self.port_of, self.budget)
         wanted = {spec.name: spec for spec in specs}
+        if self._orphans:
+            self._adopt(wanted)
         for name in [name for name in reversed(list(self.children)) if name not in wanted]:
             self._stop(name, "no longer needed")
         for spec in specs:
@@ -130,15 +167,32 @@ class Supervisor:
 
     @property
     def pids(self) -> dict[str, int]:
-        return {name: child.process.popen.pid for name, child in self.children.items()}
+        return {name: child.process.pid for name, child in self.children.items()}
+
+    def _adopt(self, wanted: dict[str, ProcessSpec]) -> None:
+        """Take over the processes a dead supervisor left that the plan still wants, exactly
+        as they are and answering; stop every other one it left."""
+        for name, found in self._orphans.items():
+            spec = wanted.get(name)
+            matches = spec is not None and found.fingerprint == fingerprint(spec)
+            if matches and spec is not None and self._answers(found.health_url):
+                process = AdoptedProcess(name, found.pid, found.started_at, Path(found.log))
+                record = found.model_copy(update={"state": "healthy", "detail": None})
+                self.children[name] = _Child(spec, process, record)
+                self.notify(f"adopted {name} (pid {found.pid}), still running")
+            else:
+                stop_recorded(found)
+                self.notify(f"stopped {name} (pid {found.pid}) an earlier run left")
+        self._orphans = {}
 
     def _start(self, spec: ProcessSpec, restarts: int = 0) -> None:
         log_path = self.logs / f"{spec.name}.log"
         process = start(spec.name, spec.argv, spec.env, spec.health_url, log_path)
         record = ProcessRecord(
             name=spec.name,
-            pid=process.popen.pid,
-            started_at=started_at(process.popen.pid),
+            pid=process.pid,
+            started_at=started_at(process.pid),
+            fingerprint=fingerprint(spec),
             port=spec.port,
             url=spec.url,
             health_url=spec.health_url,
@@ -151,7 +205,7 @@ class Supervisor:
         record = child.record
         if not child.process.is_running:
             if record.state != "failed":
-                code = child.process.popen.returncode
+                code = child.process.returncode
                 pause = min(MAX_RESTART_PAUSE, 2.0**record.restarts)
                 record.state, record.detail = "failed", f"exited with {code}; log: {record.log}"
                 child.next_restart = time.monotonic() + pause

@@ -23,7 +23,6 @@ must never decide what a stage contains (that is `stages` and `plan`).
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,19 +30,19 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import psutil
-from rich.console import Console
 
-from strangler.conductor.conductor import Conductor, GateSettings
-from strangler.conductor.journey import goto
-from strangler.conductor.state import exclusive, read_state, topology
 from strangler.datapath import schemas
 from strangler.plumbing.database import make_engine
 from strangler.runtime.home import Home
 from strangler.runtime.plan import Budget, Topology
 from strangler.runtime.processes import free_port
+from strangler.runtime.run_record import RunRecord
 from strangler.runtime.supervisor import Desired, Supervisor
+from strangler.runtime.topology import stage_topology, topology
+from strangler.state import ContextState, MigrationState, StateFile
 from strangler.workspace.hooks import SeedReport
 from strangler.workspace.stages import Migration
+from strangler_proxy.table import table_document
 
 SeedProgress = Callable[[str, int, int], None]
 
@@ -87,16 +86,6 @@ class RunningSystem:
         self.stop()
 
 
-def stage_topology(migration: Migration, stage: int, direct: bool = False) -> Topology:
-    """What runs at a stage when no transition is under way."""
-    if direct:
-        return Topology(has_proxy=False)
-    found = migration.stage(stage)
-    return Topology(
-        services=found.services, monolith_runs=found.monolith_serves, syncs=found.services_own
-    )
-
-
 def seed_if_empty(
     home: Home,
     scale: float = 1.0,
@@ -120,11 +109,39 @@ def seed_if_empty(
         engine.dispose()
 
 
+def initialize_state(home: Home) -> MigrationState:
+    """Make the durable state hold what the proxy serves from before anything starts: the
+    route table of the stage it is at, and the owner of every context whose data moves (the
+    service for those its stage has moved). A state that holds them already is left as it is."""
+    migration = home.workspace.migration()
+
+    def initialize(state: MigrationState) -> None:
+        stage = migration.stage(state.stage)
+        for context, spec in migration.contexts.items():
+            if spec.moves_data and context not in state.contexts:
+                moved = context in stage.services_own
+                state.contexts[context] = ContextState(owner="service" if moved else "monolith")
+        if state.routes is None:
+            state.routes = table_document(stage.table)
+            state.routes_version += 1
+
+    state = StateFile(home.state_file)
+    current = state.read()
+    if current.routes is not None and all(
+        context in current.contexts
+        for context, spec in migration.contexts.items()
+        if spec.moves_data
+    ):
+        return current
+    return state.update(initialize)
+
+
 def following_state(home: Home, migration: Migration) -> Desired:
     """What a supervisor should run: whatever the home's migration state says, now."""
+    state = StateFile(home.state_file)
 
     def desired() -> tuple[int, int, Topology]:
-        current = read_state(home.state_file)
+        current = state.read()
         return current.revision, current.stage, topology(migration, current)
 
     return desired
@@ -135,19 +152,20 @@ def supervise(
     port: int,
     budget: Budget = Budget(),
     notify: Callable[[str], None] = lambda message: None,
+    adopt: RunRecord | None = None,
 ) -> Supervisor:
-    """A supervisor that follows the home's migration state (what `strangler up` runs)."""
-    migration = home.workspace.migration()
-    stage = read_state(home.state_file).stage
-    home.write_route_table(migration.stage(stage).table_text())
+    """A supervisor that follows the home's migration state (what `strangler up` runs),
+    adopting the processes of `adopt` (a dead supervisor's record) that still fit."""
+    initialize_state(home)
     return Supervisor(
         home.places(),
         home.run_file,
         home.logs,
         port,
-        following_state(home, migration),
+        following_state(home, home.workspace.migration()),
         budget,
         notify=notify,
+        adopt=adopt,
     )
 
 
@@ -171,30 +189,6 @@ def in_background(
         supervisor.stop_all()
 
 
-def prepare(
-    home: Home,
-    stage: int,
-    scale: float = 1.0,
-    seed_value: int = 42,
-    progress: SeedProgress | None = None,
-    console: Console | None = None,
-    gates: GateSettings | None = None,
-) -> None:
-    """Seed the home if it is empty and bring its data to `stage` with no traffic but
-    the gates' own sample reads: the system runs meanwhile, and the migration moves exactly
-    as `strangler stage goto` moves it (with `gates`, else the environment's gate settings)."""
-    migration = home.workspace.migration()
-    migration.stage(stage)
-    seed_if_empty(home, scale, seed_value, progress)
-    state = read_state(home.state_file)
-    if state.stage == stage and state.moving is None:
-        return
-    shown = console or Console(file=io.StringIO())
-    with exclusive(home.lock_file), in_background(home):
-        conductor = Conductor.attach(home, migration, lambda line: None, gates)
-        goto(conductor, stage, shown)
-
-
 def start(
     home: Home,
     stage: int = 0,
@@ -204,15 +198,15 @@ def start(
     timeout: float = 120.0,
 ) -> RunningSystem:
     """Start every process of `stage` and wait until all are healthy; the home's data
-    must be at that stage (`prepare`), except for the monolith alone (`direct`)."""
+    must be at that stage (`strangler.conductor.prepare`), except for the monolith alone
+    (`direct`)."""
     migration = home.workspace.migration()
-    state = read_state(home.state_file)
+    state = initialize_state(home)
     if not direct and (state.stage != stage or state.moving is not None):
         raise ValueError(
-            f"the home's data is at stage {state.stage}, not {stage}: prepare it first"
+            f"the system's data is at stage {state.stage}, not {stage}: prepare it first"
         )
     topology = stage_topology(migration, stage, direct)
-    home.write_route_table(migration.stage(stage).table_text())
     public_port = port or free_port()
     supervisor = Supervisor(
         home.places(),

@@ -32,7 +32,7 @@ def test_a_failed_gate_says_what_to_do_and_the_same_command_resumes_after_it(
     with strangler_up(tmp_path, free_port(), "--scale", "0.02"):
         refused = strangler(tmp_path, "extract", "forum")
         assert refused.returncode == 1
-        assert "forum is extracted at stage 3" in refused.stdout
+        assert "forum is not extracted yet: it comes at stage 3" in refused.stdout
         assert "`strangler extract users` first" in refused.stdout
         stopped = strangler(tmp_path, "extract", "users", env=NOTHING_TO_COMPARE)
         assert stopped.returncode == 1

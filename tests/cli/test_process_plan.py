@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from strangler.conductor.state import MigrationState, Moving, topology
 from strangler.runtime.plan import Places, ProcessSpec, Topology, plan
-from strangler.runtime.system import stage_topology
+from strangler.runtime.topology import stage_topology, topology
+from strangler.state import MigrationState, Moving
 from strangler.workspace import find_workspace
 
 PORTS: dict[str, int] = {}
@@ -22,8 +22,8 @@ def port_of(name: str) -> int:
 def places(tmp_path: Path) -> Places:
     urls = {name: f"sqlite:///{tmp_path}/{name}.sqlite3" for name in
             ("monolith", "users", "polls", "forum", "search", "bus")}  # fmt: skip
-    return Places(find_workspace(), urls, "secret-0123456789abcdef", "admin",
-                  tmp_path / "table.toml", tmp_path)  # fmt: skip
+    return Places(find_workspace(), urls, "secret-0123456789abcdef", "admin", "system-1",
+                  tmp_path)  # fmt: skip
 
 
 def names_at(stage: int, tmp_path: Path) -> list[str]:
@@ -74,7 +74,8 @@ def test_the_proxy_knows_every_service_from_the_start_and_the_forum_knows_users(
         context: f"http://127.0.0.1:{port_of(context)}"
         for context in ("users", "polls", "forum", "search")
     }
-    assert proxy.env["PROXY_ROUTE_TABLE_PATH"] == str(tmp_path / "table.toml")
+    assert proxy.env["PROXY_STATE_PATH"] == str(tmp_path / "migration.json")
+    assert proxy.env["PROXY_SYSTEM_ID"] == "system-1"
     assert spec(specs, "forum").env["FORUM_USERS_URL"] == f"http://127.0.0.1:{port_of('users')}"
     consumer = spec(specs, "forum-consumer")
     assert consumer.env["FORUM_EVENT_METRICS_PORT"] == str(consumer.port)

@@ -21,8 +21,8 @@ import pytest
 
 from loadtests.steady import SteadyLoad, verify
 from strangler.cli.demo import freeze_windows
-from strangler.conductor.state import MigrationState
 from strangler.runtime.processes import free_port
+from strangler.state import MigrationState
 from tests.support.command_line import strangler, strangler_up
 from tests.support.databases import fresh_database
 

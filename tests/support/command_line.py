@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from strangler.runtime.runstate import RunRecord, read_run
+from strangler.runtime.run_record import RunRecord, read_run
 
 # Cheap password hashing for every process: tests sign up many users.
 FAST_PASSWORDS = {

@@ -99,7 +99,7 @@ def running_split(backend: str, folder: Path) -> Iterator[dict[str, str]]:
         for context in SERVICES:
             upgrade(context, databases[context])
         places = Places(
-            find_workspace(), databases, TEST_TOKEN_SECRET, "", folder / "table.toml", folder,
+            find_workspace(), databases, TEST_TOKEN_SECRET, "", "split", folder,
             extra_env={**FAST_PASSWORDS, "USERS_PASSWORD_TIME_COST": "1",
                        "USERS_PASSWORD_MEMORY_KIB": "1024"},
         )  # fmt: skip

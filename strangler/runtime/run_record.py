@@ -21,6 +21,7 @@ import psutil
 from pydantic import BaseModel, ValidationError
 
 ProcessState = Literal["starting", "healthy", "failed"]
+ADMIN = "proxy-admin"  # the name of the proxy's admin port among the recorded ports
 
 
 class ProcessRecord(BaseModel):
@@ -33,6 +34,7 @@ class ProcessRecord(BaseModel):
     url: str
     health_url: str
     log: str
+    fingerprint: str = ""  # of its command and environment (`supervisor.fingerprint`)
     state: ProcessState = "starting"
     detail: str | None = None
     restarts: int = 0
@@ -60,6 +62,11 @@ class RunRecord(BaseModel):
 
     def url_of(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def admin_url(self) -> str:
+        """Where the proxy's admin API answers: its own loopback port, else the public one."""
+        return self.url_of(ADMIN) if ADMIN in self.ports else self.public_url
 
 
 def read_run(path: Path) -> RunRecord | None:

@@ -1,11 +1,11 @@
-"""The traffic gates of a move: shadow the reads, canary them, and put routes back if not.
+"""The shadow gate: the context's reads are compared, the service's answers against the
+monolith's, until enough agree.
 
-Shadow: the context's read routes go to mode `shadow`; the gate passes once enough reads were
-compared (by the proxy, since the gate began) and few enough differed, and fails, with a
-sample of what differed, when too many did. Canary: the read routes go to mode `canary` with
-the proxy's automatic analysis; the gate ticks the analysis until every route completes its
-last step, and fails when the analysis rolls a route back. Writes never take part: they move
-at cutover, with the data. Sample reads (`probes`) keep both gates moving on an idle system.
+The context's read routes go to mode `shadow`; the gate passes once enough reads were compared
+by the proxy since it began and few enough differed, and fails, with a sample of what differed,
+when too many did. A difference the sync's lag explains (the service's copy trails the monolith
+by a fraction of a second) is told apart by asking both sides again (`recheck`). Sample reads
+(`probes`) keep it moving on an idle system. Its undo puts the reads back on the monolith.
 This module must never touch a database.
 """
 
@@ -16,31 +16,42 @@ from dataclasses import dataclass
 from typing import Any
 
 from strangler.conductor.conductor import Conductor
-from strangler.conductor.gates import GateFailed
+from strangler.conductor.gates.base import GateFailed
+from strangler.conductor.gates.routes import read_routes, reads_back_to_the_monolith, set_mode
 from strangler.conductor.probes import Prober
 from strangler.conductor.recheck import ignore_rules, recheck
-from strangler.conductor.state import now
+from strangler.state import now
 from strangler_proxy.client import ProxyAdmin
-from strangler_proxy.table import SAFE_METHODS
 
 ROUND_READS = 3
 RECHECKED_SAMPLES = 10
 
 
-def read_routes(admin: ProxyAdmin, context: str) -> list[dict[str, Any]]:
-    """The context's routes that serve only safe methods (the ones shadow and canary may take)."""
-    return [
-        route
-        for route in admin.route_list()
-        if route.get("context") == context and set(route["methods"]) <= SAFE_METHODS
-    ]
+@dataclass(frozen=True)
+class Shadow:
+    """Shadow the context's reads until enough were compared."""
+
+    conductor: Conductor
+    context: str
+    name: str = "shadow"
+    title: str = "shadow its reads"
+    undo_title: str = "send its reads back to the monolith"
+
+    def run(self) -> str:
+        return shadow_gate(self.conductor, self.context)
+
+    def undo(self) -> str:
+        with self.conductor.admin() as admin:
+            return reads_back_to_the_monolith(admin, self.context, f"roll back {self.context}")
 
 
-def set_mode(
-    admin: ProxyAdmin, routes: list[dict[str, Any]], changes: dict[str, Any], why: str
-) -> None:
-    """The same change to every route, in one table version."""
-    admin.change_routes({route["name"]: dict(changes) for route in routes}, why)
+def prober(conductor: Conductor) -> Prober | None:
+    """Sample reads through the public entry, as the workspace's `[probes]` hints say."""
+    if not conductor.settings.probes:
+        return None
+    return Prober(
+        conductor.url, conductor.home.admin_token(), conductor.home.workspace.spec.probes
+    )
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ def _shadow_until_enough(
 ) -> Tally:
     """Reads (probes, and whatever traffic comes) until enough were compared."""
     settings, context = conductor.settings, routes[0]["context"]
-    prober = _prober(conductor)
+    sampler = prober(conductor)
     deadline = time.monotonic() + settings.traffic_timeout_seconds
     seen = Tally()
     try:
@@ -123,13 +134,13 @@ def _shadow_until_enough(
                     f"send reads to {context} (or keep STRANGLER_GATE_PROBES on), then run"
                     " the same command again",
                 )
-            if prober is not None:
-                prober.read(routes, ROUND_READS)
+            if sampler is not None:
+                sampler.read(routes, ROUND_READS)
             time.sleep(0.3)  # shadow copies are compared after the answer is sent
             seen = tally(admin.shadow(), names, judged) - before
     finally:
-        if prober is not None:
-            prober.close()
+        if sampler is not None:
+            sampler.close()
     return seen
 
 
@@ -151,8 +162,8 @@ def _persisting(
     table, shadow = admin.routes()["table"], admin.shadow()
     found = recheck(
         samples,
-        conductor.record.url_of("monolith"),
-        conductor.record.url_of(context),
+        conductor.runtime.url_of("monolith"),
+        conductor.runtime.url_of(context),
         lambda route: ignore_rules(table, shadow, route),
     )
     return round(seen.mismatched * found.persistent_share), found.example
@@ -168,86 +179,3 @@ def _sample(admin: ProxyAdmin, names: set[str]) -> str:
     return "no sample kept (the service failed to answer)"
 
 
-def canary_gate(conductor: Conductor, context: str) -> str:
-    settings = conductor.settings
-    with conductor.admin() as admin:
-        routes = read_routes(admin, context)
-        admin.change_routes(
-            {
-                route["name"]: {
-                    "mode": "canary",
-                    "canary_percent": 0,
-                    "analysis": _analysis(conductor),
-                }
-                for route in routes
-            },
-            f"extract {context}: canary with automatic analysis",
-        )
-        complete = _run_analysis(conductor, admin, routes, context)
-        # Held at 100% without analysis until cutover flips the mode: a route in mode service
-        # may carry no analysis block.
-        set_mode(admin, routes, {"analysis": None}, f"extract {context}: canary complete")
-    steps = "/".join(f"{step:g}%" for step in settings.canary_steps)
-    return f"{len(complete)} read routes stepped through {steps}"
-
-
-def _analysis(conductor: Conductor) -> dict[str, Any]:
-    settings = conductor.settings
-    return {
-        "steps": settings.canary_steps,
-        "min_requests": settings.canary_min_requests,
-        "max_error_rate": settings.max_error_rate,
-        "max_p95_ratio": settings.max_p95_ratio,
-        # The shadow gate judged correctness (telling the sync's lag from differences); the
-        # canary judges the service's errors and latency.
-        "max_mismatch_rate": 1.0,
-    }
-
-
-def _run_analysis(
-    conductor: Conductor, admin: ProxyAdmin, routes: list[dict[str, Any]], context: str
-) -> set[str]:
-    """Tick the analysis (with probe reads between ticks) until every route is complete."""
-    settings = conductor.settings
-    names = {route["name"] for route in routes}
-    complete: set[str] = set()
-    since = now()
-    prober = _prober(conductor)
-    deadline = time.monotonic() + settings.traffic_timeout_seconds
-    try:
-        while complete != names:
-            if time.monotonic() > deadline:
-                raise GateFailed(
-                    f"the canary of {', '.join(sorted(names - complete))} did not complete in"
-                    f" {settings.traffic_timeout_seconds:.0f}s",
-                    f"send reads to {context}, then run the same command again",
-                )
-            if prober is not None:
-                forced = max(1, settings.canary_min_requests // 2)
-                prober.read(routes, settings.canary_min_requests, forced=forced)
-            admin.run_analysis()
-            for decision in admin.decisions(since):
-                if decision.get("route") not in names:
-                    continue
-                if decision.get("decision") == "rollback":
-                    set_mode(admin, routes, {"mode": "monolith", "analysis": None},
-                             f"extract {context}: canary rolled back")  # fmt: skip
-                    route, reason = decision["route"], decision["reason"]
-                    raise GateFailed(
-                        f"the canary analysis rolled {route} back: {reason}",
-                        "the routes are back on the monolith; fix the service, then run again",
-                    )
-                if decision.get("decision") == "complete":
-                    complete.add(str(decision["route"]))
-    finally:
-        if prober is not None:
-            prober.close()
-    return complete
-
-
-def _prober(conductor: Conductor) -> Prober | None:
-    if not conductor.settings.probes:
-        return None
-    return Prober(
-        conductor.url, conductor.home.admin_token(), conductor.home.workspace.spec.probes
-    )

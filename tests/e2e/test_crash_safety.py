@@ -1,0 +1,279 @@
+"""A crash at any moment of a move loses nothing: kill the system at every gate boundary and
+at every step inside the write freeze, restart it, run the interrupted command again, and
+every acknowledged write is still there, once, on the one side that owns it.
+
+Each scenario runs the real `strangler up` and `strangler extract` / `rollback` processes on a
+folder of its own, under a steady load of reads and writes through the public port. The
+command is stopped on purpose at named points (`STRANGLER_PAUSE_AT`, `strangler.conductor
+.faults`), then one of these crashes happens:
+
+- everything: the supervisor, every process it runs (and their workers) and the command are
+  SIGKILLed at once, as when a machine loses power; `strangler up` is started again;
+- the supervisor: `strangler up` and the command are SIGKILLed, their children survive; the new
+  `strangler up` adopts them (the proxy keeps its pid: no outage);
+- the proxy: only the proxy is SIGKILLed; the supervisor restarts it and the paused command
+  goes on (the freeze, the routes and the owners come back from the durable state);
+- the command: only the command is SIGKILLed inside its freeze; the freeze ends by itself
+  within its lease and writes flow again.
+
+After each crash the command is run again until it finishes. At the end: the load's every
+acknowledged write reads back, none was acknowledged twice (ids handed out by both sides),
+writes to the moved context succeed, and `strangler check` passes (one owner per context, both
+copies equal, no freeze left).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from loadtests.steady import SteadyLoad, verify
+from strangler.cli.demo import freeze_windows
+from strangler.runtime.processes import free_port
+from strangler.runtime.run_record import read_run
+from strangler.state import StateFile
+from tests.support.command_line import environment, strangler
+from tests.support.databases import fresh_database
+
+pytestmark = pytest.mark.slow
+
+GATES = {
+    "STRANGLER_GATE_SHADOW_MIN_COMPARED": "10",
+    "STRANGLER_GATE_CANARY_STEPS": "[100]",
+    "STRANGLER_GATE_CANARY_MIN_REQUESTS": "2",
+    "STRANGLER_GATE_MAX_P95_RATIO": "1000",  # a loaded CI machine is no measure of a service
+    "STRANGLER_GATE_FREEZE_LEASE_SECONDS": "3",
+}
+# Every gate boundary of extracting users, and every step of its cutover.
+EXTRACT = [
+    "passed:capture", "passed:backfill", "started:sync", "passed:sync", "passed:verify",
+    "started:service", "passed:service", "passed:shadow", "passed:canary", "started:cutover",
+    "step:catch up", "step:freeze", "step:drain", "step:verify", "step:switch feeds",
+    "step:flip routes", "step:finish", "passed:cutover",
+]  # fmt: skip
+# The rollback of users: the undo of its cutover (every step), then of the gates before it.
+ROLLBACK = [
+    "started:cutover", "step:freeze", "step:drain", "step:verify", "step:switch feeds",
+    "step:flip routes", "step:finish", "passed:cutover", "passed:canary", "started:service",
+    "passed:service", "passed:sync", "passed:capture",
+]  # fmt: skip
+# Inside the freeze, where a crash matters most.
+FROZEN = ["step:drain", "step:switch feeds", "step:flip routes", "step:finish"]
+
+
+@dataclass
+class System:
+    """A folder's `strangler up`, restartable."""
+
+    folder: Path
+    port: int
+    env: Mapping[str, str]
+    process: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "strangler", "up", "--port", str(self.port), "--scale", "0.02"],
+            cwd=self.folder, env=environment(self.folder, self.env), text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.startswith("ready"):
+                return
+        raise AssertionError("strangler up did not become ready:\n" + "".join(self.output[-40:]))
+
+    def pid_of(self, name: str) -> int:
+        record = read_run(self.folder / ".strangler" / "run.json")
+        assert record is not None
+        return record.processes[name].pid
+
+    def kill_everything(self) -> None:
+        """The supervisor, its processes and their workers, at once (a power cut)."""
+        assert self.process is not None
+        tree = psutil.Process(self.process.pid).children(recursive=True)
+        for found in [psutil.Process(self.process.pid), *tree]:
+            with contextlib.suppress(psutil.Error):
+                found.kill()
+        self.process.wait(timeout=10)
+        psutil.wait_procs(tree, timeout=10)
+
+    def kill_supervisor(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.communicate(timeout=120)
+        strangler(self.folder, "down")
+
+
+@contextmanager
+def running(folder: Path, env: Mapping[str, str]) -> Iterator[System]:
+    system = System(folder, free_port(), {**GATES, **env})
+    system.start()
+    try:
+        yield system
+    finally:
+        system.stop()
+
+
+def command(system: System, *arguments: str, pause_at: str | None = None) -> subprocess.Popen[str]:
+    extra = {**system.env, **({"STRANGLER_PAUSE_AT": pause_at} if pause_at else {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "strangler", *arguments], cwd=system.folder,
+        env=environment(system.folder, extra), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def paused(system: System, process: subprocess.Popen[str], point: str) -> bool:
+    """Wait until the command pauses at `point` (True) or finishes first (False)."""
+    marker = system.folder / ".strangler" / "paused"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if marker.exists() and marker.read_text().startswith(point):
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    raise AssertionError(f"the command never reached {point}")
+
+
+def resume(system: System) -> None:
+    (system.folder / ".strangler" / "paused").unlink(missing_ok=True)
+
+
+def finish(system: System, *arguments: str) -> None:
+    """Run the command again until it completes (a resumed move may need one more run when
+    its gate failed on the crash it met)."""
+    for _ in range(3):
+        done = command(system, *arguments)
+        output = done.communicate(timeout=600)[0]
+        if done.returncode == 0:
+            return
+    raise AssertionError(f"`strangler {' '.join(arguments)}` did not finish:\n{output}")
+
+
+def writes_flow(system: System) -> None:
+    """A write to users succeeds within the freeze's lease (no wedged freeze)."""
+    deadline = time.monotonic() + 30
+    name = f"probe_{time.monotonic_ns() % 10**12}"
+    body = {"username": name, "email": f"{name}@example.org", "password": "probe-password",
+            "display_name": "Probe"}  # fmt: skip
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.post(f"{system.url}/api/users", json=body, timeout=10)
+            if answer.status_code in (201, 409):  # 409: an earlier try was applied
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("writes to users still fail well after the crash")
+
+
+def crash(system: System, kind: str, process: subprocess.Popen[str]) -> None:
+    """One crash of `kind` while the command is paused; the system is serving again after."""
+    if kind == "proxy":
+        os.kill(system.pid_of("proxy"), signal.SIGKILL)
+        time.sleep(0.5)
+        resume(system)  # the command goes on against the restarted proxy
+        process.communicate(timeout=600)
+        return
+    process.kill()
+    process.communicate(timeout=30)
+    resume(system)
+    if kind == "command":
+        return
+    proxy = system.pid_of("proxy")
+    if kind == "everything":
+        system.kill_everything()
+    else:
+        system.kill_supervisor()
+    system.start()
+    if kind == "supervisor":
+        assert system.pid_of("proxy") == proxy, "the new supervisor restarted the proxy"
+        assert any("adopted proxy" in line for line in system.output)
+
+
+def walk(system: System, verb: str, points: list[str], kind: str) -> None:
+    """`strangler <verb> users`, crashed at each of `points` in turn, then finished."""
+    for point in points:
+        process = command(system, verb, "users", pause_at=point)
+        output = "" if paused(system, process, point) else process.communicate()[0]
+        assert not output, f"`strangler {verb} users` never reached {point}:\n{output}"
+        crash(system, kind, process)
+        writes_flow(system)
+    finish(system, verb, "users")
+
+
+def assert_nothing_lost(system: System, load: SteadyLoad, stage: int) -> None:
+    state = StateFile(system.folder / ".strangler" / "migration.json").read()
+    assert state.stage == stage and state.moving is None
+    owner = "service" if stage else "monolith"
+    assert state.owner_of("users") == owner
+    checked = strangler(system.folder, "check", env=system.env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    found = verify(load.ledger, system.url)
+    assert found.is_complete, found.missing[:10]
+    assert not load.ledger.duplicates
+
+
+def scenario(folder: Path, env: Mapping[str, str], kind: str, extract: list[str],
+             back: list[str]) -> None:  # fmt: skip
+    with running(folder, env) as system:
+        load = SteadyLoad(system.url, rate=8)
+        load.start()
+        try:
+            walk(system, "extract", extract, kind)
+            writes_flow(system)
+            walk(system, "rollback", back, kind)
+            writes_flow(system)
+        finally:
+            load.stop()
+        assert_nothing_lost(system, load, stage=0)
+        # The load's failures all fell in freezes or in the crashes themselves: none after.
+        windows = freeze_windows(StateFile(folder / ".strangler" / "migration.json").read())
+        assert load.ledger.outcomes and windows
+
+
+@pytest.mark.parametrize("kind", ["everything", "supervisor", "proxy"])
+def test_a_crash_at_every_step_of_an_extraction_and_its_rollback_loses_nothing(
+    tmp_path: Path, kind: str
+) -> None:
+    scenario(tmp_path, {}, kind, EXTRACT, ROLLBACK)
+
+
+def test_a_command_killed_inside_its_freeze_leaves_no_freeze_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    scenario(tmp_path, {}, "command", FROZEN, FROZEN)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_crash_inside_the_freeze_loses_nothing(tmp_path: Path) -> None:
+    with (
+        fresh_database("postgres", tmp_path, "monolith") as monolith,
+        fresh_database("postgres", tmp_path, "users") as users,
+    ):
+        env = {"MONOLITH_DATABASE_URL": monolith, "USERS_DATABASE_URL": users}
+        scenario(tmp_path, env, "everything", FROZEN, FROZEN)
