@@ -66,9 +66,23 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
+def read(request: Request, work: Callable[[Session], Result]) -> Result:
+    """Run a short read with a fresh session (`app.state.sessions`) right here, on the event loop.
+
+    No thread hop: for a read that takes well under a millisecond and never waits (a read in
+    SQLite's WAL mode or in PostgreSQL never waits for a writer), handing it to a worker
+    thread costs more CPU than the read itself. Anything that may wait or take long (a write,
+    a password hash, a call to another service) goes through `in_session` instead.
+    """
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    with sessions() as db:
+        return work(db)
+
+
 async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
     """Run `work` with a fresh session (`app.state.sessions`) in the thread pool, so the sync
-    domain code never blocks the event loop; the session closes afterwards."""
+    domain code never blocks the event loop; the session closes afterwards. For writes and
+    other work that may wait or take long; a short read goes through `read`."""
     sessions: sessionmaker[Session] = request.app.state.sessions
 
     def run() -> Result:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from extracted._template import service
 from extracted._template.models import Note
 from plumbing.clock import to_iso
-from plumbing.fastapi import body, caller_id, in_session, page
+from plumbing.fastapi import body, caller_id, in_session, page, read
 from plumbing.pagination import id_after, keyset_page
 
 Result = TypeVar("Result")
@@ -44,16 +44,14 @@ async def write_note(request: Request) -> JSONResponse:
 
 @router.get("/api/notes/{note_id:id}")
 async def get_note(request: Request, note_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present(service.get_note(db, note_id)))
-    )
+    return JSONResponse(read(request, lambda db: present(service.get_note(db, note_id))))
 
 
 @router.get("/api/notes")
 async def list_notes(request: Request) -> JSONResponse:
     wanted = page(request)
     before = id_after(wanted)
-    notes = await in_session(
+    notes = read(
         request,
         lambda db: keyset_page(service.list_notes(db, before, wanted.limit), wanted.limit, present),
     )

@@ -18,7 +18,7 @@ from extracted.forum import service
 from extracted.forum.models import Author, Post, Thread
 from plumbing.clock import to_iso
 from plumbing.contract import NewPost, NewThread
-from plumbing.fastapi import body, caller_id, in_session, page
+from plumbing.fastapi import body, caller_id, in_session, page, read
 from plumbing.pagination import id_after, keyset_page
 
 Result = TypeVar("Result")
@@ -74,7 +74,7 @@ async def start_thread(request: Request) -> JSONResponse:
 async def list_threads(request: Request) -> JSONResponse:
     wanted = page(request)
     before = id_after(wanted)
-    threads = await in_session(
+    threads = read(
         request,
         lambda db: keyset_page(
             service.list_threads(db, before, wanted.limit), wanted.limit, present_thread
@@ -85,16 +85,14 @@ async def list_threads(request: Request) -> JSONResponse:
 
 @router.get("/api/threads/{thread_id:id}")
 async def get_thread(request: Request, thread_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present_thread(service.get_thread(db, thread_id)))
-    )
+    return JSONResponse(read(request, lambda db: present_thread(service.get_thread(db, thread_id))))
 
 
 @router.get("/api/threads/{thread_id:id}/posts")
 async def list_posts(request: Request, thread_id: int) -> JSONResponse:
     wanted = page(request)
     after = id_after(wanted)
-    posts = await in_session(
+    posts = read(
         request,
         lambda db: keyset_page(
             service.list_posts(db, thread_id, after, wanted.limit), wanted.limit, present_post

@@ -22,7 +22,7 @@ from extracted.polls.models import Poll
 from extracted.polls.pages import ResultsPages
 from plumbing.clock import to_iso
 from plumbing.contract import NewPoll, NewVote
-from plumbing.fastapi import body, caller_id, in_session
+from plumbing.fastapi import body, caller_id, in_session, read
 
 Result = TypeVar("Result")
 
@@ -60,9 +60,7 @@ async def create_poll(request: Request) -> JSONResponse:
 
 @router.get("/api/polls/{poll_id:id}")
 async def get_poll(request: Request, poll_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present_poll(service.get_poll(db, poll_id)))
-    )
+    return JSONResponse(read(request, lambda db: present_poll(service.get_poll(db, poll_id))))
 
 
 @router.post("/api/polls/{poll_id:id}/votes")
@@ -78,9 +76,7 @@ async def vote(request: Request, poll_id: int) -> JSONResponse:
 
 @router.get("/api/polls/{poll_id:id}/results")
 async def results(request: Request, poll_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present_results(service.results(db, poll_id)))
-    )
+    return JSONResponse(read(request, lambda db: present_results(service.results(db, poll_id))))
 
 
 @router.get("/results/{poll_id:id}.html")

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from extracted.search import service
 from plumbing.bodies import validate
 from plumbing.contract import SearchQuery
-from plumbing.fastapi import first_values, in_session
+from plumbing.fastapi import first_values, read
 from plumbing.pagination import offset_after, offset_page, parse_page
 
 Result = TypeVar("Result")
@@ -39,7 +39,5 @@ async def search(request: Request) -> JSONResponse:
     wanted_query = validate(SearchQuery, {"q": query["q"]} if "q" in query else {})
     wanted = parse_page(query)
     offset = offset_after(wanted)
-    hits = await in_session(
-        request, lambda db: service.search(db, wanted_query.q, offset, wanted.limit)
-    )
+    hits = read(request, lambda db: service.search(db, wanted_query.q, offset, wanted.limit))
     return JSONResponse(offset_page(hits, offset, wanted.limit, present))

@@ -16,7 +16,7 @@ from extracted.users import service
 from extracted.users.models import User
 from plumbing.clock import to_iso
 from plumbing.contract import ProfileChange, SignIn, SignUp
-from plumbing.fastapi import body, caller_id, in_session, page
+from plumbing.fastapi import body, caller_id, in_session, page, read
 from plumbing.pagination import id_after, keyset_page
 from plumbing.passwords import Passwords
 from plumbing.tokens import TokenSigner
@@ -55,16 +55,14 @@ async def sign_in(request: Request) -> JSONResponse:
 
 @router.get("/api/users/{user_id:id}")
 async def get_user(request: Request, user_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present(service.get_user(db, user_id)))
-    )
+    return JSONResponse(read(request, lambda db: present(service.get_user(db, user_id))))
 
 
 @router.get("/api/users")
 async def list_users(request: Request) -> JSONResponse:
     wanted = page(request)
     after = id_after(wanted)
-    users = await in_session(
+    users = read(
         request,
         lambda db: keyset_page(service.list_users(db, after, wanted.limit), wanted.limit, present),
     )
@@ -84,6 +82,4 @@ async def change_profile(request: Request, user_id: int) -> JSONResponse:
 @router.get("/api/me")
 async def me(request: Request) -> JSONResponse:
     actor_id = caller_id(request)
-    return JSONResponse(
-        await in_session(request, lambda db: present(service.signed_in_user(db, actor_id)))
-    )
+    return JSONResponse(read(request, lambda db: present(service.signed_in_user(db, actor_id))))
