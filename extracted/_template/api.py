@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from extracted._template import service
 from extracted._template.models import Note
 from plumbing.clock import to_iso
-from plumbing.fastapi import body, caller_id, in_session, page, read
+from plumbing.fastapi import JSONResponse, body, caller_id, in_session, page, read
 from plumbing.pagination import id_after, keyset_page
 
 Result = TypeVar("Result")

@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from extracted.forum import service
 from extracted.forum.models import Author, Post, Thread
 from plumbing.clock import to_iso
 from plumbing.contract import NewPost, NewThread
-from plumbing.fastapi import body, caller_id, in_session, page, read
+from plumbing.fastapi import JSONResponse, body, caller_id, in_session, page, read
 from plumbing.pagination import id_after, keyset_page
 
 Result = TypeVar("Result")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from extracted.polls import projection, service
@@ -22,7 +22,7 @@ from extracted.polls.models import Poll
 from extracted.polls.pages import ResultsPages
 from plumbing.clock import to_iso
 from plumbing.contract import NewPoll, NewVote
-from plumbing.fastapi import body, caller_id, in_session, read
+from plumbing.fastapi import JSONResponse, body, caller_id, in_session, read
 
 Result = TypeVar("Result")
 

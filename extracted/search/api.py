@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from extracted.search import service
 from plumbing.bodies import validate
 from plumbing.contract import SearchQuery
-from plumbing.fastapi import first_values, read
+from plumbing.fastapi import JSONResponse, first_values, read
 from plumbing.pagination import offset_after, offset_page, parse_page
 
 Result = TypeVar("Result")

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from extracted.users import service
 from extracted.users.models import User
 from plumbing.clock import to_iso
 from plumbing.contract import ProfileChange, SignIn, SignUp
-from plumbing.fastapi import body, caller_id, in_session, page, read
+from plumbing.fastapi import JSONResponse, body, caller_id, in_session, page, read
 from plumbing.pagination import id_after, keyset_page
 from plumbing.passwords import Passwords
 from plumbing.tokens import TokenSigner
