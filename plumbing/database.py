@@ -32,6 +32,16 @@ def make_engine(database_url: str, **options: Any) -> Engine:
     return create_engine(database_url, pool_pre_ping=True, **options)
 
 
+def make_reader_engine(database_url: str) -> Engine:
+    """An engine for the reads a service runs on its event loop (`plumbing.fastapi.read`).
+
+    One connection, kept open: the loop runs one read at a time, so it never needs a second,
+    and a pool of its own means a read never waits for a connection the thread pool's writes
+    hold (a wait there would stall every request of the process).
+    """
+    return make_engine(database_url, pool_size=1, max_overflow=0)
+
+
 def _sqlite_pragmas(connection: Any, _: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

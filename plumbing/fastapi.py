@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse as StarletteJSONResponse
 from fastapi.responses import Response
 from pydantic import BaseModel
 from pydantic_core import to_json
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -81,17 +82,19 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
-def read(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run a short read with a fresh session (`app.state.sessions`) right here, on the event loop.
+def read(request: Request, work: Callable[[Connection], Result]) -> Result:
+    """Run a short read right here, on the event loop, on the connection of `app.state.reader`
+    (see `plumbing.database.make_reader_engine`).
 
-    No thread hop: for a read that takes well under a millisecond and never waits (a read in
-    SQLite's WAL mode or in PostgreSQL never waits for a writer), handing it to a worker
-    thread costs more CPU than the read itself. Anything that may wait or take long (a write,
-    a password hash, a call to another service) goes through `in_session` instead.
+    No thread hop and no Session: for a read that takes well under a millisecond and never
+    waits (a read in SQLite's WAL mode or in PostgreSQL never waits for a writer), handing it
+    to a worker thread, or loading ORM objects into an identity map, costs more CPU than the
+    query itself. Anything that may wait or take long (a write, a password hash, a call to
+    another service) goes through `in_session` instead.
     """
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    with sessions() as db:
-        return work(db)
+    reader: Engine = request.app.state.reader
+    with reader.connect() as connection:
+        return work(connection)
 
 
 async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:

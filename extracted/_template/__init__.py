@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted._template import api
 from extracted._template.settings import TemplateSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
+from plumbing.database import can_connect, make_engine, make_reader_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 from plumbing.tokens import TokenSigner
@@ -39,16 +39,19 @@ def create_app(settings: TemplateSettings | None = None) -> FastAPI:
     settings = settings or TemplateSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("template", settings.log_level)
     engine = make_engine(settings.database_url)
+    reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        reader.dispose()
 
     app = FastAPI(
         title="template", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.reader = reader
     app.state.signer = TokenSigner(settings.token_secret.get_secret_value())
     app.include_router(api.router)
     plumbing_fastapi.install(

@@ -22,7 +22,7 @@ Result = TypeVar("Result")
 router = APIRouter()
 
 
-def present(note: Note) -> dict[str, Any]:
+def present(note: Note | service.NoteView) -> dict[str, Any]:
     return {
         "id": note.id,
         "text": note.text,

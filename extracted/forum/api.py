@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 
 from extracted.forum import service
-from extracted.forum.models import Author, Post, Thread
+from extracted.forum.models import Post, Thread
 from plumbing.clock import to_iso
 from plumbing.contract import NewPost, NewThread
 from plumbing.fastapi import JSONResponse, body, caller_id, in_session, page, read
@@ -25,28 +25,28 @@ Result = TypeVar("Result")
 router = APIRouter()
 
 
-def present_author(author_id: int, author: Author | None) -> dict[str, Any]:
-    name = author.display_name if author is not None else service.provisional_name(author_id)
-    return {"id": author_id, "display_name": name}
+def present_author(author_id: int, name: str | None) -> dict[str, Any]:
+    shown = name if name is not None else service.provisional_name(author_id)
+    return {"id": author_id, "display_name": shown}
 
 
-def present_thread(thread: Thread) -> dict[str, Any]:
+def present_thread(thread: Thread | service.ThreadView) -> dict[str, Any]:
     return {
         "id": thread.id,
         "title": thread.title,
         "body": thread.body,
-        "author": present_author(thread.author_id, thread.author),
+        "author": present_author(thread.author_id, thread.author_name),
         "post_count": thread.post_count,
         "created_at": to_iso(thread.created_at),
     }
 
 
-def present_post(post: Post) -> dict[str, Any]:
+def present_post(post: Post | service.PostView) -> dict[str, Any]:
     return {
         "id": post.id,
         "thread_id": post.thread_id,
         "body": post.body,
-        "author": present_author(post.author_id, post.author),
+        "author": present_author(post.author_id, post.author_name),
         "created_at": to_iso(post.created_at),
     }
 

@@ -29,7 +29,7 @@ Result = TypeVar("Result")
 router = APIRouter()
 
 
-def present_poll(poll: Poll) -> dict[str, Any]:
+def present_poll(poll: Poll | service.PollView) -> dict[str, Any]:
     return {
         "id": poll.id,
         "question": poll.question,

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted.users import api
 from extracted.users.settings import UsersSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine
+from plumbing.database import can_connect, make_engine, make_reader_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 from plumbing.passwords import Passwords
@@ -33,14 +33,17 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     settings = settings or UsersSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("users", settings.log_level)
     engine = make_engine(settings.database_url)
+    reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        reader.dispose()
 
     app = FastAPI(title="users", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.reader = reader
     app.state.signer = TokenSigner(
         settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
     )

@@ -25,7 +25,7 @@ Result = TypeVar("Result")
 router = APIRouter()
 
 
-def present(user: User) -> dict[str, Any]:
+def present(user: User | service.UserView) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
