@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as StarletteJSONResponse
@@ -21,13 +22,13 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plumbing.bodies import MAX_BODY_BYTES, parse_body
+from plumbing.database import SESSION_THREADS
 from plumbing.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
@@ -89,8 +90,9 @@ def read(request: Request, work: Callable[[Connection], Result]) -> Result:
     No thread hop and no Session: for a read that takes well under a millisecond and never
     waits (a read in SQLite's WAL mode or in PostgreSQL never waits for a writer), handing it
     to a worker thread, or loading ORM objects into an identity map, costs more CPU than the
-    query itself. Anything that may wait or take long (a write, a password hash, a call to
-    another service) goes through `in_session` instead.
+    query itself. The loop serves nothing else meanwhile, so anything that may wait or take
+    milliseconds (a write, a password hash, a call to another service, a full-text search)
+    goes through `in_session` instead.
     """
     reader: Engine = request.app.state.reader
     with reader.connect() as connection:
@@ -98,16 +100,18 @@ def read(request: Request, work: Callable[[Connection], Result]) -> Result:
 
 
 async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run `work` with a fresh session (`app.state.sessions`) in the thread pool, so the sync
+    """Run `work` with a fresh session (`app.state.sessions`) in a worker thread, so the sync
     domain code never blocks the event loop; the session closes afterwards. For writes and
-    other work that may wait or take long; a short read goes through `read`."""
+    other work that may wait or take long; a short read goes through `read`. At most
+    SESSION_THREADS run at once (`app.state.session_threads`), one per pooled connection."""
     sessions: sessionmaker[Session] = request.app.state.sessions
+    threads: CapacityLimiter = request.app.state.session_threads
 
     def run() -> Result:
         with sessions() as db:
             return work(db)
 
-    return await run_in_threadpool(run)
+    return await to_thread.run_sync(run, limiter=threads)
 
 
 def caller_id(request: Request) -> int:
@@ -215,8 +219,10 @@ def allowed_methods(request: Request) -> str:
 
 
 def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None:
-    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
+    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors, and
+    the threads `in_session` runs in (as many as `make_session_engine` keeps connections)."""
     app.router.redirect_slashes = False
+    app.state.session_threads = CapacityLimiter(SESSION_THREADS)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, error: AppError) -> JSONResponse:

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted._template import api
 from extracted._template.settings import TemplateSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine, make_reader_engine
+from plumbing.database import can_connect, make_reader_engine, make_session_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 from plumbing.tokens import TokenSigner
@@ -38,7 +38,7 @@ def create_app(settings: TemplateSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or TemplateSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("template", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
     reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager

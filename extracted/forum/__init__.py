@@ -21,7 +21,7 @@ from extracted.forum import api
 from extracted.forum.directory import UsersServiceDirectory
 from extracted.forum.settings import ForumSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine, make_reader_engine
+from plumbing.database import can_connect, make_reader_engine, make_session_engine
 from plumbing.logs import configure_logging, get_logger
 from plumbing.metrics import HttpMetrics
 from plumbing.tokens import TokenSigner
@@ -33,7 +33,7 @@ def create_app(settings: ForumSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or ForumSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("forum", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
     reader = make_reader_engine(settings.database_url)
     directory = UsersServiceDirectory(settings.users_url) if settings.users_url else None
     if directory is None:

@@ -28,7 +28,7 @@ from extracted.polls import api
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import PollsSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine, make_reader_engine
+from plumbing.database import can_connect, make_reader_engine, make_session_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 from plumbing.tokens import TokenSigner
@@ -40,7 +40,7 @@ def create_app(settings: PollsSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or PollsSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("polls", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
     reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted.search import api
 from extracted.search.settings import SearchSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine, make_reader_engine
+from plumbing.database import can_connect, make_session_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 
@@ -29,20 +29,17 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or SearchSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("search", settings.log_level)
-    engine = make_engine(settings.database_url)
-    reader = make_reader_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
-        reader.dispose()
 
     app = FastAPI(
         title="search", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
-    app.state.reader = reader
     app.include_router(api.router)
     plumbing_fastapi.install(
         app, HttpMetrics("search"), lambda: run_in_threadpool(can_connect, engine)

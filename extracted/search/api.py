@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from extracted.search import service
 from plumbing.bodies import validate
 from plumbing.contract import SearchQuery
-from plumbing.fastapi import JSONResponse, first_values, read
+from plumbing.fastapi import JSONResponse, first_values, in_session
 from plumbing.pagination import offset_after, offset_page, parse_page
 
 Result = TypeVar("Result")
@@ -38,5 +38,7 @@ async def search(request: Request) -> JSONResponse:
     wanted_query = validate(SearchQuery, {"q": query["q"]} if "q" in query else {})
     wanted = parse_page(query)
     offset = offset_after(wanted)
-    hits = read(request, lambda db: service.search(db, wanted_query.q, offset, wanted.limit))
+    hits = await in_session(
+        request, lambda db: service.search(db, wanted_query.q, offset, wanted.limit)
+    )
     return JSONResponse(offset_page(hits, offset, wanted.limit, present))

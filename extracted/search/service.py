@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -118,13 +118,13 @@ _POSTGRES_SEARCH = text(
 )
 
 
-def search(db: Connection, query: str, offset: int, limit: int) -> list[Hit]:
+def search(db: Session, query: str, offset: int, limit: int) -> list[Hit]:
     """Hits ranked best first, `limit + 1` of them so the caller can tell if more exist."""
     words = terms(query)
     if not words:  # only punctuation: nothing a word index can match
         return []
     page = {"limit": limit + 1, "offset": offset}
-    if db.dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         match = " & ".join(f"{word}:*" for word in words)
         rows = db.execute(_POSTGRES_SEARCH, {"match": match, **page}).all()
     else:

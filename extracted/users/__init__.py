@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted.users import api
 from extracted.users.settings import UsersSettings
 from plumbing import fastapi as plumbing_fastapi
-from plumbing.database import can_connect, make_engine, make_reader_engine
+from plumbing.database import can_connect, make_reader_engine, make_session_engine
 from plumbing.logs import configure_logging
 from plumbing.metrics import HttpMetrics
 from plumbing.passwords import Passwords
@@ -32,7 +32,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or UsersSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("users", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
     reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager

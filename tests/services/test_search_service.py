@@ -303,12 +303,11 @@ def test_replaying_the_indexer_rebuilds_a_lost_index_from_the_bus(
             with Session(search_engine) as db:
                 service.clear(db)  # the index is lost
                 db.commit()
-            with search_engine.connect() as connection:
-                assert service.search(connection, word, 0, 10) == []
+                assert service.search(db, word, 0, 10) == []
             runner.replay()
             assert runner.run_once() == (2, False)
-            with search_engine.connect() as connection:
-                found = {(hit.kind, hit.id) for hit in service.search(connection, word, 0, 10)}
+            with Session(search_engine) as db:
+                found = {(hit.kind, hit.id) for hit in service.search(db, word, 0, 10)}
             assert found == {("thread", thread.id), ("post", post.id)}
         finally:
             bus.close()
