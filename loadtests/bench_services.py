@@ -66,7 +66,8 @@ COPIED = {
 MONOLITH_WORKERS = 2
 SERVICE_WORKERS = 1
 CONNECTIONS = 32
-console = Console()
+# Wide enough for the table when the output is a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 def _copy(source: Engine, target: Engine, tables: list[str]) -> None:

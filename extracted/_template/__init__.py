@@ -4,8 +4,10 @@ Copy it to start a new context (see docs/extracting-a-service.md). Every service
 these parts, so two services differ only in their domain:
 - `settings`: a pydantic-settings class with the service's env prefix (`TEMPLATE_` here);
 - `models`: its own SQLAlchemy metadata (named constraints) and the outbox table;
-- `service`: the domain, synchronous functions over a Session that raise `plumbing.errors`;
-- `api`: the HTTP layer (async endpoints, no SQL) that calls the domain in the thread pool;
+- `service`: the domain, synchronous functions that raise `plumbing.errors`: writes over a
+  Session (the ORM), reads over a Connection (Core statements built once);
+- `api`: the HTTP layer (async endpoints, no SQL): reads on the event loop (`read`), writes in
+  a worker thread (`in_session`); docs/services.md, "making a service fast", says why;
 - `events`: the topics and payloads it publishes through its outbox;
 - `alembic/`: its alembic environment. It lives here, not under `migrations/`, because
   `migrations.runner` treats every `migrations/*/env.py` as a real database; a copy moves it to

@@ -1,7 +1,9 @@
 """HTTP layer of the template service: `POST /api/notes`, `GET /api/notes[/{id}]`. No SQL here.
 
-Endpoints are async: they check the token and read the body on the event loop, then run the
-synchronous domain code in the thread pool with one session per request. Checks come in the
+Endpoints are async. A read runs right on the event loop, one prebuilt Core query on the
+loop's own connection (`read`): a worker thread and a Session would cost more than the query.
+A write checks the token and reads the body on the loop, then runs the domain in a worker
+thread with one session (`in_session`), since it may wait for a lock. Checks come in the
 contract's order: 401, then the body (400/413/422), then 404, then the domain's rules.
 """
 

@@ -1,8 +1,10 @@
 """HTTP layer of the search service (CONTRACT.md, search). No SQL here.
 
 The query is checked first (422 on `q`), then the page; the cursor is an offset, as in the
-monolith, so both answer the same 422s for the same bad input. Searching runs in the thread
-pool with one session per request.
+monolith, so both answer the same 422s for the same bad input. Searching runs in a worker
+thread with one session per request: a ranked full-text query takes milliseconds, which on
+the event loop would hold every other request behind it (and SQLite searches with the GIL
+released, so threads use both cores).
 """
 
 from __future__ import annotations
