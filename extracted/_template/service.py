@@ -5,9 +5,10 @@ Each change records its event in the outbox within the change's own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from contract.requests import ContractModel, Text
@@ -36,16 +37,37 @@ def write_note(db: Session, author_id: int, request: NewNote) -> Note:
     return note
 
 
-def get_note(db: Session, note_id: int) -> Note:
-    note = db.get(Note, note_id)
-    if note is None:
+class NoteView(NamedTuple):
+    """A note as a read shows it."""
+
+    id: int
+    text: str
+    author_id: int
+    created_at: datetime
+
+
+# Reads are Core statements built once and run on a plain connection on the event loop: no
+# Session, no identity map, no statement built per request. Writes keep the ORM and a Session
+# in the thread pool (docs/services.md, "making a service fast").
+_NOTES = select(Note.id, Note.text, Note.author_id, Note.created_at)
+_NOTE = _NOTES.where(Note.id == bindparam("note_id"))
+_NOTES_BEFORE = (
+    _NOTES.where(Note.id < bindparam("before_id"))
+    .order_by(Note.id.desc())
+    .limit(bindparam("limit"))
+)
+# Past every id: the cursor of a newest-first list's first page.
+_NO_ID_YET = 2**63 - 1
+
+
+def get_note(db: Connection, note_id: int) -> NoteView:
+    row = db.execute(_NOTE, {"note_id": note_id}).first()
+    if row is None:
         raise NotFound(f"note {note_id} does not exist")
-    return note
+    return NoteView._make(row)
 
 
-def list_notes(db: Session, before_id: int | None, limit: int) -> Sequence[Note]:
+def list_notes(db: Connection, before_id: int | None, limit: int) -> list[NoteView]:
     """Newest first; one row more than asked, so the caller knows if there is a next page."""
-    query = select(Note).order_by(Note.id.desc()).limit(limit + 1)
-    if before_id is not None:
-        query = query.where(Note.id < before_id)
-    return db.scalars(query).all()
+    page = {"before_id": _NO_ID_YET if before_id is None else before_id, "limit": limit + 1}
+    return [NoteView._make(row) for row in db.execute(_NOTES_BEFORE, page)]

@@ -21,7 +21,7 @@ from extracted.forum import api
 from extracted.forum.directory import UsersServiceDirectory
 from extracted.forum.settings import ForumSettings
 from strangler.plumbing import fastapi as plumbing_fastapi
-from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.database import can_connect, make_reader_engine, make_session_engine
 from strangler.plumbing.logs import configure_logging, get_logger
 from strangler.plumbing.metrics import HttpMetrics
 from strangler.plumbing.tokens import TokenSigner
@@ -33,7 +33,8 @@ def create_app(settings: ForumSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or ForumSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("forum", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
+    reader = make_reader_engine(settings.database_url)
     directory = UsersServiceDirectory(settings.users_url) if settings.users_url else None
     if directory is None:
         get_logger("forum").warning(
@@ -47,9 +48,11 @@ def create_app(settings: ForumSettings | None = None) -> FastAPI:
         if directory is not None:
             directory.close()
         engine.dispose()
+        reader.dispose()
 
     app = FastAPI(title="forum", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.reader = reader
     app.state.directory = directory
     app.state.signer = TokenSigner(
         settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)

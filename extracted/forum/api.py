@@ -1,10 +1,13 @@
 """HTTP layer of the forum service (CONTRACT.md, forum). No SQL here.
 
-Endpoints are async: they check the token and read the body on the event loop, then run the
-synchronous domain code in the thread pool with one session per request. Checks come in the
+Endpoints are async. A read runs right on the event loop, one prebuilt Core query on the
+loop's own connection (`read`): a worker thread and a Session would cost more than the query.
+A write checks the token and reads the body on the loop, then runs the domain in a worker
+thread with one session (`in_session`), since it may wait for a lock. Checks come in the
 contract's order: 401, then the body (400/413/422), then 404. Presenting happens inside the
-session, where an author's replica row is at hand. Writes hand the domain the app's author
-directory (`app.state.directory`, None when `FORUM_USERS_URL` is unset); reads never get it.
+session or connection, where an author's replica name is at hand. Writes hand the domain the
+app's author directory (`app.state.directory`, None when `FORUM_USERS_URL` is unset); reads
+never get it.
 """
 
 from __future__ import annotations
@@ -12,42 +15,41 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from contract.pagination import id_after, keyset_page, page
 from contract.requests import NewPost, NewThread
 from extracted.forum import service
-from extracted.forum.models import Author, Post, Thread
+from extracted.forum.models import Post, Thread
 from strangler.plumbing.clock import to_iso
-from strangler.plumbing.fastapi import body, caller_id, in_session
+from strangler.plumbing.fastapi import JSONResponse, body, caller_id, in_session, read
 
 Result = TypeVar("Result")
 
 router = APIRouter()
 
 
-def present_author(author_id: int, author: Author | None) -> dict[str, Any]:
-    name = author.display_name if author is not None else service.provisional_name(author_id)
-    return {"id": author_id, "display_name": name}
+def present_author(author_id: int, name: str | None) -> dict[str, Any]:
+    shown = name if name is not None else service.provisional_name(author_id)
+    return {"id": author_id, "display_name": shown}
 
 
-def present_thread(thread: Thread) -> dict[str, Any]:
+def present_thread(thread: Thread | service.ThreadView) -> dict[str, Any]:
     return {
         "id": thread.id,
         "title": thread.title,
         "body": thread.body,
-        "author": present_author(thread.author_id, thread.author),
+        "author": present_author(thread.author_id, thread.author_name),
         "post_count": thread.post_count,
         "created_at": to_iso(thread.created_at),
     }
 
 
-def present_post(post: Post) -> dict[str, Any]:
+def present_post(post: Post | service.PostView) -> dict[str, Any]:
     return {
         "id": post.id,
         "thread_id": post.thread_id,
         "body": post.body,
-        "author": present_author(post.author_id, post.author),
+        "author": present_author(post.author_id, post.author_name),
         "created_at": to_iso(post.created_at),
     }
 
@@ -74,7 +76,7 @@ async def start_thread(request: Request) -> JSONResponse:
 async def list_threads(request: Request) -> JSONResponse:
     wanted = page(request)
     before = id_after(wanted)
-    threads = await in_session(
+    threads = read(
         request,
         lambda db: keyset_page(
             service.list_threads(db, before, wanted.limit), wanted.limit, present_thread
@@ -85,16 +87,14 @@ async def list_threads(request: Request) -> JSONResponse:
 
 @router.get("/api/threads/{thread_id:id}")
 async def get_thread(request: Request, thread_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present_thread(service.get_thread(db, thread_id)))
-    )
+    return JSONResponse(read(request, lambda db: present_thread(service.get_thread(db, thread_id))))
 
 
 @router.get("/api/threads/{thread_id:id}/posts")
 async def list_posts(request: Request, thread_id: int) -> JSONResponse:
     wanted = page(request)
     after = id_after(wanted)
-    posts = await in_session(
+    posts = read(
         request,
         lambda db: keyset_page(
             service.list_posts(db, thread_id, after, wanted.limit), wanted.limit, present_post

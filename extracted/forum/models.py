@@ -54,6 +54,11 @@ class Thread(Base):
         primaryjoin=lambda: foreign(Thread.author_id) == Author.id, lazy="joined", viewonly=True
     )
 
+    @property
+    def author_name(self) -> str | None:
+        """The author's name in the replica; None when it does not know them yet."""
+        return self.author.display_name if self.author is not None else None
+
 
 class Post(Base):
     __tablename__ = "posts"
@@ -68,6 +73,11 @@ class Post(Base):
     author: Mapped[Author | None] = relationship(
         primaryjoin=lambda: foreign(Post.author_id) == Author.id, lazy="joined", viewonly=True
     )
+
+    @property
+    def author_name(self) -> str | None:
+        """The author's name in the replica; None when it does not know them yet."""
+        return self.author.display_name if self.author is not None else None
 
 
 outbox = outbox_table(Base.metadata)

@@ -12,10 +12,10 @@ docs/cross-context-reads.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -101,28 +101,77 @@ def start_thread(
     return thread
 
 
-def get_thread(db: Session, thread_id: int) -> Thread:
-    thread = db.get(Thread, thread_id)
-    if thread is None:
+class ThreadView(NamedTuple):
+    """A thread as a read shows it; `author_name` is None when the replica lacks the author."""
+
+    id: int
+    title: str
+    body: str
+    author_id: int
+    author_name: str | None
+    post_count: int
+    created_at: datetime
+
+
+class PostView(NamedTuple):
+    """A post as a read shows it; `author_name` is None when the replica lacks the author."""
+
+    id: int
+    thread_id: int
+    body: str
+    author_id: int
+    author_name: str | None
+    created_at: datetime
+
+
+# Reads are Core statements built once, on a plain connection: no Session, no identity map,
+# no statement built per request (docs/services.md, "making a service fast").
+_THREADS = select(
+    Thread.id,
+    Thread.title,
+    Thread.body,
+    Thread.author_id,
+    Author.display_name,
+    Thread.post_count,
+    Thread.created_at,
+).outerjoin(Author, Author.id == Thread.author_id)
+_THREAD = _THREADS.where(Thread.id == bindparam("thread_id"))
+_THREADS_BEFORE = (
+    _THREADS.where(Thread.id < bindparam("before_id"))
+    .order_by(Thread.id.desc())
+    .limit(bindparam("limit"))
+)
+_THREAD_EXISTS = select(Thread.id).where(Thread.id == bindparam("thread_id"))
+_POSTS_AFTER = (
+    select(Post.id, Post.thread_id, Post.body, Post.author_id, Author.display_name, Post.created_at)
+    .outerjoin(Author, Author.id == Post.author_id)
+    .where(Post.thread_id == bindparam("thread_id"), Post.id > bindparam("after_id"))
+    .order_by(Post.id)
+    .limit(bindparam("limit"))
+)
+# Past every id: the cursor of a newest-first list's first page.
+_NO_ID_YET = 2**63 - 1
+
+
+def get_thread(db: Connection, thread_id: int) -> ThreadView:
+    row = db.execute(_THREAD, {"thread_id": thread_id}).first()
+    if row is None:
         raise NotFound(f"thread {thread_id} does not exist")
-    return thread
+    return ThreadView._make(row)
 
 
-def list_threads(db: Session, before_id: int | None, limit: int) -> Sequence[Thread]:
+def list_threads(db: Connection, before_id: int | None, limit: int) -> list[ThreadView]:
     """Newest first; one row more than asked, so the caller knows if there is a next page."""
-    query = select(Thread).order_by(Thread.id.desc()).limit(limit + 1)
-    if before_id is not None:
-        query = query.where(Thread.id < before_id)
-    return db.scalars(query).all()
+    page = {"before_id": _NO_ID_YET if before_id is None else before_id, "limit": limit + 1}
+    return [ThreadView._make(row) for row in db.execute(_THREADS_BEFORE, page)]
 
 
-def list_posts(db: Session, thread_id: int, after_id: int | None, limit: int) -> Sequence[Post]:
+def list_posts(db: Connection, thread_id: int, after_id: int | None, limit: int) -> list[PostView]:
     """A thread's posts, oldest first, one more than asked; 404 if the thread does not exist."""
-    get_thread(db, thread_id)
-    query = select(Post).where(Post.thread_id == thread_id).order_by(Post.id).limit(limit + 1)
-    if after_id is not None:
-        query = query.where(Post.id > after_id)
-    return db.scalars(query).all()
+    if db.execute(_THREAD_EXISTS, {"thread_id": thread_id}).first() is None:
+        raise NotFound(f"thread {thread_id} does not exist")
+    page = {"thread_id": thread_id, "after_id": after_id or 0, "limit": limit + 1}
+    return [PostView._make(row) for row in db.execute(_POSTS_AFTER, page)]
 
 
 def add_post(

@@ -28,7 +28,7 @@ from extracted.polls import api
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import PollsSettings
 from strangler.plumbing import fastapi as plumbing_fastapi
-from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.database import can_connect, make_reader_engine, make_session_engine
 from strangler.plumbing.logs import configure_logging
 from strangler.plumbing.metrics import HttpMetrics
 from strangler.plumbing.tokens import TokenSigner
@@ -40,15 +40,18 @@ def create_app(settings: PollsSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or PollsSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("polls", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
+    reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        reader.dispose()
 
     app = FastAPI(title="polls", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.reader = reader
     app.state.signer = TokenSigner(
         settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
     )

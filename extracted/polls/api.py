@@ -1,7 +1,9 @@
 """HTTP layer of the polls service (CONTRACT.md, polls), with the static results page. No SQL.
 
-Endpoints are async: they check the token and read the body on the event loop, then run the
-synchronous domain code in the thread pool with one session per request. Checks come in the
+Endpoints are async. A read runs right on the event loop, one prebuilt Core query on the
+loop's own connection (`read`): a worker thread and a Session would cost more than the query.
+A write checks the token and reads the body on the loop, then runs the domain in a worker
+thread with one session (`in_session`), since it may wait for a lock. Checks come in the
 contract's order: 401, then the body (400/413/422), then 404, then 409/422.
 
 `/results/{id}.html` serves the page file the results consumer wrote (`pages`), as a bucket
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from contract.requests import NewPoll, NewVote
@@ -22,14 +24,14 @@ from extracted.polls import projection, service
 from extracted.polls.models import Poll
 from extracted.polls.pages import ResultsPages
 from strangler.plumbing.clock import to_iso
-from strangler.plumbing.fastapi import body, caller_id, in_session
+from strangler.plumbing.fastapi import JSONResponse, body, caller_id, in_session, read
 
 Result = TypeVar("Result")
 
 router = APIRouter()
 
 
-def present_poll(poll: Poll) -> dict[str, Any]:
+def present_poll(poll: Poll | service.PollView) -> dict[str, Any]:
     return {
         "id": poll.id,
         "question": poll.question,
@@ -60,9 +62,7 @@ async def create_poll(request: Request) -> JSONResponse:
 
 @router.get("/api/polls/{poll_id:id}")
 async def get_poll(request: Request, poll_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present_poll(service.get_poll(db, poll_id)))
-    )
+    return JSONResponse(read(request, lambda db: present_poll(service.get_poll(db, poll_id))))
 
 
 @router.post("/api/polls/{poll_id:id}/votes")
@@ -78,9 +78,7 @@ async def vote(request: Request, poll_id: int) -> JSONResponse:
 
 @router.get("/api/polls/{poll_id:id}/results")
 async def results(request: Request, poll_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present_results(service.results(db, poll_id)))
-    )
+    return JSONResponse(read(request, lambda db: present_results(service.results(db, poll_id))))
 
 
 @router.get("/results/{poll_id:id}.html")

@@ -23,7 +23,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Select, delete, func, insert, literal, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from extracted.polls.models import Poll, PollOption, PollResult, Vote
@@ -123,15 +134,38 @@ def _each_chunk(engine: Engine, work: Callable[[Session, list[int]], object]) ->
         after = poll_ids[-1]
 
 
-def read(session: Session, poll: Poll) -> Results:
-    """The results of `poll` as last computed (zero counts as of its creation if never)."""
-    rows = session.execute(
-        select(PollResult.option_id, PollResult.votes, PollResult.as_of).where(
-            PollResult.poll_id == poll.id
-        )
-    ).all()
-    counts = {row.option_id: row.votes for row in rows}
-    return _results(poll, counts, rows[0].as_of if rows else poll.created_at)
+# One Core statement, built once: the poll, its options in order and their projection rows.
+_PROJECTED = (
+    select(
+        Poll.question,
+        Poll.created_at,
+        PollOption.id.label("option_id"),
+        PollOption.text,
+        PollResult.votes,
+        PollResult.as_of,
+    )
+    .outerjoin(PollOption, PollOption.poll_id == Poll.id)
+    .outerjoin(
+        PollResult, (PollResult.poll_id == Poll.id) & (PollResult.option_id == PollOption.id)
+    )
+    .where(Poll.id == bindparam("poll_id"))
+    .order_by(PollOption.position)
+)
+
+
+def read(db: Connection | Session, poll_id: int) -> Results | None:
+    """The results of a poll as last computed (zero counts as of its creation if never), or
+    None if there is no such poll. One query; a plain connection is the fast way to run it."""
+    rows = db.execute(_PROJECTED, {"poll_id": poll_id}).all()
+    if not rows:
+        return None
+    options = [
+        OptionCount(row.option_id, row.text, row.votes or 0)
+        for row in rows
+        if row.option_id is not None
+    ]
+    as_of = next((row.as_of for row in rows if row.as_of is not None), rows[0].created_at)
+    return Results(poll_id, rows[0].question, sum(o.votes for o in options), options, as_of)
 
 
 def count(session: Session, polls: Sequence[Poll]) -> list[Results]:

@@ -10,7 +10,10 @@ read from the projection those events keep current (`projection`), never counted
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,15 +34,50 @@ def create_poll(db: Session, author_id: int, request: NewPoll) -> Poll:
     return poll
 
 
-def get_poll(db: Session, poll_id: int) -> Poll:
-    poll = db.get(Poll, poll_id)
-    if poll is None:
+class OptionView(NamedTuple):
+    id: int
+    text: str
+
+
+class PollView(NamedTuple):
+    """A poll as a read shows it, its options in order."""
+
+    id: int
+    question: str
+    options: list[OptionView]
+    author_id: int
+    created_at: datetime
+
+
+# Reads are Core statements built once, on a plain connection: no Session, no identity map,
+# no statement built per request (docs/services.md, "making a service fast").
+_POLL = (
+    select(
+        Poll.question,
+        Poll.author_id,
+        Poll.created_at,
+        PollOption.id.label("option_id"),
+        PollOption.text,
+    )
+    .outerjoin(PollOption, PollOption.poll_id == Poll.id)
+    .where(Poll.id == bindparam("poll_id"))
+    .order_by(PollOption.position)
+)
+
+
+def get_poll(db: Connection, poll_id: int) -> PollView:
+    rows = db.execute(_POLL, {"poll_id": poll_id}).all()
+    if not rows:
         raise NotFound(f"poll {poll_id} does not exist")
-    return poll
+    options = [OptionView(row.option_id, row.text) for row in rows if row.option_id is not None]
+    first = rows[0]
+    return PollView(poll_id, first.question, options, first.author_id, first.created_at)
 
 
 def vote(db: Session, user_id: int, poll_id: int, request: NewVote) -> Vote:
-    poll = get_poll(db, poll_id)
+    poll = db.get(Poll, poll_id)
+    if poll is None:
+        raise NotFound(f"poll {poll_id} does not exist")
     if request.option_id not in {option.id for option in poll.options}:
         raise invalid("option_id", f"is not an option of poll {poll_id}")
     already = db.scalar(select(Vote.id).where(Vote.poll_id == poll_id, Vote.user_id == user_id))
@@ -57,6 +95,9 @@ def vote(db: Session, user_id: int, poll_id: int, request: NewVote) -> Vote:
     return ballot
 
 
-def results(db: Session, poll_id: int) -> projection.Results:
+def results(db: Connection | Session, poll_id: int) -> projection.Results:
     """The poll's results as the projection last computed them (may trail votes briefly)."""
-    return projection.read(db, get_poll(db, poll_id))
+    found = projection.read(db, poll_id)
+    if found is None:
+        raise NotFound(f"poll {poll_id} does not exist")
+    return found

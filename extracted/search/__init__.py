@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted.search import api
 from extracted.search.settings import SearchSettings
 from strangler.plumbing import fastapi as plumbing_fastapi
-from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.database import can_connect, make_session_engine
 from strangler.plumbing.logs import configure_logging
 from strangler.plumbing.metrics import HttpMetrics
 
@@ -29,7 +29,7 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or SearchSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("search", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,10 @@
 """HTTP layer of the search service (CONTRACT.md, search). No SQL here.
 
 The query is checked first (422 on `q`), then the page; the cursor is an offset, as in the
-monolith, so both answer the same 422s for the same bad input. Searching runs in the thread
-pool with one session per request.
+monolith, so both answer the same 422s for the same bad input. Searching runs in a worker
+thread with one session per request: a ranked full-text query takes milliseconds, which on
+the event loop would hold every other request behind it (and SQLite searches with the GIL
+released, so threads use both cores).
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from contract.pagination import offset_after, offset_page, parse_page
 from contract.requests import SearchQuery
 from extracted.search import service
 from strangler.plumbing.bodies import validate
-from strangler.plumbing.fastapi import first_values, in_session
+from strangler.plumbing.fastapi import JSONResponse, first_values, in_session
 
 Result = TypeVar("Result")
 

@@ -20,7 +20,7 @@ from contract.passwords import Passwords
 from extracted.users import api
 from extracted.users.settings import UsersSettings
 from strangler.plumbing import fastapi as plumbing_fastapi
-from strangler.plumbing.database import can_connect, make_engine
+from strangler.plumbing.database import can_connect, make_reader_engine, make_session_engine
 from strangler.plumbing.logs import configure_logging
 from strangler.plumbing.metrics import HttpMetrics
 from strangler.plumbing.tokens import TokenSigner
@@ -32,15 +32,18 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
     settings = settings or UsersSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("users", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_session_engine(settings.database_url)
+    reader = make_reader_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        reader.dispose()
 
     app = FastAPI(title="users", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.reader = reader
     app.state.signer = TokenSigner(
         settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
     )

@@ -1,8 +1,11 @@
 """HTTP layer of the users service (CONTRACT.md, users). No SQL here.
 
-Endpoints are async: they check the token and read the body on the event loop, then run the
-synchronous domain code in the thread pool with one session per request. Checks come in the
-contract's order: 401, then the body (400/413/422), then 404, then 403/409/422.
+Endpoints are async. A read runs right on the event loop, one prebuilt Core query on the
+loop's own connection (`read`): a worker thread and a Session would cost more than the query.
+A write checks the token and reads the body on the loop, then runs the domain in a worker
+thread with one session (`in_session`), since it may wait for a lock or hash a password.
+Checks come in the contract's order: 401, then the body (400/413/422), then 404, then
+403/409/422.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from contract.pagination import id_after, keyset_page, page
 from contract.passwords import Passwords
@@ -18,7 +20,7 @@ from contract.requests import ProfileChange, SignIn, SignUp
 from extracted.users import service
 from extracted.users.models import User
 from strangler.plumbing.clock import to_iso
-from strangler.plumbing.fastapi import body, caller_id, in_session
+from strangler.plumbing.fastapi import JSONResponse, body, caller_id, in_session, read
 from strangler.plumbing.tokens import TokenSigner
 
 Result = TypeVar("Result")
@@ -26,7 +28,7 @@ Result = TypeVar("Result")
 router = APIRouter()
 
 
-def present(user: User) -> dict[str, Any]:
+def present(user: User | service.UserView) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
@@ -55,16 +57,14 @@ async def sign_in(request: Request) -> JSONResponse:
 
 @router.get("/api/users/{user_id:id}")
 async def get_user(request: Request, user_id: int) -> JSONResponse:
-    return JSONResponse(
-        await in_session(request, lambda db: present(service.get_user(db, user_id)))
-    )
+    return JSONResponse(read(request, lambda db: present(service.get_user(db, user_id))))
 
 
 @router.get("/api/users")
 async def list_users(request: Request) -> JSONResponse:
     wanted = page(request)
     after = id_after(wanted)
-    users = await in_session(
+    users = read(
         request,
         lambda db: keyset_page(service.list_users(db, after, wanted.limit), wanted.limit, present),
     )
@@ -84,6 +84,4 @@ async def change_profile(request: Request, user_id: int) -> JSONResponse:
 @router.get("/api/me")
 async def me(request: Request) -> JSONResponse:
     actor_id = caller_id(request)
-    return JSONResponse(
-        await in_session(request, lambda db: present(service.signed_in_user(db, actor_id)))
-    )
+    return JSONResponse(read(request, lambda db: present(service.signed_in_user(db, actor_id))))

@@ -6,9 +6,10 @@ records each change's event in the outbox within the change's own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,31 +53,50 @@ def sign_in(db: Session, passwords: Passwords, request: SignIn) -> User:
     return user
 
 
-def get_user(db: Session, user_id: int) -> User:
-    user = db.get(User, user_id)
-    if user is None:
+class UserView(NamedTuple):
+    """A user as a read shows them: the public columns only (never the email or the hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    bio: str
+    created_at: datetime
+
+
+# Reads are Core statements built once, on a plain connection: no Session, no identity map,
+# no statement built per request (docs/services.md, "making a service fast").
+_USERS = select(User.id, User.username, User.display_name, User.bio, User.created_at)
+_USER = _USERS.where(User.id == bindparam("user_id"))
+_USERS_AFTER = (
+    _USERS.where(User.id > bindparam("after_id")).order_by(User.id).limit(bindparam("limit"))
+)
+
+
+def get_user(db: Connection, user_id: int) -> UserView:
+    row = db.execute(_USER, {"user_id": user_id}).first()
+    if row is None:
         raise NotFound(f"user {user_id} does not exist")
-    return user
+    return UserView._make(row)
 
 
-def signed_in_user(db: Session, user_id: int) -> User:
+def signed_in_user(db: Connection, user_id: int) -> UserView:
     """The user a valid token names; a token for a user that no longer exists is a 401."""
-    user = db.get(User, user_id)
-    if user is None:
+    row = db.execute(_USER, {"user_id": user_id}).first()
+    if row is None:
         raise Unauthorized("the token's user does not exist")
-    return user
+    return UserView._make(row)
 
 
-def list_users(db: Session, after_id: int | None, limit: int) -> Sequence[User]:
+def list_users(db: Connection, after_id: int | None, limit: int) -> list[UserView]:
     """Oldest first; one row more than asked, so the caller knows if there is a next page."""
-    query = select(User).order_by(User.id).limit(limit + 1)
-    if after_id is not None:
-        query = query.where(User.id > after_id)
-    return db.scalars(query).all()
+    page = {"after_id": after_id or 0, "limit": limit + 1}
+    return [UserView._make(row) for row in db.execute(_USERS_AFTER, page)]
 
 
 def change_profile(db: Session, actor_id: int, user_id: int, change: ProfileChange) -> User:
-    user = get_user(db, user_id)
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
     if user.id != actor_id:
         raise Forbidden("you may only change your own profile")
     previous_display_name, previous_bio = user.display_name, user.bio

@@ -32,6 +32,32 @@ def make_engine(database_url: str, **options: Any) -> Engine:
     return create_engine(database_url, pool_pre_ping=True, **options)
 
 
+# The worker threads a service runs its sessions in (`plumbing.fastapi.in_session`), and the
+# connections its session engine keeps open: one for each.
+SESSION_THREADS = 8
+
+
+def make_session_engine(database_url: str) -> Engine:
+    """The engine of a service's sessions: writes, and reads too long for the event loop.
+
+    They run in at most SESSION_THREADS threads and its pool keeps a connection for each, so a
+    request never pays for opening a connection (on SQLite, four PRAGMAs too) that the pool
+    throws away after it, as a pool smaller than the thread pool does under load. Two more,
+    never kept, serve anything else (the health check).
+    """
+    return make_engine(database_url, pool_size=SESSION_THREADS, max_overflow=2)
+
+
+def make_reader_engine(database_url: str) -> Engine:
+    """An engine for the reads a service runs on its event loop (`plumbing.fastapi.read`).
+
+    One connection, kept open: the loop runs one read at a time, so it never needs a second,
+    and a pool of its own means a read never waits for a connection the thread pool's writes
+    hold (a wait there would stall every request of the process).
+    """
+    return make_engine(database_url, pool_size=1, max_overflow=0)
+
+
 def _sqlite_pragmas(connection: Any, _: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

