@@ -1,5 +1,5 @@
 """`python -m strangler` is the `strangler` command."""
 
-from strangler.cli.app import app
+from strangler.cli.app import main
 
-app()
+main()

@@ -2,96 +2,82 @@
 
 It holds no logic of its own: the conductor moves a migration, the runtime runs processes, the
 data path moves data, the comparison measures. Everything it acts on is the workspace of the
-current folder (its `strangler.toml`, else the bundled forum example).
+current folder (its `strangler.toml`, else the bundled forum example). Each command's module
+is imported only when that command runs, so `strangler --help` answers at once. This module
+must never import a command's module at import time.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import importlib
+from typing import Any
 
 import typer
-from rich.console import Console
+import typer.core
 
-from strangler.cli import compare_commands, demo, migration_commands, report_commands, run_commands
-from strangler.cli.data_commands import data_app
-from strangler.cli.run_commands import print_seeded, seed_progress
-from strangler.datapath import schemas
-from strangler.runtime.home import Home
-from strangler.runtime.system import seed_if_empty
-from strangler.workspace.discover import discover_routes, inventory_text
+# name -> (where the command is, its one-line help for `strangler --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("strangler.cli.run_commands:up", "Run this folder's system in the foreground."),
+    "down": ("strangler.cli.run_commands:down", "Stop the system this folder runs."),
+    "status": ("strangler.cli.run_commands:status", "One screen: routes, processes, data."),
+    "extract": ("strangler.cli.migration_commands:extract",
+                "Extract a context from the monolith, gate by gate."),
+    "rollback": ("strangler.cli.migration_commands:rollback",
+                 "Give a context back to the monolith, every write included."),
+    "stage": ("strangler.cli.migration_commands:stage_app", "The stages: list, goto."),
+    "check": ("strangler.cli.migration_commands:check_command",
+              "Check the running system is what its stage says."),
+    "demo": ("strangler.cli.demo:demo",
+             "The whole migration under load, then the short comparison."),
+    "compare": ("strangler.cli.compare_commands:compare",
+                "The load comparison of every architecture."),
+    "report": ("strangler.cli.report_commands:report", "Render a saved comparison again."),
+    "diff-reports": ("strangler.cli.report_commands:diff_reports",
+                     "Compare two saved comparison reports."),
+    "seed": ("strangler.cli.workspace_commands:seed_command",
+             "Fill the monolith's database with the workspace's seed data."),
+    "db": ("strangler.cli.workspace_commands:db_app", "Schemas: alembic for any database."),
+    "routes": ("strangler.cli.workspace_commands:routes_app",
+               "Routes: the inventory, each stage's table, exports."),
+    "data": ("strangler.cli.data_commands:data_app",
+             "The data path by hand: backfill, verify, repair, sync, cutover."),
+}  # fmt: skip
 
-app = typer.Typer(
-    help="Migrate a Flask monolith to services, step by step.", no_args_is_help=True
+
+class LazyCommands(typer.core.TyperGroup):
+    """A click group that imports a command's module only to run (or describe) it."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in COMMANDS:
+            return None
+        module_name, _, attribute = COMMANDS[name][0].partition(":")
+        found: Any = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(found, typer.Typer):
+            group = typer.main.get_group(found)
+            group.name = name
+            return group
+        single = typer.Typer()
+        single.command(name)(found)
+        command = typer.main.get_command(single)
+        command.name = name
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, short) for name, (_, short) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+app = LazyCommands(
+    name="strangler",
+    help="Migrate a Flask monolith to services, step by step, and measure what it changes.",
+    no_args_is_help=True,
 )
-db_app = typer.Typer(help="Schemas: run any database's alembic migrations.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-routes_app = typer.Typer(
-    help="The routes: the inventory and each stage's table.", no_args_is_help=True
-)
-app.add_typer(routes_app, name="routes")
-app.add_typer(data_app, name="data")
-console = Console()
-
-app.command()(run_commands.up)
-app.command()(run_commands.down)
-app.command()(run_commands.status)
-migration_commands.register(app)
-app.command()(demo.demo)
-app.command()(compare_commands.compare)
-app.command()(report_commands.report)
-app.command("diff-reports")(report_commands.diff_reports)
 
 
-@app.command("seed")
-def seed_command(
-    scale: float = typer.Option(1.0, help="Seed size (the forum: 1.0 = 1,000 users)."),
-    seed_value: int = typer.Option(42, "--seed", help="Same seed, same rows."),
-) -> None:
-    """Migrate the monolith's database and fill it with the workspace's seed data."""
-    home = Home.here()
-    if home.workspace.spec.monolith.seed is None:
-        console.print(f"[red]error[/]: {home.workspace.file} names no seed hook ([monolith] seed)")
-        raise typer.Exit(1)
-    with seed_progress() as report:
-        result = seed_if_empty(home, scale, seed_value, report)
-    if result is None:
-        console.print("the monolith's database holds data already: nothing seeded")
-        return
-    print_seeded(result)
-
-
-@db_app.command("upgrade")
-def db_upgrade(name: str = typer.Argument("monolith"), revision: str = "head") -> None:
-    """Upgrade database NAME (the monolith's or a context's) to REVISION."""
-    home = Home.here()
-    schemas.upgrade(name, home.database_url(name), revision, home.workspace)
-    console.print(f"{name}: upgraded to {revision}")
-
-
-@db_app.command("downgrade")
-def db_downgrade(name: str = typer.Argument("monolith"), revision: str = "base") -> None:
-    """Downgrade database NAME to REVISION (base removes every table)."""
-    home = Home.here()
-    schemas.downgrade(name, home.database_url(name), revision, home.workspace)
-    console.print(f"{name}: downgraded to {revision}")
-
-
-@routes_app.command("discover")
-def routes_discover(
-    output: Path | None = typer.Option(None, help="Write the routes here instead of stdout."),
-) -> None:
-    """List every endpoint of the monolith's URL map as `[[routes]]` of a workspace file."""
-    home = Home.here()
-    workspace = home.workspace
-    for name, value in {
-        workspace.url_variable("monolith"): home.database_url("monolith"),
-        "STRANGLER_TOKEN_SECRET": home.token_secret(),
-    }.items():
-        os.environ.setdefault(name, value)
-    text = inventory_text(discover_routes(workspace.resolve(workspace.spec.monolith.app)))
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text)
-        console.print(f"wrote {output}")
+def main() -> None:
+    """The `strangler` script."""
+    app()

@@ -110,11 +110,3 @@ def check_command() -> None:
         console.print(f"[red]stage {stage} check failed[/]: {len(failed)} of {len(findings)}")
         raise typer.Exit(1)
     console.print(f"[green]stage {stage} checked[/]: {len(findings)} checks passed")
-
-
-def register(app: typer.Typer) -> None:
-    """Add these commands to the `strangler` app."""
-    app.command()(extract)
-    app.command()(rollback)
-    app.command("check")(check_command)
-    app.add_typer(stage_app, name="stage")

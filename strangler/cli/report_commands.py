@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from strangler.compare import report_diff
 from strangler.compare.report import write_report
@@ -88,6 +89,20 @@ def diff_reports(
     if markdown:
         console.out(report_diff.markdown(found), end="")
     else:
-        console.print(report_diff.rich_table(found))
+        console.print(rich_table(found))
     if fail_on_regression and found.regressions:
         raise typer.Exit(REGRESSION)
+
+
+def rich_table(found: report_diff.ReportDiff) -> Table:
+    """The diff as a rich table; regressions in red, the notes in its caption."""
+    table = Table(
+        title="Load comparison: before -> after", caption="\n".join(report_diff.notes(found))
+    )
+    for header in report_diff.HEADERS:
+        table.add_column(
+            header, justify="right" if header in ("before", "after", "change") else "left"
+        )
+    for change in found.changes:
+        table.add_row(*report_diff.cells(change), style="red" if change.is_regression else None)
+    return table

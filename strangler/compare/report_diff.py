@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rich.table import Table
 
 from strangler.compare import analysis
 from strangler.compare.results import Architecture, Comparison, Settings
@@ -174,7 +173,7 @@ def _isolation(architecture: Architecture, settings: Settings) -> float | None:
 HEADERS = ["architecture", "figure", "before", "after", "change", "verdict"]
 
 
-def _cells(change: Change) -> list[str]:
+def cells(change: Change) -> list[str]:
     digits = 2 if change.figure.startswith(("CPU", "isolation")) else 0
     percent = change.percent
     return [
@@ -191,7 +190,7 @@ def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def _notes(found: ReportDiff) -> list[str]:
+def notes(found: ReportDiff) -> list[str]:
     notes = [f"settings differ (forced): {line}" for line in found.differences]
     if found.only_before:
         notes.append("only in the report before: " + ", ".join(found.only_before))
@@ -202,25 +201,14 @@ def _notes(found: ReportDiff) -> list[str]:
     return notes
 
 
-def rich_table(found: ReportDiff) -> Table:
-    """The diff as a rich table; regressions in red, the notes in its caption."""
-    table = Table(title="Load comparison: before -> after", caption="\n".join(_notes(found)))
-    for header in HEADERS:
-        table.add_column(
-            header, justify="right" if header in ("before", "after", "change") else "left"
-        )
-    for change in found.changes:
-        table.add_row(*_cells(change), style="red" if change.is_regression else None)
-    return table
-
 
 def markdown(found: ReportDiff) -> str:
     """The diff as Markdown: a table, then the notes."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
     for change in found.changes:
-        cells = _cells(change)
+        cells = cells(change)
         if change.is_regression:
             cells[-1] = "**REGRESSION**"
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", *[f"- {note}" for note in _notes(found)]]
+    lines += ["", *[f"- {note}" for note in notes(found)]]
     return "\n".join(lines) + "\n"
