@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
 from strangler.compare import analysis
 from strangler.compare.results import Architecture, Comparison, Settings
 
@@ -206,9 +205,9 @@ def markdown(found: ReportDiff) -> str:
     """The diff as Markdown: a table, then the notes."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
     for change in found.changes:
-        cells = cells(change)
+        row = cells(change)
         if change.is_regression:
-            cells[-1] = "**REGRESSION**"
-        lines.append("| " + " | ".join(cells) + " |")
+            row[-1] = "**REGRESSION**"
+        lines.append("| " + " | ".join(row) + " |")
     lines += ["", *[f"- {note}" for note in notes(found)]]
     return "\n".join(lines) + "\n"

@@ -25,9 +25,12 @@ def test_ten_upgrades_at_once_all_succeed_and_apply_each_revision_once(
         started = [
             subprocess.Popen(
                 [sys.executable, "-m", "strangler", "db", "upgrade", "users"],
-                cwd=tmp_path, env=env, text=True,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                cwd=tmp_path,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             for _ in range(10)
         ]
         outputs = [process.communicate(timeout=300)[0] for process in started]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from strangler.cli.data_commands import data_app
 from strangler.datapath.link import Link
