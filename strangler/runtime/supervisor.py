@@ -45,6 +45,8 @@ from strangler.runtime.run_record import (
 # What `desired` returns: the revision it reflects, the stage, and the topology to run.
 Desired = Callable[[], tuple[int, int, Topology]]
 MAX_RESTART_PAUSE = 10.0
+# A process healthy this long counts as recovered: its next crash restarts it after 1 s again.
+STEADY_SECONDS = 30.0
 
 
 def fingerprint(spec: ProcessSpec) -> str:
@@ -60,6 +62,8 @@ class _Child:
     process: ManagedProcess | AdoptedProcess
     record: ProcessRecord
     next_restart: float = 0.0
+    healthy_since: float | None = None  # monotonic
+    crashes: int = 0  # in a row, without a healthy spell of STEADY_SECONDS between them
 
 
 class Supervisor:
@@ -185,7 +189,7 @@ class Supervisor:
                 self.notify(f"stopped {name} (pid {found.pid}) an earlier run left")
         self._orphans = {}
 
-    def _start(self, spec: ProcessSpec, restarts: int = 0) -> None:
+    def _start(self, spec: ProcessSpec, restarts: int = 0, crashes: int = 0) -> None:
         log_path = self.logs / f"{spec.name}.log"
         process = start(spec.name, spec.argv, spec.env, spec.health_url, log_path)
         record = ProcessRecord(
@@ -199,23 +203,29 @@ class Supervisor:
             log=str(log_path),
             restarts=restarts,
         )
-        self.children[spec.name] = _Child(spec, process, record)
+        self.children[spec.name] = _Child(spec, process, record, crashes=crashes)
 
     def _watch(self, child: _Child) -> None:
         record = child.record
         if not child.process.is_running:
             if record.state != "failed":
                 code = child.process.returncode
-                pause = min(MAX_RESTART_PAUSE, 2.0**record.restarts)
+                steady = child.healthy_since is not None and (
+                    time.monotonic() - child.healthy_since >= STEADY_SECONDS
+                )
+                child.crashes = 0 if steady else child.crashes
+                pause = min(MAX_RESTART_PAUSE, 2.0**child.crashes)
+                child.crashes += 1
                 record.state, record.detail = "failed", f"exited with {code}; log: {record.log}"
                 child.next_restart = time.monotonic() + pause
                 self.notify(f"{record.name} exited with {code}; restarting in {pause:.0f}s")
             elif time.monotonic() >= child.next_restart:
                 child.process.stop()
-                self._start(child.spec, record.restarts + 1)
+                self._start(child.spec, record.restarts + 1, child.crashes)
             return
         if record.state != "healthy" and self._answers(record.health_url):
             record.state, record.detail = "healthy", None
+            child.healthy_since = time.monotonic()
 
     def _answers(self, url: str) -> bool:
         return answers(url, self._http)
