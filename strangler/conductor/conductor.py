@@ -16,7 +16,7 @@ from typing import Any
 
 from strangler.conductor import faults
 from strangler.conductor.events import Event, Listener, Step, ignore
-from strangler.conductor.gates.base import GateFailed
+from strangler.conductor.gates.base import Gate, GateFailed
 from strangler.conductor.ports import Runtime
 from strangler.conductor.settings import GateSettings
 from strangler.datapath.link import Link
@@ -39,6 +39,9 @@ class Conductor:
     runtime: Runtime
     settings: GateSettings
     listen: Listener = ignore
+    # Collaborators a logic test may stand in for (None: the real ones).
+    data_plane: Callable[[], ProxyAdmin] | None = None
+    gates: Callable[[Conductor, int], list[Gate]] | None = None  # the gates into a stage
 
     def __post_init__(self) -> None:
         self.file = StateFile(self.home.state_file)
@@ -61,6 +64,8 @@ class Conductor:
         return self.runtime.public_url
 
     def admin(self) -> ProxyAdmin:
+        if self.data_plane is not None:
+            return self.data_plane()
         return ProxyAdmin(self.runtime.admin_url, self.home.admin_token())
 
     def link(self, context: str) -> Link:

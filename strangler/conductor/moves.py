@@ -66,6 +66,8 @@ def retirement(conductor: Conductor, stage: int) -> list[Gate]:
 
 def gates_of(conductor: Conductor, stage: int) -> list[Gate]:
     """The gates of the move forward into `stage`."""
+    if conductor.gates is not None:
+        return conductor.gates(conductor, stage)
     found = conductor.migration.stage(stage)
     if found.extracts is not None:
         return extraction(conductor, found.extracts)

@@ -46,16 +46,24 @@ class Supervised:
         found.check_identity()
         return found
 
-    def check_identity(self) -> None:
-        """Refuse a proxy that answers for another folder's system (its port was taken)."""
-        try:
-            answer = httpx.get(
-                f"{self.record.admin_url}/_admin/identity",
-                headers={"Authorization": f"Bearer {self.home.admin_token()}"},
-                timeout=5,
-            )
-        except httpx.HTTPError as error:
-            raise NotRunning(f"this folder's proxy does not answer: {error}") from error
+    def check_identity(self, patience: float = 30.0) -> None:
+        """Refuse a proxy that answers for another folder's system (its port was taken); wait
+        up to `patience` seconds for one the supervisor is restarting."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                answer = httpx.get(
+                    f"{self.record.admin_url}/_admin/identity",
+                    headers={"Authorization": f"Bearer {self.home.admin_token()}"},
+                    timeout=5,
+                )
+                break
+            except httpx.HTTPError as error:
+                record = read_run(self.home.run_file)
+                if time.monotonic() > deadline or record is None or not supervisor_alive(record):
+                    raise NotRunning(f"this folder's proxy does not answer: {error}") from error
+                self.record = record
+                time.sleep(0.5)
         system = answer.json().get("system") if answer.status_code == 200 else None
         if system != self.home.system_id():
             raise NotRunning(

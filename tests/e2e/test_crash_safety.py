@@ -113,9 +113,15 @@ class System:
         return (self.folder / "up.log").read_text()
 
     def pid_of(self, name: str) -> int:
-        record = read_run(self.folder / ".strangler" / "run.json")
-        assert record is not None
-        return record.processes[name].pid
+        """The pid of process `name` once it runs, healthy (a restart may be under way)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            record = read_run(self.folder / ".strangler" / "run.json")
+            found = record.processes.get(name) if record else None
+            if found is not None and found.state == "healthy" and psutil.pid_exists(found.pid):
+                return found.pid
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not run healthy again")
 
     def kill_everything(self) -> None:
         """The supervisor, its processes and their workers, at once (a power cut)."""
