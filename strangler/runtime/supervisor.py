@@ -98,6 +98,7 @@ class Supervisor:
         )
         self._http = httpx.Client(timeout=1.0)
         self._orphans: dict[str, ProcessRecord] = {}
+        self._has_settled = False  # once every process ran healthy, starts are news
         if adopt is not None:
             # Keep the ports the processes to adopt listen on (their environments name them).
             self.ports = {**adopt.ports, front: public_port}
@@ -121,7 +122,7 @@ class Supervisor:
         if self._orphans:
             self._adopt(wanted)
         for name in [name for name in reversed(list(self.children)) if name not in wanted]:
-            self._stop(name, "no longer needed")
+            self._stop(name, "the migration no longer needs it")
         for spec in specs:
             child = self.children.get(spec.name)
             if child is not None and (child.spec.argv, child.spec.env) != (spec.argv, spec.env):
@@ -137,6 +138,7 @@ class Supervisor:
         self.record.processes = {name: child.record for name, child in self.children.items()}
         if self.record.is_settled:
             self.record.applied_revision = revision
+            self._has_settled = True
         write_run(self.run_file, self.record)
         return self.record
 
@@ -190,6 +192,8 @@ class Supervisor:
         self._orphans = {}
 
     def _start(self, spec: ProcessSpec, restarts: int = 0, crashes: int = 0) -> None:
+        if self._has_settled and not restarts:
+            self.notify(f"started {spec.name}: the migration needs it")
         log_path = self.logs / f"{spec.name}.log"
         process = start(spec.name, spec.argv, spec.env, spec.health_url, log_path)
         record = ProcessRecord(
