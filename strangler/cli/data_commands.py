@@ -22,6 +22,7 @@ from strangler.datapath import apply, backfill, capture, cutover, schemas, state
 from strangler.datapath.contexts import Direction, Owner, UnknownContext, context_names
 from strangler.datapath.link import Link
 from strangler.runtime.home import Home
+from strangler.runtime.run_record import read_run
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 
 data_app = typer.Typer(
@@ -33,7 +34,9 @@ data_app.add_typer(capture_app, name="capture")
 console = Console()
 T = TypeVar("T")
 CONTEXT = typer.Argument(..., help="A context whose tables move (see strangler.toml).")
-PROXY_URL = typer.Option("http://127.0.0.1:8000", help="The strangler proxy (admin API).")
+PROXY_URL = typer.Option(
+    None, help="The proxy's admin API (default: this folder's running system's)."
+)
 MAX_FREEZE = typer.Option(30.0, help="Seconds the write freeze may last at most.")
 CHUNK_ROWS = typer.Option(backfill.DEFAULT_CHUNK_ROWS, min=1, max=100_000, help="Rows per chunk.")
 
@@ -180,9 +183,20 @@ def status_command(
     console.print(table)
 
 
-def _move(context: str, proxy_url: str, max_freeze: float, to: str) -> None:
+def _admin_url(home: Home, given: str | None) -> str:
+    """The admin API to use: the one given, else the one this folder's system records."""
+    if given:
+        return given
+    record = read_run(home.run_file)
+    if record is None:
+        raise _fail("nothing runs from this folder: give --proxy-url, or start `strangler up`")
+    return record.admin_url
+
+
+def _move(context: str, proxy_url: str | None, max_freeze: float, to: str) -> None:
     """Run a cutover or a rollback, printing each step, then the freeze window it took."""
-    admin = ProxyAdmin(proxy_url, Home.here().admin_token())
+    home = Home.here()
+    admin = ProxyAdmin(_admin_url(home, proxy_url), home.admin_token())
     move = cutover.cutover if to == "service" else cutover.rollback
     try:
         with _link(context) as link:
@@ -200,7 +214,7 @@ def _move(context: str, proxy_url: str, max_freeze: float, to: str) -> None:
 
 @data_app.command("cutover")
 def cutover_command(
-    context: str = CONTEXT, proxy_url: str = PROXY_URL, max_freeze: float = MAX_FREEZE
+    context: str = CONTEXT, proxy_url: str | None = PROXY_URL, max_freeze: float = MAX_FREEZE
 ) -> None:
     """Move CONTEXT's data and writes to its service, with a bounded write freeze."""
     _move(context, proxy_url, max_freeze, "service")
@@ -208,7 +222,7 @@ def cutover_command(
 
 @data_app.command("rollback")
 def rollback_command(
-    context: str = CONTEXT, proxy_url: str = PROXY_URL, max_freeze: float = MAX_FREEZE
+    context: str = CONTEXT, proxy_url: str | None = PROXY_URL, max_freeze: float = MAX_FREEZE
 ) -> None:
     """Give CONTEXT's data and writes back to the monolith, with every service-side write."""
     _move(context, proxy_url, max_freeze, "monolith")
