@@ -27,7 +27,7 @@ from strangler_proxy.anti_forgery import AntiForgery
 from strangler_proxy.audit import AuditLog
 from strangler_proxy.breaker import Breakers
 from strangler_proxy.canary import CanaryAssigner
-from strangler_proxy.forwarding import Forwarder, Receive, Send
+from strangler_proxy.forwarding import Forwarder, Forwarding, Receive, Send
 from strangler_proxy.freeze import Freezes
 from strangler_proxy.limits import UPGRADE_REFUSED, Refusal
 from strangler_proxy.metrics import ProxyMetrics
@@ -45,13 +45,13 @@ log = get_logger("proxy")
 class ProxyApp:
     """The ASGI entry point of one proxy process."""
 
-    def __init__(self, settings: ProxySettings) -> None:
+    def __init__(self, settings: ProxySettings, forwarder: Forwarding | None = None) -> None:
         self.settings = settings
         self.metrics = ProxyMetrics()
         self.audit = AuditLog(settings.audit_log_path)
         state = StateFile(settings.state_path) if settings.state_path is not None else None
         self.store = TableStore(settings.upstream_urls(), self.audit, state)
-        self.forwarder = Forwarder(
+        self.forwarder: Forwarding = forwarder or Forwarder(
             settings.pool_limit, settings.pool_limit_per_upstream, settings.keepalive_seconds
         )
         self.breakers = Breakers(settings.breaker_failure_threshold, settings.breaker_open_seconds)
@@ -318,6 +318,9 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
-def create_app(settings: ProxySettings | None = None) -> ProxyApp:
-    """The proxy's ASGI app; settings default to `ProxySettings()` read from the environment."""
-    return ProxyApp(settings if settings is not None else ProxySettings())
+def create_app(
+    settings: ProxySettings | None = None, forwarder: Forwarding | None = None
+) -> ProxyApp:
+    """The proxy's ASGI app; settings default to `ProxySettings()` read from the environment,
+    forwarding to the upstreams over sockets unless another `forwarder` is given."""
+    return ProxyApp(settings if settings is not None else ProxySettings(), forwarder)

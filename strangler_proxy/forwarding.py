@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -194,6 +194,48 @@ class OpenedResponse:
         self._pool.release(self._origin, self._connection)
 
 
+class UpstreamResponse(Protocol):
+    """What forwarding hands the proxy: an upstream response whose head has arrived."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | None  # the whole body when small; None: still to be read (`read_chunk`)
+    content_type: str
+
+    async def read_chunk(self) -> bytes: ...
+
+    def replace_error_page(self, upstream: str, request_id: str) -> None: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Forwarding(Protocol):
+    """The proxy's way to its upstreams (`Forwarder` over sockets; an in-memory fake in the
+    logic tests)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def session(self) -> aiohttp.ClientSession: ...
+
+    def timeout(self, connect: float, read: float) -> Timeouts: ...
+
+    async def open_response(
+        self,
+        method: str,
+        base_url: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | BodyStream | None,
+        timeout: Timeouts,
+        request_id: str,
+    ) -> UpstreamResponse: ...
+
+
 class Forwarder:
     """Owns the connection pools; one per proxy process, opened in the lifespan.
 
@@ -304,7 +346,7 @@ class Forwarder:
         return opened
 
 
-async def relay(opened: OpenedResponse, send: Send, tee_limit: int = 0) -> bytes | None:
+async def relay(opened: UpstreamResponse, send: Send, tee_limit: int = 0) -> bytes | None:
     """Send the response to the client; return up to `tee_limit` bytes of it (None if more).
 
     Raises UpstreamBroke when the upstream dies after the head went out: the only honest thing
@@ -326,7 +368,7 @@ async def relay(opened: OpenedResponse, send: Send, tee_limit: int = 0) -> bytes
     return kept
 
 
-async def _stream(opened: OpenedResponse, send: Send, tee_limit: int) -> bytes | None:
+async def _stream(opened: UpstreamResponse, send: Send, tee_limit: int) -> bytes | None:
     kept: list[bytes] | None = [] if tee_limit else None
     kept_size = 0
     while True:

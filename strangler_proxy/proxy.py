@@ -26,12 +26,12 @@ from strangler_proxy.forwarding import (
     BodyStream,
     BodyTooLarge,
     ClientGone,
-    Forwarder,
-    OpenedResponse,
+    Forwarding,
     Receive,
     Send,
     UpstreamBroke,
     UpstreamFailed,
+    UpstreamResponse,
     read_body,
     relay,
 )
@@ -77,7 +77,7 @@ class Proxy:
         self,
         settings: ProxySettings,
         store: TableStore,
-        forwarder: Forwarder,
+        forwarder: Forwarding,
         breakers: Breakers,
         assigner: CanaryAssigner,
         shadow: ShadowRunner,
@@ -305,7 +305,7 @@ class Proxy:
         snapshot: Snapshot,
         plan: Plan,
         incoming: IncomingRequest,
-        opened: OpenedResponse,
+        opened: UpstreamResponse,
         kept: bytes | None,
     ) -> None:
         route = plan.route
