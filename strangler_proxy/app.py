@@ -38,6 +38,7 @@ from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
 from strangler_proxy.table import TableError
+from strangler_proxy.tracing import proxy_tracing, shadow_trace_configs
 
 log = get_logger("proxy")
 
@@ -235,8 +236,9 @@ class ProxyApp:
         self.metrics.table_version.set(self.store.current.version)
 
     async def startup(self) -> None:
-        configure_logging("proxy", self.settings.log_level)
-        await self.forwarder.start()
+        configure_logging("proxy", self.settings.log_level)  # and tracing, as the env says
+        self.proxy.tracing = proxy_tracing()
+        await self.forwarder.start(shadow_trace_configs())
         if self.access_log is not None:
             self.access_log.start()
         path = self.settings.route_table_path

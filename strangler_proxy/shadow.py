@@ -3,9 +3,10 @@
 The monolith's answer has already gone to the client when a comparison starts; the copy runs
 as a background task under a bounded semaphore and is dropped, not queued, when the bound is
 reached, so shadowing can never change a client's response nor hold it up. The copy keeps the
-original Host and headers and adds `X-Strangler-Shadow: 1`. Noise is learned by sending every
-Nth request of a route to the monolith a second time: fields that differ between two monolith
-answers are ignored from then on. This module must never shadow an unsafe method.
+original Host and headers and adds `X-Strangler-Shadow: 1`; with tracing on, the copy is a
+client span (the aiohttp instrumentation's) under the request's span. Noise is learned by
+sending every Nth request of a route to the monolith a second time: fields that differ between
+two monolith answers are ignored from then on. This module must never shadow an unsafe method.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from yarl import URL
 
 from strangler.plumbing.logs import get_logger
@@ -54,6 +57,7 @@ class ShadowJob:
     monolith_url: str
     monolith_answer: Answer
     ignore_fields: tuple[str, ...] = ()
+    parent_span: Any = None  # the request's span, when tracing
 
 
 @dataclass
@@ -159,6 +163,16 @@ class ShadowRunner:
             )
 
     async def _run(self, job: ShadowJob) -> None:
+        if job.parent_span is None:
+            await self._run_compared(job)
+            return
+        token = otel_context.attach(trace.set_span_in_context(job.parent_span))
+        try:
+            await self._run_compared(job)
+        finally:
+            otel_context.detach(token)
+
+    async def _run_compared(self, job: ShadowJob) -> None:
         async with self._slots:
             name = job.route.name
             stats = self._stats(name)

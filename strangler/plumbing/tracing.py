@@ -52,16 +52,16 @@ class TracingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    sdk_disabled: bool = Field(False, validation_alias="OTEL_SDK_DISABLED")
-    traces_exporter: str = Field("otlp", validation_alias="OTEL_TRACES_EXPORTER")
+    sdk_disabled: bool = Field(default=False, validation_alias="OTEL_SDK_DISABLED")
+    traces_exporter: str = Field(default="otlp", validation_alias="OTEL_TRACES_EXPORTER")
     otlp_endpoint: str | None = Field(
-        None,
+        default=None,
         validation_alias=AliasChoices(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
         ),
     )
-    service_name: str | None = Field(None, validation_alias="OTEL_SERVICE_NAME")
-    traces_dir: Path | None = Field(None, validation_alias=TRACES_DIR_VARIABLE)
+    service_name: str | None = Field(default=None, validation_alias="OTEL_SERVICE_NAME")
+    traces_dir: Path | None = Field(default=None, validation_alias=TRACES_DIR_VARIABLE)
 
     @property
     def exports(self) -> bool:
