@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,17 +67,25 @@ class RouteShadowStats:
     mismatched: int = 0
     errors: int = 0
     dropped: int = 0
+    raw_mismatched: int = 0  # differing before any noise rule (ignore rules, learned noise)
     learned_noise: dict[str, str] = field(default_factory=dict)
+    fields: Counter[str] = field(default_factory=Counter)  # after the rules, how often each
 
     def describe(self) -> dict[str, Any]:
         rate = self.mismatched / self.compared if self.compared else 0.0
+        raw_rate = self.raw_mismatched / self.compared if self.compared else 0.0
         return {
             "compared": self.compared,
             "matched": self.matched,
             "mismatched": self.mismatched,
+            "raw_mismatched": self.raw_mismatched,
             "errors": self.errors,
             "dropped": self.dropped,
             "mismatch_rate": round(rate, 4),
+            "raw_mismatch_rate": round(raw_rate, 4),
+            "top_fields": [
+                {"field": name, "count": count} for name, count in self.fields.most_common(10)
+            ],
             "learned_noise": [
                 {"field": name, "reason": reason}
                 for name, reason in sorted(self.learned_noise.items())
@@ -216,17 +224,20 @@ class ShadowRunner:
     def _compare(self, job: ShadowJob, service: Answer, stats: RouteShadowStats) -> None:
         monolith = job.monolith_answer
         fields: list[str]
+        raw: list[str]
         if monolith.status != service.status:
-            fields = ["status"]
+            fields = raw = ["status"]
         else:
             try:
-                fields = unexplained(
-                    _decode_json(monolith), _decode_json(service), self._ignore_patterns(job, stats)
-                )
+                first, second = _decode_json(monolith), _decode_json(service)
+                fields = unexplained(first, second, self._ignore_patterns(job, stats))
+                raw = fields or unexplained(first, second, [])
             except ValueError:
                 is_same = monolith.body is not None and monolith.body == service.body
-                fields = [] if is_same else ["body"]
+                fields = raw = [] if is_same else ["body"]
         stats.compared += 1
+        stats.raw_mismatched += bool(raw)
+        stats.fields.update(generalise(name) for name in fields[:MAX_FIELDS_PER_SAMPLE])
         if not fields:
             stats.matched += 1
             self._metrics.shadow.labels(job.route.name, "match").inc()
@@ -254,7 +265,7 @@ class ShadowRunner:
         }
 
 
-def _excerpt(body: bytes | None, limit: int = 500) -> str | None:
+def _excerpt(body: bytes | None, limit: int = 4000) -> str | None:
     if body is None:
         return None
     return body[:limit].decode("utf-8", errors="replace")
