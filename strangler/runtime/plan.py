@@ -136,6 +136,8 @@ def plan(
     tracing = tracing_environment(places.state_dir)
     return [
         ProcessSpec(spec.name, spec.argv, {**tracing, **spec.env}, spec.port, spec.health_path)
+        if spec.name != CONSOLE  # its own polling every second would bury the system's traces
+        else spec
         for spec in specs
     ]
 
