@@ -1,4 +1,4 @@
-"""The console's logic, in process: who may sign in, what each button runs, what the page is told."""
+"""The console's logic, in process: who signs in, what each button runs, what the page is told."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from strangler.console.actions import ActionRefused, command_for
 from strangler.console.app import create_app
 from strangler.console.sessions import COOKIE, SessionCsrf, Sessions, cookie_header
 from strangler.console.settings import ConsoleSettings
+from strangler.console.traces import calls, waterfall
 from strangler.console.traffic import flows, parse
 from strangler.plumbing.trace_spool import SpanRecord
-from strangler.console.traces import calls, waterfall
 from strangler.runtime.home import Home
 from strangler.state import MigrationState, Moving
 from strangler.workspace import find_workspace
@@ -136,7 +136,8 @@ def test_traffic_is_the_rate_error_share_and_latency_between_two_scrapes() -> No
 
 
 def span(span_id: str, parent: str | None, service: str, start: int, end: int) -> SpanRecord:
-    return SpanRecord("t" * 32, span_id, parent, f"work of {service}", "server", service, start, end)
+    name = f"work of {service}"
+    return SpanRecord("t" * 32, span_id, parent, name, "server", service, start, end)
 
 
 def test_a_waterfall_puts_each_span_under_its_parent_on_the_traces_time_axis() -> None:
