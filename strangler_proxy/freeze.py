@@ -248,7 +248,7 @@ class Freezes:
         freeze.thawed.set()
         self.active.labels(context).set(0)
         described = freeze.describe()
-        self.last_duration.labels(context).set(described["frozen_seconds"])
+        self.last_duration.labels(context).set(float(str(described["frozen_seconds"])))
         self.audit.append(
             actor, "thaw", reason, outcome="applied", context=context,
             frozen_seconds=described["frozen_seconds"],
