@@ -253,6 +253,11 @@ def main() -> None:
         "--no-wrk", action="store_true", help="use the aiohttp client even if wrk exists"
     )
     parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="the strangler proxy records a span per request and per upstream attempt",
+    )
+    parser.add_argument(
         "--reference",
         action="store_true",
         help="also measure a minimal aiohttp proxy (the trivial backend only)",
@@ -286,7 +291,9 @@ def main() -> None:
             fronts_of: dict[str, dict[str, str | None]] = {}
             for backend, base in bases.items():
                 proxy_url = stack.enter_context(
-                    strangler_proxy(free_port(), base, workdir, logs, access_log)
+                    strangler_proxy(
+                        free_port(), base, workdir, logs, access_log, arguments.traced
+                    )
                 )
                 fronts_of[backend] = {
                     "direct": base,

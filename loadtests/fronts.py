@@ -157,18 +157,25 @@ def _stage_zero(workdir: Path) -> Path:
 
 @contextmanager
 def strangler_proxy(
-    port: int, upstream: str, workdir: Path, logs: Path, access_log: bool
+    port: int, upstream: str, workdir: Path, logs: Path, access_log: bool, traced: bool = False
 ) -> Iterator[str]:
-    """The proxy with the command line and environment `strangler up` gives it (stage 0)."""
-    from strangler.runtime.launch import proxy_command, proxy_environment
+    """The proxy with the command line and environment `strangler up` gives it (stage 0): a
+    fresh migration state of its own, whose routes start as stage 0's table. `traced`: with
+    tracing on, its spans going to a trace spool as under `strangler up`."""
+    from strangler.runtime.launch import proxy_environment
 
+    state = workdir / f"proxy-{port}" / "migration.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
     env = {
-        **proxy_environment(
-            upstream, {}, _stage_zero(workdir), "bench-admin-token", TOKEN_SECRET, workdir
-        ),
+        **proxy_environment(upstream, {}, state, "bench-admin-token", TOKEN_SECRET, workdir),
+        "PROXY_ROUTE_TABLE_PATH": str(_stage_zero(workdir)),
         "PROXY_AUDIT_LOG_PATH": str(workdir / f"audit-{port}.jsonl"),
         "PROXY_ACCESS_LOG": "true" if access_log else "false",
     }
+    if traced:
+        env["STRANGLER_TRACES_DIR"] = str(workdir / "traces")
+    from strangler.runtime.launch import proxy_command
+
     with _process(
         f"proxy-{port}", proxy_command(port), env, f"http://127.0.0.1:{port}/healthz", logs
     ):

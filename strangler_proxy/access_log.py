@@ -22,11 +22,12 @@ from typing import Any, TextIO
 
 _LINE = (
     '{"event": "request", "level": "info", "service": "proxy", "logger": "access",'
-    ' "request_id": %s, "method": %s, "path": %s, "route": %s, "target": %s, "status": %s,'
-    ' "fallback": %s, "duration_ms": %s, "timestamp": "%s"}'
+    ' "request_id": %s, "trace_id": "%s", "method": %s, "path": %s, "route": %s,'
+    ' "target": %s, "status": %s, "fallback": %s, "duration_ms": %s, "timestamp": "%s"}'
 )
-# request_id, method, path, route, target, status, fallback, duration in seconds, wall-clock time
-Record = tuple[str, str, str, str, str, int, str | None, float, float]
+# request_id, trace id (hex, as the traceparent sent upstream has it), method, path, route,
+# target, status, fallback, duration in seconds, wall-clock time
+Record = tuple[str, str, str, str, str, str, int, str | None, float, float]
 
 
 def json_value(value: Any) -> str:
@@ -80,9 +81,13 @@ class AccessLog:
         status: int,
         fallback: str | None,
         seconds: float,
+        trace_id: str = "",
     ) -> None:
         self._pending.append(
-            (request_id, method, path, route, target, status, fallback, seconds, time.time())
+            (
+                request_id, trace_id, method, path, route, target, status, fallback, seconds,
+                time.time(),
+            )
         )
 
     def flush(self) -> None:
@@ -96,6 +101,7 @@ class AccessLog:
             _LINE
             % (
                 text(request_id),
+                trace_id,
                 text(method),
                 text(path),
                 text(route),
@@ -105,9 +111,10 @@ class AccessLog:
                 json_value(round(seconds * 1000, 3)),
                 stamp(moment),
             )
-            for request_id, method, path, route, target, status, fallback, seconds, moment in (
-                pending
-            )
+            for (
+                request_id, trace_id, method, path, route, target, status, fallback, seconds,
+                moment,
+            ) in pending
         ]
         stream.write("\n".join(lines) + "\n")
         stream.flush()

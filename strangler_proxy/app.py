@@ -38,8 +38,10 @@ from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
 from strangler_proxy.table import TableError
+from strangler_proxy.tracing import proxy_tracing, shadow_trace_configs
 
 log = get_logger("proxy")
+BREAKER_STATES = ("closed", "half_open", "open")
 
 
 class ProxyApp:
@@ -222,21 +224,20 @@ class ProxyApp:
 
     def _refresh_gauges(self) -> None:
         for name, described in self.breakers.describe().items():
-            state = {"closed": 0, "half_open": 1, "open": 2}[str(described["state"])]
-            self.metrics.breaker_state.labels(name).set(state)
+            for state in BREAKER_STATES:
+                is_in = 1.0 if str(described["state"]) == state else 0.0
+                self.metrics.breaker_state.labels(name, state).set(is_in)
         for route in self.store.current.table.routes:
-            self.metrics.canary_percent.labels(route.name).set(
-                100.0
-                if route.mode.value == "service"
-                else route.canary_percent
-                if route.mode.value == "canary"
-                else 0.0
-            )
+            mode = route.mode.value
+            share = route.canary_percent / 100 if mode == "canary" else 0.0
+            ratio = 1.0 if mode == "service" else share
+            self.metrics.canary_ratio.labels(route.name).set(ratio)
         self.metrics.table_version.set(self.store.current.version)
 
     async def startup(self) -> None:
-        configure_logging("proxy", self.settings.log_level)
-        await self.forwarder.start()
+        configure_logging("proxy", self.settings.log_level)  # and tracing, as the env says
+        self.proxy.tracing = proxy_tracing()
+        await self.forwarder.start(shadow_trace_configs())
         if self.access_log is not None:
             self.access_log.start()
         path = self.settings.route_table_path

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 
 class BreakerState(IntEnum):
-    """Exported as a gauge: 0 closed, 1 half-open, 2 open."""
+    """Exported as `proxy_breaker_state{state=...}`: 1 for the state it is in."""
 
     CLOSED = 0
     HALF_OPEN = 1

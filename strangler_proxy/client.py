@@ -215,6 +215,23 @@ class ProxyAdmin:
             raise
         return float(document["frozen_seconds"])
 
+    def audit(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The audit log's last `limit` entries, oldest first."""
+        entries: list[dict[str, Any]] = self._call("GET", "/audit", params={"limit": limit})[
+            "entries"
+        ]
+        return entries
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        """Per upstream: its circuit breaker's state and counts."""
+        found: dict[str, dict[str, Any]] = self._call("GET", "/breakers")["upstreams"]
+        return found
+
+    def analysis(self) -> list[dict[str, Any]]:
+        """The canary analysis's decisions, oldest first."""
+        found: list[dict[str, Any]] = self._call("GET", "/analysis")["decisions"]
+        return found
+
     def freezes(self) -> list[dict[str, Any]]:
         """The freezes in force, each with `context` and `thaws_in_seconds`."""
         frozen: list[dict[str, Any]] = self._call("GET", "/freezes")["frozen"]

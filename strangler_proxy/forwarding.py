@@ -252,7 +252,8 @@ class Forwarder:
         self._origins: dict[str, tuple[Origin, str]] = {}
         self._timeouts: dict[tuple[float, float], Timeouts] = {}
 
-    async def start(self) -> None:
+    async def start(self, trace_configs: list[aiohttp.TraceConfig] | None = None) -> None:
+        """Open the pools; `trace_configs` trace the shadow session's requests."""
         connector = aiohttp.TCPConnector(
             limit=self._pool_limit,
             limit_per_host=self._per_upstream,
@@ -263,6 +264,7 @@ class Forwarder:
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=_SKIP_AUTO_HEADERS,
+            trace_configs=trace_configs or None,
         )
         self._pool = UpstreamPool(self._pool_limit, self._per_upstream, self._keepalive)
 

@@ -132,6 +132,11 @@ class Freezes:
             "proxy_freeze_active", "1 while a context's writes are frozen", ["context"],
             registry=registry,
         )  # fmt: skip
+        self.last_duration = Gauge(
+            "proxy_freeze_last_duration_seconds",
+            "How long a context's writes were last frozen (its last cutover or rollback)",
+            ["context"], registry=registry,
+        )  # fmt: skip
 
     # The request path: three cheap calls per request.
 
@@ -243,6 +248,7 @@ class Freezes:
         freeze.thawed.set()
         self.active.labels(context).set(0)
         described = freeze.describe()
+        self.last_duration.labels(context).set(float(str(described["frozen_seconds"])))
         self.audit.append(
             actor, "thaw", reason, outcome="applied", context=context,
             frozen_seconds=described["frozen_seconds"],

@@ -80,6 +80,16 @@ class IncomingRequest:
     request_id: str
     content_length: int | None = None
     is_chunked: bool = False
+    trace_at: int = -1  # where in `forward` the `traceparent` the upstream receives is
+
+    @property
+    def traceparent(self) -> str:
+        """The `traceparent` the upstream receives."""
+        return self.forward[self.trace_at][1]
+
+    def continue_trace(self, traceparent: str) -> None:
+        """Send the upstream this `traceparent` instead (a span of the proxy's own)."""
+        self.forward[self.trace_at] = ("traceparent", traceparent)
 
 
 def _connection_tokens(value: str) -> set[str]:
@@ -170,9 +180,10 @@ def rewrite_request_headers(
         accept_or_mint(supplied_id) if supplied_id is not None else mint_request_id(random[:16])
     )
     forward.append(("x-request-id", request_id))
-    forward.append(("traceparent", next_traceparent(lookup.get("traceparent"), random[16:])))
     if "tracestate" in lookup and "traceparent" not in lookup:  # a state without its trace
         forward = [(name, value) for name, value in forward if name != "tracestate"]
+    trace_at = len(forward)
+    forward.append(("traceparent", next_traceparent(lookup.get("traceparent"), random[16:])))
 
     is_trusted = trusted.trusts(client_address)
     chain = lookup.get("x-forwarded-for") if is_trusted else None
@@ -192,7 +203,7 @@ def rewrite_request_headers(
     if raw_length is not None and raw_length.strip().isdigit():
         content_length = int(raw_length)
     is_chunked = "chunked" in lookup.get("transfer-encoding", "").lower()
-    return IncomingRequest(forward, lookup, request_id, content_length, is_chunked)
+    return IncomingRequest(forward, lookup, request_id, content_length, is_chunked, trace_at)
 
 
 _RESPONSE_DROPPED_BYTES = frozenset(name.encode() for name in HOP_BY_HOP | RESPONSE_DROPPED)

@@ -1,7 +1,8 @@
 """The proxy's Prometheus metrics, in a registry owned by one app instance.
 
 Requests and latency per route, target and status; fallbacks; shadow comparisons by outcome;
-breaker state per upstream and canary percentage per route (both refreshed at scrape time).
+breaker state per upstream (a label) and canary ratio per route (both refreshed at scrape
+time).
 The two metrics every request touches are plain counters read by a custom collector at scrape
 time (`RequestCounts`): a `prometheus_client` child takes a lock and a method call per update,
 which was a measurable share of the proxy's CPU per request. The proxy serves each request on
@@ -119,13 +120,13 @@ class ProxyMetrics:
         )
         self.breaker_state = Gauge(
             "proxy_breaker_state",
-            "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open",
-            ["upstream"],
+            "1 for the state each upstream's circuit breaker is in (closed, half_open, open)",
+            ["upstream", "state"],
             registry=self.registry,
         )
-        self.canary_percent = Gauge(
-            "proxy_canary_percent",
-            "Share of callers sent to the service, per route (0..100)",
+        self.canary_ratio = Gauge(
+            "proxy_canary_ratio",
+            "Share of callers a route sends to its service (0..1; 1 once the service serves it)",
             ["route"],
             registry=self.registry,
         )

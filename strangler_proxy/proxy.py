@@ -6,8 +6,9 @@ cutover waits for the thaw first and is then planned on the table in force (see 
 Safe requests fall back to the monolith when the service fails (refused, timeout, 5xx, breaker
 open) while the monolith still owns the route's data; everything else gets a problem+json
 502/503/504 with the request id. Safe requests wait less for an upstream than writes
-(`read_timeout`), so that a fallback still comes in time. This module must never change the
-route table.
+(`read_timeout`), so that a fallback still comes in time. With tracing on (`tracing`), each
+request is a server span and each upstream attempt a client span under it. This module must
+never change the route table.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Answer, ShadowJob, ShadowRunner
 from strangler_proxy.store import Snapshot, TableStore
 from strangler_proxy.table import MONOLITH, SAFE_METHODS, DataOwner, Fallback, Mode, Route
+from strangler_proxy.tracing import ProxyTracing, traceparent_of
 
 UNMATCHED = "unmatched"
 
@@ -68,6 +70,7 @@ class Outcome:
     status: int = 0
     target: str = MONOLITH
     fell_back: str | None = None
+    span: Any = None  # the request's server span, when tracing
 
 
 class Proxy:
@@ -100,6 +103,7 @@ class Proxy:
         self.limits = HeadLimits(
             settings.max_target_bytes, settings.max_header_bytes, settings.max_headers
         )
+        self.tracing: ProxyTracing | None = None  # set at startup when the process traces
 
     def plan(
         self,
@@ -150,6 +154,10 @@ class Proxy:
             route = snapshot.router.match(method, path.match_key)
         plan = self.plan(route, method, incoming, client_address, snapshot.table.unmatched)
         outcome = Outcome(target=plan.primary)
+        if self.tracing is not None:
+            outcome.span = self.tracing.request(
+                incoming.lookup.get("traceparent"), method, path.decoded
+            )
         writing = None if frozen else self.freezes.enter(route, method)
         try:
             if frozen is not None:
@@ -160,7 +168,7 @@ class Proxy:
             if writing is not None:
                 self.freezes.leave(writing)
             elapsed = time.perf_counter() - started
-            self._record(plan, method, path, outcome, elapsed)
+            self._record(plan, method, path, outcome, elapsed, incoming.traceparent[3:35])
             current_request_id.reset(token)
 
     async def _refuse_frozen(
@@ -257,15 +265,23 @@ class Proxy:
                 )
                 continue
             base_url = snapshot.upstream_urls[upstream]
+            attempt = None
+            if self.tracing is not None:
+                attempt = self.tracing.attempt(outcome.span, upstream, method)
+                incoming.continue_trace(traceparent_of(attempt))
             try:
                 opened = await self.forwarder.open_response(
                     method, base_url, target, incoming.forward, body, timeout, incoming.request_id
                 )
             except UpstreamFailed as error:
+                if attempt is not None:
+                    ProxyTracing.finish_attempt(attempt, None, error.reason)
                 breaker.record_failure()
                 self.metrics.upstream_failures.labels(upstream, error.reason).inc()
                 failure = error
                 continue
+            if attempt is not None:
+                ProxyTracing.finish_attempt(attempt, opened.status)
             is_server_error = opened.status >= 500 and upstream != MONOLITH
             if is_server_error and upstream != self._attempts(plan)[-1]:
                 breaker.record_failure()
@@ -292,7 +308,9 @@ class Proxy:
                 and plan.route is not None
                 and plan.shadow_to in snapshot.upstream_urls
             ):
-                self._submit_shadow(method, target, snapshot, plan, incoming, opened, kept)
+                self._submit_shadow(
+                    method, target, snapshot, plan, incoming, opened, kept, outcome.span
+                )
             return
         assert failure is not None
         outcome.status = failure.status
@@ -307,6 +325,7 @@ class Proxy:
         incoming: IncomingRequest,
         opened: UpstreamResponse,
         kept: bytes | None,
+        span: Any,
     ) -> None:
         route = plan.route
         assert route is not None and plan.shadow_to is not None
@@ -323,14 +342,25 @@ class Proxy:
                 monolith_url=snapshot.upstream_urls[MONOLITH],
                 monolith_answer=answer,
                 ignore_fields=ignore,
+                parent_span=span,
             )
         )
 
     def _record(
-        self, plan: Plan, method: str, path: CanonicalPath, outcome: Outcome, elapsed: float
+        self,
+        plan: Plan,
+        method: str,
+        path: CanonicalPath,
+        outcome: Outcome,
+        elapsed: float,
+        trace_id: str,
     ) -> None:
         status = outcome.status or 500
         self.metrics.observe(plan.route_name, outcome.target, method, status, elapsed)
+        if outcome.span is not None:
+            ProxyTracing.finish_request(
+                outcome.span, method, plan.route_name, outcome.target, status, outcome.fell_back
+            )
         route = plan.route
         if route is not None and route.analysis is not None:
             is_error = status >= 500 or outcome.fell_back is not None
@@ -345,6 +375,7 @@ class Proxy:
                 status=status,
                 fallback=outcome.fell_back,
                 seconds=elapsed,
+                trace_id=trace_id,
             )
 
 

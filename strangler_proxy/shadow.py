@@ -3,21 +3,24 @@
 The monolith's answer has already gone to the client when a comparison starts; the copy runs
 as a background task under a bounded semaphore and is dropped, not queued, when the bound is
 reached, so shadowing can never change a client's response nor hold it up. The copy keeps the
-original Host and headers and adds `X-Strangler-Shadow: 1`. Noise is learned by sending every
-Nth request of a route to the monolith a second time: fields that differ between two monolith
-answers are ignored from then on. This module must never shadow an unsafe method.
+original Host and headers and adds `X-Strangler-Shadow: 1`; with tracing on, the copy is a
+client span (the aiohttp instrumentation's) under the request's span. Noise is learned by
+sending every Nth request of a route to the monolith a second time: fields that differ between
+two monolith answers are ignored from then on. This module must never shadow an unsafe method.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from yarl import URL
 
 from strangler.plumbing.logs import get_logger
@@ -54,6 +57,7 @@ class ShadowJob:
     monolith_url: str
     monolith_answer: Answer
     ignore_fields: tuple[str, ...] = ()
+    parent_span: Any = None  # the request's span, when tracing
 
 
 @dataclass
@@ -63,17 +67,25 @@ class RouteShadowStats:
     mismatched: int = 0
     errors: int = 0
     dropped: int = 0
+    raw_mismatched: int = 0  # differing before any noise rule (ignore rules, learned noise)
     learned_noise: dict[str, str] = field(default_factory=dict)
+    fields: Counter[str] = field(default_factory=Counter)  # after the rules, how often each
 
     def describe(self) -> dict[str, Any]:
         rate = self.mismatched / self.compared if self.compared else 0.0
+        raw_rate = self.raw_mismatched / self.compared if self.compared else 0.0
         return {
             "compared": self.compared,
             "matched": self.matched,
             "mismatched": self.mismatched,
+            "raw_mismatched": self.raw_mismatched,
             "errors": self.errors,
             "dropped": self.dropped,
             "mismatch_rate": round(rate, 4),
+            "raw_mismatch_rate": round(raw_rate, 4),
+            "top_fields": [
+                {"field": name, "count": count} for name, count in self.fields.most_common(10)
+            ],
             "learned_noise": [
                 {"field": name, "reason": reason}
                 for name, reason in sorted(self.learned_noise.items())
@@ -159,6 +171,16 @@ class ShadowRunner:
             )
 
     async def _run(self, job: ShadowJob) -> None:
+        if job.parent_span is None:
+            await self._run_compared(job)
+            return
+        token = otel_context.attach(trace.set_span_in_context(job.parent_span))
+        try:
+            await self._run_compared(job)
+        finally:
+            otel_context.detach(token)
+
+    async def _run_compared(self, job: ShadowJob) -> None:
         async with self._slots:
             name = job.route.name
             stats = self._stats(name)
@@ -202,17 +224,20 @@ class ShadowRunner:
     def _compare(self, job: ShadowJob, service: Answer, stats: RouteShadowStats) -> None:
         monolith = job.monolith_answer
         fields: list[str]
+        raw: list[str]
         if monolith.status != service.status:
-            fields = ["status"]
+            fields = raw = ["status"]
         else:
             try:
-                fields = unexplained(
-                    _decode_json(monolith), _decode_json(service), self._ignore_patterns(job, stats)
-                )
+                first, second = _decode_json(monolith), _decode_json(service)
+                fields = unexplained(first, second, self._ignore_patterns(job, stats))
+                raw = fields or unexplained(first, second, [])
             except ValueError:
                 is_same = monolith.body is not None and monolith.body == service.body
-                fields = [] if is_same else ["body"]
+                fields = raw = [] if is_same else ["body"]
         stats.compared += 1
+        stats.raw_mismatched += bool(raw)
+        stats.fields.update(generalise(name) for name in fields[:MAX_FIELDS_PER_SAMPLE])
         if not fields:
             stats.matched += 1
             self._metrics.shadow.labels(job.route.name, "match").inc()
@@ -240,7 +265,7 @@ class ShadowRunner:
         }
 
 
-def _excerpt(body: bytes | None, limit: int = 500) -> str | None:
+def _excerpt(body: bytes | None, limit: int = 4000) -> str | None:
     if body is None:
         return None
     return body[:limit].decode("utf-8", errors="replace")

@@ -49,9 +49,7 @@ def create_app(settings: TemplateSettings | None = None) -> FastAPI:
         engine.dispose()
         reader.dispose()
 
-    app = FastAPI(
-        title="template", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
-    )
+    app = plumbing_fastapi.new_app("template", lifespan)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.state.reader = reader
     app.state.signer = TokenSigner(settings.token_secret.get_secret_value())

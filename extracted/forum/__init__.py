@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from contract.document import contract_document
 from extracted.forum import api
 from extracted.forum.directory import UsersServiceDirectory
 from extracted.forum.settings import ForumSettings
@@ -50,7 +51,7 @@ def create_app(settings: ForumSettings | None = None) -> FastAPI:
         engine.dispose()
         reader.dispose()
 
-    app = FastAPI(title="forum", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = plumbing_fastapi.new_app("forum", lifespan)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.state.reader = reader
     app.state.directory = directory
@@ -61,4 +62,5 @@ def create_app(settings: ForumSettings | None = None) -> FastAPI:
     plumbing_fastapi.install(
         app, HttpMetrics("forum"), lambda: run_in_threadpool(can_connect, engine)
     )
+    plumbing_fastapi.serve_contract(app, contract_document())
     return app

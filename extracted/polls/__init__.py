@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from contract.document import contract_document
 from extracted.polls import api
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import PollsSettings
@@ -49,7 +50,7 @@ def create_app(settings: PollsSettings | None = None) -> FastAPI:
         engine.dispose()
         reader.dispose()
 
-    app = FastAPI(title="polls", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = plumbing_fastapi.new_app("polls", lifespan)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.state.reader = reader
     app.state.signer = TokenSigner(
@@ -60,4 +61,5 @@ def create_app(settings: PollsSettings | None = None) -> FastAPI:
     plumbing_fastapi.install(
         app, HttpMetrics("polls"), lambda: run_in_threadpool(can_connect, engine)
     )
+    plumbing_fastapi.serve_contract(app, contract_document())
     return app

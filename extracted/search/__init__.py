@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from contract.document import contract_document
 from extracted.search import api
 from extracted.search.settings import SearchSettings
 from strangler.plumbing import fastapi as plumbing_fastapi
@@ -36,12 +37,11 @@ def create_app(settings: SearchSettings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(
-        title="search", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
-    )
+    app = plumbing_fastapi.new_app("search", lifespan)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.include_router(api.router)
     plumbing_fastapi.install(
         app, HttpMetrics("search"), lambda: run_in_threadpool(can_connect, engine)
     )
+    plumbing_fastapi.serve_contract(app, contract_document())
     return app

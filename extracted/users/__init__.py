@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from contract.document import contract_document
 from contract.passwords import Passwords
 from extracted.users import api
 from extracted.users.settings import UsersSettings
@@ -41,7 +42,7 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
         engine.dispose()
         reader.dispose()
 
-    app = FastAPI(title="users", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = plumbing_fastapi.new_app("users", lifespan)
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.state.reader = reader
     app.state.signer = TokenSigner(
@@ -52,4 +53,5 @@ def create_app(settings: UsersSettings | None = None) -> FastAPI:
     plumbing_fastapi.install(
         app, HttpMetrics("users"), lambda: run_in_threadpool(can_connect, engine)
     )
+    plumbing_fastapi.serve_contract(app, contract_document())
     return app

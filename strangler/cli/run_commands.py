@@ -28,8 +28,9 @@ from strangler.cli.status_screen import render
 from strangler.conductor.gates import GateFailed
 from strangler.conductor.inspection import as_document, inspect
 from strangler.conductor.prepare import prepare
+from strangler.runtime.discovery import keep_targets, pinned_ports
 from strangler.runtime.home import Home
-from strangler.runtime.plan import Budget, Topology
+from strangler.runtime.plan import CONSOLE, Budget, Topology
 from strangler.runtime.processes import holder_of
 from strangler.runtime.run_record import (
     RunRecord,
@@ -130,6 +131,14 @@ def up(
     workers: int = typer.Option(2, help="gunicorn workers for the monolith."),
     service_workers: int = typer.Option(1, help="uvicorn workers for each service."),
     scale: float = typer.Option(1.0, help="Seed size on the first run."),
+    pin_ports: bool = typer.Option(
+        False, "--pin-ports",
+        help="Every process on a fixed port: the public port + 1, + 2... in a stable order.",
+    ),
+    prometheus_targets: Path | None = typer.Option(
+        None, "--prometheus-targets",
+        help="Keep a Prometheus file-based discovery file (file_sd_configs) of every process here.",
+    ),
 ) -> None:
     """Run this folder's system in the foreground until Ctrl-C, SIGTERM or `strangler down`.
 
@@ -144,6 +153,9 @@ def up(
     try:
         running_stage, left = _ready(home, port, stage, no_proxy, scale)
         supervisor = _supervisor(home, port, no_proxy, Budget(workers, service_workers), left)
+        if pin_ports:
+            supervisor.ports.update(pinned_ports(home.workspace, port, supervisor.ports))
+        targets = prometheus_targets.resolve() if prometheus_targets else None
         settle_with_progress(supervisor)
         migration = home.workspace.migration()
         front = "monolith alone" if no_proxy else migration.stage(running_stage).label
@@ -151,7 +163,12 @@ def up(
             f"[green]ready[/] {supervisor.public_url}  ({front}; "
             f"logs in {_relative(home.logs)}; Ctrl-C or `strangler down` stops)"
         )
-        supervisor.run(should_stop=lambda: False)
+        if CONSOLE in supervisor.ports:
+            console.print(
+                f"console  http://127.0.0.1:{supervisor.ports[CONSOLE]}  (sign in with the admin"
+                f" token in {_relative(home.root / 'admin-token')} or PROXY_ADMIN_TOKEN)"
+            )
+        supervisor.run(should_stop=keep_targets(supervisor, targets))
     except StopRequested:
         pass
     except Refused as error:

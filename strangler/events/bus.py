@@ -71,6 +71,7 @@ def decode_event(text: str) -> Event:
         aggregate_id=document["aggregate_id"],
         payload=document["payload"],
         occurred_at=datetime.fromisoformat(document["occurred_at"].removesuffix("Z")),
+        trace=document.get("trace"),
     )
 
 

@@ -6,25 +6,30 @@ id anyway). Run exactly one relay per source:
 
     FORUM_DATABASE_URL=... STRANGLER_BUS_URL=... python -m extracted.events.relay --source forum
 
-It never changes anything in the source database except `outbox.published_at`.
+It never changes anything in the source database except `outbox.published_at`. Each event
+recorded inside a trace is published under a producer span of that trace, whose context the
+event then carries to its consumers.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import threading
+from contextlib import ExitStack
+from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Engine, MetaData, func, select, update
 
 from strangler.events.bus import Bus, open_bus
 from strangler.events.metrics import EventMetrics
-from strangler.events.outbox import Event, outbox_table
+from strangler.events.outbox import Event, outbox_table, split_payload
 from strangler.events.process import stop_on_signals
 from strangler.events.settings import event_settings
 from strangler.plumbing.clock import utcnow
 from strangler.plumbing.database import make_engine
 from strangler.plumbing.logs import configure_logging, get_logger
+from strangler.plumbing.tracing import span_from, traceparent_now
 
 log = get_logger("relay")
 
@@ -53,17 +58,9 @@ class Relay:
                 .limit(self.batch_size)
             ).all()
         if rows:
-            events = [
-                Event(
-                    id=f"{self.source}:{row.id}",
-                    topic=row.topic,
-                    aggregate_id=row.aggregate_id,
-                    payload=json.loads(row.payload),
-                    occurred_at=row.occurred_at,
-                )
-                for row in rows
-            ]
-            self.bus.publish(events)
+            with ExitStack() as spans:
+                events = [self._event(row, spans) for row in rows]
+                self.bus.publish(events)
             with self.engine.begin() as connection:
                 connection.execute(
                     update(outbox)
@@ -73,6 +70,29 @@ class Relay:
             self.metrics.published.labels(self.source).inc(len(rows))
         self.metrics.outbox_backlog.labels(self.source).set(self.backlog())
         return len(rows)
+
+    def _event(self, row: Any, spans: ExitStack) -> Event:
+        """The event of an outbox row; one it traces is published under a producer span of its
+        trace (open until `spans` closes), and carries that span's context on."""
+        payload, traceparent = split_payload(row.payload)
+        event_id = f"{self.source}:{row.id}"
+        if traceparent is not None:
+            spans.enter_context(
+                span_from(
+                    traceparent, f"publish {row.topic}", SpanKind.PRODUCER,
+                    {"messaging.operation": "publish", "messaging.destination.name": row.topic,
+                     "messaging.message.id": event_id},
+                )
+            )  # fmt: skip
+            traceparent = traceparent_now() or traceparent
+        return Event(
+            id=event_id,
+            topic=row.topic,
+            aggregate_id=row.aggregate_id,
+            payload=payload,
+            occurred_at=row.occurred_at,
+            trace=traceparent,
+        )
 
     def backlog(self) -> int:
         with self.engine.connect() as connection:

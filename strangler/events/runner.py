@@ -8,7 +8,9 @@ with a batch handler gets each received batch in one transaction instead (its ef
 as applying the events one by one, its cost shared: polls recomputes a poll once per batch, not
 once per vote); if that fails, the batch is applied event by event, as above, so a poison event
 is still found and parked alone. Services declare what they consume as a `Consumer` in their
-`events.py`; `strangler.events.consumer` runs one as a process.
+`events.py`; `strangler.events.consumer` runs one as a process. An event that carries a trace
+context is applied under a consumer span of its trace (in a batch, every event's span lasts
+the batch's transaction), so a write's trace goes on into what its events caused.
 
 This module knows no domain: the handler does the work.
 """
@@ -19,9 +21,11 @@ import enum
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +36,7 @@ from strangler.events.outbox import Event
 from strangler.events.tables import ConsumerTables
 from strangler.plumbing.clock import utcnow
 from strangler.plumbing.logs import get_logger
+from strangler.plumbing.tracing import span_from
 
 log = get_logger("consumer")
 
@@ -110,10 +115,35 @@ class ConsumerRunner:
             )
         return len(done), failed
 
+    @contextmanager
+    def _traced(self, events: Sequence[Event]) -> Iterator[None]:
+        """A consumer span for each event that carries a trace, open for the block."""
+        with ExitStack() as spans:
+            for event in events:
+                if event.trace is not None:
+                    attributes = {
+                        "messaging.operation": "process",
+                        "messaging.destination.name": event.topic,
+                        "messaging.message.id": event.id,
+                    }
+                    spans.enter_context(
+                        span_from(
+                            event.trace,
+                            f"{self.consumer.name} {event.topic}",
+                            SpanKind.CONSUMER,
+                            attributes,
+                        )
+                    )
+            yield
+
     def apply(self, event: Event) -> Outcome:
         """Apply one event exactly once in effect, or count a failed attempt."""
         if event.topic not in self.consumer.topics:
             return Outcome.IGNORED
+        with self._traced([event]):
+            return self._apply(event)
+
+    def _apply(self, event: Event) -> Outcome:
         name = self.consumer.name
         tables = self.consumer.tables
         try:
@@ -146,7 +176,7 @@ class ConsumerRunner:
             return False
         wanted = [event for event in events if event.topic in self.consumer.topics]
         try:
-            with self.sessions.begin() as session:
+            with self._traced(wanted), self.sessions.begin() as session:
                 applied = self._applied_ids(session, [event.id for event in wanted])
                 fresh = list({e.id: e for e in wanted if e.id not in applied}.values())
                 if fresh:

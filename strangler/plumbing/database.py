@@ -1,14 +1,17 @@
 """Engines for any of the project's databases: SQLite tuned for concurrency, or PostgreSQL.
 
 Every process builds its engine here so that the same URL behaves the same everywhere. Nothing
-here creates tables: each database's alembic environment does.
+here creates tables: each database's alembic environment does. Engines are built through
+`sqlalchemy.create_engine` looked up at call time, so that when tracing is on (see
+`strangler.plumbing.tracing`) the SQLAlchemy instrumentation traces every engine's queries.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, text
+import sqlalchemy
+from sqlalchemy import BigInteger, Engine, Integer, event, text
 
 # BIGINT on PostgreSQL, INTEGER on SQLite so that the primary key is the rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -24,12 +27,12 @@ NAMING_CONVENTION = {
 def make_engine(database_url: str, **options: Any) -> Engine:
     """An engine tuned for its backend: WAL and a busy timeout on SQLite, a pool on PostgreSQL."""
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"timeout": 30}, **options)
+        engine = sqlalchemy.create_engine(database_url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
-    return create_engine(database_url, pool_pre_ping=True, **options)
+    return sqlalchemy.create_engine(database_url, pool_pre_ping=True, **options)
 
 
 # The worker threads a service runs its sessions in (`plumbing.fastapi.in_session`), and the

@@ -8,7 +8,9 @@ responses.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -38,8 +40,9 @@ from strangler.plumbing.errors import (
 )
 from strangler.plumbing.logs import get_logger
 from strangler.plumbing.metrics import HttpMetrics
-from strangler.plumbing.request_id import accept_or_mint, current_request_id
+from strangler.plumbing.request_id import accept_or_mint, current_request_id, current_trace_id
 from strangler.plumbing.tokens import TokenSigner, bearer_token
+from strangler.plumbing.tracing import fastapi_telemetry, trace_id_of
 
 log = get_logger("http")
 Model = TypeVar("Model", bound=BaseModel)
@@ -158,8 +161,12 @@ class RequestContext:
         supplied = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None
         )
+        traceparent = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None
+        )
         request_id = accept_or_mint(supplied)
         token = current_request_id.set(request_id)
+        trace_token = current_trace_id.set(trace_id_of(traceparent))
         started = time.perf_counter()
         status = 500
         # HEAD is GET without the body, on every path, as the monolith (Werkzeug) answers it.
@@ -194,6 +201,51 @@ class RequestContext:
                 duration_ms=round(elapsed * 1000, 2),
             )
             current_request_id.reset(token)
+            current_trace_id.reset(trace_token)
+
+
+def new_app(title: str, lifespan: Any) -> FastAPI:
+    """A service's app: its OpenAPI document at /openapi.json and Swagger UI at /docs, and
+    FastAPI's own telemetry (a span per request once tracing is on; see `plumbing.tracing`)."""
+    return FastAPI(
+        title=title,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        telemetry=fastapi_telemetry(),  # type: ignore[arg-type]  # a TelemetryConfig
+    )
+
+
+_PARAMETER = re.compile(r"\{[^}]*\}")
+
+
+def serve_contract(app: FastAPI, contract: dict[str, Any]) -> None:
+    """Serve as the app's OpenAPI document the paths of `contract` that its routes serve.
+
+    The endpoints read their bodies themselves (`body`), so FastAPI could not describe them;
+    the contract does, once for every implementation. A path is the app's when one of its
+    routes matches it with every parameter 1. Call it once the routes are included.
+    """
+    document = copy.deepcopy(contract)
+    document["paths"] = {
+        path: operations
+        for path, operations in contract.get("paths", {}).items()
+        if _serves(app, _PARAMETER.sub("1", path))
+    }
+    title = f"{app.title}: its part of the contract"
+    document["info"] = {**document.get("info", {}), "title": title}
+    # FastAPI regenerates `openapi_schema` when its routes change: answer with ours instead.
+    setattr(app, "openapi", lambda: document)  # noqa: B010 - a method replaced on one instance
+
+
+def _serves(app: FastAPI, path: str) -> bool:
+    scope = {"type": "http", "path": path, "root_path": "", "headers": [], "query_string": b""}
+    return any(
+        route.matches({**scope, "method": method})[0] is Match.FULL
+        for method in HTTP_METHODS
+        for route in app.router.routes
+    )
 
 
 def allowed_methods(request: Request) -> str:

@@ -1,7 +1,8 @@
 """The Flask adapter of the plumbing: request ids, access logs, metrics and problem+json.
 
 `install` wires one Flask app; it is the only place where a Flask app turns exceptions into
-responses. Nothing here knows the app's domain.
+responses. With tracing on, the OpenTelemetry Flask instrumentation traces its requests
+(`strangler.plumbing.tracing.instrument_flask`). Nothing here knows the app's domain.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from strangler.plumbing.bodies import MAX_BODY_BYTES
 from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, routing_problem
 from strangler.plumbing.logs import get_logger
 from strangler.plumbing.metrics import HttpMetrics
-from strangler.plumbing.request_id import HEADER, accept_or_mint, current_request_id
+from strangler.plumbing.request_id import (
+    HEADER,
+    accept_or_mint,
+    current_request_id,
+    current_trace_id,
+)
+from strangler.plumbing.tracing import instrument_flask, trace_id_of
 
 log = get_logger("http")
 
@@ -61,12 +68,15 @@ def _drain_refused_body(response: Response) -> None:
 
 
 def install(app: Flask, metrics: HttpMetrics, is_healthy: Callable[[], bool]) -> None:
-    """Add request ids, access logs, metrics, /healthz, /metrics and problem+json errors."""
+    """Add request ids, access logs, metrics, /healthz, /metrics, problem+json errors and,
+    with tracing on, a span per request."""
+    instrument_flask(app)
 
     @app.before_request
     def _start() -> None:
         g.request_id = accept_or_mint(request.headers.get(HEADER))
         g.request_id_token = current_request_id.set(g.request_id)
+        g.trace_id_token = current_trace_id.set(trace_id_of(request.headers.get("traceparent")))
         g.started = time.perf_counter()
 
     @app.after_request
@@ -92,6 +102,9 @@ def install(app: Flask, metrics: HttpMetrics, is_healthy: Callable[[], bool]) ->
         token = g.pop("request_id_token", None)
         if token is not None:
             current_request_id.reset(token)
+        trace_token = g.pop("trace_id_token", None)
+        if trace_token is not None:
+            current_trace_id.reset(trace_token)
 
     @app.errorhandler(AppError)
     def _app_error(error: AppError) -> Response:

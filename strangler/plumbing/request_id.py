@@ -1,6 +1,7 @@
 """Request ids: accept a sane client-supplied `X-Request-ID`, otherwise mint a new one.
 
-The current id lives in a context variable so that logs anywhere in the request carry it.
+The current id lives in a context variable so that logs anywhere in the request carry it; so
+does the trace id of the request's `traceparent`, for the log lines written outside any span.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
+current_trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 
 def accept_or_mint(supplied: str | None) -> str:

@@ -22,6 +22,7 @@ from strangler.workspace import Workspace
 from strangler.workspace.model import PLACEHOLDER
 
 METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+TRACES_FOLDER = "traces"
 
 
 def workspace_environment(workspace: Workspace) -> dict[str, str]:
@@ -188,6 +189,27 @@ def prepare_metrics_directory(env: Mapping[str, str]) -> None:
     if directory := env.get(METRICS_DIRECTORY):
         shutil.rmtree(directory, ignore_errors=True)
         Path(directory).mkdir(parents=True)
+
+
+def console_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The console: the live web page of the running migration (docs/console.md)."""
+    return [sys.executable, "-m", "strangler.console", "--host", host, "--port", str(port)]
+
+
+def console_environment(workspace: Workspace, state_dir: Path, admin_token: str) -> dict[str, str]:
+    """The console reads the system's folder and signs people in with its admin token; the
+    commands it runs find the same workspace."""
+    return {
+        **workspace_environment(workspace),
+        "CONSOLE_HOME": str(state_dir),
+        "CONSOLE_ADMIN_TOKEN": admin_token,
+    }
+
+
+def tracing_environment(state_dir: Path) -> dict[str, str]:
+    """Where every process writes its recent spans for the console (`plumbing.trace_spool`);
+    the standard `OTEL_*` variables of the environment still apply (an OTLP endpoint too)."""
+    return {"STRANGLER_TRACES_DIR": str(state_dir / TRACES_FOLDER)}
 
 
 def sync_command(context: str) -> list[str]:

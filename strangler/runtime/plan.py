@@ -4,9 +4,10 @@ A `Topology` says which services run, whether the monolith does, and which chang
 data; `plan` turns it into processes with their commands, environments, ports and health URLs:
 the monolith under gunicorn, each service under uvicorn, the relays and consumers its events
 need (read from each service's declared `Consumer`), the data path's sync for each context whose
-data moves or has moved, and the proxy in front. `strangler up`, the `system` API and the test
-fixtures all start what `plan` returns, so users and tests run the same processes. This module
-must never start a process.
+data moves or has moved, the proxy in front and the console beside it. Every process traces
+into the system's trace spool when `Places.traces` is on. `strangler up`, the `system` API and
+the test fixtures all start what `plan` returns, so users and tests run the same processes.
+This module must never start a process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from strangler.events.consumer import load_consumer
 from strangler.events.runner import Consumer
 from strangler.runtime.launch import (
+    console_command,
+    console_environment,
     consumer_command,
     context_environment,
     metrics_directory,
@@ -33,6 +36,7 @@ from strangler.runtime.launch import (
     service_environment,
     sync_command,
     sync_environment,
+    tracing_environment,
     workspace_environment,
 )
 from strangler.runtime.run_record import ADMIN
@@ -40,6 +44,7 @@ from strangler.workspace import Workspace
 
 PROXY = "proxy"
 MONOLITH = "monolith"
+CONSOLE = "console"
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class Places:
     system_id: str
     state_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    traces: bool = True  # every process writes its recent spans to `state_dir/traces`
 
     @property
     def bus_url(self) -> str:
@@ -124,7 +130,22 @@ def plan(
     specs.extend(_sync(context, places, port_of) for context in topology.syncs)
     if topology.has_proxy:
         specs.append(_proxy(places, port_of))
-    return specs
+        specs.append(_console(places, port_of))
+    if not places.traces:
+        return specs
+    tracing = tracing_environment(places.state_dir)
+    return [
+        ProcessSpec(spec.name, spec.argv, {**tracing, **spec.env}, spec.port, spec.health_path)
+        if spec.name != CONSOLE  # its own polling every second would bury the system's traces
+        else spec
+        for spec in specs
+    ]
+
+
+def _console(places: Places, port_of: PortOf) -> ProcessSpec:
+    port = port_of(CONSOLE)
+    env = console_environment(places.workspace, places.state_dir, places.admin_token)
+    return ProcessSpec(CONSOLE, tuple(console_command(port)), {**places.extra_env, **env}, port)
 
 
 def _monolith(places: Places, port_of: PortOf, budget: Budget) -> ProcessSpec:

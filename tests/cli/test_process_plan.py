@@ -34,24 +34,24 @@ def names_at(stage: int, tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("stage", "expected"),
     [
-        (0, ["monolith", "proxy"]),
-        (1, ["monolith", "users", "users-sync", "proxy"]),
+        (0, ["monolith", "proxy", "console"]),
+        (1, ["monolith", "users", "users-sync", "proxy", "console"]),
         (
             2,
             ["monolith", "users", "polls", "polls-relay", "polls-consumer", "users-sync",
-             "polls-sync", "proxy"],
+             "polls-sync", "proxy", "console"],
         ),
         (
             3,
             ["monolith", "users", "polls", "forum", "polls-relay", "users-relay",
              "polls-consumer", "forum-consumer", "users-sync", "polls-sync", "forum-sync",
-             "proxy"],
+             "proxy", "console"],
         ),
         (
             5,
             ["users", "polls", "forum", "search", "forum-relay", "polls-relay", "users-relay",
              "polls-consumer", "forum-consumer", "search-consumer", "users-sync", "polls-sync",
-             "forum-sync", "proxy"],
+             "forum-sync", "proxy", "console"],
         ),
     ],
 )  # fmt: skip

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from strangler.runtime.processes import free_port, start
 from tests.proxy.conftest import HERE, RunningProxy, Upstream
@@ -213,7 +214,14 @@ def test_a_killed_service_trips_its_breaker_and_a_restarted_one_is_used_again(
     with proxy.admin() as admin:
         assert admin.get("/breakers").json()["upstreams"]["users"]["state"] in ("open", "half_open")
     metrics = client.get(f"{proxy.url}/metrics").text
-    assert 'proxy_breaker_state{upstream="users"}' in metrics
+    states = {
+        sample.labels["state"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "proxy_breaker_state"
+        for sample in family.samples
+        if sample.labels["upstream"] == "users"
+    }
+    assert states["closed"] == 0.0 and states["open"] + states["half_open"] == 1.0
 
     started.append(_start_upstream_on("users", port, tmp_path))
     assert wait_until(
