@@ -80,7 +80,7 @@ def narrow(
     main = link.context.main
     target, key = link.target(direction), main.position_key(direction)
     differing: list[verify.Difference] = []
-    checked: dict[str, set[int]] = {}
+    checked: dict[str, set[str]] = {}
     for _ in range(NARROW_ROUNDS):
         touched = positions.touched(target, key)
         if sum(len(found) for found in touched.values()) <= FEW_KEYS:
@@ -90,7 +90,7 @@ def narrow(
         differing += verify.verify_keys(link, main, direction, touched).differences
         for table_name, found in touched.items():
             checked.setdefault(table_name, set()).update(found)
-    return _unexplained(doubtful, checked, direction, main) + differing
+    return _unexplained(link, doubtful, checked, direction, main) + differing
 
 
 def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference]) -> int:
@@ -101,7 +101,7 @@ def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference])
     main = link.context.main
     touched = positions.touched(link.target(old), main.position_key(old))
     keys = verify.verify_keys(link, main, old, touched)
-    ranges = verify.verify_ranges(link, old, _unexplained(doubtful, touched, old, main))
+    ranges = verify.verify_ranges(link, old, _unexplained(link, doubtful, touched, old, main))
     differences = keys.differences + ranges.differences
     if differences:
         shown = "; ".join(difference.describe() for difference in differences[:5])
@@ -113,8 +113,9 @@ def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference])
 
 
 def _unexplained(
+    link: Link,
     doubtful: list[verify.Difference],
-    touched: dict[str, set[int]],
+    touched: dict[str, set[str]],
     direction: Direction,
     main: Feed,
 ) -> list[verify.Difference]:
@@ -127,6 +128,6 @@ def _unexplained(
     for difference in doubtful:
         applied = touched.get(main.table(difference.table, direction).target_name(direction), set())
         is_complete = len(difference.keys) < verify.MAX_KEYS_PER_DIFFERENCE
-        if not (is_complete and set(difference.keys) <= applied):
+        if not (is_complete and verify.encoded_keys(link, difference, direction) <= applied):
             left.append(difference)
     return left

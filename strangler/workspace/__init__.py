@@ -111,6 +111,16 @@ class Workspace:
         current = os.environ.get("PYTHONPATH")
         return str(self.root) if not current else f"{self.root}{os.pathsep}{current}"
 
+    def problem(self, path: tuple[str | int, ...], message: str) -> WorkspaceError:
+        """A problem with the part of the file at `path` (`("contexts", "shop", "tables", 1)`),
+        naming its line: `file:line: contexts.shop.tables.1: message`."""
+        try:
+            line = LineLocator(self.file.read_text(encoding="utf-8")).line_of(path)
+        except OSError:
+            line = 1
+        where = ".".join(str(part) for part in path)
+        return WorkspaceError([f"{self.file}:{line}: {where}: {message}"])
+
     @cached_property
     def _migration(self) -> Migration:
         from strangler.workspace.stages import build_migration

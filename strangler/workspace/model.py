@@ -91,14 +91,16 @@ Scalar = str | int | float | bool
 
 class TableMapSpec(Strict):
     """One table a feed copies: its name on each side, the columns copied (a list of shared
-    names, or monolith name -> service name), its key (default: the primary key), and values
-    for columns only the service's table has ("now" is the time of the copy)."""
+    names, or monolith name -> service name), its key (monolith names; default: the primary
+    key), and values for columns only one side's table has ("now" is the time of the copy):
+    `service_defaults` on every copy into the service, `monolith_defaults` on copies back."""
 
     monolith: Annotated[str, Field(min_length=1)]
     service: str | None = None  # default: the same name
     columns: list[str] | dict[str, str] | None = None  # default: every column of the monolith's
     key: list[str] | None = None
     service_defaults: dict[str, Scalar] = {}
+    monolith_defaults: dict[str, Scalar] = {}
 
     @property
     def service_name(self) -> str:
