@@ -166,6 +166,11 @@ def _write(
     foreign keys always hold."""
     hook = link.context.on_service_rows if direction is Direction.FORWARD else None
     affected: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for table in feed.tables:  # a row about to be deleted may be pointed at by one rewritten
+        copy = link.copy(table, direction)
+        found = fetched.get(table.source_name(direction))
+        if found and copy.deferred:
+            copy.unlink(connection, (copy.key(row) for row in found))
     deleted = 0
     for table in reversed(feed.tables):
         copy = link.copy(table, direction)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Dialect, ForeignKeyConstraint, Table
+from sqlalchemy import Column, Connection, Dialect, ForeignKeyConstraint, Table, update
 from sqlalchemy.types import DateTime, TypeEngine
 
 from strangler.datapath.contexts import Direction, TableMap
@@ -280,6 +280,18 @@ class TableCopy:
         names = [*self.filled, *self.initial]
         return tuple(_binder(self.target.c[name], self.target_dialect)(values[name])
                      for name in names)  # fmt: skip
+
+    def unlink(self, connection: Connection, keys: Iterable[Key]) -> None:
+        """Set the deferred references of these target rows to NULL (before rows they point
+        at are deleted; the rows are written again, and linked, right after)."""
+        wanted = list(dict.fromkeys(keys))
+        per_query = max(1, KEY_VALUES_PER_QUERY // len(self.target_key.names))
+        for start in range(0, len(wanted), per_query):
+            connection.execute(
+                update(self.target)
+                .where(self.target_key.among(wanted[start : start + per_query]))
+                .values(dict.fromkeys(self.deferred))
+            )
 
     def link(self, connection: Connection, rows: list[Row]) -> list[Key]:
         """Set the deferred references of rows written `unlinked`, where their parents are on

@@ -115,9 +115,10 @@ class Workspace:
         """A problem with the part of the file at `path` (`("contexts", "shop", "tables", 1)`),
         naming its line: `file:line: contexts.shop.tables.1: message`."""
         try:
-            line = LineLocator(self.file.read_text(encoding="utf-8")).line_of(path)
+            text = self.file.read_text(encoding="utf-8")
         except OSError:
-            line = 1
+            text = ""
+        line = _element_line(text, path)
         where = ".".join(str(part) for part in path)
         return WorkspaceError([f"{self.file}:{line}: {where}: {message}"])
 
@@ -148,6 +149,24 @@ def load_workspace(file: Path, is_bundled: bool = False) -> Workspace:
     workspace = Workspace(file.resolve().parent, file.resolve(), spec, is_bundled)
     workspace.make_importable()
     return workspace
+
+
+def _element_line(text: str, path: tuple[str | int, ...]) -> int:
+    """The line of `path`; for an item of an array of inline tables written one per line
+    (`tables = [` then `{ ... },` lines), that item's own line."""
+    lines = LineLocator(text)
+    if not path or not isinstance(path[-1], int):
+        return lines.line_of(path)
+    line = lines.line_of(path)
+    if lines.line_of(path[:-1]) != line:
+        return line
+    items = [
+        number
+        for number, content in enumerate(text.splitlines()[line:], start=line + 1)
+        if content.lstrip().startswith("{")
+    ]
+    following = text.splitlines()[line - 1].rstrip().endswith("[")
+    return items[path[-1]] if following and path[-1] < len(items) else line
 
 
 _WHOLE = re.compile(r"^(?P<file>.*?):1: document: (?P<path>[a-z_]+(?:\.[A-Za-z0-9_-]+)*): ")
