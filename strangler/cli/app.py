@@ -13,7 +13,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from strangler.cli import compare_commands, demo, migration_commands, report_commands, run_commands
+from strangler.cli import (
+    compare_commands,
+    demo,
+    migration_commands,
+    report_commands,
+    run_commands,
+    scaffold_commands,
+)
 from strangler.cli.data_commands import data_app
 from strangler.cli.run_commands import print_seeded, seed_progress
 from strangler.datapath import schemas
@@ -33,6 +40,8 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(data_app, name="data")
 console = Console()
 
+app.command()(scaffold_commands.init)
+app.add_typer(scaffold_commands.new_app, name="new")
 app.command()(run_commands.up)
 app.command()(run_commands.down)
 app.command()(run_commands.status)

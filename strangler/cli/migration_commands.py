@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from strangler.cli.scaffold_commands import check_workspace_file
 from strangler.conductor import journey
 from strangler.conductor.check import check
 from strangler.conductor.conductor import Conductor, NotRunning
@@ -95,9 +96,19 @@ def stage_list() -> None:
     console.print(table)
 
 
-def check_command() -> None:
+def check_command(
+    config: bool = typer.Option(
+        False,
+        "--config",
+        help="Check strangler.toml alone, running nothing: its lines, its import paths, its"
+        " routes against the app's URL map, its tables against both sides' schemas.",
+    ),
+) -> None:
     """Check that the running system is what its stage says: routes, processes, data owners,
     sync lag, and reads of the contract answered by the right side. Exit 1 if not."""
+    if config:
+        check_workspace_file()
+        return
     with conducting() as conductor:
         findings = check(conductor)
     for finding in findings:

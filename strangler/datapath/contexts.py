@@ -296,3 +296,28 @@ def _table_map(spec: TableMapSpec, plan: ColumnPlan, deferred: tuple[str, ...]) 
         plan.monolith_initial,
         deferred,
     )
+
+
+def check_tables(
+    workspace: Workspace, monolith: Engine, service: Callable[[str], Engine]
+) -> list[str]:
+    """Every context's tables against both sides' schemas (`strangler check --config`): what
+    `describe` would refuse, one problem per context, each naming its line; a context with no
+    service yet is checked on the monolith's side only."""
+    problems: list[str] = []
+    for name in context_names(workspace):
+        spec = workspace.contexts[name]
+        try:
+            if spec.service is not None:
+                describe(workspace, name, monolith, service(name))
+                continue
+            schema = _schema(workspace, "monolith", monolith, [t.monolith for t in spec.tables])
+            for index, table in enumerate(spec.tables):
+                if table.monolith not in schema.tables:
+                    where = ("contexts", name, "tables", index)
+                    raise workspace.problem(where, f"the monolith has no table {table.monolith!r}")
+        except WorkspaceError as error:
+            problems.extend(error.problems)
+        except Exception as error:  # a hook or a model imports the user's code
+            problems.append(f"{workspace.file}: contexts.{name}: {type(error).__name__}: {error}")
+    return problems

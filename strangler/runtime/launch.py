@@ -69,7 +69,7 @@ def service_command(
     workspace: Workspace, context: str, port: int, host: str = "127.0.0.1", workers: int = 1
 ) -> list[str]:
     """A context's service under uvicorn with `workers` processes, or its own command."""
-    spec = workspace.contexts[context].service
+    spec = workspace.contexts[context].runs
     if spec.command is not None:
         return [part.replace("{port}", str(port)) for part in spec.command]
     more_workers = ["--workers", str(workers)] if workers > 1 else []
@@ -95,7 +95,7 @@ def service_environment(
 ) -> dict[str, str]:
     """A service reads its database URL from the variable the workspace names; every process
     shares the token secret."""
-    spec = workspace.contexts[context].service
+    spec = workspace.contexts[context].runs
     env = {
         **workspace_environment(workspace),
         workspace.url_variable(context): database_url,
@@ -116,7 +116,8 @@ def context_environment(
     database: the service's `env` from the workspace, placeholders filled ({state}, {root},
     {url:CONTEXT}; a variable whose context does not run is left out)."""
     found: dict[str, str] = {}
-    for name, template in workspace.contexts[context].service.env.items():
+    service = workspace.contexts[context].service
+    for name, template in ({} if service is None else service.env).items():
         value = fill(template, workspace, state_dir, url_of)
         if value is not None:
             found[name] = value

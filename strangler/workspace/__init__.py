@@ -76,7 +76,8 @@ class Workspace:
         if name == MONOLITH:
             return self.spec.monolith.database
         if name in self.spec.contexts:
-            return self.spec.contexts[name].service.database
+            service = self.spec.contexts[name].service
+            return DatabaseSpec() if service is None else service.database
         if name == BUS:
             return DatabaseSpec(url_variable="STRANGLER_BUS_URL")
         raise KeyError(f"no database named {name!r}; have {', '.join(self.databases)}")
@@ -182,7 +183,7 @@ def _located(problems: list[str], text: str) -> list[str]:
             located.append(problem)
             continue
         path = tuple(int(part) if part.isdigit() else part for part in found["path"].split("."))
-        rest = problem[found.end():]
+        rest = problem[found.end() :]
         located.append(f"{found['file']}:{lines.line_of(path)}: {found['path']}: {rest}")
     return located
 
