@@ -12,6 +12,9 @@ short. This module must never change data, capture or routes.
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlparse
+
 import httpx
 
 from strangler.datapath import apply, capture, positions, state, verify
@@ -46,12 +49,24 @@ def preflight(link: Link, proxy: ProxyAdmin, to: Owner) -> None:
     url = proxy.upstream_url(upstream)
     if url is None:
         raise MoveRefused(f"the proxy knows no URL for {upstream} (PROXY_{upstream.upper()}_URL)")
-    try:
-        healthy = httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        healthy = False
-    if not healthy:
+    if not _is_healthy(url, link.context.health_path(upstream)):
         raise MoveRefused(f"{upstream} at {url} is not healthy")
+
+
+def _is_healthy(url: str, health_path: str | None) -> bool:
+    """Its health path answers 200; an app with none (the workspace says so) accepts a
+    connection on its port."""
+    if health_path is None:
+        parsed = urlparse(url)
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port or 80), timeout=5):
+                return True
+        except OSError:
+            return False
+    try:
+        return httpx.get(f"{url}{health_path}", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def pre_verify(link: Link, chunk_rows: int) -> list[verify.Difference]:

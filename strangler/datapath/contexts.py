@@ -14,7 +14,7 @@ side whose models the workspace does not name, and every refusal names the file'
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -141,6 +141,11 @@ class Context:
     # Called at cutover under the freeze, after verify and before the routes flip, with the
     # service's database and its settings (`Link.service_settings`).
     before_flip: Callable[[Engine, Mapping[str, str]], None] | None = None
+    # Where the monolith and the service answer whether they are healthy (None: a TCP check).
+    health_paths: Mapping[str, str | None] = field(default_factory=dict)
+
+    def health_path(self, upstream: str) -> str | None:
+        return self.health_paths.get(upstream, "/healthz")
 
     @property
     def feeds(self) -> tuple[Feed, ...]:
@@ -188,7 +193,12 @@ def describe(workspace: Workspace, name: str, monolith: Engine, service: Engine)
     monolith_tables = [t.monolith for _, _, tables in feeds for t in tables]
     service_tables = [t.service_name for _, _, tables in feeds for t in tables]
     monolith_schema = _schema(workspace, "monolith", monolith, monolith_tables)
-    service_schema = _schema(workspace, name, service, service_tables)
+    # A context with no service yet is described as if its service had the monolith's tables.
+    service_schema = (
+        _schema(workspace, name, service, service_tables)
+        if spec.service is not None
+        else monolith_schema
+    )
     main, *replicas = (
         _feed(workspace, ("contexts", name, *where), feed_name or name, tables,
               monolith_schema, service_schema)
@@ -203,6 +213,10 @@ def describe(workspace: Workspace, name: str, monolith: Engine, service: Engine)
         tuple(replicas),
         on_service_rows=workspace.resolve(hooks.on_service_rows) if hooks.on_service_rows else None,
         before_flip=workspace.resolve(hooks.before_flip) if hooks.before_flip else None,
+        health_paths={
+            "monolith": workspace.spec.monolith.health_path,
+            name: spec.service.health_path if spec.service is not None else None,
+        },
     )
 
 

@@ -80,14 +80,15 @@ def discover(
     schema = find_schema(root) or _reflected(configured)
     found_variable = variable or _variable_holding(configured)
     rules = {rule.rule for rule in app.url_map.iter_rules()}
+    health = next((path for path in HEALTH_PATHS if path in rules), None)
     return FoundApp(
         import_path,
-        discover_routes(app),
+        [route for route in discover_routes(app) if route.path != health],  # the system's
         schema,
         found_variable or DEFAULT_VARIABLE,
         variable is None and found_variable is None,
         _alembic_folder(root),
-        next((path for path in HEALTH_PATHS if path in rules), None),
+        health,
     )
 
 

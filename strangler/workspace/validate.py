@@ -84,7 +84,8 @@ def inventory(workspace: Workspace) -> list[str]:
             )
         ]
     listed = {route.name: (index, route) for index, route in enumerate(workspace.spec.routes)}
-    actual = {route.name: route for route in found}
+    health = workspace.spec.monolith.health_path
+    actual = {route.name: route for route in found if route.path != health}
     problems = []
     for name, route in actual.items():
         if name not in listed:

@@ -74,3 +74,10 @@ def lend() -> Any:
     db.session.add(loan)
     db.session.commit()
     return jsonify(loan.as_json()), 201
+
+
+@app.get("/health")
+def health() -> Any:
+    """For the load balancer: the database answers."""
+    db.session.execute(select(1))
+    return jsonify(status="ok")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine, pool
-
 from bookshelf.models import db
+from sqlalchemy import create_engine, pool
 
 config = context.config
 url = os.environ.get("BOOKSHELF_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
