@@ -91,7 +91,7 @@ def _apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Ba
     seen = positions.current(target, key)
     if seen is None or not seen.is_active or not _is_ready(link, feed, direction):
         return Batch(feed.name, direction, False)
-    window, fetched = _look(link, feed, direction, seen, limit)
+    window, keys, fetched = _look(link, feed, direction, seen, limit)
     if not window.entries and (window.position.high is None or window.position == seen):
         # Nothing new. (On PostgreSQL the low mark need not move: an empty window applied nothing.)
         return Batch(feed.name, direction, True, is_opened=window.is_opened)
@@ -100,8 +100,7 @@ def _apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Ba
         if position is None or not position.is_active:
             return Batch(feed.name, direction, False)
         if position != seen:  # another applier moved on meanwhile: look again, under the lock
-            window, fetched = _look(link, feed, direction, position, limit)
-        keys = _keys_by_table(link, feed, direction, window)
+            window, keys, fetched = _look(link, feed, direction, position, limit)
         upserted, deleted = _write(connection, link, feed, direction, keys, fetched)
         if position.is_tracking:
             _track(connection, position.key, link, feed, direction, keys)
@@ -131,10 +130,13 @@ def _keys_by_table(
     link: Link, feed: Feed, direction: Direction, window: change_log.Window
 ) -> dict[str, set[Key]]:
     """The keys the window's entries name, by source table, as Python values."""
-    keys: dict[str, set[Key]] = defaultdict(set)
+    logged: dict[str, list[str]] = defaultdict(list)
     for entry in window.entries:
-        copy = link.copy(feed.table(entry.table_name, direction), direction)
-        keys[entry.table_name].add(copy.source_key.decode(entry.row_key))
+        logged[entry.table_name].append(entry.row_key)
+    keys: dict[str, set[Key]] = {}
+    for name, texts in logged.items():
+        decode = link.copy(feed.table(name, direction), direction).source_key.decode
+        keys[name] = {decode(text) for text in texts}
     return keys
 
 
@@ -143,15 +145,17 @@ Fetched = dict[str, list[tuple[Any, ...]]]
 
 def _look(
     link: Link, feed: Feed, direction: Direction, position: positions.Position, limit: int
-) -> tuple[change_log.Window, Fetched]:
-    """The next window of entries, and the source's current rows for the keys they name."""
+) -> tuple[change_log.Window, dict[str, set[Key]], Fetched]:
+    """The next window of entries, the keys they name, and the source's current rows for
+    those keys."""
     with change_log.reading(link.source(direction)) as reader:
         window = change_log.read(reader, feed.name, position, limit)
+        keys = _keys_by_table(link, feed, direction, window)
         fetched = {
             name: link.copy(feed.table(name, direction), direction).read_keys(reader, wanted)
-            for name, wanted in _keys_by_table(link, feed, direction, window).items()
+            for name, wanted in keys.items()
         }
-    return window, fetched
+    return window, keys, fetched
 
 
 def _write(

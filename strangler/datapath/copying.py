@@ -27,7 +27,7 @@ from sqlalchemy import Column, Connection, Dialect, ForeignKeyConstraint, Table,
 from sqlalchemy.types import DateTime, TypeEngine
 
 from strangler.datapath.contexts import Direction, TableMap
-from strangler.datapath.keys import Key, KeyColumns
+from strangler.datapath.keys import Key, KeyColumns, python_type
 
 KEY_VALUES_PER_QUERY = 900  # SQLite allows 32,766 bound parameters per statement; stay far below
 COPY_FROM_ROWS = 64  # on PostgreSQL, batches this large go through COPY
@@ -93,10 +93,27 @@ def _reader(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
     return read or (lambda value: value)
 
 
+def _is_plain(column: Column[Any], dialect: Dialect) -> bool:
+    """The driver's values of this column are its Python values, both ways."""
+    impl = column.type.dialect_impl(dialect)
+    return impl.result_processor(dialect, None) is None and impl.bind_processor(dialect) is None
+
+
 def row_bytes(row: Sequence[Any]) -> int:
     """About how much memory a row's values take (text and binary by length)."""
-    return sum(len(value) if isinstance(value, str | bytes | bytearray | memoryview) else 8
-               for value in row)  # fmt: skip
+    return sum(
+        len(value) if isinstance(value, str | bytes | bytearray | memoryview) else 8
+        for value in row
+    )
+
+
+def _may_be_large(column: Column[Any]) -> bool:
+    """Text, binary or JSON without a small length: the values a chunk's size depends on."""
+    length = getattr(column.type, "length", None)
+    kind = python_type(column.type)
+    return (kind in (str, bytes) or kind is dict or kind is object) and (
+        length is None or length > 1024
+    )
 
 
 class TableCopy:
@@ -128,6 +145,15 @@ class TableCopy:
             for name, target_name in zip(self.source_columns, self.columns, strict=True)
         ]  # fmt: skip
         self.key_readers = [_reader(column, source_dialect) for column in self.source_key.columns]
+        # One integer key column, read and bound as it is stored: the common case, fast.
+        is_plain = self.source_key.kinds == ["int"] and _is_plain(
+            self.source_key.columns[0], source_dialect
+        )
+        self._plain_key = self.key_indexes[0] if is_plain else None
+        self._sized = [
+            index for index, name in enumerate(self.source_columns)
+            if _may_be_large(source.c[name])
+        ]  # fmt: skip
         self.key_binders = [_binder(column, source_dialect) for column in self.source_key.columns]
         self.filled = tuple(mapping.filled(direction))  # names of target-only columns
         self.initial = tuple(mapping.initial(direction))
@@ -146,10 +172,14 @@ class TableCopy:
 
     def key(self, row: Sequence[Any]) -> Key:
         """The Python key of a row as read from the source."""
+        if self._plain_key is not None:
+            return (row[self._plain_key],)
         return tuple(read(row[index]) for read, index in zip(self.key_readers, self.key_indexes,
                                                               strict=True))  # fmt: skip
 
     def _driver_key(self, key: Key) -> list[Any]:
+        if self._plain_key is not None:  # an integer binds as it is
+            return list(key)
         return [bind(value) for bind, value in zip(self.key_binders, key, strict=True)]
 
     def read_range(
@@ -178,15 +208,26 @@ class TableCopy:
         found: list[Row] = []
         size = 0
         try:
-            for partition in result.partitions(FETCH_ROWS):
-                for row in partition:
-                    found.append(tuple(row))
-                    size += row_bytes(row)
+            while batch := result.fetchmany(FETCH_ROWS):
+                rows = [tuple(row) for row in batch]
+                more = self._bytes(rows)
+                if size + more < max_bytes:  # the common case: the whole batch fits
+                    found.extend(rows)
+                    size += more
+                    continue
+                for row in rows:
+                    found.append(row)
+                    size += self._bytes([row])
                     if size >= max_bytes:
                         return found
         finally:
             result.close()
         return found
+
+    def _bytes(self, rows: list[Row]) -> int:
+        """The length of the values that may be large, in these rows."""
+        sized = self._sized
+        return sum(len(value) for row in rows for index in sized if (value := row[index]))
 
     def read_keys(self, connection: Connection, keys: Iterable[Key]) -> list[Row]:
         """Source rows whose key is in `keys` (missing ones are simply absent)."""
@@ -226,11 +267,11 @@ class TableCopy:
         table = self._quote(self.target_dialect, self.target.name)
         return f"INSERT INTO {table} ({quoted}) VALUES ({markers}){self._on_conflict()}"
 
-    def converted(self, rows: Iterable[Sequence[Any]]) -> list[Row]:
+    def converted(self, rows: list[Row]) -> list[Row]:
         """Source rows as the target's driver takes them (copied columns only)."""
         converters = self.converters
         if all(convert is None for convert in converters):
-            return [tuple(row) for row in rows]
+            return rows
         return [
             tuple(value if convert is None or value is None else convert(value)
                   for convert, value in zip(converters, row, strict=True))
