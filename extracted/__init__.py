@@ -2,6 +2,7 @@
 
 Every service has the same shape (`settings`, `models`, `service`, `api`, `events` and an app
 factory `create_app` in its package) so that two services differ only in their domain; the
-smallest such service is `extracted._template`. A service never imports the monolith or
-another service: it shares only `plumbing`.
+smallest such service is what `strangler new service` renders from the toolkit's template
+(`strangler/scaffold/template/`). A service never imports the monolith or another service: it
+shares only `plumbing`.
 """

@@ -96,7 +96,7 @@ def running_polls_path(
         for name, argv, health in (
             ("service", service_command(workspace, "polls", port), f"http://127.0.0.1:{port}/healthz"),
             ("relay", relay_command("polls"), None),
-            ("consumer", consumer_command(str(workspace.contexts["polls"].service.consumer)), None),
+            ("consumer", consumer_command(str(workspace.contexts["polls"].runs.consumer)), None),
         ):
             process = start(name, argv, environment, health, workdir / "logs" / f"{name}.log")
             stack.callback(process.stop)

@@ -17,6 +17,10 @@ import typer.core
 
 # name -> (where the command is, its one-line help for `strangler --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("strangler.cli.scaffold_commands:init",
+             "Write a first strangler.toml from a Flask app's routes and tables."),
+    "new": ("strangler.cli.scaffold_commands:new_app",
+            "Scaffold a new service for a context, from the tested template."),
     "up": ("strangler.cli.run_commands:up", "Run this folder's system in the foreground."),
     "down": ("strangler.cli.run_commands:down", "Stop the system this folder runs."),
     "status": ("strangler.cli.run_commands:status", "One screen: routes, processes, data."),

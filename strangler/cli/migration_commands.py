@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from strangler.cli.progress import printer
+from strangler.cli.scaffold_commands import check_workspace_file
 from strangler.conductor import moves
 from strangler.conductor.check import check
 from strangler.conductor.conductor import Conductor
@@ -96,9 +97,19 @@ def stage_list() -> None:
     console.print(table)
 
 
-def check_command() -> None:
+def check_command(
+    config: bool = typer.Option(
+        False,
+        "--config",
+        help="Check strangler.toml alone, running nothing: its lines, its import paths, its"
+        " routes against the app's URL map, its tables against both sides' schemas.",
+    ),
+) -> None:
     """Check that the running system is what its stage says: routes, processes, data owners,
     sync lag, and reads of the contract answered by the right side. Exit 1 if not."""
+    if config:
+        check_workspace_file()
+        return
     with conducting() as conductor:
         findings = check(conductor)
     for finding in findings:

@@ -90,7 +90,9 @@ def routes_discover(
         "STRANGLER_TOKEN_SECRET": home.token_secret(),
     }.items():
         os.environ.setdefault(name, value)
-    text = inventory_text(discover_routes(workspace.resolve(workspace.spec.monolith.app)))
+    health = workspace.spec.monolith.health_path  # the system's own, not a route to move
+    routes = discover_routes(workspace.resolve(workspace.spec.monolith.app))
+    text = inventory_text(route for route in routes if route.path != health)
     if output is None:
         typer.echo(text, nl=False)
     else:

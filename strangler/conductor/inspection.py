@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from strangler.datapath.link import Link
 from strangler.datapath.status import describe
 from strangler.runtime.home import Home
+from strangler.runtime.processes import answers
 from strangler.runtime.run_record import RunRecord, is_alive, read_run, supervisor_alive
 from strangler.state import MigrationState, StateFile
 from strangler.workspace.stages import Migration
@@ -114,6 +115,9 @@ def _process(client: httpx.Client, record: RunRecord, name: str) -> ProcessView:
         recorded.log,
     )  # fmt: skip
     if not running:
+        return view
+    if recorded.health_url.startswith("tcp://"):  # an app with no health path
+        view.is_healthy = answers(recorded.health_url, client)
         return view
     try:
         answer = client.get(recorded.health_url)

@@ -5,9 +5,13 @@ log, re-reads the rows they name from the source, then in the target deletes the
 source no longer has (children first) and upserts the others (parents first), records the
 keys when verify asked to track them, and saves the new position: all in one commit. Applying
 a batch again, or an entry late, writes the source's current row again, so nothing is lost or
-doubled whatever is killed when. A forward feed applies nothing until its backfill is
-complete: the backfill may write a row older than the one the sync would have written. This
-module must never change a feed's capture or its direction.
+doubled whatever is killed when. A table whose references the feed defers (it references
+itself) is written in two steps: its rows, then their references. A batch the target refuses
+(a foreign key) is tried again at once with more entries, since the parent it waits for may be
+just past the batch's end (one transaction's entries split over two batches); if that does
+not help, it fails and is retried later, the position unmoved. A forward feed applies nothing
+until its backfill is complete: the backfill may write a row older than the one the sync would
+have written. This module must never change a feed's capture or its direction.
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
-from strangler.datapath import change_log, positions, rows
+from strangler.datapath import change_log, links, positions, rows
 from strangler.datapath.contexts import Direction, Feed
+from strangler.datapath.keys import Key
 from strangler.datapath.link import Link
 from strangler.datapath.tables import checkpoints, touched_keys
+
+# A refused batch is tried again with up to this many times its entries, before giving up.
+GROWTH = (4, 16)
 
 
 @dataclass(frozen=True)
@@ -44,13 +53,21 @@ class Batch:
 
 
 def is_backfilled(connection: Connection, feed: Feed) -> bool:
-    """Whether every table of `feed` has a complete backfill checkpoint in this target."""
+    """Whether every table of `feed` has a complete backfill checkpoint in this target, with
+    no reference left to set."""
     found = connection.scalars(
         select(checkpoints.c.table_name).where(
             checkpoints.c.feed == feed.name, checkpoints.c.is_complete.is_(True)
         )
     ).all()
-    return {table.service for table in feed.tables} <= set(found)
+    if not {table.service for table in feed.tables} <= set(found):
+        return False
+    if not feed.defers_references:
+        return True
+    pending = connection.scalar(
+        select(func.count()).where(touched_keys.c.position_key == links.pending_key(feed))
+    )
+    return not pending
 
 
 def apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Batch:
@@ -59,12 +76,22 @@ def apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Bat
     It looks before it locks: an idle feed costs two reads and no write, which matters when
     the target is the monolith's SQLite file that the monolith's own writers need.
     """
+    for growth in (1, *GROWTH):
+        try:
+            return _apply_batch(link, feed, direction, limit * growth)
+        except IntegrityError:
+            if growth == GROWTH[-1]:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Batch:
     target = link.target(direction)
     key = feed.position_key(direction)
     seen = positions.current(target, key)
     if seen is None or not seen.is_active or not _is_ready(link, feed, direction):
         return Batch(feed.name, direction, False)
-    window, fetched = _look(link, feed, direction, seen, limit)
+    window, keys, fetched = _look(link, feed, direction, seen, limit)
     if not window.entries and (window.position.high is None or window.position == seen):
         # Nothing new. (On PostgreSQL the low mark need not move: an empty window applied nothing.)
         return Batch(feed.name, direction, True, is_opened=window.is_opened)
@@ -73,11 +100,10 @@ def apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Bat
         if position is None or not position.is_active:
             return Batch(feed.name, direction, False)
         if position != seen:  # another applier moved on meanwhile: look again, under the lock
-            window, fetched = _look(link, feed, direction, position, limit)
-        keys = _keys_by_table(window)
+            window, keys, fetched = _look(link, feed, direction, position, limit)
         upserted, deleted = _write(connection, link, feed, direction, keys, fetched)
         if position.is_tracking:
-            _track(connection, position.key, feed, direction, keys)
+            _track(connection, position.key, link, feed, direction, keys)
         applied = position.applied_entries + len(window.entries)
         positions.save(connection, replace(window.position, applied_entries=applied))
     return Batch(
@@ -100,10 +126,17 @@ def _is_ready(link: Link, feed: Feed, direction: Direction) -> bool:
         return is_backfilled(connection, feed)
 
 
-def _keys_by_table(window: change_log.Window) -> dict[str, set[int]]:
-    keys: dict[str, set[int]] = defaultdict(set)
+def _keys_by_table(
+    link: Link, feed: Feed, direction: Direction, window: change_log.Window
+) -> dict[str, set[Key]]:
+    """The keys the window's entries name, by source table, as Python values."""
+    logged: dict[str, list[str]] = defaultdict(list)
     for entry in window.entries:
-        keys[entry.table_name].add(entry.row_key)
+        logged[entry.table_name].append(entry.row_key)
+    keys: dict[str, set[Key]] = {}
+    for name, texts in logged.items():
+        decode = link.copy(feed.table(name, direction), direction).source_key.decode
+        keys[name] = {decode(text) for text in texts}
     return keys
 
 
@@ -112,15 +145,17 @@ Fetched = dict[str, list[tuple[Any, ...]]]
 
 def _look(
     link: Link, feed: Feed, direction: Direction, position: positions.Position, limit: int
-) -> tuple[change_log.Window, Fetched]:
-    """The next window of entries, and the source's current rows for the keys they name."""
+) -> tuple[change_log.Window, dict[str, set[Key]], Fetched]:
+    """The next window of entries, the keys they name, and the source's current rows for
+    those keys."""
     with change_log.reading(link.source(direction)) as reader:
         window = change_log.read(reader, feed.name, position, limit)
+        keys = _keys_by_table(link, feed, direction, window)
         fetched = {
             name: link.copy(feed.table(name, direction), direction).read_keys(reader, wanted)
-            for name, wanted in _keys_by_table(window).items()
+            for name, wanted in keys.items()
         }
-    return window, fetched
+    return window, keys, fetched
 
 
 def _write(
@@ -128,12 +163,18 @@ def _write(
     link: Link,
     feed: Feed,
     direction: Direction,
-    keys: dict[str, set[int]],
+    keys: dict[str, set[Key]],
     fetched: Fetched,
 ) -> tuple[int, int]:
-    """Deletes children first, then upserts parents first, so foreign keys always hold."""
+    """Deletes children first, then upserts parents first (deferred references last), so
+    foreign keys always hold."""
     hook = link.context.on_service_rows if direction is Direction.FORWARD else None
     affected: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for table in feed.tables:  # a row about to be deleted may be pointed at by one rewritten
+        copy = link.copy(table, direction)
+        found = fetched.get(table.source_name(direction))
+        if found and copy.deferred:
+            copy.unlink(connection, (copy.key(row) for row in found))
     deleted = 0
     for table in reversed(feed.tables):
         copy = link.copy(table, direction)
@@ -142,18 +183,23 @@ def _write(
         if gone:
             if hook is not None:
                 affected[copy.target.name] += rows.fetch_keys(
-                    connection, copy.target, table.columns, table.key, gone
+                    connection, copy.target_key, copy.columns, gone
                 )
-            deleted += rows.delete_keys(connection, copy.target, table.key, gone)
+            deleted += rows.delete_keys(connection, copy.target_key, gone)
     upserted = 0
     for table in feed.tables:
         copy = link.copy(table, direction)
         found = fetched.get(table.source_name(direction))
         if found:
-            copy.write(connection, found)
+            copy.write(connection, found, unlinked=bool(copy.deferred))
             upserted += len(found)
             if hook is not None:
                 affected[copy.target.name] += copy.as_dicts(found)
+    for table in feed.tables:
+        copy = link.copy(table, direction)
+        found = fetched.get(table.source_name(direction))
+        if found and copy.deferred:
+            copy.link(connection, found)
     if hook is not None:
         for name, changed in affected.items():
             hook(connection, name, changed)
@@ -163,22 +209,25 @@ def _write(
 def _track(
     connection: Connection,
     position_key: str,
+    link: Link,
     feed: Feed,
     direction: Direction,
-    keys: dict[str, set[int]],
+    keys: dict[str, set[Key]],
 ) -> None:
     """Remember which keys changed, so verify can re-check exactly those later."""
     build = postgres_insert if connection.dialect.name == "postgresql" else sqlite_insert
     statement = build(touched_keys).on_conflict_do_nothing()
-    records = [
-        {
-            "position_key": position_key,
-            "table_name": feed.table(name, direction).target_name(direction),
-            "row_key": key,
-        }
-        for name, wanted in keys.items()
-        for key in wanted
-    ]
+    records: list[dict[str, str]] = []
+    for name, wanted in keys.items():
+        copy = link.copy(feed.table(name, direction), direction)
+        records.extend(
+            {
+                "position_key": position_key,
+                "table_name": copy.target.name,
+                "row_key": copy.source_key.encode(key),
+            }
+            for key in wanted
+        )
     if records:
         connection.execute(statement, records)
 

@@ -1,18 +1,20 @@
 """Change capture: triggers that append every insert, update and delete to a change log.
 
 For each table of a feed, in the feed's source database, a trigger appends one row per changed
-row to `strangler_change_log`: the feed, the table, the row's key, the operation and when. The
-log has the same shape on SQLite and PostgreSQL; its `seq` orders everything. Rows carry keys,
-not data: the sync re-reads each changed row, so applying an entry twice, or late, still
-converges on the source's current state. On PostgreSQL each entry also records the writing
-transaction's id (`txid`), which the sync uses to read entries in commit order (see
-`change_log`). Triggers are installed and removed per feed and direction, so two feeds may
-capture one table (the monolith's `users` feeds both the users service and the forum's
-`authors`). This module must never read or apply the log.
+row to `strangler_change_log`: the feed, the table, the row's key (a JSON array of its key
+columns, made by the database's own JSON functions: `keys.KeyColumns.decode` reads it), the
+operation and when. The log has the same shape on SQLite and PostgreSQL; its `seq` orders
+everything. Rows carry keys, not data: the sync re-reads each changed row, so applying an
+entry twice, or late, still converges on the source's current state. On PostgreSQL each
+entry also records the writing transaction's id (`txid`), which the sync uses to read entries
+in commit order (see `change_log`). Triggers are installed and removed per feed and
+direction, so two feeds may capture one table (the monolith's `users` feeds both the users
+service and the forum's `authors`). This module must never read or apply the log.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -25,7 +27,9 @@ from strangler.datapath.contexts import Context, Direction, Feed, TableMap
 from strangler.datapath.link import Link
 
 TRIGGER_PREFIX = "strangler_capture_"
-_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
+# Names go into DDL quoted; these characters can neither end a quote nor a string literal.
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ $-]{0,62}$")
+_LONGEST_TRIGGER = 55  # PostgreSQL cuts identifiers at 63 bytes
 _LOCK_ATTEMPTS = 40
 
 SQLITE_LOG = """
@@ -34,7 +38,7 @@ CREATE TABLE IF NOT EXISTS strangler_change_log (
     txid BIGINT,
     feed VARCHAR(64) NOT NULL,
     table_name VARCHAR(64) NOT NULL,
-    row_key BIGINT NOT NULL,
+    row_key TEXT NOT NULL,
     operation CHAR(1) NOT NULL,
     captured_at DOUBLE PRECISION NOT NULL
 )"""
@@ -44,7 +48,7 @@ CREATE TABLE IF NOT EXISTS strangler_change_log (
     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     feed VARCHAR(64) NOT NULL,
     table_name VARCHAR(64) NOT NULL,
-    row_key BIGINT NOT NULL,
+    row_key TEXT NOT NULL,
     operation CHAR(1) NOT NULL,
     captured_at DOUBLE PRECISION NOT NULL
         DEFAULT extract(epoch FROM clock_timestamp())::double precision
@@ -64,7 +68,12 @@ SQLITE_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
 
 def trigger_name(feed: Feed, table: str) -> str:
-    return f"{TRIGGER_PREFIX}{feed.name.replace('-', '_')}_{table}"
+    """A lowercase name, the same in every catalogue (long ones end in a digest)."""
+    plain = re.sub(r"[^a-z0-9_]", "_", f"{feed.name}_{table}".lower())
+    if len(TRIGGER_PREFIX) + len(plain) > _LONGEST_TRIGGER:
+        digest = hashlib.sha1(f"{feed.name}/{table}".encode()).hexdigest()[:10]
+        plain = f"{plain[: _LONGEST_TRIGGER - len(TRIGGER_PREFIX) - 11]}_{digest}"
+    return f"{TRIGGER_PREFIX}{plain}"
 
 
 def _checked(*names: str) -> None:
@@ -73,39 +82,54 @@ def _checked(*names: str) -> None:
             raise ValueError(f"{name!r} is not a plain lowercase name; refusing to build DDL")
 
 
-def _sqlite_triggers(feed: Feed, table: TableMap, source: str) -> list[str]:
-    name, key = trigger_name(feed, source), table.key
-    columns = ", ".join(f'"{column}"' for column in table.columns)
+def _key_of(row: str, key: tuple[str, ...], dialect: str) -> str:
+    """SQL for the JSON array of a row's key (`NEW` or `OLD`), as `keys.decode` reads it."""
+    values = ", ".join(f'{row}."{column}"' for column in key)
+    return f"json_array({values})" if dialect == "sqlite" else f"json_build_array({values})::text"
+
+
+def _key_changed(key: tuple[str, ...], dialect: str) -> str:
+    distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    return " OR ".join(f'OLD."{column}" {distinct} NEW."{column}"' for column in key)
+
+
+def _sqlite_triggers(feed: Feed, table: TableMap, direction: Direction) -> list[str]:
+    source = table.source_name(direction)
+    name, key = trigger_name(feed, source), table.source_key(direction)
+    columns = ", ".join(f'"{column}"' for column in table.source_columns(direction))
     entry = "INSERT INTO strangler_change_log (feed, table_name, row_key, operation, captured_at)"
     values = f"'{feed.name}', '{source}'"
+    new, old = _key_of("NEW", key, "sqlite"), _key_of("OLD", key, "sqlite")
     return [
         f"""CREATE TRIGGER IF NOT EXISTS {name}_insert AFTER INSERT ON "{source}" BEGIN
-            {entry} VALUES ({values}, NEW."{key}", 'I', {SQLITE_NOW}); END""",
+            {entry} VALUES ({values}, {new}, 'I', {SQLITE_NOW}); END""",
         f"""CREATE TRIGGER IF NOT EXISTS {name}_update AFTER UPDATE OF {columns} ON "{source}"
             BEGIN
-            {entry} VALUES ({values}, NEW."{key}", 'U', {SQLITE_NOW});
-            {entry} SELECT {values}, OLD."{key}", 'D', {SQLITE_NOW}
-                WHERE OLD."{key}" IS NOT NEW."{key}";
+            {entry} VALUES ({values}, {new}, 'U', {SQLITE_NOW});
+            {entry} SELECT {values}, {old}, 'D', {SQLITE_NOW}
+                WHERE {_key_changed(key, "sqlite")};
             END""",
         f"""CREATE TRIGGER IF NOT EXISTS {name}_delete AFTER DELETE ON "{source}" BEGIN
-            {entry} VALUES ({values}, OLD."{key}", 'D', {SQLITE_NOW}); END""",
+            {entry} VALUES ({values}, {old}, 'D', {SQLITE_NOW}); END""",
     ]
 
 
-def _postgres_triggers(feed: Feed, table: TableMap, source: str) -> list[str]:
-    name, key = trigger_name(feed, source), table.key
-    columns = ", ".join(f'"{column}"' for column in table.columns)
+def _postgres_triggers(feed: Feed, table: TableMap, direction: Direction) -> list[str]:
+    source = table.source_name(direction)
+    name, key = trigger_name(feed, source), table.source_key(direction)
+    columns = ", ".join(f'"{column}"' for column in table.source_columns(direction))
     entry = "INSERT INTO strangler_change_log (feed, table_name, row_key, operation)"
     values = f"'{feed.name}', '{source}'"
+    new, old = _key_of("NEW", key, "postgresql"), _key_of("OLD", key, "postgresql")
     function = f"""
         CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $capture$
         BEGIN
             IF TG_OP = 'DELETE' THEN
-                {entry} VALUES ({values}, OLD."{key}", 'D');
+                {entry} VALUES ({values}, {old}, 'D');
             ELSE
-                {entry} VALUES ({values}, NEW."{key}", left(TG_OP, 1));
-                IF TG_OP = 'UPDATE' AND NEW."{key}" IS DISTINCT FROM OLD."{key}" THEN
-                    {entry} VALUES ({values}, OLD."{key}", 'D');
+                {entry} VALUES ({values}, {new}, left(TG_OP, 1));
+                IF TG_OP = 'UPDATE' AND ({_key_changed(key, "postgresql")}) THEN
+                    {entry} VALUES ({values}, {old}, 'D');
                 END IF;
             END IF;
             RETURN NULL;
@@ -149,7 +173,7 @@ def install(engine: Engine, feed: Feed, direction: Direction) -> bool:
     if is_installed(engine, feed, direction):
         return False
     for table in feed.tables:
-        _checked(feed.name, table.source_name(direction), table.key, *table.columns)
+        _checked(feed.name, table.source_name(direction), *table.source_columns(direction))
     _with_lock_retries(engine, lambda connection: _install(connection, feed, direction))
     return True
 
@@ -164,7 +188,7 @@ def _install(connection: Connection, feed: Feed, direction: Direction) -> None:
     # Children first: a writer touches a child before its parent (a post, then its thread's
     # counter), so taking the child's lock first cannot deadlock with it.
     for table in reversed(feed.tables):
-        for statement in build(feed, table, table.source_name(direction)):
+        for statement in build(feed, table, direction):
             connection.exec_driver_sql(statement)
 
 
@@ -242,8 +266,14 @@ def start(link: Link, direction: Direction = Direction.FORWARD) -> list[str]:
 
 
 def _forget_backfill(link: Link, feed: Feed) -> None:
+    """Drop the feed's checkpoints, and the references its backfill had still to set."""
     with link.service.begin() as connection:
         connection.execute(delete(tables.checkpoints).where(tables.checkpoints.c.feed == feed.name))
+        connection.execute(
+            delete(tables.touched_keys).where(
+                tables.touched_keys.c.position_key == f"{feed.name}:links"
+            )
+        )
 
 
 def stop(link: Link, direction: Direction = Direction.FORWARD) -> list[str]:

@@ -32,7 +32,7 @@ NOW = {
 class Entry:
     seq: int
     table_name: str
-    row_key: int
+    row_key: str  # the JSON array of the row's key (see `keys`)
     captured_at: float
 
 

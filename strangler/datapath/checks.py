@@ -12,6 +12,9 @@ short. This module must never change data, capture or routes.
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlparse
+
 import httpx
 
 from strangler.datapath import apply, capture, positions, state, verify
@@ -46,12 +49,24 @@ def preflight(link: Link, proxy: ProxyAdmin, to: Owner) -> None:
     url = proxy.upstream_url(upstream)
     if url is None:
         raise MoveRefused(f"the proxy knows no URL for {upstream} (PROXY_{upstream.upper()}_URL)")
-    try:
-        healthy = httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        healthy = False
-    if not healthy:
+    if not _is_healthy(url, link.context.health_path(upstream)):
         raise MoveRefused(f"{upstream} at {url} is not healthy")
+
+
+def _is_healthy(url: str, health_path: str | None) -> bool:
+    """Its health path answers 200; an app with none (the workspace says so) accepts a
+    connection on its port."""
+    if health_path is None:
+        parsed = urlparse(url)
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port or 80), timeout=5):
+                return True
+        except OSError:
+            return False
+    try:
+        return httpx.get(f"{url}{health_path}", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def pre_verify(link: Link, chunk_rows: int) -> list[verify.Difference]:
@@ -80,7 +95,7 @@ def narrow(
     main = link.context.main
     target, key = link.target(direction), main.position_key(direction)
     differing: list[verify.Difference] = []
-    checked: dict[str, set[int]] = {}
+    checked: dict[str, set[str]] = {}
     for _ in range(NARROW_ROUNDS):
         touched = positions.touched(target, key)
         if sum(len(found) for found in touched.values()) <= FEW_KEYS:
@@ -90,7 +105,7 @@ def narrow(
         differing += verify.verify_keys(link, main, direction, touched).differences
         for table_name, found in touched.items():
             checked.setdefault(table_name, set()).update(found)
-    return _unexplained(doubtful, checked, direction, main) + differing
+    return _unexplained(link, doubtful, checked, direction, main) + differing
 
 
 def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference]) -> int:
@@ -101,7 +116,7 @@ def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference])
     main = link.context.main
     touched = positions.touched(link.target(old), main.position_key(old))
     keys = verify.verify_keys(link, main, old, touched)
-    ranges = verify.verify_ranges(link, old, _unexplained(doubtful, touched, old, main))
+    ranges = verify.verify_ranges(link, old, _unexplained(link, doubtful, touched, old, main))
     differences = keys.differences + ranges.differences
     if differences:
         shown = "; ".join(difference.describe() for difference in differences[:5])
@@ -113,8 +128,9 @@ def verify_frozen(link: Link, old: Direction, doubtful: list[verify.Difference])
 
 
 def _unexplained(
+    link: Link,
     doubtful: list[verify.Difference],
-    touched: dict[str, set[int]],
+    touched: dict[str, set[str]],
     direction: Direction,
     main: Feed,
 ) -> list[verify.Difference]:
@@ -127,6 +143,6 @@ def _unexplained(
     for difference in doubtful:
         applied = touched.get(main.table(difference.table, direction).target_name(direction), set())
         is_complete = len(difference.keys) < verify.MAX_KEYS_PER_DIFFERENCE
-        if not (is_complete and set(difference.keys) <= applied):
+        if not (is_complete and verify.encoded_keys(link, difference, direction) <= applied):
             left.append(difference)
     return left

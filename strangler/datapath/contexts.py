@@ -3,25 +3,28 @@
 A context's *main feed* carries the tables whose ownership moves at cutover (forward:
 monolith -> service before it, reverse: service -> monolith after it). A *replica feed* copies
 data the service reads but never owns (the forum's `authors`, derived from the monolith's
-`users`) and always flows monolith -> service. Tables are listed parents first: that is the copy
-order that keeps foreign keys satisfied. Every key is one integer column. What each context
-holds comes from the workspace file; this module reads a database only to reflect the schema of
-a side whose models the workspace does not name.
+`users`) and always flows monolith -> service. A feed copies its tables parents first, in the
+order the foreign keys of both sides give (`ordering`); each table's columns may be renamed
+between the sides, either side may have columns the other lacks, and its key may be one column
+or several, of integers, text, UUIDs or dates (`mapping`, `keys`). What each context holds
+comes from the workspace file; this module reads a database only to reflect the schema of a
+side whose models the workspace does not name, and every refusal names the file's line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table
 from sqlalchemy.exc import InvalidRequestError
 
-from strangler.plumbing.clock import utcnow
-from strangler.workspace import Workspace
-from strangler.workspace.model import ContextSpec, FeedSpec, TableMapSpec
+from strangler.datapath.mapping import ColumnPlan, Make, MappingError, plan_columns
+from strangler.datapath.ordering import NoCopyOrder, SideTables, copy_order, references
+from strangler.workspace import Workspace, WorkspaceError
+from strangler.workspace.model import ContextSpec, TableMapSpec
 from strangler_proxy.table import DataOwner
 
 
@@ -34,21 +37,30 @@ class Direction(StrEnum):
 
 # Who owns a context's data, and so takes its writes: the proxy's own notion.
 Owner = DataOwner
+Fillers = tuple[tuple[str, Make], ...]
 
 
 @dataclass(frozen=True)
 class TableMap:
     """One table copied by a feed: its name on each side, the columns copied, its key.
 
-    `service_defaults` are columns only the service's table has, filled on every copy into the
-    service (e.g. `authors.updated_at`); they are never compared by verify.
+    Column names are the monolith's; `service_columns` are the same columns' names on the
+    service's side, in the same order. `*_filled` columns (the workspace's defaults) are
+    written on every copy into that side, `*_initial` ones (the models' defaults) only when a
+    row is inserted; neither is ever compared by verify. `deferred` columns are references
+    written after their row (a table that references itself, or a loop of tables).
     """
 
     monolith: str
     service: str
     columns: tuple[str, ...]
-    key: str = "id"
-    service_defaults: tuple[tuple[str, Callable[[], Any]], ...] = ()
+    service_columns: tuple[str, ...]
+    key: tuple[str, ...]
+    service_filled: Fillers = ()
+    service_initial: Fillers = ()
+    monolith_filled: Fillers = ()
+    monolith_initial: Fillers = ()
+    deferred: tuple[str, ...] = ()
 
     def source_name(self, direction: Direction) -> str:
         return self.monolith if direction is Direction.FORWARD else self.service
@@ -56,11 +68,38 @@ class TableMap:
     def target_name(self, direction: Direction) -> str:
         return self.service if direction is Direction.FORWARD else self.monolith
 
-    def defaults_for(self, direction: Direction) -> dict[str, Any]:
-        """Values of the target-only columns for one copy in `direction`."""
-        if direction is Direction.REVERSE:
-            return {}
-        return {column: make() for column, make in self.service_defaults}
+    def _on_service(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        renamed = dict(zip(self.columns, self.service_columns, strict=True))
+        return tuple(renamed[name] for name in names)
+
+    def names(self, names: tuple[str, ...], is_service: bool) -> tuple[str, ...]:
+        """Monolith column names as one side calls them."""
+        return self._on_service(names) if is_service else names
+
+    def source_columns(self, direction: Direction) -> tuple[str, ...]:
+        return self.names(self.columns, direction is Direction.REVERSE)
+
+    def target_columns(self, direction: Direction) -> tuple[str, ...]:
+        return self.names(self.columns, direction is Direction.FORWARD)
+
+    def source_key(self, direction: Direction) -> tuple[str, ...]:
+        return self.names(self.key, direction is Direction.REVERSE)
+
+    def target_key(self, direction: Direction) -> tuple[str, ...]:
+        return self.names(self.key, direction is Direction.FORWARD)
+
+    def target_deferred(self, direction: Direction) -> tuple[str, ...]:
+        return self.names(self.deferred, direction is Direction.FORWARD)
+
+    def filled(self, direction: Direction) -> dict[str, Any]:
+        """Values of the target-only columns written on every copy in `direction`."""
+        fillers = self.service_filled if direction is Direction.FORWARD else self.monolith_filled
+        return {column: make() for column, make in fillers}
+
+    def initial(self, direction: Direction) -> dict[str, Any]:
+        """Values of the target-only columns written when a copy inserts a row."""
+        fillers = self.service_initial if direction is Direction.FORWARD else self.monolith_initial
+        return {column: make() for column, make in fillers}
 
 
 @dataclass(frozen=True)
@@ -68,7 +107,7 @@ class Feed:
     """A stream of changes for some tables of one context; named in the change log."""
 
     name: str
-    tables: tuple[TableMap, ...]
+    tables: tuple[TableMap, ...]  # parents first
     is_reversible: bool = True
 
     def table(self, name: str, direction: Direction) -> TableMap:
@@ -81,6 +120,10 @@ class Feed:
     def position_key(self, direction: Direction) -> str:
         """The name of this feed's position in its target database (`forum:forward`)."""
         return f"{self.name}:{direction.value}"
+
+    @property
+    def defers_references(self) -> bool:
+        return any(table.deferred for table in self.tables)
 
 
 @dataclass(frozen=True)
@@ -98,6 +141,11 @@ class Context:
     # Called at cutover under the freeze, after verify and before the routes flip, with the
     # service's database and its settings (`Link.service_settings`).
     before_flip: Callable[[Engine, Mapping[str, str]], None] | None = None
+    # Where the monolith and the service answer whether they are healthy (None: a TCP check).
+    health_paths: Mapping[str, str | None] = field(default_factory=dict)
+
+    def health_path(self, upstream: str) -> str | None:
+        return self.health_paths.get(upstream, "/healthz")
 
     @property
     def feeds(self) -> tuple[Feed, ...]:
@@ -123,8 +171,11 @@ class Context:
         return [(self.main, main), *((replica, Direction.FORWARD) for replica in self.replicas)]
 
 
-class UnknownContext(ValueError):
-    """A context name the data path does not know."""
+class UnknownContext(WorkspaceError):
+    """A context the data path cannot move: unknown, owning no table, or mapped wrongly."""
+
+    def __init__(self, message: str | list[str]) -> None:
+        super().__init__([message] if isinstance(message, str) else message)
 
 
 def describe(workspace: Workspace, name: str, monolith: Engine, service: Engine) -> Context:
@@ -138,24 +189,34 @@ def describe(workspace: Workspace, name: str, monolith: Engine, service: Engine)
             f" {', '.join(context_names(workspace)) or 'no context'}; not {name!r}"
             + (" (it owns no monolith table: it builds its data)" if spec is not None else "")
         )
-    monolith_tables = [t.monolith for feed in _feeds(spec) for t in feed.tables]
-    service_tables = [t.service_name for feed in _feeds(spec) for t in feed.tables]
+    feeds = _feed_specs(spec)
+    monolith_tables = [t.monolith for _, _, tables in feeds for t in tables]
+    service_tables = [t.service_name for _, _, tables in feeds for t in tables]
     monolith_schema = _schema(workspace, "monolith", monolith, monolith_tables)
-    service_schema = _schema(workspace, name, service, service_tables)
-    main = _feed(name, spec.tables, monolith_schema, service_schema)
-    replicas = tuple(
-        _feed(feed.name, feed.tables, monolith_schema, service_schema, is_reversible=False)
-        for feed in spec.replicas
+    # A context with no service yet is described as if its service had the monolith's tables.
+    service_schema = (
+        _schema(workspace, name, service, service_tables)
+        if spec.service is not None
+        else monolith_schema
     )
+    main, *replicas = (
+        _feed(workspace, ("contexts", name, *where), feed_name or name, tables,
+              monolith_schema, service_schema)
+        for where, feed_name, tables in feeds
+    )  # fmt: skip
     hooks = spec.hooks
     return Context(
         name,
         monolith_schema,
         service_schema,
         main,
-        replicas,
+        tuple(replicas),
         on_service_rows=workspace.resolve(hooks.on_service_rows) if hooks.on_service_rows else None,
         before_flip=workspace.resolve(hooks.before_flip) if hooks.before_flip else None,
+        health_paths={
+            "monolith": workspace.spec.monolith.health_path,
+            name: spec.service.health_path if spec.service is not None else None,
+        },
     )
 
 
@@ -164,8 +225,16 @@ def context_names(workspace: Workspace) -> list[str]:
     return [name for name, spec in workspace.contexts.items() if spec.moves_data]
 
 
-def _feeds(spec: ContextSpec) -> list[FeedSpec]:
-    return [FeedSpec(name="main", tables=spec.tables), *spec.replicas]
+FeedSpecs = list[tuple[tuple[str | int, ...], str | None, list[TableMapSpec]]]
+
+
+def _feed_specs(spec: ContextSpec) -> FeedSpecs:
+    """(where in the context's entry, feed name, tables): the main feed (named after the
+    context), then each replica feed."""
+    found: FeedSpecs = [((), None, spec.tables)]
+    for index, replica in enumerate(spec.replicas):
+        found.append((("replicas", index), replica.name, replica.tables))
+    return found
 
 
 def _schema(workspace: Workspace, database: str, engine: Engine, tables: list[str]) -> MetaData:
@@ -186,41 +255,83 @@ def _schema(workspace: Workspace, database: str, engine: Engine, tables: list[st
 
 
 def _feed(
+    workspace: Workspace,
+    where: tuple[str | int, ...],
     name: str,
-    tables: list[TableMapSpec],
+    specs: list[TableMapSpec],
     monolith: MetaData,
     service: MetaData,
-    is_reversible: bool = True,
 ) -> Feed:
-    return Feed(name, tuple(_table_map(spec, monolith, service) for spec in tables), is_reversible)
-
-
-def _table_map(spec: TableMapSpec, monolith: MetaData, service: MetaData) -> TableMap:
-    for side, schema, table in (("monolith", monolith, spec.monolith),
-                                ("service", service, spec.service_name)):  # fmt: skip
-        if table not in schema.tables:
-            raise UnknownContext(f"the {side}'s schema has no table {table!r}")
-    source = monolith.tables[spec.monolith]
-    target = service.tables[spec.service_name]
-    if isinstance(spec.columns, dict):
-        renamed = {m: s for m, s in spec.columns.items() if m != s}
-        if renamed:
-            raise UnknownContext(f"{spec.monolith}: renamed columns {renamed} are not supported")
-        columns = tuple(spec.columns)
-    else:
-        columns = tuple(spec.columns or (column.name for column in source.columns))
-    missing = [column for column in columns if column not in target.columns]
-    if missing:
-        raise UnknownContext(f"the service's {target.name} lacks the monolith's columns {missing}")
-    key = spec.key or [column.name for column in source.primary_key.columns]
-    if len(key) != 1:
-        raise UnknownContext(f"{spec.monolith}: a key of {len(key)} columns is not supported")
-    defaults = tuple(
-        (column, utcnow if value == "now" else _constant(value))
-        for column, value in spec.service_defaults.items()
+    is_reversible = len(where) == 2  # the main feed; replicas only ever flow forward
+    plans: dict[str, tuple[TableMapSpec, ColumnPlan]] = {}
+    for index, spec in enumerate(specs):
+        path = (*where, "tables", index)
+        for side, schema, table in (("monolith", monolith, spec.monolith),
+                                    ("service", service, spec.service_name)):  # fmt: skip
+            if table not in schema.tables:
+                raise workspace.problem(path, f"the {side}'s schema has no table {table!r}")
+        try:
+            plan = plan_columns(
+                spec, monolith.tables[spec.monolith], service.tables[spec.service_name],
+                is_reversible,
+            )  # fmt: skip
+        except MappingError as error:
+            raise workspace.problem(path, str(error)) from error
+        plans[spec.monolith] = (spec, plan)
+    sides = [
+        SideTables(
+            monolith.tables[spec.monolith],
+            service.tables[spec.service_name],
+            dict(zip(plan.service_columns, plan.columns, strict=True)),
+        )
+        for spec, plan in plans.values()
+    ]
+    try:
+        order = copy_order(list(plans), references(sides))
+    except NoCopyOrder as error:
+        raise workspace.problem((*where, "tables"), str(error)) from error
+    tables = tuple(
+        _table_map(plans[table][0], plans[table][1], order.deferred_columns(table))
+        for table in order.tables
     )
-    return TableMap(spec.monolith, spec.service_name, columns, key[0], defaults)
+    return Feed(name, tables, is_reversible)
 
 
-def _constant(value: Any) -> Callable[[], Any]:
-    return lambda: value
+def _table_map(spec: TableMapSpec, plan: ColumnPlan, deferred: tuple[str, ...]) -> TableMap:
+    return TableMap(
+        spec.monolith,
+        spec.service_name,
+        plan.columns,
+        plan.service_columns,
+        plan.key,
+        plan.service_filled,
+        plan.service_initial,
+        plan.monolith_filled,
+        plan.monolith_initial,
+        deferred,
+    )
+
+
+def check_tables(
+    workspace: Workspace, monolith: Engine, service: Callable[[str], Engine]
+) -> list[str]:
+    """Every context's tables against both sides' schemas (`strangler check --config`): what
+    `describe` would refuse, one problem per context, each naming its line; a context with no
+    service yet is checked on the monolith's side only."""
+    problems: list[str] = []
+    for name in context_names(workspace):
+        spec = workspace.contexts[name]
+        try:
+            if spec.service is not None:
+                describe(workspace, name, monolith, service(name))
+                continue
+            schema = _schema(workspace, "monolith", monolith, [t.monolith for t in spec.tables])
+            for index, table in enumerate(spec.tables):
+                if table.monolith not in schema.tables:
+                    where = ("contexts", name, "tables", index)
+                    raise workspace.problem(where, f"the monolith has no table {table.monolith!r}")
+        except WorkspaceError as error:
+            problems.extend(error.problems)
+        except Exception as error:  # a hook or a model imports the user's code
+            problems.append(f"{workspace.file}: contexts.{name}: {type(error).__name__}: {error}")
+    return problems

@@ -265,7 +265,7 @@ def _switch_feeds(move: _Move) -> None:
     )
     with link.source(move.new).begin() as connection:  # the new owner's tables
         for table in main.tables:
-            rows.advance_sequence(connection, link.context.source_table(table, move.new), table.key)
+            rows.advance_sequences(connection, link.context.source_table(table, move.new))
 
 
 def _flip(move: _Move, reason: str) -> None:

@@ -116,9 +116,10 @@ def current(engine: Engine, key: str) -> Position | None:
         return read(connection, key)
 
 
-def touched(engine: Engine, key: str) -> dict[str, set[int]]:
-    """The keys a tracking feed has applied since tracking began, by target table."""
-    found: dict[str, set[int]] = {}
+def touched(engine: Engine, key: str) -> dict[str, set[str]]:
+    """The keys a tracking feed has applied since tracking began (encoded, see `keys`), by
+    target table."""
+    found: dict[str, set[str]] = {}
     with engine.connect() as connection:
         for table_name, row_key in connection.execute(
             select(touched_keys.c.table_name, touched_keys.c.row_key).where(
@@ -129,7 +130,7 @@ def touched(engine: Engine, key: str) -> dict[str, set[int]]:
     return found
 
 
-def forget_touched(engine: Engine, key: str, keys: dict[str, set[int]]) -> None:
+def forget_touched(engine: Engine, key: str, keys: dict[str, set[str]]) -> None:
     """Drop these tracked keys: a key applied again from now on is tracked anew."""
     with engine.begin() as connection:
         for table_name, wanted in keys.items():

@@ -4,13 +4,17 @@ In a feed's *source* database: `strangler_change_log` (created with the capture 
 `capture`). In a feed's *target* database, committed in the same transaction as the rows they
 describe: `strangler_feed_positions` (how far the sync has applied), `strangler_backfill` (the
 backfill's checkpoint per table) and `strangler_touched_keys` (keys applied since verify last
-looked, so cutover re-verifies only those). In the monolith's database: `strangler_contexts`
-(who owns each context, and any cutover or rollback in progress). None of them belongs to an
-application's schema, so alembic environments ignore every `strangler_` table. This module
-must never hold logic beyond declaring and creating them.
+looked, so cutover re-verifies only those; and, under `<feed>:links`, rows whose deferred
+references a backfill still has to set). In the monolith's database: `strangler_contexts`
+(who owns each context, and any cutover or rollback in progress). Keys are kept as text, the
+JSON arrays of `keys.KeyColumns.encode`, so one shape serves keys of any kind and width. None
+of them belongs to an application's schema, so alembic environments ignore every `strangler_`
+table. This module must never hold logic beyond declaring and creating them.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from sqlalchemy import (
     BigInteger,
@@ -18,12 +22,14 @@ from sqlalchemy import (
     Column,
     Engine,
     Float,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
+    inspect,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SAWarning
 
 PREFIX = "strangler_"
 
@@ -47,8 +53,8 @@ checkpoints = Table(
     bookkeeping,
     Column("feed", String(64), primary_key=True),
     Column("table_name", String(64), primary_key=True),
-    Column("high_key", BigInteger, nullable=True),
-    Column("last_key", BigInteger, nullable=False),
+    Column("high_key", Text, nullable=True),  # None: the table was empty
+    Column("last_key", Text, nullable=True),  # None: nothing copied yet
     Column("rows_copied", BigInteger, nullable=False),
     Column("is_complete", Boolean, nullable=False),
     Column("started_at", Float, nullable=False),
@@ -60,7 +66,7 @@ touched_keys = Table(
     bookkeeping,
     Column("position_key", String(80), primary_key=True),
     Column("table_name", String(64), primary_key=True),
-    Column("row_key", BigInteger, primary_key=True, autoincrement=False),
+    Column("row_key", Text, primary_key=True),
 )
 
 contexts = Table(
@@ -82,7 +88,7 @@ change_log = Table(
     Column("seq", BigInteger, primary_key=True),
     Column("feed", String(64), nullable=False),
     Column("table_name", String(64), nullable=False),
-    Column("row_key", BigInteger, nullable=False),
+    Column("row_key", Text, nullable=False),
     Column("operation", String(1), nullable=False),
     Column("captured_at", Float, nullable=False),
 )
@@ -97,10 +103,34 @@ def ensure(engine: Engine) -> None:
     for attempt in range(3):
         try:
             bookkeeping.create_all(engine, checkfirst=True)
-            return
+            break
         except (IntegrityError, ProgrammingError, OperationalError):
             if attempt == 2:
                 raise
+    refuse_integer_keys(engine)
+
+
+class OlderBookkeeping(RuntimeError):
+    """The database holds the data path's tables as an older version wrote them."""
+
+
+def refuse_integer_keys(engine: Engine) -> None:
+    """Refuse tables from before keys were text (they held one integer column only)."""
+    inspector = inspect(engine)
+    for table, column in (
+        (checkpoints.name, "last_key"), (touched_keys.name, "row_key"), (change_log.name, "row_key")
+    ):  # fmt: skip
+        if not inspector.has_table(table):
+            continue
+        with warnings.catch_warnings():  # the log's `txid xid8` is a type SQLAlchemy lacks
+            warnings.simplefilter("ignore", SAWarning)
+            found = {found["name"]: found["type"] for found in inspector.get_columns(table)}
+        if isinstance(found.get(column), Integer):
+            raise OlderBookkeeping(
+                f"{engine.url.render_as_string()}: {table} was made by an older strangler, which"
+                " kept keys as integers: finish or roll back moves with that version, or drop"
+                " the strangler_* tables (and backfill again)"
+            )
 
 
 def is_bookkeeping(name: str | None) -> bool:

@@ -80,6 +80,12 @@ class ValidationFailed(AppError):
         return body
 
 
+class NotImplementedYet(AppError):
+    """A route a scaffolded service declares but whose handler is still to be written."""
+
+    status, slug, title = 501, "not-implemented", "Not implemented yet"
+
+
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 

@@ -10,6 +10,7 @@ never start a process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -70,7 +71,7 @@ def service_command(
     workspace: Workspace, context: str, port: int, host: str = "127.0.0.1", workers: int = 1
 ) -> list[str]:
     """A context's service under uvicorn with `workers` processes, or its own command."""
-    spec = workspace.contexts[context].service
+    spec = workspace.contexts[context].runs
     if spec.command is not None:
         return [part.replace("{port}", str(port)) for part in spec.command]
     more_workers = ["--workers", str(workers)] if workers > 1 else []
@@ -96,7 +97,7 @@ def service_environment(
 ) -> dict[str, str]:
     """A service reads its database URL from the variable the workspace names; every process
     shares the token secret."""
-    spec = workspace.contexts[context].service
+    spec = workspace.contexts[context].runs
     env = {
         **workspace_environment(workspace),
         workspace.url_variable(context): database_url,
@@ -117,7 +118,8 @@ def context_environment(
     database: the service's `env` from the workspace, placeholders filled ({state}, {root},
     {url:CONTEXT}; a variable whose context does not run is left out)."""
     found: dict[str, str] = {}
-    for name, template in workspace.contexts[context].service.env.items():
+    service = workspace.contexts[context].service
+    for name, template in ({} if service is None else service.env).items():
         value = fill(template, workspace, state_dir, url_of)
         if value is not None:
             found[name] = value
@@ -206,10 +208,20 @@ def console_environment(workspace: Workspace, state_dir: Path, admin_token: str)
     }
 
 
+# A span costs the proxy about as much as forwarding a request (docs/observability.md): by
+# default one request in twenty is traced, and a trace once begun is followed through.
+DEFAULT_SAMPLER = {
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0.05",
+}
+
+
 def tracing_environment(state_dir: Path) -> dict[str, str]:
-    """Where every process writes its recent spans for the console (`plumbing.trace_spool`);
-    the standard `OTEL_*` variables of the environment still apply (an OTLP endpoint too)."""
-    return {"STRANGLER_TRACES_DIR": str(state_dir / TRACES_FOLDER)}
+    """Where every process writes its recent spans for the console (`plumbing.trace_spool`),
+    and a sampler unless the environment names one; the standard `OTEL_*` variables of the
+    environment still apply (an OTLP endpoint, `OTEL_SDK_DISABLED=true`)."""
+    sampler = {} if "OTEL_TRACES_SAMPLER" in os.environ else DEFAULT_SAMPLER
+    return {"STRANGLER_TRACES_DIR": str(state_dir / TRACES_FOLDER), **sampler}
 
 
 def sync_command(context: str) -> list[str]:

@@ -174,7 +174,7 @@ def _service(
     if workers > 1:
         env.update(metrics_directory(places.state_dir / "metrics" / context))
     argv = service_command(workspace, context, port, workers=workers)
-    health = workspace.contexts[context].service.health_path
+    health = workspace.contexts[context].runs.health_path
     return ProcessSpec(context, tuple(argv), {**places.extra_env, **env}, port, health)
 
 
@@ -197,7 +197,7 @@ def _event_processes(
     consumers = {
         context: (path, declared_consumer(workspace, path))
         for context in services
-        if (path := workspace.contexts[context].service.consumer)
+        if (path := workspace.contexts[context].runs.consumer)
     }
     sources = sorted({source for _, consumer in consumers.values() for source in consumer.sources})
     specs = []

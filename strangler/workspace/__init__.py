@@ -76,7 +76,8 @@ class Workspace:
         if name == MONOLITH:
             return self.spec.monolith.database
         if name in self.spec.contexts:
-            return self.spec.contexts[name].service.database
+            service = self.spec.contexts[name].service
+            return DatabaseSpec() if service is None else service.database
         if name == BUS:
             return DatabaseSpec(url_variable="STRANGLER_BUS_URL")
         raise KeyError(f"no database named {name!r}; have {', '.join(self.databases)}")
@@ -111,6 +112,17 @@ class Workspace:
         current = os.environ.get("PYTHONPATH")
         return str(self.root) if not current else f"{self.root}{os.pathsep}{current}"
 
+    def problem(self, path: tuple[str | int, ...], message: str) -> WorkspaceError:
+        """A problem with the part of the file at `path` (`("contexts", "shop", "tables", 1)`),
+        naming its line: `file:line: contexts.shop.tables.1: message`."""
+        try:
+            text = self.file.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        line = _element_line(text, path)
+        where = ".".join(str(part) for part in path)
+        return WorkspaceError([f"{self.file}:{line}: {where}: {message}"])
+
     @cached_property
     def _migration(self) -> Migration:
         from strangler.workspace.stages import build_migration
@@ -140,6 +152,24 @@ def load_workspace(file: Path, is_bundled: bool = False) -> Workspace:
     return workspace
 
 
+def _element_line(text: str, path: tuple[str | int, ...]) -> int:
+    """The line of `path`; for an item of an array of inline tables written one per line
+    (`tables = [` then `{ ... },` lines), that item's own line."""
+    lines = LineLocator(text)
+    if not path or not isinstance(path[-1], int):
+        return lines.line_of(path)
+    line = lines.line_of(path)
+    if lines.line_of(path[:-1]) != line:
+        return line
+    items = [
+        number
+        for number, content in enumerate(text.splitlines()[line:], start=line + 1)
+        if content.lstrip().startswith("{")
+    ]
+    following = text.splitlines()[line - 1].rstrip().endswith("[")
+    return items[path[-1]] if following and path[-1] < len(items) else line
+
+
 _WHOLE = re.compile(r"^(?P<file>.*?):1: document: (?P<path>[a-z_]+(?:\.[A-Za-z0-9_-]+)*): ")
 
 
@@ -153,7 +183,7 @@ def _located(problems: list[str], text: str) -> list[str]:
             located.append(problem)
             continue
         path = tuple(int(part) if part.isdigit() else part for part in found["path"].split("."))
-        rest = problem[found.end():]
+        rest = problem[found.end() :]
         located.append(f"{found['file']}:{lines.line_of(path)}: {found['path']}: {rest}")
     return located
 

@@ -51,9 +51,14 @@ class MonolithSpec(Strict):
     gunicorn_args: list[str] = []
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     database: DatabaseSpec = DatabaseSpec()
-    health_path: str | None = "/healthz"  # None: a TCP check of its port
+    health_path: str | None = "/healthz"  # "" (or None): a TCP check of its port
     seed: ImportPath | None = None  # (engine, scale, seed_value, progress) -> report | None
     env: dict[str, str] = {}
+
+    @field_validator("health_path")
+    @classmethod
+    def _no_health_path(cls, path: str | None) -> str | None:
+        return path or None
 
     @field_validator("serve")
     @classmethod
@@ -71,11 +76,16 @@ class ServiceSpec(Strict):
     command: list[str] | None = None
     database: DatabaseSpec = DatabaseSpec()
     consumer: ImportPath | None = None
-    health_path: str | None = "/healthz"
+    health_path: str | None = "/healthz"  # "": a TCP check of its port
     # Extra environment of the service and of its event processes. Placeholders: {state} (the
     # system's state folder), {root} (the workspace), {url:CONTEXT} (that context's service,
     # the variable left out while it does not run).
     env: dict[str, str] = {}
+
+    @field_validator("health_path")
+    @classmethod
+    def _no_health_path(cls, path: str | None) -> str | None:
+        return path or None
 
     @model_validator(mode="after")
     def _one_way_to_run(self) -> Self:
@@ -91,14 +101,16 @@ Scalar = str | int | float | bool
 
 class TableMapSpec(Strict):
     """One table a feed copies: its name on each side, the columns copied (a list of shared
-    names, or monolith name -> service name), its key (default: the primary key), and values
-    for columns only the service's table has ("now" is the time of the copy)."""
+    names, or monolith name -> service name), its key (monolith names; default: the primary
+    key), and values for columns only one side's table has ("now" is the time of the copy):
+    `service_defaults` on every copy into the service, `monolith_defaults` on copies back."""
 
     monolith: Annotated[str, Field(min_length=1)]
     service: str | None = None  # default: the same name
     columns: list[str] | dict[str, str] | None = None  # default: every column of the monolith's
     key: list[str] | None = None
     service_defaults: dict[str, Scalar] = {}
+    monolith_defaults: dict[str, Scalar] = {}
 
     @property
     def service_name(self) -> str:
@@ -143,13 +155,15 @@ class ShadowSkip(Strict):
 
 
 class ContextSpec(Strict):
-    """A bounded context: what it claims of the monolith, and its service."""
+    """A bounded context: what it claims of the monolith, and its service (none yet: a context
+    `strangler init` found, before `strangler new service` scaffolds one; no stage can
+    extract it until then)."""
 
     routes: RouteClaim = RouteClaim()
     tables: list[TableMapSpec] = []
     replicas: list[FeedSpec] = []
     needs: list[str] = []
-    service: ServiceSpec
+    service: ServiceSpec | None = None
     hooks: HooksSpec = HooksSpec()
     shadow_skips: list[ShadowSkip] = []
 
@@ -157,6 +171,13 @@ class ContextSpec(Strict):
     def moves_data(self) -> bool:
         """Whether extracting it moves tables the monolith owns today."""
         return bool(self.tables)
+
+    @property
+    def runs(self) -> ServiceSpec:
+        """Its service, which a context that is extracted always has."""
+        if self.service is None:
+            raise ValueError("this context has no service yet: `strangler new service` makes one")
+        return self.service
 
 
 class RouteSpec(Strict):
@@ -305,6 +326,11 @@ class WorkspaceFile(Strict):
                     raise ValueError(f"{where}: unknown context {context!r}")
                 if context in extracted:
                     raise ValueError(f"{where}: {context} is extracted twice")
+                if self.contexts[context].service is None:
+                    raise ValueError(
+                        f"{where}: {context} has no service yet; `strangler new service"
+                        f" {context}` scaffolds one and adds it here"
+                    )
                 missing = [n for n in self.contexts[context].needs if n not in extracted]
                 if missing:
                     raise ValueError(f"{where}: {context} needs {missing} extracted first")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from strangler.datapath import apply, state
 from strangler.datapath.link import Link
-from strangler.runtime.launch import sync_command, sync_environment
+from strangler.runtime.launch import sync_command, sync_environment, workspace_environment
 from strangler.runtime.processes import ManagedProcess, free_port, start
-from strangler.workspace import find_workspace
+from strangler.workspace import Workspace, find_workspace
 
 
 def cli(link_urls: tuple[str, str], context: str, folder: Path, *arguments: str) -> ManagedProcess:
@@ -22,11 +22,21 @@ def cli(link_urls: tuple[str, str], context: str, folder: Path, *arguments: str)
 
 
 def backfill(
-    link_urls: tuple[str, str], context: str, folder: Path, chunk_rows: int
+    link_urls: tuple[str, str],
+    context: str,
+    folder: Path,
+    chunk_rows: int,
+    workspace: Workspace | None = None,
 ) -> ManagedProcess:
-    """`python -m migrations.data.backfill` as a process (lighter to start than the CLI)."""
+    """`python -m strangler.datapath.backfill` as a process (lighter to start than the CLI),
+    on the workspace's databases as its variables name them."""
+    workspace = workspace or find_workspace()
     monolith, service = link_urls
-    env = {"MONOLITH_DATABASE_URL": monolith, f"{context.upper()}_DATABASE_URL": service}
+    env = {
+        **workspace_environment(workspace),
+        workspace.url_variable("monolith"): monolith,
+        workspace.url_variable(context): service,
+    }
     argv = [
         sys.executable,
         "-m",
@@ -39,20 +49,22 @@ def backfill(
 
 
 def sync_spec(
-    link_urls: tuple[str, str], context: str
+    link_urls: tuple[str, str], context: str, workspace: Workspace | None = None
 ) -> tuple[str, list[str], dict[str, str], int]:
     """(name, argv, env, port) of the sync process of `context`."""
     port = free_port()
     env = {
-        **sync_environment(find_workspace(), *link_urls, port=port),
+        **sync_environment(workspace or find_workspace(), *link_urls, port=port),
         "SYNC_POLL_SECONDS": "0.02",
     }
     return f"{context}-sync", sync_command(context), env, port
 
 
-def sync(link_urls: tuple[str, str], context: str, folder: Path) -> tuple[ManagedProcess, int]:
+def sync(
+    link_urls: tuple[str, str], context: str, folder: Path, workspace: Workspace | None = None
+) -> tuple[ManagedProcess, int]:
     """The sync process of `context`, serving /healthz and /metrics; (process, port)."""
-    name, argv, env, port = sync_spec(link_urls, context)
+    name, argv, env, port = sync_spec(link_urls, context, workspace)
     process = start(
         name,
         argv,

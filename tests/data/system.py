@@ -61,7 +61,11 @@ def running_system(backend: str, folder: Path, contexts: tuple[str, ...]) -> Ite
         for context in contexts:
             databases[context] = stack.enter_context(fresh_database(backend, folder, context))
             schemas.upgrade(context, databases[context])
-        ports = {name: free_port() for name in ("monolith", "proxy", *contexts)}
+        ports: dict[str, int] = {}
+        for name in ("monolith", "proxy", *contexts):
+            while (port := free_port()) in ports.values():  # a port freed twice is given twice
+                continue
+            ports[name] = port
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         starting = [_monolith(monolith, ports["monolith"], folder)]
         starting += [

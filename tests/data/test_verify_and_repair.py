@@ -39,7 +39,7 @@ def test_verify_names_the_ranges_and_keys_of_corrupted_rows_and_repair_fixes_onl
     _corrupt(link)
     report = verify.verify(link, Direction.FORWARD, CHUNK)
     found = {
-        (difference.table, key) for difference in report.differences for key in difference.keys
+        (difference.table, key) for difference in report.differences for (key,) in difference.keys
     }
     assert found == {("posts", 123), ("posts", 301), ("posts", 100000), ("threads", 9)}
     for difference in report.differences:

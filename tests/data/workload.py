@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -131,20 +132,34 @@ _ACTIONS = {
 }
 
 
+def _comparable(value: Any) -> Any:
+    """A value as both sides must agree on it (a timestamp as UTC, whether or not the side
+    keeps its time zone)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
 def contents(
     link: Link, feed: Feed, direction: Direction
 ) -> dict[str, tuple[dict[Any, Any], dict[Any, Any]]]:
-    """Every row of every table of `feed` on both sides (compared columns only), by key."""
+    """Every row of every table of `feed` on both sides (copied columns only, in the monolith's
+    order whatever each side calls them), by key."""
     found = {}
     for table in feed.tables:
         sides = []
-        for engine, mapped in (
-            (link.source(direction), link.context.source_table(table, direction)),
-            (link.target(direction), link.context.target_table(table, direction)),
-        ):
+        for engine, mapped, key, columns in (
+            (link.source(direction), link.context.source_table(table, direction),
+             table.source_key(direction), table.source_columns(direction)),
+            (link.target(direction), link.context.target_table(table, direction),
+             table.target_key(direction), table.target_columns(direction)),
+        ):  # fmt: skip
             with engine.connect() as connection:
-                rows = connection.execute(select(*(mapped.c[c] for c in table.columns))).all()
-            sides.append({row[0]: tuple(row) for row in rows})
+                rows = connection.execute(select(*(mapped.c[c] for c in (*key, *columns)))).all()
+            width = len(key)
+            sides.append(
+                {tuple(row[:width]): tuple(_comparable(v) for v in row[width:]) for row in rows}
+            )
         found[table.source_name(direction)] = (sides[0], sides[1])
     return found
 

@@ -93,7 +93,7 @@ def start_consumer(
     (and, for polls, its pages into `state_dir`, where a polls service started with the same
     folder serves them)."""
     if ":" not in target:
-        target = str(WORKSPACE.contexts[target].service.consumer)
+        target = str(WORKSPACE.contexts[target].runs.consumer)
     env = {
         f"{context.upper()}_DATABASE_URL": database_url,
         "STRANGLER_BUS_URL": bus_url,
