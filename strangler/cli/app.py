@@ -69,6 +69,11 @@ class LazyCommands(typer.core.TyperGroup):
         command.name = name
         return command
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        # typer's rich help would build every command to describe it; the plain one lists
+        # the short help above, importing nothing.
+        super(typer.core.TyperGroup, self).format_help(ctx, formatter)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = [(name, short) for name, (_, short) in COMMANDS.items()]
         with formatter.section("Commands"):
