@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from strangler.conductor.probes import Prober
-from strangler.runtime.runstate import read_run, supervisor_alive
+from strangler.runtime.run_record import read_run, supervisor_alive
 from strangler.workspace import Workspace
 from strangler_proxy.comparison import unexplained
 
