@@ -19,9 +19,8 @@ from fastapi import FastAPI, Request
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Connection, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from extracted._template.models import Base
 from strangler.plumbing import fastapi as plumbing_fastapi
 from strangler.plumbing.database import SESSION_THREADS, make_reader_engine, make_session_engine
 from strangler.plumbing.metrics import HttpMetrics
@@ -42,9 +41,23 @@ def test_a_json_body_is_the_bytes_starlettes_encoder_writes(value: Any) -> None:
     assert plumbing_fastapi.JSONResponse(value).body == starlette
 
 
+class Base(DeclarativeBase):
+    pass
+
+
+class Note(Base):
+    """A table shaped like the ones the service template's models declare."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str]
+    author_id: Mapped[int]
+    created_at: Mapped[str]
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[FastAPI]:
-    """A service's database plumbing, as `create_app` wires it, on the template's tables."""
+    """A service's database plumbing, as `create_app` wires it, on a table like the template's."""
     database_url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
     engine, reader = make_session_engine(database_url), make_reader_engine(database_url)
     Base.metadata.create_all(engine)
