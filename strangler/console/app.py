@@ -5,7 +5,8 @@ headers, the body limit); every page and API but /signin, /healthz, /metrics and
 files needs a session (`sessions`), and every request that changes something also passes the
 proxy's anti-forgery check with the session's token as its verifier: no other site can make a
 signed-in browser act. The live document (`snapshot`) is gathered in a background task every
-`refresh_seconds` and pushed to every open page as server-sent events. Errors are problem+json.
+`refresh_seconds` while a page is open (an idle console gathers nothing) and pushed to every
+open page as server-sent events. Errors are problem+json.
 This module must never gather a fact nor run a command itself.
 """
 
@@ -86,18 +87,36 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
 
 
 class Live:
-    """The latest document, its version, and a way to wait for the next one."""
+    """The latest document, its version, a way to wait for the next one, and who wants one.
+
+    Gathering costs a scrape of every process, so it happens only while someone looks: an open
+    event stream, or a recent request for the document. An idle console costs nothing.
+    """
 
     def __init__(self) -> None:
         self.document: dict[str, Any] | None = None
         self.version = 0
+        self.published_at = 0.0
+        self.watchers = 0
         self._changed = asyncio.Event()
+        self._wanted = asyncio.Event()
 
     def publish(self, document: dict[str, Any]) -> None:
         self.document = {**document, "version": self.version + 1}
         self.version += 1
+        self.published_at = time.monotonic()
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def want(self) -> None:
+        """Ask for one gathering even with no stream open (a page asking for the document)."""
+        self._wanted.set()
+
+    async def demand(self) -> None:
+        """Return once someone wants a document: a stream is open, or `want` was called."""
+        if self.watchers == 0:
+            await self._wanted.wait()
+        self._wanted.clear()
 
     async def next_after(self, version: int, timeout: float) -> None:
         if self.version > version:
@@ -257,8 +276,9 @@ class Console:
         ]
 
     async def watch(self) -> None:
-        """Gather the document every `refresh_seconds`, for as long as the app runs."""
+        """Gather the document every `refresh_seconds` while someone looks (`Live.demand`)."""
         while True:
+            await self.live.demand()
             started = time.monotonic()
             try:
                 self.live.publish(await to_thread.run_sync(self.watcher.collect))
@@ -311,8 +331,10 @@ class Console:
         return JSONResponse({"actor": session.actor, "csrf_token": session.csrf})
 
     async def state(self, request: Request) -> Response:
-        if self.live.document is None:
-            await self.live.next_after(0, 10.0)
+        if time.monotonic() - self.live.published_at > self.settings.refresh_seconds:
+            version = self.live.version
+            self.live.want()
+            await self.live.next_after(version, 10.0)
         return JSONResponse(self.live.document or {})
 
     async def events(self, request: Request) -> Response:
@@ -320,13 +342,18 @@ class Console:
 
         async def stream() -> AsyncIterator[str]:
             seen = 0
-            while not await request.is_disconnected():
-                await self.live.next_after(seen, 15.0)
-                if self.live.version > seen and self.live.document is not None:
-                    seen = self.live.version
-                    yield f"event: state\ndata: {json.dumps(self.live.document)}\n\n"
-                else:
-                    yield ": still here\n\n"
+            self.live.watchers += 1
+            self.live.want()
+            try:
+                while not await request.is_disconnected():
+                    await self.live.next_after(seen, 15.0)
+                    if self.live.version > seen and self.live.document is not None:
+                        seen = self.live.version
+                        yield f"event: state\ndata: {json.dumps(self.live.document)}\n\n"
+                    else:
+                        yield ": still here\n\n"
+            finally:
+                self.live.watchers -= 1
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 

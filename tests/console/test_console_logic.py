@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from strangler.console.actions import ActionRefused, command_for
-from strangler.console.app import create_app
+from strangler.console.app import Live, create_app
 from strangler.console.sessions import COOKIE, SessionCsrf, Sessions, cookie_header
 from strangler.console.settings import ConsoleSettings
 from strangler.console.traces import calls, waterfall
@@ -191,7 +192,9 @@ def test_a_wrong_token_does_not_sign_in(console: TestClient) -> None:
 
 def test_an_action_without_the_anti_forgery_token_is_refused(console: TestClient) -> None:
     signed_in(console)
-    answer = console.post("/api/actions", json={"action": "check"}, headers={"origin": "http://console.test"})
+    answer = console.post(
+        "/api/actions", json={"action": "check"}, headers={"origin": "http://console.test"}
+    )
     assert answer.status_code == 403
 
 
@@ -220,9 +223,7 @@ def test_an_unknown_action_is_a_problem(console: TestClient) -> None:
 
 def test_a_large_body_is_refused(console: TestClient) -> None:
     token = signed_in(console)
-    answer = console.post(
-        "/api/actions", content=b"x" * 20_000, headers={"x-csrf-token": token}
-    )
+    answer = console.post("/api/actions", content=b"x" * 20_000, headers={"x-csrf-token": token})
     assert answer.status_code == 413
 
 
@@ -237,3 +238,22 @@ def test_the_state_says_nothing_runs_in_an_empty_folder(console: TestClient) -> 
 def test_health_and_metrics_need_no_session(console: TestClient) -> None:
     assert console.get("/healthz").json() == {"status": "ok"}
     assert "http_requests_total" in console.get("/metrics").text
+
+
+def test_an_idle_console_gathers_nothing_until_someone_looks() -> None:
+    async def scenario() -> None:
+        live = Live()
+        waiting = asyncio.create_task(live.demand())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # nobody looks: no gathering
+        live.want()  # a page asks for the document once
+        await asyncio.wait_for(waiting, 1.0)
+        again = asyncio.create_task(live.demand())
+        await asyncio.sleep(0.05)
+        assert not again.done()  # that one request was served: idle again
+        again.cancel()
+        live.watchers = 1  # a stream is open: gather again and again
+        await asyncio.wait_for(live.demand(), 1.0)
+        await asyncio.wait_for(live.demand(), 1.0)
+
+    asyncio.run(scenario())
