@@ -59,7 +59,7 @@ def test_the_wait_ends_at_the_first_acknowledgement_of_that_revision_or_a_later_
 
 def test_no_acknowledgement_in_time_says_what_the_plane_applied() -> None:
     clock = Clock()
-    with pytest.raises(PlaneNotApplied, match="revision 7 within 2 s .*applied revision 4"):
+    with pytest.raises(PlaneNotApplied, match=r"revision 7 within 2 s .*applied revision 4"):
         wait_applied(lambda: applied(4), 7, timeout=2, sleep=clock.sleep, clock=clock)
     assert clock.now >= 2
 
@@ -98,7 +98,7 @@ def test_a_cutover_nginx_never_acknowledges_fails_before_anything_is_frozen(
     runtime = PlaneRuntime(acknowledged=None)
     found = conductor(tmp_path, runtime)
     found.begin(0, 1)
-    with pytest.raises(GateFailed, match="nginx has not applied .*users's writes were not frozen"):
+    with pytest.raises(GateFailed, match=r"nginx has not applied .*users's writes were not frozen"):
         Cutover(found, "users").run()
     state = found.refresh()
     assert state.freezes == [] and state.live_lease("users") is None
