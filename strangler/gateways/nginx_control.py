@@ -252,6 +252,24 @@ def _answer_health(loop: ControlLoop, port: int) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
+def nginx_targets(folder: Path, request_ids: list[str], patience: float = 3.0) -> dict[str, str]:
+    """Who answered each of these requests, by nginx's JSON access log (`target`: an upstream,
+    or the Python proxy); waits up to `patience` seconds for the log's buffer to be flushed."""
+    wanted, found = set(request_ids), {}
+    log = folder / str(GatewaySettings().access_log or "access.log")
+    deadline = time.monotonic() + patience
+    while True:
+        with contextlib.suppress(OSError):
+            for line in log.read_text(errors="replace").splitlines()[-5000:]:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    entry = json.loads(line)
+                    if entry["request_id"] in wanted:
+                        found[entry["request_id"]] = str(entry["target"])
+        if wanted <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def _nginx_pid(folder: Path) -> int | None:
     """The running nginx master's pid (from its pid file), or None."""
     try:

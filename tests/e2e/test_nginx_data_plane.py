@@ -111,7 +111,7 @@ def test_the_public_port_is_nginx_and_the_record_says_so(system: System) -> None
     assert {"nginx", "nginx-control", "proxy"} <= set(record["processes"])
     assert served_by(system) == "monolith"  # at rest: straight to the monolith
     status = strangler(system.folder, "status", "--json")
-    assert status.returncode == 0 and '"nginx"' in status.stdout
+    assert status.returncode == 0 and json.loads(status.stdout)["data_plane"] == "nginx"
 
 
 def test_the_contract_holds_through_nginx(system: System) -> None:
