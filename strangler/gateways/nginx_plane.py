@@ -51,9 +51,13 @@ class PlaneFailed(RuntimeError):
     """nginx exited, or did not become healthy or finish a reload in time."""
 
 
+SEARCH_PATH_VARIABLE = "STRANGLER_NGINX_PATH"
+
+
 def find_nginx(search_path: str | None = None) -> str:
-    """The nginx binary on `search_path` (default: PATH, then the sbin folders), or
-    NginxNotInstalled saying how to install it."""
+    """The nginx binary on `search_path` (default: `STRANGLER_NGINX_PATH` if set, else PATH,
+    then the sbin folders), or NginxNotInstalled saying how to install it."""
+    search_path = search_path or os.environ.get(SEARCH_PATH_VARIABLE) or None
     if search_path is not None:
         found = shutil.which("nginx", path=search_path)
     else:

@@ -250,6 +250,19 @@ def test_the_control_loop_killed_comes_back_and_applies_what_changed_meanwhile(
     assert served_by(system) == "monolith"
 
 
+def test_a_restarted_up_adopts_nginx_its_control_loop_and_the_proxy(system: System) -> None:
+    names = ("nginx", "nginx-control", "proxy")
+    pids = {name: system.pid_of(name) for name in names}
+    system.kill_supervisor()
+    assert served_by(system) == "monolith"  # no supervisor: nginx serves on
+    system.start()
+    assert {name: system.pid_of(name) for name in names} == pids
+    assert "adopted nginx " in system.log() and "adopted nginx-control " in system.log()
+    wait_applied(system, set_mode(system, "shadow"))
+    assert served_by(system) == "python-proxy"
+    wait_applied(system, set_mode(system, "monolith"))
+
+
 def test_extracting_users_through_nginx_under_load_fails_no_write_outside_the_freeze(
     tmp_path: Path,
 ) -> None:
