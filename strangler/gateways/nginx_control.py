@@ -188,8 +188,13 @@ class ControlLoop:
             if pid is None:
                 return False  # nginx is (re)starting; its start renders the state itself
             if rendered.configuration != self.in_force or pid != self.nginx_pid:
+                began = time.monotonic()
                 renderer.plane.reload(table, moving)
                 self.in_force, self.nginx_pid = rendered.configuration, pid
+                _log(
+                    "reloaded", revision=rendered.revision, migrating=moving, nginx_pid=pid,
+                    seconds=round(time.monotonic() - began, 3),
+                )  # fmt: skip
             if self.applied is None or self.applied.revision != rendered.revision:
                 self.applied = Applied(
                     revision=rendered.revision, routes_version=rendered.routes_version,
