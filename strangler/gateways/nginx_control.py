@@ -222,6 +222,11 @@ class ControlLoop:
 def control() -> None:
     settings = PlaneSettings()  # type: ignore[call-arg]
     loop = ControlLoop(Renderer(settings, GatewaySettings(), find_nginx()))
+    # An acknowledgement ahead of the state is of another state (the folder's state was
+    # deleted and begun anew): never let it stand for this one.
+    found = read_applied(settings.folder)
+    if found is not None and found.revision > loop.renderer.state.read().revision:
+        (settings.folder / APPLIED).unlink(missing_ok=True)
     stopping = threading.Event()
     if settings.control_port:
         _answer_health(loop, settings.control_port)
