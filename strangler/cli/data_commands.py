@@ -196,6 +196,14 @@ def _admin_url(home: Home, given: str | None) -> str:
 def _move(context: str, proxy_url: str | None, max_freeze: float, to: str) -> None:
     """Run a cutover or a rollback, printing each step, then the freeze window it took."""
     home = Home.here()
+    record = read_run(home.run_file)
+    if proxy_url is None and record is not None and record.data_plane == "nginx":
+        # nginx sends a context through the Python proxy (where a freeze holds) only while a
+        # move of it is recorded: a bare cutover would freeze nothing nginx serves directly.
+        raise _fail(
+            "this system runs nginx in front of the Python proxy: move data with"
+            f" `strangler extract {context}` or `strangler rollback {context}`"
+        )
     admin = ProxyAdmin(_admin_url(home, proxy_url), home.admin_token())
     move = cutover.cutover if to == "service" else cutover.rollback
     try:

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from strangler.cli.demo_summary import show_summary
 from strangler.cli.interrupts import StopRequested, stop_on_signals
 from strangler.cli.progress import printer
+from strangler.cli.run_commands import Refused, chosen_data_plane
 from strangler.conductor.check import check
 from strangler.conductor.conductor import Conductor
 from strangler.conductor.gates import GateFailed
@@ -67,7 +68,12 @@ def demo_home(folder: Path) -> Home:
 
 
 def run_demo(
-    folder: Path, scale: float, rate: float, port: int | None, console: Console
+    folder: Path,
+    scale: float,
+    rate: float,
+    port: int | None,
+    console: Console,
+    data_plane: str = "python",
 ) -> DemoResult:
     """The whole demo; raises on the first failed gate (everything is stopped by then)."""
     started = time.monotonic()
@@ -79,7 +85,10 @@ def run_demo(
         console.print(f"seeded {seeded.total_rows:,} rows in {seeded.seconds:.1f}s")
     migration = home.workspace.migration()
     public_port = port or _preferred_port()
-    with exclusive(home.lock_file), in_background(home, port=public_port) as system:
+    with (
+        exclusive(home.lock_file),
+        in_background(home, port=public_port, data_plane=data_plane) as system,
+    ):
         console.print(
             f"stage 0 runs at [bold]{system.public_url}[/]; follow it from another terminal"
             f" with `cd {folder} && strangler status`"
@@ -196,13 +205,24 @@ def demo(
     scale: float = typer.Option(0.1, help="Seed size (1.0 = 1,000 users, 16,000 posts)."),
     rate: float = typer.Option(12.0, help="Requests per second of the steady background load."),
     port: int | None = typer.Option(None, help="Public port (default 8000 if free)."),
+    data_plane: str | None = typer.Option(
+        None,
+        "--data-plane",
+        help="Who serves the public port: python (the proxy) or nginx (in front of the proxy);"
+        " default: [system] data_plane of strangler.toml, else python.",
+    ),
 ) -> None:
     """The main job: seed, migrate stage by stage under a steady load, check every stage,
     read back every write, run the short load comparison, and show the figures."""
     stop_on_signals()
     console = Console(highlight=False, soft_wrap=True)
     try:
-        result = run_demo(folder.resolve(), scale, rate, port, console)
+        plane = chosen_data_plane(demo_home(folder.resolve()), data_plane, no_proxy=False)
+    except Refused as error:
+        console.print(f"[red]error[/]: {error}")
+        raise typer.Exit(1) from error
+    try:
+        result = run_demo(folder.resolve(), scale, rate, port, console, plane)
     except StopRequested:
         console.print("stopped; nothing is left running")
         raise typer.Exit(130) from None

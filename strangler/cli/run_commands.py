@@ -28,9 +28,10 @@ from strangler.cli.status_screen import render
 from strangler.conductor.gates import GateFailed
 from strangler.conductor.inspection import as_document, inspect
 from strangler.conductor.prepare import prepare
+from strangler.gateways.nginx_plane import NginxNotInstalled, find_nginx
 from strangler.runtime.discovery import keep_targets, pinned_ports
 from strangler.runtime.home import Home
-from strangler.runtime.plan import CONSOLE, Budget, Topology
+from strangler.runtime.plan import CONSOLE, DATA_PLANES, NGINX, PROXY, Budget, Topology
 from strangler.runtime.processes import holder_of
 from strangler.runtime.run_record import (
     RunRecord,
@@ -132,12 +133,20 @@ def up(
     service_workers: int = typer.Option(1, help="uvicorn workers for each service."),
     scale: float = typer.Option(1.0, help="Seed size on the first run."),
     pin_ports: bool = typer.Option(
-        False, "--pin-ports",
+        False,
+        "--pin-ports",
         help="Every process on a fixed port: the public port + 1, + 2... in a stable order.",
     ),
     prometheus_targets: Path | None = typer.Option(
-        None, "--prometheus-targets",
+        None,
+        "--prometheus-targets",
         help="Keep a Prometheus file-based discovery file (file_sd_configs) of every process here.",
+    ),
+    data_plane: str | None = typer.Option(
+        None,
+        "--data-plane",
+        help="Who serves the public port: python (the proxy) or nginx (in front of the proxy);"
+        " default: [system] data_plane of strangler.toml, else python.",
     ),
 ) -> None:
     """Run this folder's system in the foreground until Ctrl-C, SIGTERM or `strangler down`.
@@ -151,14 +160,19 @@ def up(
     home = Home.here()
     supervisor: Supervisor | None = None
     try:
-        running_stage, left = _ready(home, port, stage, no_proxy, scale)
-        supervisor = _supervisor(home, port, no_proxy, Budget(workers, service_workers), left)
+        plane = chosen_data_plane(home, data_plane, no_proxy)
+        running_stage, left = _ready(home, port, stage, no_proxy, scale, plane)
+        supervisor = _supervisor(
+            home, port, no_proxy, Budget(workers, service_workers), left, plane
+        )
         if pin_ports:
             supervisor.ports.update(pinned_ports(home.workspace, port, supervisor.ports))
         targets = prometheus_targets.resolve() if prometheus_targets else None
         settle_with_progress(supervisor)
         migration = home.workspace.migration()
         front = "monolith alone" if no_proxy else migration.stage(running_stage).label
+        if plane == "nginx":
+            front += "; nginx in front of the Python proxy"
         console.print(
             f"[green]ready[/] {supervisor.public_url}  ({front}; "
             f"logs in {_relative(home.logs)}; Ctrl-C or `strangler down` stops)"
@@ -189,8 +203,24 @@ def up(
             console.print("stopped")
 
 
+def chosen_data_plane(home: Home, flag: str | None, no_proxy: bool) -> str:
+    """The data plane the flag names, else the workspace's; for nginx, the binary must be
+    there before anything starts (NginxNotInstalled says how to install it)."""
+    plane = flag or home.workspace.spec.system.data_plane
+    if plane not in DATA_PLANES:
+        raise Refused(f"--data-plane {plane} is not one of {', '.join(DATA_PLANES)}")
+    if plane == "nginx":
+        if no_proxy:
+            raise Refused("--no-proxy serves the monolith alone: it takes no --data-plane nginx")
+        try:
+            find_nginx()
+        except NginxNotInstalled as missing:
+            raise Refused(str(missing)) from missing
+    return plane
+
+
 def _ready(
-    home: Home, port: int, stage: int | None, no_proxy: bool, scale: float
+    home: Home, port: int, stage: int | None, no_proxy: bool, scale: float, plane: str
 ) -> tuple[int, RunRecord | None]:
     """Check every argument and the port first; then seed a fresh folder and move its data to
     `stage` if asked. The stage it is at now, and what a dead supervisor left to adopt."""
@@ -200,7 +230,11 @@ def _ready(
     if scale <= 0:
         raise Refused(f"--scale {scale} must be positive")
     left = refuse_if_running(home)
-    refuse_taken_port(port, left, "monolith" if no_proxy else "proxy")
+    if left is not None and not no_proxy and left.data_plane != plane and left.processes:
+        # The processes a dead supervisor left serve the other data plane: start afresh.
+        stop_leftovers(left)
+        left = None
+    refuse_taken_port(port, left, "monolith" if no_proxy else NGINX if plane == "nginx" else PROXY)
     state = StateFile(home.state_file).read()
     if no_proxy and state.stage != 0:
         raise StageError(f"--no-proxy runs stage 0 only; this folder is at stage {state.stage}")
@@ -217,13 +251,13 @@ def _ready(
 
 
 def _supervisor(
-    home: Home, port: int, no_proxy: bool, budget: Budget, left: RunRecord | None
+    home: Home, port: int, no_proxy: bool, budget: Budget, left: RunRecord | None, plane: str
 ) -> Supervisor:
     def notify(message: str) -> None:
         console.print(f"[yellow]{message}[/]")
 
     if not no_proxy:
-        return supervise(home, port, budget, notify, adopt=left)
+        return supervise(home, port, budget, notify, adopt=left, data_plane=plane)
     return Supervisor(
         home.places(), home.run_file, home.logs, port,
         lambda: (0, 0, Topology(has_proxy=False)), budget, "monolith", notify, adopt=left,

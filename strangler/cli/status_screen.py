@@ -33,7 +33,10 @@ def render(view: SystemView) -> RenderableType:
 def _headline(view: SystemView) -> RenderableType:
     lines = [f"[bold]stage {view.stage}[/]: {view.title}"]
     if view.is_running:
-        lines.append(f"serving at [bold]{view.url}[/] (route table version {view.table_version})")
+        front = "nginx in front of the Python proxy; " if view.data_plane == "nginx" else ""
+        lines.append(
+            f"serving at [bold]{view.url}[/] ({front}route table version {view.table_version})"
+        )
     moving = view.state.moving
     if moving is not None:
         passed = ", ".join(moving.passed) or "nothing yet"

@@ -13,6 +13,7 @@ says (the proxy's own counters tell who answered). This module must never change
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,10 @@ from strangler.conductor.conductor import Conductor
 from strangler.conductor.inspection import SystemView, inspect
 from strangler.datapath import apply, verify
 from strangler.datapath.contexts import Direction, Owner
-from strangler.runtime.plan import plan
+from strangler.gateways.nginx_control import nginx_targets
+from strangler.gateways.nginx_routing import PYTHON_PROXY
+from strangler.runtime.plan import NGINX, plan
+from strangler.runtime.run_record import read_run
 from strangler.runtime.topology import stage_topology
 from strangler.workspace.stages import Stage
 from strangler_proxy.table import table_document
@@ -91,7 +95,8 @@ def _table(stage: Stage, view: SystemView) -> Finding:
 
 def _processes(conductor: Conductor, stage: Stage, view: SystemView) -> Finding:
     topology = stage_topology(conductor.migration, stage.number)
-    wanted = {spec.name for spec in plan(topology, conductor.home.places(), lambda _: 0)}
+    places = conductor.home.places(_data_plane(conductor))
+    wanted = {spec.name for spec in plan(topology, places, lambda _: 0)}
     running = {process.name for process in view.processes if process.is_running}
     unhealthy = sorted(p.name for p in view.processes if p.is_running and not p.is_healthy)
     missing, extra = sorted(wanted - running), sorted(running - wanted)
@@ -161,15 +166,21 @@ def _reads(conductor: Conductor, stage: Stage) -> Iterator[Finding]:
     }
     reads = conductor.home.workspace.spec.check.get("reads", [])
     before = _answered(conductor.url)
+    ids = [f"check-{uuid.uuid4().hex[:12]}-{number}" for number in range(len(reads))]
     with httpx.Client(base_url=conductor.url, timeout=10) as client:
-        for read in reads:
-            answer = client.get(read.path)
+        for read, request_id in zip(reads, ids, strict=True):
+            answer = client.get(read.path, headers={"X-Request-ID": request_id})
             kind = answer.headers.get("content-type", "?")
             shaped = _shaped(answer, read.status)
             yield Finding(f"GET {read.path}", shaped, f"{answer.status_code} {kind}")
     after = _answered(conductor.url)
+    # Under nginx, a route at rest is answered without the Python proxy: its access log says
+    # who answered (a request it passed to the proxy is in the proxy's counts).
+    direct: dict[str, str] = {}
+    if _data_plane(conductor) == "nginx":
+        direct = nginx_targets(conductor.home.root / NGINX, ids)
     wrong = []
-    for read in reads:
+    for read, request_id in zip(reads, ids, strict=True):
         name = read.route or "unmatched"
         side = served_by[read.route] if read.route else stage.table.unmatched
         served = {
@@ -177,6 +188,8 @@ def _reads(conductor: Conductor, stage: Stage) -> Iterator[Finding]:
             for (answered, target), count in after.items()
             if answered == name and count > before.get((answered, target), 0)
         }
+        if direct.get(request_id, PYTHON_PROXY) != PYTHON_PROXY:
+            served.add(direct[request_id])
         if served != {side}:
             wrong.append(f"{name} answered by {sorted(served) or 'nobody'}, not {side}")
     detail = "; ".join(wrong) or "every one"
@@ -194,6 +207,11 @@ def _shaped(answer: httpx.Response, expected: int) -> bool:
         except ValueError:
             return False
     return True
+
+
+def _data_plane(conductor: Conductor) -> str:
+    record = read_run(conductor.home.run_file)
+    return "python" if record is None else record.data_plane
 
 
 def _answered(url: str) -> dict[tuple[str, str], float]:

@@ -154,6 +154,29 @@ class Conductor:
                 str(error), "read the processes' logs, fix the cause, and run the same command"
             ) from error
 
+    def through_proxy(self, context: str) -> None:
+        """Wait until every request for `context` reaches the Python proxy, where its freeze
+        holds: at once when the proxy is in front; under nginx, until nginx applied a state
+        revision that has `context` under migration (its move is recorded, so any later
+        revision has it too until the move is done)."""
+        state = self.refresh()
+        moving = state.moving
+        extracts = None
+        if moving is not None:
+            extracts = self.migration.stage(max(moving.from_stage, moving.to_stage)).extracts
+        if extracts != context:
+            raise GateFailed(
+                f"no move of {context} is recorded, so nothing sends it through the Python proxy",
+                f"run `strangler extract {context}` or `strangler rollback {context}`",
+            )
+        try:
+            self.runtime.await_plane(state.revision, self.settings.plane_timeout_seconds)
+        except SystemGone as error:
+            raise GateFailed(
+                f"{error}; {context}'s writes were not frozen",
+                "read the nginx-control log, fix the cause, and run the same command again",
+            ) from error
+
     def serve_table(self, stage: int) -> str:
         """Make stage `stage`'s route table the one the proxy serves (and records)."""
         with self.admin() as admin:

@@ -78,6 +78,7 @@ class SystemView:
     state: MigrationState
     url: str | None = None
     is_running: bool = False
+    data_plane: str = "python"  # who serves the public port (docs/proxy.md)
     table_version: int | None = None
     unmatched: str | None = None
     routes: list[RouteView] = field(default_factory=list)
@@ -99,7 +100,7 @@ def inspect(home: Home, migration: Migration) -> SystemView:
         view.problems.append("nothing is running from this folder (`strangler up` starts it)")
         view.contexts = _contexts(view, migration, home)
         return view
-    view.url, view.is_running = record.public_url, True
+    view.url, view.is_running, view.data_plane = record.public_url, True, record.data_plane
     with httpx.Client(timeout=2.0) as client:
         view.processes = [_process(client, record, name) for name in record.processes]
     _routes(view, record, home.admin_token())

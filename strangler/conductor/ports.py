@@ -60,3 +60,9 @@ class Runtime(Protocol):
         """Wait until the supervisor runs what state `revision` asks for, every process
         healthy; raise GateFailed with what is not."""
         ...
+
+    def await_plane(self, revision: int, timeout: float) -> None:
+        """Wait until the data plane in front of the Python proxy serves a configuration
+        rendered from state `revision` or later (at once when the proxy itself is in front);
+        raise SystemGone saying what it applied."""
+        ...

@@ -29,6 +29,9 @@ class GateSettings(BaseSettings):
     max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
     max_p95_ratio: Annotated[float, Field(gt=0)] = 3.0  # generous: a shared laptop is noisy
     max_freeze_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Under the nginx data plane: how long a freeze waits for nginx to send its context
+    # through the Python proxy (a reload waits for requests in flight on the old workers).
+    plane_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     # A freeze is a lease its command renews; if the command dies, writes flow again this soon.
     freeze_lease_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     probes: bool = True  # send sample reads through the proxy for shadow and canary

@@ -49,6 +49,8 @@ class _Detached:
     def settle(self, revision: int, timeout: float) -> None:
         raise RuntimeError("the console lists gates; it never runs one")
 
+    await_plane = settle
+
 
 class Watcher:
     """Gathers the console's document, keeping what rates need between two gatherings."""

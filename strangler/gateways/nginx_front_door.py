@@ -83,6 +83,9 @@ def problem_body(status: int, detail: str) -> str:
     return body.replace('"REQUEST_ID"', '"$strangler_request_id"')
 
 
+_CHUNK_HEADROOM = 64 * 1024
+
+
 def main_block(settings: GatewaySettings) -> str:
     """The top of nginx.conf: workers, pid and error log (paths relative to nginx's prefix)."""
     return f"""\
@@ -128,8 +131,10 @@ def http_preamble(settings: GatewaySettings) -> str:
     send_timeout {seconds(settings.read_timeout)};
     client_max_body_size {settings.max_body_bytes};
     # Bodies and answers stay in memory: nginx's workers (a non-root user when started as root)
-    # may not be allowed to write in the plane's folder.
-    client_body_buffer_size {settings.max_body_bytes};
+    # may not be allowed to write in the plane's folder. The buffer holds the limit and the
+    # chunk header that crosses it, so that a chunked body too large is refused before the
+    # buffer fills (a full buffer goes to a file first: a 500 there instead of the 413).
+    client_body_buffer_size {settings.max_body_bytes + _CHUNK_HEADROOM};
     proxy_max_temp_file_size 0;
     large_client_header_buffers 4 {header_buffer};
     merge_slashes on;

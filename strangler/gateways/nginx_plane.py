@@ -51,9 +51,13 @@ class PlaneFailed(RuntimeError):
     """nginx exited, or did not become healthy or finish a reload in time."""
 
 
+SEARCH_PATH_VARIABLE = "STRANGLER_NGINX_PATH"
+
+
 def find_nginx(search_path: str | None = None) -> str:
-    """The nginx binary on `search_path` (default: PATH, then the sbin folders), or
-    NginxNotInstalled saying how to install it."""
+    """The nginx binary on `search_path` (default: `STRANGLER_NGINX_PATH` if set, else PATH,
+    then the sbin folders), or NginxNotInstalled saying how to install it."""
+    search_path = search_path or os.environ.get(SEARCH_PATH_VARIABLE) or None
     if search_path is not None:
         found = shutil.which("nginx", path=search_path)
     else:
@@ -93,7 +97,7 @@ class NginxPlane:
         self, table: RouteTable, migrating: Collection[str] = (), timeout: float = 15
     ) -> None:
         """Render, check and write the configuration, start nginx and wait for /healthz."""
-        self._install(self.render(table, migrating))
+        self.install(self.render(table, migrating))
         log = open(self.folder / "nginx.out", "ab")  # noqa: SIM115 - nginx holds it open
         self._process = subprocess.Popen(
             [self.binary, *self._arguments(CONFIGURATION), "-g", "daemon off;"],
@@ -116,7 +120,7 @@ class NginxPlane:
         """Serve `table` from now on; return once no old worker is left serving the previous one."""
         master = self._master()
         old = {child.pid for child in master.children()}
-        self._install(self.render(table, migrating))
+        self.install(self.render(table, migrating))
         master.send_signal(signal.SIGHUP)
         limit = timeout if timeout is not None else self.settings.shutdown_timeout + 10
         deadline = time.monotonic() + limit
@@ -155,14 +159,21 @@ class NginxPlane:
         return self._master().pid
 
     def _master(self) -> psutil.Process:
-        if self._process is None or self._process.poll() is not None:
+        """The master this plane started, else the one its pid file names (started by
+        another process: `strangler up`'s supervisor)."""
+        if self._process is None:
+            try:
+                return psutil.Process(int((self.folder / "nginx.pid").read_text().strip()))
+            except (OSError, ValueError, psutil.Error) as error:
+                raise PlaneFailed(f"nginx is not running: {error}") from error
+        if self._process.poll() is not None:
             raise PlaneFailed("nginx is not running")
         return psutil.Process(self._process.pid)
 
     def _arguments(self, configuration: str) -> list[str]:
         return ["-p", f"{self.folder}/", "-c", str(self.folder / configuration)]
 
-    def _install(self, configuration: str) -> None:
+    def install(self, configuration: str) -> None:
         """Check a configuration with `nginx -t`, then put it in force (atomically)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         candidate = self.folder / _CANDIDATE

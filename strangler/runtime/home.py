@@ -67,9 +67,10 @@ class Home:
         self.root.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.root / f'{name}.sqlite3'}"
 
-    def places(self) -> Places:
+    def places(self, data_plane: str = "python") -> Places:
         """Everything a process plan needs to know about this system."""
         return Places(
+            data_plane=data_plane,
             workspace=self.workspace,
             database_urls={name: self.database_url(name) for name in self.workspace.databases},
             token_secret=self.token_secret(),

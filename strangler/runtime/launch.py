@@ -241,3 +241,31 @@ def sync_environment(
     if port is not None:
         env["SYNC_PORT"] = str(port)
     return env
+
+
+def nginx_command(part: str) -> list[str]:
+    """nginx rendered from the durable state (`serve`), or its control loop (`control`):
+    `strangler.gateways.nginx_control`."""
+    return [sys.executable, "-m", "strangler.gateways.nginx_control", part]
+
+
+def nginx_environment(
+    workspace: Workspace,
+    folder: Path,
+    state_path: Path,
+    upstreams: Mapping[str, str],
+    proxy_url: str,
+    public_port: int,
+    control_port: int,
+) -> dict[str, str]:
+    """What both parts of the nginx plane read: its folder, the state, the upstreams (the
+    monolith's and every service's), the Python proxy behind it and the public port."""
+    return {
+        **workspace_environment(workspace),
+        "STRANGLER_PLANE_FOLDER": str(folder),
+        "STRANGLER_PLANE_STATE_PATH": str(state_path),
+        "STRANGLER_PLANE_UPSTREAMS": json.dumps(dict(upstreams)),
+        "STRANGLER_PLANE_PROXY_URL": proxy_url,
+        "STRANGLER_PLANE_CONTROL_PORT": str(control_port),
+        "STRANGLER_GATEWAY_LISTEN_PORT": str(public_port),
+    }

@@ -29,6 +29,8 @@ from strangler.runtime.launch import (
     metrics_directory,
     monolith_command,
     monolith_environment,
+    nginx_command,
+    nginx_environment,
     proxy_command,
     proxy_environment,
     relay_command,
@@ -45,6 +47,9 @@ from strangler.workspace import Workspace
 PROXY = "proxy"
 MONOLITH = "monolith"
 CONSOLE = "console"
+NGINX = "nginx"
+NGINX_CONTROL = "nginx-control"
+DATA_PLANES = ("python", "nginx")
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,14 @@ class Places:
     state_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     traces: bool = True  # every process writes its recent spans to `state_dir/traces`
+    # Who serves the public port: the Python proxy ("python"), or nginx in front of it, with
+    # the proxy on a port of its own (docs/proxy.md, "Two data planes").
+    data_plane: str = "python"
+
+    @property
+    def front(self) -> str:
+        """The process that listens on the public port when the proxy runs."""
+        return NGINX if self.data_plane == "nginx" else PROXY
 
     @property
     def bus_url(self) -> str:
@@ -130,6 +143,8 @@ def plan(
     specs.extend(_sync(context, places, port_of) for context in topology.syncs)
     if topology.has_proxy:
         specs.append(_proxy(places, port_of))
+        if places.data_plane == "nginx":
+            specs.extend(_nginx(places, port_of))
         specs.append(_console(places, port_of))
     if not places.traces:
         return specs
@@ -261,6 +276,32 @@ def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
     env["PROXY_SYSTEM_ID"] = places.system_id
     env["PROXY_ADMIN_PORT"] = str(port_of(ADMIN))
     return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
+
+
+def _nginx(places: Places, port_of: PortOf) -> list[ProcessSpec]:
+    """nginx on the public port, rendered from the durable state at every start, and the
+    control loop that re-renders and reloads it as the state changes."""
+    upstreams = {
+        MONOLITH: f"http://127.0.0.1:{port_of(MONOLITH)}",
+        **{
+            context: f"http://127.0.0.1:{port_of(context)}"
+            for context in places.workspace.context_names
+        },
+    }
+    env = nginx_environment(
+        places.workspace,
+        places.state_dir / NGINX,
+        places.state_dir / "migration.json",
+        upstreams,
+        f"http://127.0.0.1:{port_of(PROXY)}",
+        port_of(NGINX),
+        port_of(NGINX_CONTROL),
+    )
+    env = {**places.extra_env, **env}
+    return [
+        ProcessSpec(NGINX, tuple(nginx_command("serve")), env, port_of(NGINX)),
+        ProcessSpec(NGINX_CONTROL, tuple(nginx_command("control")), env, port_of(NGINX_CONTROL)),
+    ]
 
 
 @cache

@@ -21,6 +21,7 @@ import psutil
 from pydantic import BaseModel, ValidationError
 
 ProcessState = Literal["starting", "healthy", "failed"]
+DataPlaneName = Literal["python", "nginx"]
 ADMIN = "proxy-admin"  # the name of the proxy's admin port among the recorded ports
 
 
@@ -47,6 +48,8 @@ class RunRecord(BaseModel):
     supervisor_started_at: float
     public_url: str
     stage: int
+    # Who serves the public port: the Python proxy, or nginx in front of it (docs/proxy.md).
+    data_plane: DataPlaneName = "python"
     applied_revision: int = -1
     ports: dict[str, int] = {}
     processes: dict[str, ProcessRecord] = {}

@@ -13,7 +13,9 @@ import time
 
 import httpx
 
+from strangler.gateways.nginx_control import PlaneNotApplied, read_applied, wait_applied
 from strangler.runtime.home import Home
+from strangler.runtime.plan import NGINX
 from strangler.runtime.run_record import RunRecord, read_run, supervisor_alive
 from strangler.runtime.supervisor import unhealthy_report
 
@@ -88,6 +90,18 @@ class Supervised:
     def log_of(self, name: str) -> str:
         found = self.record.processes.get(name)
         return found.log if found else str(self.home.logs / f"{name}.log")
+
+    def await_plane(self, revision: int, timeout: float) -> None:
+        """Under nginx, wait for its control loop's acknowledgement of state `revision`
+        (`nginx_control.wait_applied`); the Python proxy in front applies every state itself."""
+        record = read_run(self.home.run_file) or self.record
+        if record.data_plane != "nginx":
+            return
+        folder = self.home.root / NGINX
+        try:
+            wait_applied(lambda: read_applied(folder), revision, timeout)
+        except PlaneNotApplied as error:
+            raise SystemGone(str(error)) from error
 
     def settle(self, revision: int, timeout: float) -> None:
         """Wait until the supervisor applied state `revision` and every process is healthy."""

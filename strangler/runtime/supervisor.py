@@ -95,6 +95,7 @@ class Supervisor:
             supervisor_started_at=started_at(os.getpid()),
             public_url=self.public_url,
             stage=0,
+            data_plane="nginx" if places.data_plane == "nginx" else "python",
         )
         self._http = httpx.Client(timeout=1.0)
         self._orphans: dict[str, ProcessRecord] = {}
@@ -221,6 +222,9 @@ class Supervisor:
                 pause = min(MAX_RESTART_PAUSE, 2.0**child.crashes)
                 child.crashes += 1
                 record.state, record.detail = "failed", f"exited with {code}; log: {record.log}"
+                # Workers a killed master left behind (nginx's, gunicorn's) would go on serving
+                # what it served: stop its whole group now, not at the restart.
+                child.process.stop()
                 child.next_restart = time.monotonic() + pause
                 self.notify(f"{record.name} exited with {code}; restarting in {pause:.0f}s")
             elif time.monotonic() >= child.next_restart:

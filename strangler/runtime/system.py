@@ -47,7 +47,6 @@ from strangler_proxy.table import table_document
 SeedProgress = Callable[[str, int, int], None]
 
 
-
 @dataclass
 class RunningSystem:
     """A started system: where to send requests, which processes to measure, how to stop it."""
@@ -153,17 +152,21 @@ def supervise(
     budget: Budget = Budget(),
     notify: Callable[[str], None] = lambda message: None,
     adopt: RunRecord | None = None,
+    data_plane: str = "python",
 ) -> Supervisor:
     """A supervisor that follows the home's migration state (what `strangler up` runs),
-    adopting the processes of `adopt` (a dead supervisor's record) that still fit."""
+    adopting the processes of `adopt` (a dead supervisor's record) that still fit; with
+    `data_plane="nginx"`, nginx serves the public port in front of the Python proxy."""
     initialize_state(home)
+    places = home.places(data_plane)
     return Supervisor(
-        home.places(),
+        places,
         home.run_file,
         home.logs,
         port,
         following_state(home, home.workspace.migration()),
         budget,
+        front=places.front,
         notify=notify,
         adopt=adopt,
     )
@@ -171,11 +174,11 @@ def supervise(
 
 @contextmanager
 def in_background(
-    home: Home, budget: Budget = Budget(), port: int | None = None
+    home: Home, budget: Budget = Budget(), port: int | None = None, data_plane: str = "python"
 ) -> Iterator[Supervisor]:
     """Run the home's system, following its migration state from a thread of this
     process, until the block ends; then stop every process."""
-    supervisor = supervise(home, port or free_port(), budget)
+    supervisor = supervise(home, port or free_port(), budget, data_plane=data_plane)
     stopping = threading.Event()
     thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
     try:

@@ -264,6 +264,13 @@ class LoadSpec(Strict):
     steady: ImportPath | None = None
 
 
+class SystemSpec(Strict):
+    """How `strangler up` and the demo run the system (their flags override it)."""
+
+    # Who serves the public port: the Python proxy, or nginx in front of it (docs/proxy.md).
+    data_plane: Literal["python", "nginx"] = "python"
+
+
 class WorkspaceFile(Strict):
     """The whole `strangler.toml`, checked as a whole."""
 
@@ -275,6 +282,7 @@ class WorkspaceFile(Strict):
     check: dict[Literal["reads"], list[CheckRead]] = {}
     probes: ProbesSpec = ProbesSpec()
     load: LoadSpec = LoadSpec()
+    system: SystemSpec = SystemSpec()
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:

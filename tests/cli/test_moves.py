@@ -42,6 +42,9 @@ class FakeRuntime:
     def settle(self, revision: int, timeout: float) -> None:
         self.settled.append(revision)
 
+    def await_plane(self, revision: int, timeout: float) -> None:
+        """The Python proxy in front: every state is applied as it is written."""
+
 
 @dataclass
 class FakeDataPlane:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -97,3 +98,26 @@ def test_a_transition_runs_the_moving_service_before_its_stage_does() -> None:
         stage=4, moving=Moving(from_stage=4, to_stage=5, started_at="now", monolith_runs=False)
     )
     assert not topology(migration, retiring).monolith_runs
+
+
+def test_under_nginx_it_fronts_the_proxy_and_both_parts_read_the_same_durable_state(
+    tmp_path: Path,
+) -> None:
+    found = plan(
+        stage_topology(find_workspace().migration(), 1),
+        dataclasses.replace(places(tmp_path), data_plane="nginx"),
+        port_of,
+    )
+    names = [spec.name for spec in found]
+    assert names[-4:] == ["proxy", "nginx", "nginx-control", "console"]
+    nginx, control = (
+        next(s for s in found if s.name == name) for name in ("nginx", "nginx-control")
+    )
+    assert nginx.argv[-1] == "serve" and control.argv[-1] == "control"
+    assert nginx.env == control.env
+    assert nginx.env["STRANGLER_GATEWAY_LISTEN_PORT"] == str(port_of("nginx")) == str(nginx.port)
+    assert nginx.env["STRANGLER_PLANE_PROXY_URL"] == f"http://127.0.0.1:{port_of('proxy')}"
+    assert nginx.env["STRANGLER_PLANE_STATE_PATH"] == str(tmp_path / "migration.json")
+    upstreams = json.loads(nginx.env["STRANGLER_PLANE_UPSTREAMS"])
+    assert set(upstreams) == {"monolith", "users", "polls", "forum", "search"}
+    assert control.health_url == f"http://127.0.0.1:{port_of('nginx-control')}/healthz"

@@ -35,3 +35,26 @@ def test_a_taken_port_is_refused_at_once_naming_what_holds_it(tmp_path: Path) ->
 def test_a_port_that_is_no_port_is_refused(tmp_path: Path) -> None:
     refused = strangler(tmp_path, "up", "--port", "70000")
     assert refused.returncode == 1 and "is not a TCP port" in refused.stdout
+
+
+def test_a_missing_nginx_is_refused_in_one_line_saying_how_to_install_it(tmp_path: Path) -> None:
+    empty = tmp_path / "no-nginx-here"
+    empty.mkdir()
+    for command in ("up", "demo"):
+        refused = strangler(
+            tmp_path, command, "--data-plane", "nginx", "--port", str(free_port()),
+            env={"STRANGLER_NGINX_PATH": str(empty)},
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert "nginx is not installed" in refused.stdout
+        assert "apt-get install nginx" in refused.stdout
+        assert "Traceback" not in refused.stdout + refused.stderr
+    assert not (tmp_path / ".strangler").exists()
+    assert not (tmp_path / "strangler-demo").exists()
+
+
+def test_an_unknown_data_plane_is_refused(tmp_path: Path) -> None:
+    refused = strangler(tmp_path, "up", "--data-plane", "envoy", "--port", str(free_port()))
+    assert refused.returncode == 1
+    assert "--data-plane envoy is not one of python, nginx" in refused.stdout
+    assert not (tmp_path / ".strangler").exists()

@@ -84,6 +84,7 @@ class System:
     env: Mapping[str, str]
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    arguments: tuple[str, ...] = ()  # more of `strangler up`'s options
 
     @property
     def url(self) -> str:
@@ -96,7 +97,7 @@ class System:
         with log.open("a") as written:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "strangler", "up", "--port", str(self.port),
-                 "--scale", "0.02"],
+                 "--scale", "0.02", *self.arguments],
                 cwd=self.folder, env=environment(self.folder, self.env), text=True,
                 stdout=written, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
@@ -148,8 +149,8 @@ class System:
 
 
 @contextmanager
-def running(folder: Path, env: Mapping[str, str]) -> Iterator[System]:
-    system = System(folder, free_port(), {**GATES, **env})
+def running(folder: Path, env: Mapping[str, str], *arguments: str) -> Iterator[System]:
+    system = System(folder, free_port(), {**GATES, **env}, arguments=arguments)
     system.start()
     try:
         yield system

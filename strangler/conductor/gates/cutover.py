@@ -43,6 +43,9 @@ class Cutover:
 
     def _move(self, move: Move, to: DataOwner) -> str:
         conductor, context = self.conductor, self.context
+        # A freeze holds at the Python proxy only: under nginx, wait until nginx sends every
+        # request of the context there before anything asks for one.
+        conductor.through_proxy(context)
         with conductor.link(context) as link, conductor.admin() as admin:
             settled = _settle(link, admin, conductor)
             if status.describe(link).state.owner is to:
