@@ -57,6 +57,6 @@ def test_a_half_done_extraction_rolls_back_to_where_it_began(tmp_path: Path) -> 
         assert "reached stage 0" in undone.stdout
         status = up.status()
         checked = strangler(tmp_path, "check")
-    assert {process["name"] for process in status["processes"]} == {"monolith", "proxy"}
+    assert {process["name"] for process in status["processes"]} == {"monolith", "proxy", "console"}
     assert {route["mode"] for route in status["routes"]} == {"monolith"}
     assert checked.returncode == 0, checked.stdout

@@ -39,7 +39,7 @@ def test_up_seeds_serves_shows_its_status_and_stops_cleanly_on_sigterm(tmp_path:
         assert status["stage"] == 0 and status["is_running"]
         assert {route["mode"] for route in status["routes"]} == {"monolith"}
         healthy = {process["name"]: process["is_healthy"] for process in status["processes"]}
-        assert healthy == {"monolith": True, "proxy": True}
+        assert healthy == {"monolith": True, "proxy": True, "console": True}
         assert [context["served_by"] for context in status["contexts"]] == ["monolith"] * 4
         assert (tmp_path / ".strangler" / "monolith.sqlite3").exists()
         assert (tmp_path / ".strangler" / "token-secret").stat().st_mode & 0o077 == 0
@@ -61,7 +61,7 @@ def test_down_from_another_terminal_stops_every_process_and_frees_every_port(
         assert second.returncode == 1
         assert f"already running at {up.url}" in second.stdout
         record = up.record()
-        assert set(record.processes) == {"monolith", "proxy"}
+        assert set(record.processes) == {"monolith", "proxy", "console"}
         pids = up.every_pid()
         assert len(pids) >= 4  # the proxy, gunicorn and its two workers
         stopped = strangler(tmp_path, "down")
@@ -91,6 +91,6 @@ def test_a_killed_process_is_restarted_and_down_cleans_up_after_a_killed_supervi
         up.process.wait(timeout=30)
         assert not gone(pids)
         cleaned = strangler(tmp_path, "down")
-    assert "stopped what the supervisor left running: monolith, proxy" in cleaned.stdout
+    assert "stopped what the supervisor left running: monolith, proxy, console" in cleaned.stdout
     assert gone(pids)
     assert all(port_is_free(port) for port in ports)
