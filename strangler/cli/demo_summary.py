@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from strangler.cli.demo import DemoResult
 
 # The comparison's headline columns worth a glance, as its summary names them.
-HEADLINE = ("architecture", "knee req/s", "p95 at knee (ms)", "CPU s / 1,000 req at knee",
-            "peak memory (MiB)")  # fmt: skip
+HEADLINE = ("architecture", "limit (req/s)", "p95 at limit (ms)", "CPU s / 1,000 req at limit",
+            "background CPU (cores, no traffic)", "peak memory (MiB)")  # fmt: skip
 
 
 def show_summary(result: DemoResult, console: Console) -> None:

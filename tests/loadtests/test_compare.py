@@ -59,10 +59,14 @@ tasks = { sign_up = 1, me = 1 }
 endpoint = "GET /api/search"
 
 [profiles.ci]
-steps = [3, 12]        # 12: two users of each kind, so every task is drawn in a 2 s window
+start_users = 12       # two users of each kind, so every task is drawn in a 2 s window
+max_users = 24         # the search: 12, then at most 24 users (a 250 ms bound is not crossed)
+search_seconds = 6.0
 settle_seconds = 1.0
 window_seconds = 2.0
-reference_users = 3   # below the last step: the hot phase starts after a step down
+idle_seconds = 1.0
+reference_rate = 30.0
+reference_users = 6    # below the search's last step: the reference starts after a step down
 hot_users = 2
 p95_bound_ms = 1000.0
 error_bound = 0.01
