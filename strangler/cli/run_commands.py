@@ -20,6 +20,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 
 from strangler.cli.bars import table_bars
 from strangler.cli.interrupts import StopRequested, ignore_signals, stop_on_signals
@@ -263,8 +264,13 @@ def status(
     view = inspect(home := Home.here(), home.workspace.migration())
     if as_json:
         typer.echo(json.dumps(as_document(view), indent=2))
-    else:
-        console.print(render(view))
+        return
+    screen = render(view)
+    # Never cut a route name, a path or the "under way" line: off a terminal (a pipe, a log)
+    # the screen is as wide as its widest line; in a terminal, cells fold rather than cut.
+    needed = Measurement.get(Console(width=1000), Console(width=1000).options, screen).maximum
+    wide = console if console.is_terminal else Console(highlight=False, width=max(80, needed))
+    wide.print(screen)
 
 
 def _relative(path: Path) -> str:

@@ -109,8 +109,12 @@ def _load(plt: Any, comparison: Comparison) -> Any:
         title="Throughput (* the limit, ^ limit not reached, X broke a bound)",
     )
     latency.set(xlabel="users", ylabel="p95 (ms)", title="p95 (dotted: the bound)")
+    ticks = sorted({window.users for found in comparison.architectures for window in found.search})
     for axes in (throughput, latency):
         axes.set_xscale("log", base=2)
+        if ticks:
+            axes.set_xticks(ticks, [str(users) for users in ticks], fontsize=7)
+            axes.minorticks_off()
     latency.set_yscale("log")
     _legend(throughput)
     return figure
@@ -184,7 +188,12 @@ def _cpu(plt: Any, comparison: Comparison) -> Any:
         axes.set_title(title, fontsize=9)
     panels[0].set_ylabel("CPU seconds")
     panels[2].set_ylabel("cores")
-    figure.legend(fontsize="small", title="role", loc="upper right")
+    handles = [handle for axes in panels for handle in axes.get_legend_handles_labels()[0]]
+    if handles:
+        panels[2].legend(
+            handles=handles, fontsize="small", title="role", loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+        )  # fmt: skip
     return figure
 
 
@@ -228,7 +237,14 @@ def _endpoints(plt: Any, comparison: Comparison) -> Any:
     )
     axes.title.set_fontsize(9)
     axes.margins(y=0.15)
-    _legend(axes)
+    if keys:  # the legend's patches in each architecture's colour, never the grey of a few
+        from matplotlib.patches import Patch
+
+        axes.legend(
+            handles=[Patch(color=palette[key], label=titles[key]) for key in keys]
+            + ([Patch(color=FEW, label=f"< {analysis.MIN_SAMPLES} requests")] if few else []),
+            fontsize="small",
+        )
     return figure
 
 
