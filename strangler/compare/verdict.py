@@ -21,6 +21,7 @@ from strangler.compare.results import Architecture, Comparison
 OVERHEAD_ROLES = ("proxy", "events", "sync")  # CPU the monolith alone does not spend
 CPU_BOUND_SHARE = 0.8  # the machine counts as CPU-bound past this share of its cores
 SAME = 0.05  # two figures within 5% of each other are "about the same"
+SHARED_LOAD = 0.5  # a load average past this share of the cores at the start: a shared machine
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,14 @@ def _more_machines(comparison: Comparison, monolith: Architecture, split: Archit
         else ""
     )
     if busy < CPU_BOUND_SHARE * cpus:
+        shared = _shared(comparison, cpus)
+        if shared:
+            return (
+                f"More machines: at the split's limit system and load generator used only "
+                f"{busy:.2f} of {cpus:g} cores, but other work shared the machine ({shared}), so "
+                f"that may be all the CPU they got: rerun on a quiet machine before reading "
+                f"scaling from it{copies}."
+            )
         return (
             f"More machines: at the split's limit system and load generator used {busy:.2f} of "
             f"{cpus:g} cores, so the machine was not CPU-bound and more machines alone would "
@@ -201,6 +210,14 @@ def _more_machines(comparison: Comparison, monolith: Architecture, split: Archit
         f"on another) {rate:,.0f} req/s could grow about x{factor:.1f} before {role}'s "
         f"{capacity} process(es) saturate, if the work scales linearly{copies}."
     )
+
+
+def _shared(comparison: Comparison, cpus: float) -> str:
+    """'load average 13.8 at the start' when other work kept the machine busy, else ''."""
+    averages = comparison.machine.get("load_average") or []
+    if averages and float(averages[0]) > SHARED_LOAD * cpus:
+        return f"load average {float(averages[0]):.1f} at the start"
+    return ""
 
 
 def details(comparison: Comparison) -> list[str]:

@@ -146,3 +146,16 @@ def test_a_saturated_generator_is_named_in_the_verdict() -> None:
     text = summary_markdown(measured)
     assert "Read the figures of stage 5: full split with care: in 8 of its 8 windows" in text
     assert "- stage 5: full split: search at 10 users: the busiest locust process used 97%" in text
+
+
+def test_the_demos_last_screen_reads_the_verdict_and_the_limits_back(
+    written: ReportFiles, measured: Comparison
+) -> None:
+    from strangler.cli.demo_summary import comparison_headline, comparison_verdict
+    from strangler.compare.verdict import verdict
+
+    assert comparison_verdict(written.summary) == verdict(measured)
+    table = comparison_headline(written.summary)
+    assert table is not None
+    assert [column.header for column in table.columns][:2] == ["architecture", "limit (req/s)"]
+    assert table.row_count == len(measured.architectures)

@@ -80,3 +80,14 @@ def test_one_architecture_alone_gets_its_limit_only() -> None:
     measured = comparison()
     measured.architectures = measured.architectures[:1]
     assert verdict(measured) == ["Only monolith direct was measured: its limit is 240 req/s."]
+
+
+def test_an_idle_machine_at_the_limit_is_not_blamed_on_the_architecture_when_shared() -> None:
+    quiet = comparison()
+    last = verdict(quiet)[-1]
+    assert "the machine was not CPU-bound" in last
+    busy = comparison()
+    busy.machine["load_average"] = [13.8, 9.0, 5.0]
+    last = verdict(busy)[-1]
+    assert "other work shared the machine (load average 13.8 at the start)" in last
+    assert "not CPU-bound" not in last
