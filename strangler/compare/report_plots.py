@@ -184,7 +184,8 @@ def _cpu(plt: Any, comparison: Comparison) -> Any:
         axes.set_xticks(positions, names, rotation=25, ha="right", fontsize=7)
         for tick, key in zip(axes.get_xticklabels(), keys, strict=True):
             tick.set_color(palette[key])
-        axes.margins(y=0.2)
+        if len(bottom) and bottom.max() > 0:
+            axes.set_ylim(0, bottom.max() * 1.3)  # room for the labels above the bars
         axes.set_title(title, fontsize=9)
     panels[0].set_ylabel("CPU seconds")
     panels[2].set_ylabel("cores")
