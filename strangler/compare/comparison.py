@@ -256,6 +256,10 @@ def _load(
     sampler.start()
     try:
         idle = _idle(profile.idle_seconds, candidate.key, progress)
+        if idle:
+            # A sample between the background window's end and locust's start, so nothing
+            # locust does (starting, its first requests) is read into that window.
+            _sampled_after(sampler, idle[1])
         with log.open("w") as written:
             # Its own session: Ctrl-C reaches this process only, which stops locust and its
             # workers.
@@ -283,6 +287,16 @@ def _load(
             f"{len(measured)} of its {len(plan.phases)} phases; see {log}"
         )
     return windows
+
+
+def _sampled_after(sampler: Sampler, moment: float, most_seconds: float = 10.0) -> None:
+    """Wait until the sampler's thread has sampled after `moment` (a busy machine delays it)."""
+    deadline = time.monotonic() + most_seconds
+    while time.monotonic() < deadline:
+        samples = sampler.samples
+        if samples and samples[-1].at > moment:
+            return
+        time.sleep(0.05)
 
 
 def _idle(seconds: float, key: str, progress: Progress) -> tuple[float, float] | None:
