@@ -79,7 +79,9 @@ def comparison_headline(summary: Path) -> Table | None:
         return None
     header = rows[0]
     wanted = [header.index(name) for name in HEADLINE if name in header]
-    table = Table(*(header[index] for index in wanted), title="the load comparison (short)")
+    table = Table(title="the load comparison (short)")
+    for index in wanted:  # fold, never cut: an architecture's title is its whole name
+        table.add_column(header[index], overflow="fold")
     for row in rows[2:]:
         if len(row) != len(header):
             break  # the next table

@@ -47,7 +47,7 @@ def qualifies(window: Window, settings: Settings) -> bool:
 class Limit:
     """What an architecture's limit search found."""
 
-    window: Window | None  # the last step under both bounds (None: the first step broke one)
+    window: Window | None  # the fastest step under both bounds (None: the first step broke one)
     broken: Window | None  # the first step that broke a bound (None: the limit was not reached)
     steps: int
 
@@ -71,17 +71,22 @@ class Limit:
 
 
 def limit(architecture: Architecture, settings: Settings) -> Limit | None:
-    """The search's last step under the p95 and error bounds before the first that broke
-    one; None when the architecture has no search step (it failed before)."""
+    """The fastest of the search's steps under the p95 and error bounds before the first
+    that broke one: the last of them while throughput grows with users, an earlier one where
+    more users served fewer requests (contention: locks, workers); None when the
+    architecture has no search step (it failed before)."""
     steps = architecture.search
     if not steps:
         return None
-    good = None
+    good: list[Window] = []
+    broken = None
     for window in steps:
         if not qualifies(window, settings):
-            return Limit(good, window, len(steps))
-        good = window
-    return Limit(good, None, len(steps))
+            broken = window
+            break
+        good.append(window)
+    fastest = max(good, key=lambda window: window.total.requests_per_second, default=None)
+    return Limit(fastest, broken, len(steps))
 
 
 def limit_window(architecture: Architecture, settings: Settings) -> Window | None:

@@ -97,6 +97,15 @@ def _equal_cpu(comparison: Comparison, monolith: Architecture, split: Architectu
     caveat = ""
     if not (mono.is_reached and cut.is_reached):
         caveat = " (a limit not reached is a lower bound, so the ratio is only indicative)"
+    model = next(
+        (found for found in analysis.predictions(comparison) if found.architecture == split.key),
+        None,
+    )
+    if model is not None and model.is_flagged:
+        caveat += (
+            f"; CPU alone predicts {model.predicted:.2f}x (the prediction table), so something "
+            "other than CPU, such as server workers or database locks, set these limits"
+        )
     return (
         f"{where}, {split.title} serves {ratio:.2f}x the throughput of {monolith.title} "
         f"({_limit_phrase(cut)} against {_limit_phrase(mono)}): {winner}{caveat}."

@@ -43,6 +43,15 @@ def test_the_limit_is_the_last_step_under_the_bounds_before_one_breaks_them() ->
     assert found.text() == "300 req/s"
 
 
+def test_where_more_users_served_fewer_requests_the_faster_step_is_the_limit() -> None:
+    fast = step(4, 244.0, 81.0)
+    found = analysis.limit(
+        searched(fast, step(10, 102.0, 240.0), step(15, 105.0, 340.0)), settings(p95_bound_ms=250.0)
+    )
+    assert found is not None and found.window is fast and found.is_reached
+    assert found.broken is not None and found.broken.users == 15
+
+
 def test_a_step_with_too_many_errors_breaks_the_bounds() -> None:
     rule = settings(p95_bound_ms=200.0, error_bound=0.01)
     calm = step(10, 200.0, 50.0)

@@ -91,3 +91,13 @@ def test_an_idle_machine_at_the_limit_is_not_blamed_on_the_architecture_when_sha
     last = verdict(busy)[-1]
     assert "other work shared the machine (load average 13.8 at the start)" in last
     assert "not CPU-bound" not in last
+
+
+def test_a_ratio_cpu_cannot_explain_says_so_in_the_first_sentence() -> None:
+    agreeing = verdict(comparison())[0]
+    assert "CPU alone predicts" not in agreeing  # the synthetic split is CPU-bound
+    measured = comparison(split_capacity=600.0, split_slowdown=1.5)  # faster, not cheaper
+    first = verdict(measured)[0]
+    model = next(m for m in analysis.predictions(measured) if m.architecture == "stage-5")
+    assert model.is_flagged
+    assert f"CPU alone predicts {model.predicted:.2f}x" in first
