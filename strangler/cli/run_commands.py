@@ -27,7 +27,7 @@ from strangler.cli.interrupts import StopRequested, ignore_signals, stop_on_sign
 from strangler.cli.progress import printer
 from strangler.cli.status_screen import render
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.inspection import as_document, inspect
+from strangler.conductor.inspection import SystemView, as_document, inspect
 from strangler.conductor.prepare import prepare
 from strangler.runtime.discovery import keep_targets, pinned_ports
 from strangler.runtime.home import Home
@@ -265,12 +265,19 @@ def status(
     if as_json:
         typer.echo(json.dumps(as_document(view), indent=2))
         return
+    show_status(view, console)
+
+
+def show_status(view: SystemView, out: Console) -> None:
+    """The status screen on `out`, never cut: off a terminal (a pipe, a log) as wide as its
+    widest line; in a terminal, cells fold rather than cut."""
     screen = render(view)
-    # Never cut a route name, a path or the "under way" line: off a terminal (a pipe, a log)
-    # the screen is as wide as its widest line; in a terminal, cells fold rather than cut.
-    needed = Measurement.get(Console(width=1000), Console(width=1000).options, screen).maximum
-    wide = console if console.is_terminal else Console(highlight=False, width=max(80, needed))
-    wide.print(screen)
+    if out.is_terminal:
+        out.print(screen)
+        return
+    measuring = Console(width=1000)
+    needed = Measurement.get(measuring, measuring.options, screen).maximum
+    Console(highlight=False, width=max(out.width, needed), file=out.file).print(screen)
 
 
 def _relative(path: Path) -> str:
