@@ -16,9 +16,9 @@ locust's own figures for that window (every request name, and the aggregate) as 
 to the windows file.
 
 Without a plan, `locust -f loadtests/locustfile.py --host http://127.0.0.1:8000` runs the mix
-with the scenario's think times under locust's own web UI, against a system seeded by
-`strangler seed` from this workspace (`strangler up` first): the users' tokens are signed with
-the workspace home's secret, the seed's size is `STRANGLER_LOAD_SCALE` (default 0.1).
+with the scenario's think times under locust's own web UI, against the system `strangler up`
+serves from this folder: the users' tokens are signed with that home's secret, and the seed's
+size is `STRANGLER_LOAD_SCALE` (default 1.0, as `strangler up` seeds).
 
 Every request is named by its route template, so ids never split an endpoint's row. A vote for
 a poll the user already voted in gets the contract's 409, which counts as a success: it is the
@@ -251,7 +251,7 @@ def standalone_plan() -> Plan:
     scenario = load_scenario()
     profile = next(iter(scenario.profiles.values()))
     hook = home.workspace.spec.load.plan_data
-    scale = float(os.environ.get("STRANGLER_LOAD_SCALE", "0.1"))
+    scale = float(os.environ.get("STRANGLER_LOAD_SCALE", "1.0"))
     data = home.workspace.resolve(hook)(scale, home.token_secret()) if hook else {}
     return Plan.for_profile(profile, scenario, data=data)
 
