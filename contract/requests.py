@@ -1,4 +1,4 @@
-"""The public contract's request bodies as typed, strict models (see shared CONTRACT.md).
+"""The public contract's request bodies as typed, strict models (see docs/openapi.yaml).
 
 These are the contract, not anybody's domain model: both the monolith and the extracted
 services validate with them so that identical input gets identical 422 bodies everywhere.

@@ -1,4 +1,4 @@
-"""HTTP layer of the forum service (CONTRACT.md, forum). No SQL here.
+"""HTTP layer of the forum service (docs/openapi.yaml, forum). No SQL here.
 
 Endpoints are async. A read runs right on the event loop, one prebuilt Core query on the
 loop's own connection (`read`): a worker thread and a Session would cost more than the query.

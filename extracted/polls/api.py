@@ -1,4 +1,4 @@
-"""HTTP layer of the polls service (CONTRACT.md, polls), with the static results page. No SQL.
+"""HTTP layer of the polls service (docs/openapi.yaml, polls), with the static results page. No SQL.
 
 Endpoints are async. A read runs right on the event loop, one prebuilt Core query on the
 loop's own connection (`read`): a worker thread and a Session would cost more than the query.

@@ -1,4 +1,4 @@
-"""HTTP layer of the search service (CONTRACT.md, search). No SQL here.
+"""HTTP layer of the search service (docs/openapi.yaml, search). No SQL here.
 
 The query is checked first (422 on `q`), then the page; the cursor is an offset, as in the
 monolith, so both answer the same 422s for the same bad input. Searching runs in a worker

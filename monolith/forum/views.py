@@ -1,4 +1,4 @@
-"""HTTP layer of the forum context (CONTRACT.md, forum). No SQL here."""
+"""HTTP layer of the forum context (docs/openapi.yaml, forum). No SQL here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP layer of the polls context (CONTRACT.md, polls). No SQL here."""
+"""HTTP layer of the polls context (docs/openapi.yaml, polls). No SQL here."""
 
 from __future__ import annotations
 

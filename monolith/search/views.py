@@ -1,4 +1,4 @@
-"""HTTP layer of the search context (CONTRACT.md, search). No SQL here."""
+"""HTTP layer of the search context (docs/openapi.yaml, search). No SQL here."""
 
 from __future__ import annotations
 

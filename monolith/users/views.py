@@ -1,4 +1,4 @@
-"""HTTP layer of the users context (CONTRACT.md, users). No SQL here."""
+"""HTTP layer of the users context (docs/openapi.yaml, users). No SQL here."""
 
 from __future__ import annotations
 

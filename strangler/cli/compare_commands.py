@@ -59,9 +59,10 @@ def compare(
     stop_on_signals()
     output = output.resolve()
     console.print(
-        f"comparing {len(only or known)} architectures, profile [bold]{chosen.name}[/]: steps "
-        f"{chosen.steps} users, {chosen.window_seconds:g} s windows, "
-        f"{chosen.worker_budget} server workers each"
+        f"comparing {len(only or known)} architectures, profile [bold]{chosen.name}[/]: a limit "
+        f"search from {chosen.start_users} users with no think time (at most "
+        f"{chosen.search_seconds:g} s), then {chosen.reference_rate:g} req/s for reference, "
+        f"{chosen.window_seconds:g} s windows, {chosen.worker_budget} server workers each"
     )
     try:
         with _Bars(console) as report:
@@ -95,7 +96,7 @@ class _Bars:
         self.progress = Progress(
             TextColumn("{task.fields[key]:>8}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} windows"),
+            TextColumn("{task.fields[windows]}"),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
@@ -110,7 +111,13 @@ class _Bars:
         self.progress.stop()
 
     def __call__(self, key: str, doing: str, done: int, total: int) -> None:
+        # Before locust writes anything there is no count of windows to show (never "0/None").
+        windows = f"{done}/{total} windows" if total else ""
         if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(doing, key=key, total=total or None)
+            self.tasks[key] = self.progress.add_task(
+                doing, key=key, total=total or None, windows=windows
+            )
         task = self.tasks[key]
-        self.progress.update(task, description=doing, completed=done, total=total or None)
+        self.progress.update(
+            task, description=doing, completed=done, total=total or None, windows=windows
+        )

@@ -91,7 +91,7 @@ def run_demo(
     ):
         console.print(
             f"stage 0 runs at [bold]{system.public_url}[/]; follow it from another terminal"
-            f" with `cd {folder} && strangler status`"
+            f" with `cd {folder} && {_strangler_command()} status`"
         )
         load = _background_load(home, system.public_url, rate)
         if load is not None:
@@ -122,6 +122,16 @@ def _fresh(folder: Path) -> Home:
     shutil.rmtree(home.root, ignore_errors=True)
     shutil.rmtree(folder / "report", ignore_errors=True)
     return home
+
+
+def _strangler_command() -> str:
+    """How another terminal runs this very `strangler`: by its full path when it is not on
+    that terminal's PATH (a virtualenv that was never activated)."""
+    here = Path(sys.executable).parent / "strangler"
+    found = shutil.which("strangler")
+    if found and Path(found).resolve() == here.resolve():
+        return "strangler"
+    return str(here) if here.exists() else "strangler"
 
 
 def _preferred_port() -> int:

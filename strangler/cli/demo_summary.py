@@ -1,5 +1,5 @@
 """The demo's last screen: each stage's time and check, what the steady load saw, the freezes,
-the comparison's headline figures, and where its report is.
+the comparison's headline figures and its verdict, and where its report is.
 
 The comparison's figures are read from the Markdown summary it wrote (its first table, by
 column names), so this screen shows whatever the comparison measured and never computes a
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from strangler.cli.demo import DemoResult
 
 # The comparison's headline columns worth a glance, as its summary names them.
-HEADLINE = ("architecture", "knee req/s", "p95 at knee (ms)", "CPU s / 1,000 req at knee",
-            "peak memory (MiB)")  # fmt: skip
+HEADLINE = ("architecture", "limit (req/s)", "p95 at limit (ms)", "CPU s / 1,000 req at limit",
+            "background CPU (cores, no traffic)", "peak memory (MiB)")  # fmt: skip
 
 
 def show_summary(result: DemoResult, console: Console) -> None:
@@ -30,6 +30,8 @@ def show_summary(result: DemoResult, console: Console) -> None:
     comparison = result.report and comparison_headline(result.report / "summary.md")
     if comparison:
         console.print(comparison)
+    for sentence in comparison_verdict(result.report / "summary.md") if result.report else []:
+        console.print(f"- {sentence}")
     if result.report:
         console.print(f"the comparison's report: [bold]{result.report / 'report.html'}[/]")
         console.print(f"its summary: {result.report / 'summary.md'}")
@@ -77,12 +79,31 @@ def comparison_headline(summary: Path) -> Table | None:
         return None
     header = rows[0]
     wanted = [header.index(name) for name in HEADLINE if name in header]
-    table = Table(*(header[index] for index in wanted), title="the load comparison (short)")
+    table = Table(title="the load comparison (short)")
+    for index in wanted:  # fold, never cut: an architecture's title is its whole name
+        table.add_column(header[index], overflow="fold")
     for row in rows[2:]:
         if len(row) != len(header):
             break  # the next table
         table.add_row(*(row[index] for index in wanted))
     return table
+
+
+def comparison_verdict(summary: Path) -> list[str]:
+    """The verdict's sentences, as the comparison's summary states them."""
+    try:
+        lines = summary.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    if "### Verdict" not in lines:
+        return []
+    found = []
+    for line in lines[lines.index("### Verdict") + 1 :]:
+        if line.startswith("- "):
+            found.append(line[2:])
+        elif line.strip():
+            break
+    return found
 
 
 def _cells(line: str) -> list[str]:

@@ -68,7 +68,7 @@ def diff_reports(
     force: bool = typer.Option(
         False, "--force", help="Compare even if the settings make the figures incomparable."
     ),
-    knee_drop: float = typer.Option(10.0, help="% the knee may fall before it is a regression."),
+    limit_drop: float = typer.Option(10.0, help="% the limit may fall before it is a regression."),
     p95_rise: float = typer.Option(20.0, help="% the reference p95 may rise."),
     cpu_rise: float = typer.Option(15.0, help="% the CPU per 1,000 requests may rise."),
     memory_rise: float = typer.Option(20.0, help="% the peak memory may rise."),
@@ -76,7 +76,7 @@ def diff_reports(
 ) -> None:
     """Compare two saved reports, figure by figure, and flag regressions."""
     thresholds = report_diff.Thresholds(
-        knee_drop=knee_drop / 100,
+        limit_drop=limit_drop / 100,
         p95_rise=p95_rise / 100,
         cpu_rise=cpu_rise / 100,
         memory_rise=memory_rise / 100,

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 
 from strangler.cli.bars import table_bars
 from strangler.cli.interrupts import StopRequested, ignore_signals, stop_on_signals
 from strangler.cli.progress import printer
 from strangler.cli.status_screen import render
 from strangler.conductor.gates import GateFailed
-from strangler.conductor.inspection import as_document, inspect
+from strangler.conductor.inspection import SystemView, as_document, inspect
 from strangler.conductor.prepare import prepare
 from strangler.gateways.nginx_plane import NginxNotInstalled, find_nginx
 from strangler.runtime.discovery import keep_targets, pinned_ports
@@ -297,8 +298,20 @@ def status(
     view = inspect(home := Home.here(), home.workspace.migration())
     if as_json:
         typer.echo(json.dumps(as_document(view), indent=2))
-    else:
-        console.print(render(view))
+        return
+    show_status(view, console)
+
+
+def show_status(view: SystemView, out: Console) -> None:
+    """The status screen on `out`, never cut: off a terminal (a pipe, a log) as wide as its
+    widest line; in a terminal, cells fold rather than cut."""
+    screen = render(view)
+    if out.is_terminal:
+        out.print(screen)
+        return
+    measuring = Console(width=1000)
+    needed = Measurement.get(measuring, measuring.options, screen).maximum
+    Console(highlight=False, width=max(out.width, needed), file=out.file).print(screen)
 
 
 def _relative(path: Path) -> str:

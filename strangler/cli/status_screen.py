@@ -50,7 +50,7 @@ def _headline(view: SystemView) -> RenderableType:
 def _routes(view: SystemView) -> Table:
     table = Table(title="routes (the table in force)", title_justify="left")
     for column in ("route", "methods", "path", "target", "mode", "shadow", "data owner"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     shown = [route for route in view.routes if route.methods != ["*"]]
     for route in shown:
         table.add_row(
@@ -84,7 +84,7 @@ def _shadow(route: RouteView) -> str:
 def _processes(processes: list[ProcessView]) -> Table:
     table = Table(title="processes", title_justify="left")
     for column in ("process", "health", "pid", "port", "lag", "restarts"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for process in processes:
         health = (
             Text("healthy", style="green")
@@ -101,7 +101,7 @@ def _processes(processes: list[ProcessView]) -> Table:
 def _contexts(view: SystemView) -> Table:
     table = Table(title="data", title_justify="left")
     for column in ("context", "served by", "data owner", "sync", "lag", "last write freeze"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for context in view.contexts:
         lag = (
             "-"

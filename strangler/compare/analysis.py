@@ -1,14 +1,17 @@
 """The figures a load comparison's report is made of, computed from a `Comparison`.
 
-Pure functions over the measured windows: the knee of each architecture's step load, the
-reference window every architecture is compared at, percentiles merged from locust's
-histograms, the isolation experiment, the CPU spent per 1,000 requests by role, and warnings
-that the load generator itself was saturated. The sentences built from them live in
-`strangler.compare.verdict`. This module must never measure, write files or hard-code a conclusion.
+Pure functions over the measured windows: the limit each architecture's search found (or did
+not reach), the reference window every architecture is compared at, percentiles merged from
+locust's histograms, the isolation experiment, the CPU spent per 1,000 requests by role (at the
+limit, at the reference rate, and with no traffic), the CPU-additive prediction of the
+throughput ratio, and warnings that the load generator itself was saturated. The sentences
+built from them live in `strangler.compare.verdict`. This module must never measure, write
+files or hard-code a conclusion.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from strangler.compare.results import (
     Window,
 )
 
+MIN_SAMPLES = 20  # a p95 of fewer requests is one of its few slowest: shown greyed, not judged
 GENERATOR_BUSIEST_CORE_BOUND = 0.9  # a locust process this busy can no longer keep its pace
 GENERATOR_MACHINE_SHARE_BOUND = 0.25  # the generator takes this share of the machine's cores
 
@@ -39,18 +43,61 @@ def qualifies(window: Window, settings: Settings) -> bool:
     )
 
 
-def knee(architecture: Architecture, settings: Settings) -> Window | None:
-    """The step with the highest throughput whose p95 and error rate stay under the bounds."""
-    candidates = [window for window in architecture.steps if qualifies(window, settings)]
-    return max(candidates, key=lambda window: window.total.requests_per_second, default=None)
+@dataclass(frozen=True)
+class Limit:
+    """What an architecture's limit search found."""
+
+    window: Window | None  # the fastest step under both bounds (None: the first step broke one)
+    broken: Window | None  # the first step that broke a bound (None: the limit was not reached)
+    steps: int
+
+    @property
+    def is_reached(self) -> bool:
+        return self.window is not None and self.broken is not None
+
+    @property
+    def rate(self) -> float | None:
+        """req/s at the limit, or the most the search saw under the bounds if not reached."""
+        return self.window.total.requests_per_second if self.window else None
+
+    def text(self) -> str:
+        """'412 req/s', 'limit not reached at 412 req/s', or why there is no limit."""
+        if self.window is None:
+            assert self.broken is not None
+            return f"no step under the bounds (the first, {self.broken.users} users, broke them)"
+        if self.broken is None:
+            return f"limit not reached at {self.window.total.requests_per_second:,.0f} req/s"
+        return f"{self.window.total.requests_per_second:,.0f} req/s"
+
+
+def limit(architecture: Architecture, settings: Settings) -> Limit | None:
+    """The fastest of the search's steps under the p95 and error bounds before the first
+    that broke one: the last of them while throughput grows with users, an earlier one where
+    more users served fewer requests (contention: locks, workers); None when the
+    architecture has no search step (it failed before)."""
+    steps = architecture.search
+    if not steps:
+        return None
+    good: list[Window] = []
+    broken = None
+    for window in steps:
+        if not qualifies(window, settings):
+            broken = window
+            break
+        good.append(window)
+    fastest = max(good, key=lambda window: window.total.requests_per_second, default=None)
+    return Limit(fastest, broken, len(steps))
+
+
+def limit_window(architecture: Architecture, settings: Settings) -> Window | None:
+    """The window at the limit (reached or not); None without a step under the bounds."""
+    found = limit(architecture, settings)
+    return found.window if found else None
 
 
 def reference(architecture: Architecture, settings: Settings) -> Window | None:
-    """The step at `settings.reference_users`: where architectures are compared side by side."""
-    return next(
-        (window for window in architecture.steps if window.users == settings.reference_users),
-        None,
-    )
+    """The reference load's window: the same fixed rate in every architecture."""
+    return architecture.reference
 
 
 def endpoint_names(comparison: Comparison) -> list[str]:
@@ -181,6 +228,77 @@ def cost(window: Window) -> Cost:
         peak_memory_mib=window.resources.peak_memory_mib,
         generator_cores=window.resources.generator_cpu_seconds / seconds,
     )
+
+
+def background(architecture: Architecture) -> Cost | None:
+    """What the architecture costs with no traffic at all: its polling (cores by role)."""
+    return cost(architecture.idle) if architecture.idle else None
+
+
+APP_ROLES_EXCLUDED = ("proxy", "events", "sync")  # every other role runs application code
+DISAGREEMENT = 0.3  # prediction and measure further apart than this share are flagged
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The CPU-additive model for one architecture: if CPU is what runs out, throughput at
+    equal CPU goes as 1 / CPU per request, so its ratio to the monolith alone is
+    C_app / (C_app + C_proxy + C_hops), CPU milliseconds per request at each limit:
+    C_app the monolith alone's, C_proxy the proxy's, C_hops all the rest the architecture
+    spends beyond them (services' extra work, serialising for hops, events, sync)."""
+
+    architecture: str
+    app_ms: float
+    proxy_ms: float
+    hops_ms: float
+    measured: float | None  # its limit over the monolith's
+
+    @property
+    def predicted(self) -> float:
+        return self.app_ms / (self.app_ms + self.proxy_ms + self.hops_ms)
+
+    @property
+    def is_flagged(self) -> bool:
+        """Measured and predicted ratios far apart: CPU is not what set the limit."""
+        if self.measured is None or self.measured <= 0 or self.predicted <= 0:
+            return False
+        return abs(math.log(self.measured / self.predicted)) > math.log(1 + DISAGREEMENT)
+
+
+def predictions(comparison: Comparison) -> list[Prediction]:
+    """The CPU-additive prediction of every architecture with a limit, beside the measure;
+    empty without the monolith alone's limit (the model's C_app)."""
+    settings = comparison.settings
+    direct = comparison.architecture("direct")
+    base = limit_window(direct, settings) if direct else None
+    if base is None or not base.total.requests or not base.resources.cpu_seconds:
+        return []
+    app_ms = 1000 * base.resources.cpu_seconds / base.total.requests
+    found = []
+    for architecture in comparison.architectures:
+        window = limit_window(architecture, settings)
+        if window is None or not window.total.requests:
+            continue
+        per_request = {
+            role: 1000 * spent / window.total.requests
+            for role, spent in window.resources.cpu_seconds_by_role.items()
+        }
+        proxy_ms = per_request.get("proxy", 0.0)
+        hops_ms = sum(per_request.values()) - proxy_ms - app_ms
+        measured = window.total.requests_per_second / base.total.requests_per_second
+        found.append(Prediction(architecture.key, app_ms, proxy_ms, hops_ms, measured))
+    return found
+
+
+# Published throughput ratios of microservices to a monolith, quoted as context.
+PUBLISHED = (
+    ("Ueda et al. 2016, Acme Air (Node.js and Java) on one host",
+     "microservices at 0.21-0.30x of the monolith's throughput"),
+    ("Al-Debagy and Martinek 2018, a Java application",
+     "the monolith about 6% ahead in throughput"),
+    ("Blinowski et al. 2022, Java and C# on one machine and on Azure",
+     "the monolith ahead on one machine; microservices ahead only when scaled out"),
+)  # fmt: skip
 
 
 def peak_memory(architecture: Architecture) -> float | None:

@@ -6,12 +6,16 @@ It seeds one home, then measures, in order: the monolith alone (no proxy), the m
 behind the proxy (stage 0), and each stage of the migration up to the full split (stage 5),
 moving the data forward between them exactly as `strangler stage goto` does. Each architecture
 gets the same server worker budget (the monolith's gunicorn workers plus the services' uvicorn
-workers: each running service gets one, the monolith the rest), and runs the profile's step load
-and the isolation experiment in one locust run (`loadtests.locustfile`), alone or as a master
-with worker processes. A sampler reads the CPU and memory of every process of the architecture
-(workers included) and of locust's own processes, so each window's figures come with what they
-cost. An architecture that fails is recorded with its problem and the run goes on. This module
-must never judge the figures: `strangler.compare.analysis` and `strangler.compare.report` do.
+workers: each running service gets one, the monolith the rest). Once started, it is first
+watched with no traffic (the background window: what its polling costs), then the profile's
+limit search, reference load and isolation experiment run in one locust run
+(`loadtests.locustfile`), alone or as a master with worker processes; locust's own CSV
+statistics and HTML report are kept in `locust/`. A sampler reads the CPU and memory of every
+process of the architecture (workers included) and of locust's own processes, so each window's
+figures come with what they cost. The systems run with tracing off (`OTEL_SDK_DISABLED=true`):
+the figures are the architectures', not their tracing's. An architecture that fails is recorded
+with its problem and the run goes on. This module must never judge the figures:
+`strangler.compare.analysis` and `strangler.compare.report` do.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -46,6 +50,7 @@ from strangler.runtime.system import RunningSystem, start
 from strangler.runtime.topology import stage_topology
 from strangler.workspace import Workspace, find_workspace
 
+TRACING_OFF = "OTEL_SDK_DISABLED"
 # Progress: (architecture key, what it is doing, windows done, windows in all)
 Progress = Callable[[str, str, int, int], None]
 
@@ -108,10 +113,11 @@ def run_comparison(
     The systems run from `output/home`: fresh SQLite files there, or, with
     `use_environment`, the databases the environment names (seeded and migrated stage by
     stage: never point it at data you care about)."""
-    for previous in ("home", "logs"):
-        if not use_environment or previous == "logs":
+    for previous in ("home", "logs", "locust"):
+        if not use_environment or previous != "home":
             shutil.rmtree(output / previous, ignore_errors=True)
     (output / "logs").mkdir(parents=True)
+    (output / "locust").mkdir()
     home = Home(output / "home", reads_environment=use_environment)
     measured = asdict(profile)
     settings = Settings(
@@ -123,6 +129,36 @@ def run_comparison(
     comparison = Comparison(settings, machine(home), time.time())
     chosen = [found for found in candidates() if only is None or found.key in only]
     gates = GateSettings(max_p95_ratio=LOOSE_P95_RATIO)
+    with _tracing_off():
+        _measure_all(chosen, comparison, home, profile, scenario, output, progress, gates)
+    comparison.seconds = time.time() - comparison.started_at
+    return comparison
+
+
+@contextlib.contextmanager
+def _tracing_off() -> Iterator[None]:
+    """Every process started meanwhile runs with tracing off (they inherit the environment)."""
+    before = os.environ.get(TRACING_OFF)
+    os.environ[TRACING_OFF] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TRACING_OFF, None)
+        else:
+            os.environ[TRACING_OFF] = before
+
+
+def _measure_all(
+    chosen: list[Candidate],
+    comparison: Comparison,
+    home: Home,
+    profile: Profile,
+    scenario: Scenario,
+    output: Path,
+    progress: Progress,
+    gates: GateSettings,
+) -> None:
     for candidate in chosen:
         progress(candidate.key, "preparing the data", 0, 0)
         try:
@@ -136,8 +172,6 @@ def run_comparison(
         comparison.architectures.append(
             measure(candidate, home, profile, scenario, output, progress)
         )
-    comparison.seconds = time.time() - comparison.started_at
-    return comparison
 
 
 def _architecture(candidate: Candidate, profile: Profile) -> tuple[Architecture, Budget]:
@@ -201,8 +235,10 @@ def _load(
     windows_file = output / "logs" / f"windows-{candidate.key}.jsonl"
     plan.save(plan_file)
     windows_file.unlink(missing_ok=True)
+    artefacts = output / "locust" / candidate.key
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile(home.workspace)), "--headless",
-            "--host", system.url, "--only-summary", "--stop-timeout", "2"]  # fmt: skip
+            "--host", system.url, "--only-summary", "--stop-timeout", "2",
+            "--csv", str(artefacts), "--html", f"{artefacts}.html"]  # fmt: skip
     if profile.generator_processes > 1:
         argv += ["--processes", str(profile.generator_processes)]
     environment = {
@@ -212,45 +248,92 @@ def _load(
         WINDOWS_VARIABLE: str(windows_file),
     }
     log = output / "logs" / f"locust-{candidate.key}.log"
-    with log.open("w") as written:
-        # Its own session: Ctrl-C reaches this process only, which stops locust and its workers.
-        generator = subprocess.Popen(
-            argv, env=environment, stdout=written, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    generators: list[int] = []
     sampler = Sampler(
         system=lambda: _system_roles(system),
-        generator=lambda: process_tree(generator.pid),
+        generator=lambda: process_tree(generators[0]) if generators else [],
     )
     sampler.start()
     try:
-        _wait(generator, windows_file, plan, candidate.key, progress)
+        idle = _idle(profile.idle_seconds, candidate.key, progress)
+        if idle:
+            # A sample between the background window's end and locust's start, so nothing
+            # locust does (starting, its first requests) is read into that window.
+            _sampled_after(sampler, idle[1])
+        with log.open("w") as written:
+            # Its own session: Ctrl-C reaches this process only, which stops locust and its
+            # workers.
+            generator = subprocess.Popen(
+                argv, env=environment, stdout=written, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        generators.append(generator.pid)
+        try:
+            _wait(generator, windows_file, plan, candidate.key, progress)
+        finally:
+            _stop_group(generator)
     finally:
-        _stop_group(generator)
         sampler.stop()
     windows = [_window(line, sampler) for line in _lines(windows_file)]
+    if idle:
+        # Read after the sampler stopped: its samples then reach past the window's end.
+        windows.insert(0, Window("idle", 0, 0, idle[0], idle[1] - idle[0], [],
+                                 sampler.resources(*idle)))  # fmt: skip
+    measured = [window for window in windows if window.phase not in ("search", "idle")]
     # Locust exits with 1 when any request failed: failures are figures, not a broken run.
-    if generator.returncode not in (0, 1) or len(windows) < len(plan.phases):
+    if generator.returncode not in (0, 1) or len(measured) < len(plan.phases):
         raise RuntimeError(
-            f"locust exited with {generator.returncode} after {len(windows)} of "
-            f"{len(plan.phases)} windows; see {log}"
+            f"locust exited with {generator.returncode} after {len(windows)} windows, "
+            f"{len(measured)} of its {len(plan.phases)} phases; see {log}"
         )
     return windows
+
+
+def _sampled_after(sampler: Sampler, moment: float, most_seconds: float = 10.0) -> None:
+    """Wait until the sampler's thread has sampled after `moment` (a busy machine delays it)."""
+    deadline = time.monotonic() + most_seconds
+    while time.monotonic() < deadline:
+        samples = sampler.samples
+        if samples and samples[-1].at > moment:
+            return
+        time.sleep(0.05)
+
+
+def _idle(seconds: float, key: str, progress: Progress) -> tuple[float, float] | None:
+    """The background window: the started system with no traffic at all, `seconds` long
+    (its start and end; the sampler running meanwhile reads what it cost)."""
+    if seconds <= 0:
+        return None
+    progress(key, "no traffic (background CPU)", 0, 0)
+    started = time.time()
+    time.sleep(seconds)
+    return started, time.time()
 
 
 def _wait(
     generator: subprocess.Popen[bytes], windows: Path, plan: Plan, key: str, progress: Progress
 ) -> None:
     deadline = time.monotonic() + plan.seconds + 60 + 5 * len(plan.phases)
-    total = len(plan.phases)
+    total = plan.most_windows
     while generator.poll() is None:
-        done = len(_lines(windows))
-        doing = plan.phases[min(done, total - 1)]
-        what = f"{doing.users} users" + (f" + {doing.hot_users} hot" if doing.hot_users else "")
-        progress(key, what, done, total)
+        written = _lines(windows)
+        progress(key, _doing(written, plan), len(written), total)
         if time.monotonic() > deadline:
             raise RuntimeError(f"locust ran past its plan's {plan.seconds:.0f} s")
         time.sleep(0.25)
-    progress(key, "done", len(_lines(windows)), total)
+    done = len(_lines(windows))
+    progress(key, "done", done, done)
+
+
+def _doing(written: list[dict], plan: Plan) -> str:
+    """What locust is at, from the windows written so far (the search decides as it goes)."""
+    after = [line for line in written if line["phase"] != "search"]
+    if not after:  # the search, or the reference phase's settle time just after it
+        last = written[-1]["users"] if written else None
+        return "searching for the limit" + (f" (last step {last} users)" if last else "")
+    phase = plan.phases[min(len(after), len(plan.phases) - 1)]
+    hot = f" + {phase.hot_users} hot" if phase.hot_users else ""
+    return f"{phase.phase}: {phase.users} users{hot}"
 
 
 def _stop_group(generator: subprocess.Popen[bytes]) -> None:

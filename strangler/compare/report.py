@@ -2,9 +2,12 @@
 
 `write_report` renders one `Comparison` into a folder: the raw JSON (which `strangler report`
 can render again), a Markdown summary to paste into a discussion, and a self-contained HTML
-page (plots embedded as base64 PNG, no external CSS or JavaScript). The tables come from
-`strangler.compare.report_tables`, the plots from `strangler.compare.report_plots`, the sentences
-from `strangler.compare.verdict`. This module must never measure or compute a figure of its own.
+page (plots embedded as base64 PNG, no external CSS or JavaScript: it opens with no network).
+Both start with the verdict (at most five sentences), then the summary table, the details, and
+the CPU-additive prediction beside the measure with published ratios as context. The tables
+come from `strangler.compare.report_tables`, the plots from `strangler.compare.report_plots`,
+the sentences from `strangler.compare.verdict`. This module must never measure or compute a
+figure of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import jinja2
 from strangler.compare import analysis, report_plots, report_tables
 from strangler.compare.report_tables import Table
 from strangler.compare.results import Comparison
-from strangler.compare.verdict import verdict
+from strangler.compare.verdict import details, verdict
 
 TEMPLATE = "report_template.html"
 
@@ -47,7 +50,8 @@ def write_report(comparison: Comparison, folder: Path) -> ReportFiles:
     )
     comparison.save(files.json)
     files.summary.write_text(summary_markdown(comparison), encoding="utf-8")
-    files.html.write_text(html(comparison, files.plots), encoding="utf-8")
+    artefacts = sorted(str(path.relative_to(folder)) for path in (folder / "locust").glob("*.html"))
+    files.html.write_text(html(comparison, files.plots, artefacts), encoding="utf-8")
     return files
 
 
@@ -56,19 +60,26 @@ def settings_lines(comparison: Comparison) -> list[tuple[str, str]]:
     settings = comparison.settings
     return [
         ("profile", settings.profile),
-        ("steps (users)", ", ".join(str(users) for users in settings.steps)),
-        ("settle / window", f"{settings.settle_seconds:g} s / {settings.window_seconds:g} s"),
         (
-            "knee rule",
-            f"highest req/s with p95 <= {settings.p95_bound_ms:g} ms "
-            f"and errors <= {settings.error_bound:.1%}",
+            "limit search",
+            f"users with no think time, from {settings.start_users}, more each step (at most "
+            f"{settings.max_users} users, {settings.search_seconds:g} s), until a step breaks "
+            f"p95 <= {settings.p95_bound_ms:g} ms or errors <= {settings.error_bound:.1%}; "
+            "the last step under both is the limit",
         ),
-        ("reference load", f"{settings.reference_users} users"),
+        ("settle / window", f"{settings.settle_seconds:g} s / {settings.window_seconds:g} s"),
+        ("background window", f"{settings.idle_seconds:g} s with no traffic, once started"),
+        (
+            "reference load",
+            f"{settings.reference_rate:g} req/s (requested) from {settings.reference_users} "
+            "paced users",
+        ),
         (
             "isolation experiment",
-            f"{settings.hot_users} hot searchers on {settings.hot_endpoint} "
-            f"beside {settings.reference_users} users",
+            f"{settings.hot_users} hot searchers (no think time) on {settings.hot_endpoint} "
+            "beside the reference load",
         ),
+        ("tracing", "off in every measured process (OTEL_SDK_DISABLED=true)"),
         ("worker budget", f"{settings.worker_budget} server workers in every architecture"),
         ("generator processes", str(settings.generator_processes)),
         ("seed scale", f"{settings.scale:g}"),
@@ -94,9 +105,17 @@ def _mix(mix: dict[str, Any]) -> str:
 def summary_markdown(comparison: Comparison) -> str:
     """The Markdown summary: the summary table first, then verdict, isolation and settings."""
     lines = [f"## Load comparison ({comparison.settings.profile})", ""]
-    lines += _markdown_table(report_tables.summary(comparison))
-    lines += ["", "### Verdict", ""]
+    lines += ["### Verdict", ""]
     lines += [f"- {sentence}" for sentence in verdict(comparison)]
+    lines += [""]
+    lines += _markdown_table(report_tables.summary(comparison))
+    lines += ["", "### Details", ""]
+    lines += [f"- {sentence}" for sentence in details(comparison)]
+    found = report_tables.prediction(comparison)
+    lines += ["", f"### {found.title}", ""]
+    lines += _markdown_table(found)
+    lines += ["", "Published ratios, as context (other systems, other machines):", ""]
+    lines += [f"- {source}: {said}" for source, said in analysis.PUBLISHED]
     warnings = generator_warnings(comparison)
     if warnings:
         lines += ["", "### Load generator warnings", ""]
@@ -123,8 +142,11 @@ def _markdown_table(table: Table) -> list[str]:
     return [row(table.headers), row(["---"] * len(table.headers)), *map(row, table.rows)]
 
 
-def html(comparison: Comparison, plots: dict[str, Path]) -> str:
-    """The self-contained HTML page."""
+def html(
+    comparison: Comparison, plots: dict[str, Path], locust_artefacts: list[str] | None = None
+) -> str:
+    """The self-contained HTML page; `locust_artefacts` are relative links to locust's own
+    reports beside it (they are not needed to read this page)."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("strangler.compare", "."),
         autoescape=True,
@@ -134,6 +156,10 @@ def html(comparison: Comparison, plots: dict[str, Path]) -> str:
         profile=comparison.settings.profile,
         settings=settings_lines(comparison),
         verdict=verdict(comparison),
+        details=details(comparison),
+        prediction=report_tables.prediction(comparison),
+        published=analysis.PUBLISHED,
+        locust=locust_artefacts,
         warnings=generator_warnings(comparison),
         summary=report_tables.summary(comparison),
         workers=report_tables.workers(comparison),

@@ -1,9 +1,9 @@
 """The diff of two saved load comparison reports: before and after a change.
 
-For every architecture both reports measured: the knee, the p95 and the CPU per 1,000 requests
+For every architecture both reports measured: the limit, the p95 and the CPU per 1,000 requests
 at the reference load, the peak memory and the isolation ratio, each with its change in % and
 flagged as a regression past a threshold. Architectures in only one report are listed. Two
-reports whose settings make their figures incomparable (steps, window, bounds, worker budget,
+reports whose settings make their figures incomparable (search, window, bounds, worker budget,
 reference or hot load) are refused unless forced. This module must never measure.
 """
 
@@ -16,11 +16,14 @@ from strangler.compare import analysis
 from strangler.compare.results import Architecture, Comparison, Settings
 
 COMPARABLE = (  # settings that must be equal for two reports' figures to mean the same thing
-    "steps",
+    "start_users",
+    "max_users",
+    "search_seconds",
     "window_seconds",
     "p95_bound_ms",
     "error_bound",
     "worker_budget",
+    "reference_rate",
     "reference_users",
     "hot_users",
     "hot_endpoint",
@@ -35,7 +38,7 @@ class Incomparable(ValueError):
 class Thresholds:
     """How far a figure may move the wrong way before it is a regression (fractions)."""
 
-    knee_drop: float = 0.10
+    limit_drop: float = 0.10
     p95_rise: float = 0.20
     cpu_rise: float = 0.15
     memory_rise: float = 0.20
@@ -93,11 +96,11 @@ def setting_differences(before: Settings, after: Settings) -> list[str]:
 
 
 def figures(settings: Settings, thresholds: Thresholds) -> list[Figure]:
-    users = settings.reference_users
+    rate = f"{settings.reference_rate:g} req/s"
     return [
-        Figure("knee req/s", _knee, True, thresholds.knee_drop),
-        Figure(f"p95 at {users} users (ms)", _p95, False, thresholds.p95_rise),
-        Figure(f"CPU s / 1,000 req at {users} users", _cpu, False, thresholds.cpu_rise),
+        Figure("limit req/s", _limit, True, thresholds.limit_drop),
+        Figure(f"p95 at {rate} (ms)", _p95, False, thresholds.p95_rise),
+        Figure(f"CPU s / 1,000 req at {rate}", _cpu, False, thresholds.cpu_rise),
         Figure("peak memory (MiB)", _memory, False, thresholds.memory_rise),
         Figure("isolation: others' p95 x", _isolation, False, thresholds.isolation_rise),
     ]
@@ -136,7 +139,7 @@ def _change(
 ) -> Change:
     was, now = figure.read(old, before), figure.read(new, after)
     if was is None or now is None:
-        # a knee that is gone is the worst regression of all; other gaps are shown, not judged
+        # a limit that is gone is the worst regression of all; other gaps are shown, not judged
         is_regression = figure.is_higher_better and was is not None and now is None
     elif figure.is_higher_better:
         is_regression = now < was * (1 - figure.threshold)
@@ -145,8 +148,8 @@ def _change(
     return Change(new.title, figure.name, was, now, is_regression)
 
 
-def _knee(architecture: Architecture, settings: Settings) -> float | None:
-    found = analysis.knee(architecture, settings)
+def _limit(architecture: Architecture, settings: Settings) -> float | None:
+    found = analysis.limit_window(architecture, settings)
     return found.total.requests_per_second if found else None
 
 
@@ -198,7 +201,6 @@ def notes(found: ReportDiff) -> list[str]:
     count = len(found.regressions)
     notes.append(f"{count} regression(s)" if count else "no regression")
     return notes
-
 
 
 def markdown(found: ReportDiff) -> str:

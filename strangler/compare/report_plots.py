@@ -1,9 +1,12 @@
 """The pictures of a load comparison's report, drawn with matplotlib (Agg) into PNG files.
 
-Throughput and p95 against users, CPU per 1,000 requests by role, per-endpoint p95 at the
-reference load, and the isolation experiment. Each plot draws only what was measured: an
-architecture without a window, a knee or a hot phase is left out, never a crash. This module
-must never compute a figure `strangler.compare.analysis` does not give.
+The limit search (throughput and p95 of every step), CPU by role (per 1,000 requests at the
+limit and at the reference rate, and the cores kept busy with no traffic, each its own panel),
+per-endpoint p95 at the reference load, and the isolation experiment. Every architecture has
+one colour in every plot; every bar and point says how many requests it is made of, and a p95
+of fewer than `analysis.MIN_SAMPLES` requests is greyed with that reason. Each plot draws only
+what was measured: an architecture without a window, a limit or a hot phase is left out, never
+a crash. This module must never compute a figure `strangler.compare.analysis` does not give.
 """
 
 from __future__ import annotations
@@ -14,14 +17,27 @@ from typing import Any
 import numpy
 
 from strangler.compare import analysis
-from strangler.compare.results import Comparison
+from strangler.compare.results import AGGREGATED, Comparison
 
 PLOTS = {
-    "load": "Throughput and p95 against users",
-    "cpu": "CPU seconds per 1,000 requests by role, at each architecture's knee",
+    "load": "The limit search: throughput and p95 of every step (no think time)",
+    "cpu": "CPU by role: at the limit, at the reference rate, and with no traffic",
     "endpoints": "p95 per endpoint at the reference load",
     "isolation": "Other endpoints' p95 without and with the hot search load",
 }
+FEW = "#c8c8c8"  # the colour of a figure made of too few requests to judge
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf", "#bcbd22", "#7f7f7f")  # fmt: skip
+ROLE_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+                "#8c8c8c", "#ccb974", "#64b5cd")  # fmt: skip
+
+
+def colours(comparison: Comparison) -> dict[str, str]:
+    """Architecture key -> its colour, the same in every plot (in the order measured)."""
+    return {
+        architecture.key: PALETTE[index % len(PALETTE)]
+        for index, architecture in enumerate(comparison.architectures)
+    }
 
 
 def draw_all(comparison: Comparison, folder: Path) -> dict[str, Path]:
@@ -50,108 +66,237 @@ def draw_all(comparison: Comparison, folder: Path) -> dict[str, Path]:
 
 
 def _load(plt: Any, comparison: Comparison) -> Any:
-    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(12, 4.8))
+    palette = colours(comparison)
+    settings = comparison.settings
     for architecture in comparison.architectures:
-        steps = sorted(architecture.steps, key=lambda window: window.users)
+        steps = architecture.search
         if not steps:
             continue
+        colour = palette[architecture.key]
         users = [window.users for window in steps]
-        throughput.plot(
-            users,
-            [window.total.requests_per_second for window in steps],
-            "o-",
-            label=architecture.title,
-        )
+        rates = [window.total.requests_per_second for window in steps]
+        throughput.plot(users, rates, "o-", color=colour, label=architecture.title)
+        for window in steps:
+            throughput.annotate(
+                f"n={window.total.requests:,}", (window.users, window.total.requests_per_second),
+                xytext=(3, -10), textcoords="offset points", fontsize=6, color=colour,
+            )  # fmt: skip
         measured = [window for window in steps if window.total.p95_ms is not None]
         latency.plot(
             [window.users for window in measured],
             [window.total.p95_ms for window in measured],
             "o-",
+            color=colour,
             label=architecture.title,
         )
-        found = analysis.knee(architecture, comparison.settings)
-        if found:
-            throughput.plot(found.users, found.total.requests_per_second, "k*", markersize=12)
-    latency.axhline(comparison.settings.p95_bound_ms, color="grey", linestyle=":", linewidth=1)
-    throughput.set(xlabel="users", ylabel="requests/s", title="Throughput (* the knee)")
+        found = analysis.limit(architecture, settings)
+        if found and found.window:
+            marker = "*" if found.is_reached else "^"
+            throughput.plot(
+                found.window.users, found.window.total.requests_per_second, marker,
+                color=colour, markersize=15, markeredgecolor="black",
+            )  # fmt: skip
+        if found and found.broken:
+            throughput.plot(
+                found.broken.users, found.broken.total.requests_per_second, "X",
+                color=colour, markersize=10, markeredgecolor="black",
+            )  # fmt: skip
+    latency.axhline(settings.p95_bound_ms, color="grey", linestyle=":", linewidth=1)
+    throughput.set(
+        xlabel="users, no think time (each point a step of the search)",
+        ylabel="requests/s",
+        title="Throughput (* the limit, ^ limit not reached, X broke a bound)",
+    )
     latency.set(xlabel="users", ylabel="p95 (ms)", title="p95 (dotted: the bound)")
+    ticks = sorted({window.users for found in comparison.architectures for window in found.search})
+    for axes in (throughput, latency):
+        axes.set_xscale("log", base=2)
+        if ticks:
+            axes.set_xticks(ticks, [str(users) for users in ticks], fontsize=7)
+            axes.minorticks_off()
     latency.set_yscale("log")
     _legend(throughput)
-    _legend(latency)
     return figure
 
 
+def _role_colours(comparison: Comparison) -> dict[str, str]:
+    roles = sorted(
+        {
+            role
+            for architecture in comparison.architectures
+            for window in architecture.windows
+            for role in window.resources.cpu_seconds_by_role
+        }
+    )
+    return {role: ROLE_PALETTE[index % len(ROLE_PALETTE)] for index, role in enumerate(roles)}
+
+
 def _cpu(plt: Any, comparison: Comparison) -> Any:
-    figure, axes = plt.subplots(figsize=(11, 4.2))
-    costs = {}
-    for architecture in comparison.architectures:
-        found = analysis.knee(architecture, comparison.settings)
-        if found:
-            costs[architecture.title] = analysis.cost(found).cpu_per_1000_by_role
-    roles = sorted({role for by_role in costs.values() for role in by_role})
-    positions = numpy.arange(len(costs))
-    bottom = numpy.zeros(len(costs))
-    for role in roles:
-        heights = numpy.array([by_role.get(role, 0.0) for by_role in costs.values()])
-        axes.bar(positions, heights, bottom=bottom, label=role)
-        bottom += heights
-    axes.set_xticks(positions, list(costs), rotation=15, ha="right")
-    axes.set(ylabel="CPU s / 1,000 requests", title=PLOTS["cpu"])
-    if roles:
-        axes.legend(fontsize="small", title="role", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    figure, panels = plt.subplots(1, 3, figsize=(14, 4.8))
+    settings = comparison.settings
+    role_colour = _role_colours(comparison)
+    palette = colours(comparison)
+    sources = [
+        (
+            "CPU s / 1,000 requests at the limit",
+            lambda found: analysis.limit_window(found, settings),
+            "per_1000",
+        ),
+        (
+            f"CPU s / 1,000 requests at {settings.reference_rate:g} req/s (reference)",
+            lambda found: analysis.reference(found, settings),
+            "per_1000",
+        ),
+        ("cores busy with no traffic (background)", lambda found: found.idle, "cores"),
+    ]
+    labelled: set[str] = set()
+    for axes, (title, pick, unit) in zip(panels, sources, strict=True):
+        names, keys, stacks, counts = [], [], [], []
+        for architecture in comparison.architectures:
+            window = pick(architecture)
+            if window is None:
+                continue
+            cost = analysis.cost(window)
+            values = cost.cpu_per_1000_by_role if unit == "per_1000" else cost.cores_by_role
+            if not values:
+                continue
+            names.append(architecture.title)
+            keys.append(architecture.key)
+            stacks.append(values)
+            counts.append(window.total.requests)
+        positions = numpy.arange(len(names))
+        bottom = numpy.zeros(len(names))
+        for role, colour in role_colour.items():
+            heights = numpy.array([stack.get(role, 0.0) for stack in stacks])
+            if not heights.any():
+                continue
+            label = role if role not in labelled else None
+            labelled.add(role)
+            axes.bar(positions, heights, bottom=bottom, color=colour, label=label)
+            bottom += heights
+        for position, total, count in zip(positions, bottom, counts, strict=True):
+            text = f"{total:.2f}" + (f"\nn={count:,}" if unit == "per_1000" else "")
+            axes.annotate(
+                text, (position, total), xytext=(0, 2), textcoords="offset points",
+                ha="center", va="bottom", fontsize=7,
+            )  # fmt: skip
+        axes.set_xticks(positions, names, rotation=25, ha="right", fontsize=7)
+        for tick, key in zip(axes.get_xticklabels(), keys, strict=True):
+            tick.set_color(palette[key])
+        if len(bottom) and bottom.max() > 0:
+            axes.set_ylim(0, bottom.max() * 1.3)  # room for the labels above the bars
+        axes.set_title(title, fontsize=9)
+    panels[0].set_ylabel("CPU seconds")
+    panels[2].set_ylabel("cores")
+    handles = [handle for axes in panels for handle in axes.get_legend_handles_labels()[0]]
+    if handles:
+        panels[2].legend(
+            handles=handles, fontsize="small", title="role", loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+        )  # fmt: skip
     return figure
 
 
 def _endpoints(plt: Any, comparison: Comparison) -> Any:
-    figure, axes = plt.subplots(figsize=(11, 4.8))
+    figure, axes = plt.subplots(figsize=(12, 5.2))
     table = analysis.at_reference(comparison)
     names = list(table)
     titles = {architecture.key: architecture.title for architecture in comparison.architectures}
+    palette = colours(comparison)
     keys = [key for key in titles if any(key in row for row in table.values())]
     width = 0.8 / max(len(keys), 1)
     positions = numpy.arange(len(names))
+    few = False
     for index, key in enumerate(keys):
-        heights = [_or_zero(table[name].get(key)) for name in names]
-        axes.bar(positions + index * width, heights, width, label=titles[key])
+        found = [table[name].get(key) for name in names]
+        heights = [_or_zero(entry) for entry in found]
+        counts = [entry.requests if entry is not None else 0 for entry in found]
+        shades = [palette[key] if count >= analysis.MIN_SAMPLES else FEW for count in counts]
+        few = few or any(0 < count < analysis.MIN_SAMPLES for count in counts)
+        bars = axes.bar(
+            positions + index * width, heights, width, color=shades, label=titles[key],
+            edgecolor=palette[key], linewidth=0.8,
+        )  # fmt: skip
+        for bar, count in zip(bars, counts, strict=True):
+            if count:
+                axes.annotate(
+                    f"{count}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    xytext=(0, 1), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=5, rotation=90,
+                )  # fmt: skip
     axes.set_xticks(positions + width * (len(keys) - 1) / 2, names, rotation=20, ha="right")
-    users = comparison.settings.reference_users
-    axes.set(ylabel="p95 (ms)", title=f"{PLOTS['endpoints']} ({users} users)")
-    _legend(axes)
+    rate = comparison.settings.reference_rate
+    note = (
+        f"; grey: fewer than {analysis.MIN_SAMPLES} requests, a p95 too thin to judge"
+        if few
+        else ""
+    )
+    axes.set(
+        ylabel="p95 (ms)",
+        title=f"{PLOTS['endpoints']} ({rate:g} req/s; numbers: requests{note})",
+    )
+    axes.title.set_fontsize(9)
+    axes.margins(y=0.15)
+    if keys:  # the legend's patches in each architecture's colour, never the grey of a few
+        from matplotlib.patches import Patch
+
+        axes.legend(
+            handles=[Patch(color=palette[key], label=titles[key]) for key in keys]
+            + ([Patch(color=FEW, label=f"< {analysis.MIN_SAMPLES} requests")] if few else []),
+            fontsize="small",
+        )
     return figure
 
 
 def _isolation(plt: Any, comparison: Comparison) -> Any:
-    figure, axes = plt.subplots(figsize=(11, 4.2))
+    figure, axes = plt.subplots(figsize=(12, 4.6))
+    palette = colours(comparison)
     found = [
-        (architecture.title, result)
+        (architecture, result)
         for architecture in comparison.architectures
         if (result := analysis.isolation(architecture, comparison.settings))
     ]
     positions = numpy.arange(len(found))
     before = [result.others_reference_p95_ms or 0.0 for _, result in found]
     after = [result.others_hot_p95_ms or 0.0 for _, result in found]
-    axes.bar(positions - 0.2, before, 0.4, label=f"{comparison.settings.reference_users} users")
+    shades = [palette[architecture.key] for architecture, _ in found]
+    axes.bar(positions - 0.2, before, 0.4, color=shades, alpha=0.45,
+             label=f"{comparison.settings.reference_rate:g} req/s (light)")  # fmt: skip
     axes.bar(
-        positions + 0.2,
-        after,
-        0.4,
-        label=f"the same + {comparison.settings.hot_users} hot searchers",
+        positions + 0.2, after, 0.4, color=shades,
+        label=f"the same + {comparison.settings.hot_users} hot searchers (solid)",
+    )  # fmt: skip
+    for position, (architecture, result) in zip(positions, found, strict=True):
+        counts = _others_counts(architecture, comparison)
+        axes.annotate(
+            f"n={counts[0]:,}", (position - 0.2, before[position]), xytext=(0, 3),
+            textcoords="offset points", ha="center", va="bottom", fontsize=7,
+        )  # fmt: skip
+        ratio = f"x{result.ratio:.2f}\n" if result.ratio is not None else ""
+        axes.annotate(
+            f"{ratio}n={counts[1]:,}", (position + 0.2, after[position]), xytext=(0, 3),
+            textcoords="offset points", ha="center", va="bottom", fontsize=7,
+        )  # fmt: skip
+    axes.margins(y=0.25)
+    axes.set_xticks(
+        positions, [architecture.title for architecture, _ in found], rotation=15, ha="right"
     )
-    for position, (_, result) in zip(positions, found, strict=True):
-        if result.ratio is not None:
-            axes.annotate(
-                f"x{result.ratio:.2f}",
-                (position + 0.2, after[position]),
-                xytext=(0, 3),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-            )
-    axes.margins(y=0.15)
-    axes.set_xticks(positions, [title for title, _ in found], rotation=15, ha="right")
     axes.set(ylabel="p95 of the other endpoints (ms)", title=PLOTS["isolation"])
     _legend(axes)
     return figure
+
+
+def _others_counts(architecture: Any, comparison: Comparison) -> tuple[int, int]:
+    """Requests to the endpoints other than the hot one, without and with the hot load."""
+    hot_endpoint = comparison.settings.hot_endpoint
+    counts = []
+    for window in (analysis.reference(architecture, comparison.settings), architecture.hot):
+        names = (AGGREGATED, hot_endpoint)
+        counts.append(
+            sum(e.requests for e in window.endpoints if e.name not in names) if window else 0
+        )
+    return counts[0], counts[1]
 
 
 def _or_zero(found: Any) -> float:

@@ -1,9 +1,11 @@
 """The tables of a load comparison's report, as headers and rows of text.
 
 The Markdown summary and the HTML page show the same tables, so both are built here once:
-the summary (one row per architecture), the steps of each architecture, the endpoints at the
-reference load, the isolation experiment and the worker budget. This module must never
-compute a figure `strangler.compare.analysis` does not give, nor know HTML or Markdown.
+the summary (one row per architecture), the windows of each architecture (background, search
+steps, reference, hot), CPU by role, the CPU-additive prediction beside the measured ratio, the
+endpoints at the reference load, the isolation experiment and the worker budget. This module
+must never compute a figure `strangler.compare.analysis` does not give, nor know HTML or
+Markdown.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from strangler.compare.results import Architecture, Comparison, Endpoint
 
 SUMMARY_HEADERS = [
     "architecture",
-    "knee req/s",
-    "p95 at knee (ms)",
-    "CPU s / 1,000 req at knee",
-    "peak memory (MiB)",
+    "limit (req/s)",
+    "users at limit",
+    "p95 at limit (ms)",
+    "CPU s / 1,000 req at limit",
 ]
+BACKGROUND_HEADER = "background CPU (cores, no traffic)"
 MISSING = "-"
 
 
@@ -37,25 +40,45 @@ def number(value: float | None, digits: int = 0) -> str:
     return MISSING if value is None else f"{value:,.{digits}f}"
 
 
+def limit_cell(found: analysis.Limit | None) -> str:
+    """The limit as a table shows it: '412', 'not reached at 412', or 'none'."""
+    if found is None:
+        return MISSING
+    if found.rate is None:
+        return "none"
+    rate = number(found.rate)
+    return rate if found.is_reached else f"not reached at {rate}"
+
+
 def summary(comparison: Comparison) -> Table:
-    """One row per architecture: the knee, its cost, memory, the reference p95, isolation."""
+    """One row per architecture: the limit and its cost, the cost at the reference rate, the
+    background CPU, memory, the reference p95, isolation."""
     settings = comparison.settings
+    rate = f"{settings.reference_rate:g} req/s (reference)"
     headers = [
         *SUMMARY_HEADERS,
-        f"p95 at {settings.reference_users} users (ms)",
+        f"CPU s / 1,000 req at {rate}",
+        BACKGROUND_HEADER,
+        "peak memory (MiB)",
+        f"p95 at {rate} (ms)",
         "isolation: others' p95 x",
     ]
     rows = []
     for architecture in comparison.architectures:
-        knee = analysis.knee(architecture, settings)
+        found = analysis.limit(architecture, settings)
+        window = found.window if found else None
         base = analysis.reference(architecture, settings)
+        idle = analysis.background(architecture)
         isolation = analysis.isolation(architecture, settings)
         rows.append(
             [
                 architecture.title,
-                number(knee.total.requests_per_second if knee else None),
-                number(knee.total.p95_ms if knee else None),
-                number(knee.cpu_seconds_per_1000 if knee else None, 2),
+                limit_cell(found),
+                str(window.users) if window else MISSING,
+                number(window.total.p95_ms if window else None),
+                number(window.cpu_seconds_per_1000 if window else None, 2),
+                number(base.cpu_seconds_per_1000 if base else None, 2),
+                number(idle.cores if idle else None, 2),
                 number(analysis.peak_memory(architecture)),
                 number(base.total.p95_ms if base else None),
                 number(isolation.ratio if isolation else None, 2),
@@ -66,15 +89,19 @@ def summary(comparison: Comparison) -> Table:
 
 def steps(comparison: Comparison, architecture: Architecture) -> Table:
     """Every window of one architecture: load, latency, errors and what it cost."""
-    knee = analysis.knee(architecture, comparison.settings)
+    found = analysis.limit(architecture, comparison.settings)
     headers = [
         "phase", "users", "req/s", "requests", "p50 (ms)", "p95 (ms)", "p99 (ms)", "errors",
-        "CPU s / 1,000 req", "peak MiB", "generator CPU s", "busiest locust core",
+        "CPU s / 1,000 req", "cores", "peak MiB", "generator CPU s", "busiest locust core",
     ]  # fmt: skip
     rows = []
     for window in architecture.windows:
         total = window.total
-        phase = window.phase + (" (knee)" if window is knee else "")
+        phase = window.phase
+        if found is not None and window is found.window:
+            phase += " (the limit)" if found.is_reached else " (best; limit not reached)"
+        elif found is not None and window is found.broken:
+            phase += " (broke a bound)"
         users = str(window.users) + (f" + {window.hot_users} hot" if window.hot_users else "")
         rows.append(
             [
@@ -82,6 +109,7 @@ def steps(comparison: Comparison, architecture: Architecture) -> Table:
                 number(total.p50_ms), number(total.p95_ms), number(total.p99_ms),
                 f"{total.failures:,} ({total.error_rate:.1%})",
                 number(window.cpu_seconds_per_1000, 2),
+                number(analysis.cost(window).cores, 2),
                 number(window.resources.peak_memory_mib),
                 number(window.resources.generator_cpu_seconds, 1),
                 f"{window.resources.generator_busiest_core:.0%}",
@@ -91,22 +119,55 @@ def steps(comparison: Comparison, architecture: Architecture) -> Table:
 
 
 def cpu_by_role(comparison: Comparison, architecture: Architecture) -> Table | None:
-    """CPU s / 1,000 requests and cores in use by role, at the knee; None without a knee."""
-    knee = analysis.knee(architecture, comparison.settings)
-    if knee is None:
+    """By role: CPU s / 1,000 requests at the limit and at the reference rate, and the cores
+    each role keeps busy with no traffic; None when nothing was measured."""
+    settings = comparison.settings
+    at_limit = analysis.limit_window(architecture, settings)
+    base = analysis.reference(architecture, settings)
+    idle = analysis.background(architecture)
+    if at_limit is None and base is None and idle is None:
         return None
-    cost = analysis.cost(knee)
+    limit_cost = analysis.cost(at_limit) if at_limit else None
+    base_cost = analysis.cost(base) if base else None
+    roles = sorted(
+        {role for cost in (limit_cost, base_cost, idle) if cost for role in cost.cores_by_role}
+    )
     rows = [
         [
             role,
-            number(cost.cpu_per_1000_by_role.get(role), 2),
-            number(cores, 2),
+            number(limit_cost.cpu_per_1000_by_role.get(role) if limit_cost else None, 2),
+            number(limit_cost.cores_by_role.get(role) if limit_cost else None, 2),
+            number(base_cost.cpu_per_1000_by_role.get(role) if base_cost else None, 2),
+            number(idle.cores_by_role.get(role) if idle else None, 3),
             str(analysis.role_capacity(architecture, role)),
         ]
-        for role, cores in sorted(cost.cores_by_role.items())
+        for role in roles
     ]
-    title = f"{architecture.title}: CPU by role at the knee ({knee.users} users)"
-    return Table(title, ["role", "CPU s / 1,000 req", "cores in use", "processes"], rows)
+    users = f"{at_limit.users} users" if at_limit else "none"
+    headers = [
+        "role", f"CPU s / 1,000 req at the limit ({users})", "cores at the limit",
+        f"CPU s / 1,000 req at {settings.reference_rate:g} req/s (reference)",
+        BACKGROUND_HEADER, "processes",
+    ]  # fmt: skip
+    return Table(f"{architecture.title}: CPU by role", headers, rows)
+
+
+def prediction(comparison: Comparison) -> Table:
+    """The CPU-additive prediction beside the measured throughput ratio, per architecture."""
+    titles = {architecture.key: architecture.title for architecture in comparison.architectures}
+    headers = [
+        "architecture", "C_app (CPU ms/req)", "C_proxy", "C_hops",
+        "predicted C_app / (C_app + C_proxy + C_hops)", "measured limit ratio", "agreement",
+    ]  # fmt: skip
+    rows = [
+        [
+            titles[found.architecture], number(found.app_ms, 2), number(found.proxy_ms, 2),
+            number(found.hops_ms, 2), f"{found.predicted:.2f}x", number(found.measured, 2) + "x",
+            f"far apart (over {analysis.DISAGREEMENT:.0%})" if found.is_flagged else "close",
+        ]
+        for found in analysis.predictions(comparison)
+    ]  # fmt: skip
+    return Table("The CPU-additive prediction against the measure", headers, rows)
 
 
 def endpoints(comparison: Comparison) -> list[Table]:

@@ -3,8 +3,9 @@ measures (`strangler.compare.comparison`) and everything that reads its results 
 the diff of two reports).
 
 One `Comparison` holds one `Architecture` per system measured (the monolith direct, behind the
-proxy, each stage, the full split). Each architecture has one `Window` per phase of the step
-load, plus the isolation experiment's hot-search window. A window's endpoint figures are
+proxy, each stage, the full split). Each architecture has one `Window` per phase: the
+background window (no traffic), each step of the limit search, the reference load and the
+isolation experiment's hot-search window. A window's endpoint figures are
 locust's own (its `StatsEntry` per request name, read on the master at the end of the
 window); its resources are read off the processes by a sampler over exactly that window.
 Times are epoch seconds, latencies milliseconds, memory MiB. This module must never measure
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "strangler-compare/1"
+SCHEMA = "strangler-compare/2"
 AGGREGATED = "Aggregated"  # locust's name for the row that sums every endpoint
 
 
@@ -58,7 +59,7 @@ class Resources:
 class Window:
     """One phase of the load: a number of users held for `seconds` after a settle time."""
 
-    phase: str  # "step" or "hot search"
+    phase: str  # "idle" (no traffic), "search" (a step of it), "reference" or "hot search"
     users: int  # simulated users of the normal mix
     hot_users: int  # hot searchers added beside them (the isolation experiment)
     started_at: float
@@ -97,8 +98,19 @@ class Architecture:
     problems: list[str] = field(default_factory=list)  # what went wrong, if anything
 
     @property
-    def steps(self) -> list[Window]:
-        return [window for window in self.windows if window.phase == "step"]
+    def search(self) -> list[Window]:
+        """The limit search's steps, in the order they ran."""
+        return [window for window in self.windows if window.phase == "search"]
+
+    @property
+    def idle(self) -> Window | None:
+        """The background window: the system started, no traffic."""
+        return next((window for window in self.windows if window.phase == "idle"), None)
+
+    @property
+    def reference(self) -> Window | None:
+        """The reference load: the same fixed rate in every architecture."""
+        return next((window for window in self.windows if window.phase == "reference"), None)
 
     @property
     def hot(self) -> Window | None:
@@ -110,12 +122,16 @@ class Settings:
     """How the comparison was run: the same for every architecture."""
 
     profile: str
-    steps: list[int]  # users of each step
+    start_users: int  # the limit search: its first step (users with no think time) ...
+    max_users: int  # ... at most this many users ...
+    search_seconds: float  # ... within this time
     settle_seconds: float
     window_seconds: float
-    p95_bound_ms: float  # the knee is the highest throughput whose p95 stays under this
+    idle_seconds: float  # the background window (no traffic)
+    reference_rate: float  # req/s of the reference load, the same for every architecture
+    reference_users: int  # the paced users carrying it, and the isolation base
+    p95_bound_ms: float  # the limit: the last search step whose p95 stays under this ...
     error_bound: float  # ... and whose error rate stays under this
-    reference_users: int  # the step every architecture is compared at, and the isolation base
     hot_users: int  # hot searchers of the isolation experiment
     hot_endpoint: str  # the endpoint they load
     worker_budget: int  # server workers shared by the monolith and services, every architecture

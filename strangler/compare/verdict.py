@@ -1,10 +1,14 @@
 """The verdict of a load comparison: plain sentences computed from `strangler.compare.analysis`
 figures.
 
-Which architecture has the highest knee, the lowest p95 at the reference load, the lowest CPU
-per 1,000 requests and the best isolation; why, in cores and CPU shares by role; and how the
-result would move with more machines. Every number a sentence states is one the report shows
-(or the ratio of two it shows). This module must never hard-code which architecture wins.
+`verdict` is what a team lead reads first: at most five sentences, each with its number,
+comparing the monolith alone with the full split (the last stage measured): what the split
+costs at equal CPU (its limit over the monolith's), what it buys (isolation under a hot spot,
+latency at the reference load), where its CPU goes (by role, and its polling with no traffic),
+and what more machines would change. `details` follows it in the report: every architecture's
+limit, the rankings, the overhead by role and the generator warnings. Every number a sentence
+states is one the report shows (or the ratio of two it shows). This module must never
+hard-code which architecture wins.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from strangler.compare.results import Architecture, Comparison
 
 OVERHEAD_ROLES = ("proxy", "events", "sync")  # CPU the monolith alone does not spend
 CPU_BOUND_SHARE = 0.8  # the machine counts as CPU-bound past this share of its cores
+SAME = 0.05  # two figures within 5% of each other are "about the same"
+SHARED_LOAD = 0.5  # a load average past this share of the cores at the start: a shared machine
 
 
 @dataclass(frozen=True)
@@ -26,37 +32,233 @@ class Ranked:
     value: float
 
 
+def sides(comparison: Comparison) -> tuple[Architecture, Architecture] | None:
+    """The monolith (alone if measured) and the full split (the highest stage measured)."""
+    measured = [found for found in comparison.architectures if found.windows]
+    if len(measured) < 2:
+        return None
+    monolith = comparison.architecture("direct") or measured[0]
+    split = max(measured, key=lambda found: -1 if found.stage is None else found.stage)
+    return (monolith, split) if split is not monolith else None
+
+
 def verdict(comparison: Comparison) -> list[str]:
-    """The report's conclusions, one sentence (or two) per line."""
+    """The report's first words: at most five sentences, each with its number."""
+    found = sides(comparison)
+    if found is None:
+        return [_single(comparison)]
+    monolith, split = found
     sentences = [
-        _knees(comparison),
+        _equal_cpu(comparison, monolith, split),
+        _isolation_bought(comparison, monolith, split),
+        _latency_bought(comparison, monolith, split),
+        _where_cpu_goes(comparison, monolith, split),
+        _more_machines(comparison, monolith, split),
+    ]
+    return [sentence for sentence in sentences if sentence]
+
+
+def _single(comparison: Comparison) -> str:
+    if not comparison.architectures:
+        return "Nothing was measured."
+    architecture = comparison.architectures[0]
+    found = analysis.limit(architecture, comparison.settings)
+    text = found.text() if found else "not measured"
+    return f"Only {architecture.title} was measured: its limit is {text}."
+
+
+def _limit_phrase(found: analysis.Limit | None) -> str:
+    if found is None or found.window is None:
+        return "no limit (no step under the bounds)"
+    if not found.is_reached:
+        return f"at least {found.rate:,.0f} req/s (limit not reached)"
+    return f"{found.rate:,.0f} req/s"
+
+
+def _equal_cpu(comparison: Comparison, monolith: Architecture, split: Architecture) -> str:
+    settings, machine = comparison.settings, comparison.machine
+    mono, cut = analysis.limit(monolith, settings), analysis.limit(split, settings)
+    where = (
+        f"On the same {machine.get('cpus', '?')} cores with {settings.worker_budget} server "
+        f"workers each"
+    )
+    if not (mono and cut and mono.rate and cut.rate):
+        return (
+            f"{where}, {split.title} has {_limit_phrase(cut)} and {monolith.title} "
+            f"{_limit_phrase(mono)}: no throughput ratio can be stated."
+        )
+    ratio = cut.rate / mono.rate
+    if abs(ratio - 1) <= SAME:
+        winner = "about the same throughput"
+    elif ratio < 1:
+        winner = "the monolith wins on throughput"
+    else:
+        winner = "the split wins on throughput"
+    caveat = ""
+    if not (mono.is_reached and cut.is_reached):
+        caveat = " (a limit not reached is a lower bound, so the ratio is only indicative)"
+    model = next(
+        (found for found in analysis.predictions(comparison) if found.architecture == split.key),
+        None,
+    )
+    if model is not None and model.is_flagged:
+        caveat += (
+            f"; CPU alone predicts {model.predicted:.2f}x (the prediction table), so something "
+            "other than CPU, such as server workers or database locks, set these limits"
+        )
+    return (
+        f"{where}, {split.title} serves {ratio:.2f}x the throughput of {monolith.title} "
+        f"({_limit_phrase(cut)} against {_limit_phrase(mono)}): {winner}{caveat}."
+    )
+
+
+def _isolation_bought(comparison: Comparison, monolith: Architecture, split: Architecture) -> str:
+    settings = comparison.settings
+    mono = analysis.isolation(monolith, settings)
+    cut = analysis.isolation(split, settings)
+    if not (mono and cut and mono.ratio and cut.ratio):
+        return ""
+    if abs(cut.ratio - mono.ratio) <= SAME * mono.ratio:
+        judged = "no better isolation"
+    elif cut.ratio < mono.ratio:
+        judged = "the split isolates the hot spot better"
+    else:
+        judged = "the split isolates it worse"
+    return (
+        f"Under a hot spot ({settings.hot_users} searchers with no think time on "
+        f"{settings.hot_endpoint}) the other endpoints' p95 rose x{cut.ratio:.2f} in "
+        f"{split.title} against x{mono.ratio:.2f} in {monolith.title}: {judged}."
+    )
+
+
+def _latency_bought(comparison: Comparison, monolith: Architecture, split: Architecture) -> str:
+    mono, cut = monolith.reference, split.reference
+    if not (mono and cut and mono.total.p95_ms and cut.total.p95_ms):
+        return ""
+    rate = comparison.settings.reference_rate
+    ratio = cut.total.p95_ms / mono.total.p95_ms
+    if abs(ratio - 1) <= SAME:
+        judged = "about the same"
+    else:
+        judged = "faster in the split" if ratio < 1 else "slower in the split"
+    return (
+        f"At the reference load ({rate:g} req/s requested, {cut.total.requests_per_second:,.0f} "
+        f"and {mono.total.requests_per_second:,.0f} served) p95 is {cut.total.p95_ms:,.0f} ms in "
+        f"{split.title} against {mono.total.p95_ms:,.0f} ms in {monolith.title}: "
+        f"x{ratio:.2f}, {judged}."
+    )
+
+
+def _where_cpu_goes(comparison: Comparison, monolith: Architecture, split: Architecture) -> str:
+    settings = comparison.settings
+    mono = analysis.limit_window(monolith, settings)
+    cut = analysis.limit_window(split, settings)
+    if not (mono and cut and mono.cpu_seconds_per_1000 and cut.cpu_seconds_per_1000):
+        return ""
+    by_role = cut.resources.cpu_seconds_by_role
+    total = sum(by_role.values()) or 1.0
+    app = sum(spent for role, spent in by_role.items() if role not in OVERHEAD_ROLES)
+    shares = [f"{app / total:.0%} in the application's processes"]
+    shares += [
+        f"{by_role[role] / total:.0%} in the {role}" for role in OVERHEAD_ROLES if by_role.get(role)
+    ]
+    sentence = (
+        f"At its limit {split.title} spends {cut.cpu_seconds_per_1000:.2f} CPU-s per 1,000 "
+        f"requests against {mono.cpu_seconds_per_1000:.2f} for {monolith.title}, "
+        f"{', '.join(shares)}"
+    )
+    idle_split, idle_mono = analysis.background(split), analysis.background(monolith)
+    if idle_split and idle_mono:
+        sentence += (
+            f"; with no traffic its polling alone keeps {idle_split.cores:.2f} cores busy "
+            f"against {idle_mono.cores:.2f}"
+        )
+    return sentence + "."
+
+
+def _more_machines(comparison: Comparison, monolith: Architecture, split: Architecture) -> str:
+    """From the split's limit: was the machine CPU-bound, and what would a machine per role
+    give before its busiest role's processes saturate (against whole monolith copies)."""
+    cpus = float(comparison.machine.get("cpus") or 0)
+    window = analysis.limit_window(split, comparison.settings)
+    mono = analysis.limit(monolith, comparison.settings)
+    if window is None or not cpus:
+        return ""
+    cost = analysis.cost(window)
+    busy = cost.cores + cost.generator_cores
+    if not cost.cores_by_role:
+        return ""
+    copies = (
+        f"; the monolith grows only by whole copies (about {mono.rate:,.0f} req/s each, "
+        "all sharing one database)"
+        if mono and mono.rate
+        else ""
+    )
+    if busy < CPU_BOUND_SHARE * cpus:
+        shared = _shared(comparison, cpus)
+        if shared:
+            return (
+                f"More machines: at the split's limit system and load generator used only "
+                f"{busy:.2f} of {cpus:g} cores, but other work shared the machine ({shared}), so "
+                f"that may be all the CPU they got: rerun on a quiet machine before reading "
+                f"scaling from it{copies}."
+            )
+        return (
+            f"More machines: at the split's limit system and load generator used {busy:.2f} of "
+            f"{cpus:g} cores, so the machine was not CPU-bound and more machines alone would "
+            f"not raise that limit (something other than CPU set it: server workers, locks, time "
+            f"per hop){copies}."
+        )
+    role, cores = max(cost.cores_by_role.items(), key=lambda item: item[1])
+    capacity = analysis.role_capacity(split, role)
+    factor = min(float(capacity), cpus) / cores if cores else 1.0
+    rate = window.total.requests_per_second
+    return (
+        f"More machines: at the split's limit its busiest role, {role}, used {cores:.2f} of the "
+        f"{cost.cores:.2f} cores the system used, so with a machine per role (and the generator "
+        f"on another) {rate:,.0f} req/s could grow about x{factor:.1f} before {role}'s "
+        f"{capacity} process(es) saturate, if the work scales linearly{copies}."
+    )
+
+
+def _shared(comparison: Comparison, cpus: float) -> str:
+    """'load average 13.8 at the start' when other work kept the machine busy, else ''."""
+    averages = comparison.machine.get("load_average") or []
+    if averages and float(averages[0]) > SHARED_LOAD * cpus:
+        return f"load average {float(averages[0]):.1f} at the start"
+    return ""
+
+
+def details(comparison: Comparison) -> list[str]:
+    """What follows the verdict: every architecture's limit, rankings, overhead, warnings."""
+    sentences = [
+        _limits(comparison),
         _reference_latency(comparison),
         _cpu(comparison),
         _isolation(comparison),
         *_overhead(comparison),
-        *_scaling(comparison),
         *_generator(comparison),
     ]
     return [sentence for sentence in sentences if sentence]
 
 
 def _ranking(comparison: Comparison, figure: str) -> list[Ranked]:
-    """Architectures with the figure measured, best first (lowest, except for the knee)."""
+    """Architectures with the figure measured, best first (lowest, except for the limit)."""
     ranked = []
     for architecture in comparison.architectures:
         value = _figure(architecture, comparison, figure)
         if value is not None:
             ranked.append(Ranked(architecture, value))
-    return sorted(ranked, key=lambda found: -found.value if figure == "knee" else found.value)
+    return sorted(ranked, key=lambda found: -found.value if figure == "limit" else found.value)
 
 
 def _figure(architecture: Architecture, comparison: Comparison, figure: str) -> float | None:
     settings = comparison.settings
-    if figure == "knee":
-        window = analysis.knee(architecture, settings)
+    if figure == "limit":
+        window = analysis.limit_window(architecture, settings)
         return window.total.requests_per_second if window else None
     if figure == "cpu":
-        window = analysis.knee(architecture, settings)
+        window = analysis.limit_window(architecture, settings)
         return window.cpu_seconds_per_1000 if window else None
     if figure == "p95":
         window = analysis.reference(architecture, settings)
@@ -71,36 +273,26 @@ def _others(ranked: list[Ranked], unit: str, digits: int = 0) -> str:
     )
 
 
-def _knees(comparison: Comparison) -> str:
-    settings, ranked = comparison.settings, _ranking(comparison, "knee")
+def _limits(comparison: Comparison) -> str:
+    settings = comparison.settings
     bound = f"p95 <= {settings.p95_bound_ms:g} ms and errors <= {settings.error_bound:.1%}"
-    if not ranked:
-        return f"No architecture held {bound} at any step: none has a knee."
-    best = ranked[0]
-    window = analysis.knee(best.architecture, settings)
-    assert window is not None
-    missing = [
-        found.title
-        for found in comparison.architectures
-        if found.key not in {ranked_one.architecture.key for ranked_one in ranked}
-    ]
-    sentence = (
-        f"Highest knee: {best.architecture.title}, {best.value:,.0f} req/s at {window.users} "
-        f"users with {bound}"
-        + (f" (then {_others(ranked[1:], ' req/s')})." if len(ranked) > 1 else ".")
-    )
-    if missing:
-        sentence += f" No step of {', '.join(missing)} stayed under the bounds."
-    return sentence
+    parts = []
+    for architecture in comparison.architectures:
+        found = analysis.limit(architecture, settings)
+        window = found.window if found else None
+        text = found.text() if found else "not measured"
+        users = f" ({window.users} users)" if window is not None else ""
+        parts.append(f"{architecture.title} {text}{users}")
+    return f"Limits with {bound}, no think time: " + "; ".join(parts) + "."
 
 
 def _reference_latency(comparison: Comparison) -> str:
-    users = comparison.settings.reference_users
-    return _leader(f"Lowest p95 at {users} users", _ranking(comparison, "p95"), " ms", 0)
+    rate = comparison.settings.reference_rate
+    return _leader(f"Lowest p95 at {rate:g} req/s", _ranking(comparison, "p95"), " ms", 0)
 
 
 def _cpu(comparison: Comparison) -> str:
-    label = "Lowest CPU per 1,000 requests at the knee"
+    label = "Lowest CPU per 1,000 requests at the limit"
     return _leader(label, _ranking(comparison, "cpu"), " s", 2)
 
 
@@ -133,91 +325,27 @@ def _ratios(ranked: list[Ranked]) -> str:
 
 
 def _overhead(comparison: Comparison) -> list[str]:
-    """Why: the share of CPU the proxy and the events/sync processes took at the reference load."""
-    sentences = []
+    """The share of CPU the proxy and the events/sync processes took at the reference load."""
+    parts = []
     for architecture in comparison.architectures:
         window = analysis.reference(architecture, comparison.settings)
         if window is None or not window.resources.cpu_seconds:
             continue
         by_role = window.resources.cpu_seconds_by_role
-        shares = {
-            role: by_role[role] / window.resources.cpu_seconds
+        shares = [
+            f"{role} {by_role[role] / window.resources.cpu_seconds:.0%}"
             for role in OVERHEAD_ROLES
             if by_role.get(role)
-        }
+        ]
         if shares:
-            listed = ", ".join(f"the {role} took {share:.0%}" for role, share in shares.items())
-            sentences.append(
-                f"Why {architecture.title} costs what it does: at {window.users} users "
-                f"{listed} of its CPU, work the monolith alone does not do."
-            )
-    return sentences
-
-
-def _scaling(comparison: Comparison) -> list[str]:
-    """At each knee: how busy the machine and the busiest role were, and what more machines do."""
-    cpus = float(comparison.machine.get("cpus") or 0)
-    sentences = []
-    for architecture in comparison.architectures:
-        window = analysis.knee(architecture, comparison.settings)
-        if window is None or not cpus:
-            continue
-        sentences.append(_scaling_of(architecture, analysis.cost(window), cpus))
-    return sentences
-
-
-def _scaling_of(architecture: Architecture, cost: analysis.Cost, cpus: float) -> str:
-    if not cost.cores_by_role:
-        return f"{architecture.title}: no CPU by role was recorded at its knee."
-    role, cores = max(cost.cores_by_role.items(), key=lambda item: item[1])
-    rate = cost.window.total.requests_per_second
-    sentence = (
-        f"At the knee of {architecture.title} ({rate:,.0f} req/s) the system used "
-        f"{cost.cores:.2f} of {cpus:g} cores and the generator {cost.generator_cores:.2f}; "
-        f"the busiest role, {role}, used {cores:.2f} cores with "
-        f"{analysis.role_capacity(architecture, role)} process(es)."
-    )
-    if set(cost.cores_by_role) <= {"monolith"}:
-        sentence += (
-            " The monolith scales only by whole copies: one more machine runs a second copy, "
-            f"at most about {2 * rate:,.0f} req/s, and only with a database both copies share."
-        )
-    return sentence + _more_machines(architecture, cpus)
-
-
-def _more_machines(architecture: Architecture, cpus: float) -> str:
-    """From the busiest step: was the machine CPU-bound, and what would a second one relieve."""
-    heaviest = max(
-        (analysis.cost(window) for window in architecture.steps),
-        key=lambda found: found.cores + found.generator_cores,
-    )
-    busy = heaviest.cores + heaviest.generator_cores
-    sentence = (
-        f" At its busiest step ({heaviest.window.users} users) system and generator used "
-        f"{busy:.2f} of {cpus:g} cores"
-    )
-    if not heaviest.cores_by_role:
-        return sentence + ", with no CPU by role recorded."
-    if busy < CPU_BOUND_SHARE * cpus:
-        return sentence + (
-            ": the machine was not CPU-bound, so more machines alone would not move the "
-            "knee; the limit is elsewhere (workers, database locks, time spent per hop)."
-        )
-    role, cores = max(heaviest.cores_by_role.items(), key=lambda item: item[1])
-    capacity = analysis.role_capacity(architecture, role)
-    if cores >= heaviest.cores:  # one role did all the work: nothing to move elsewhere
-        return sentence + f", {cores:.2f} of them in {role}: the machine was the limit."
-    usable, rest = min(float(capacity), cpus), heaviest.cores - cores
-    factor = min(usable / cores, cpus / rest)
-    rate = heaviest.window.total.requests_per_second
-    limit = f"{role}'s {capacity} process(es)" if usable / cores < cpus / rest else "the rest"
-    return sentence + (
-        f", {cores:.2f} of them in {role}, the bottleneck role. With one more machine, {role} "
-        f"alone on one ({usable:g} usable cores) and the other roles on the other ({cpus:g} "
-        f"cores for the {rest:.2f} they used), {rate:,.0f} req/s could grow about "
-        f"x{factor:.1f} before {limit} saturate, if the work scales linearly and the "
-        "generator moves to a third machine."
-    )
+            parts.append(f"{architecture.title}: {', '.join(shares)}")
+    if not parts:
+        return []
+    rate = comparison.settings.reference_rate
+    return [
+        f"CPU the monolith alone does not spend, as shares of each architecture's CPU at "
+        f"{rate:g} req/s: " + "; ".join(parts) + "."
+    ]
 
 
 def _generator(comparison: Comparison) -> list[str]:

@@ -1,14 +1,19 @@
 """The workload of a load comparison, read from `loadtests/scenario.toml`: the kinds of simulated
-users, their weights and think times, and the profiles (steps, windows, bounds, budgets).
+users, their weights and think times, and the profiles (the limit search, windows, bounds,
+budgets).
 
-The comparison turns a profile into a `Plan` (the phases to run and what the seeded data holds)
-and hands it to locust through a JSON file; `loadtests.locustfile` reads it back. This module
-must never send a request or start a process.
+The comparison turns a profile into a `Plan` (the limit search, the phases after it and what
+the seeded data holds) and hands it to locust through a JSON file; `loadtests.locustfile` reads
+it back. The search itself is decided here (`next_search_users`), step by step, from the figures
+of the steps before: a closed loop of users with no think time, stepped up until the p95 bound
+or the error bound breaks, within a time budget. This module must never send a request or start
+a process.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -63,10 +68,14 @@ class Profile:
     """How long and how hard a comparison pushes each architecture."""
 
     name: str
-    steps: list[int]
+    start_users: int  # the limit search's first step (users with no think time)
+    max_users: int  # it never goes past this many users
+    search_seconds: float  # nor past this time (settle and window of every step)
     settle_seconds: float
     window_seconds: float
-    reference_users: int
+    idle_seconds: float  # background CPU: the started system with no traffic, measured this long
+    reference_rate: float  # req/s: the fixed load every architecture is compared at
+    reference_users: int  # users sharing it (paced), and the isolation experiment's base
     hot_users: int
     p95_bound_ms: float
     error_bound: float
@@ -139,9 +148,13 @@ def _kind(name: str, entry: dict[str, Any]) -> Kind:
 def _profile(name: str, entry: dict[str, Any]) -> Profile:
     profile = Profile(
         name=name,
-        steps=[int(users) for users in entry["steps"]],
+        start_users=int(entry["start_users"]),
+        max_users=int(entry["max_users"]),
+        search_seconds=float(entry["search_seconds"]),
         settle_seconds=float(entry["settle_seconds"]),
         window_seconds=float(entry["window_seconds"]),
+        idle_seconds=float(entry["idle_seconds"]),
+        reference_rate=float(entry["reference_rate"]),
         reference_users=int(entry["reference_users"]),
         hot_users=int(entry["hot_users"]),
         p95_bound_ms=float(entry["p95_bound_ms"]),
@@ -150,11 +163,13 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         generator_processes=int(entry["generator_processes"]),
         scale=float(entry["scale"]),
     )
-    if profile.reference_users not in profile.steps:
-        raise ValueError(f"profiles.{name}: reference_users must be one of the steps")
-    if profile.steps != sorted(set(profile.steps)) or profile.steps[0] < 1:
-        raise ValueError(f"profiles.{name}.steps: want rising numbers of users, at least 1")
-    if profile.window_seconds <= 0 or profile.worker_budget < 1:
+    if not 1 <= profile.start_users <= profile.max_users:
+        raise ValueError(f"profiles.{name}: want 1 <= start_users <= max_users")
+    if profile.search_seconds < profile.settle_seconds + profile.window_seconds:
+        raise ValueError(f"profiles.{name}.search_seconds: shorter than one step")
+    if profile.reference_rate <= 0 or profile.reference_users < 1:
+        raise ValueError(f"profiles.{name}: reference_rate and reference_users must be positive")
+    if profile.window_seconds <= 0 or profile.worker_budget < 1 or profile.idle_seconds < 0:
         raise ValueError(f"profiles.{name}: window_seconds and worker_budget must be positive")
     return profile
 
@@ -163,17 +178,93 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
 class Phase:
     """One phase the locustfile runs: users (and hot searchers) held, then measured."""
 
-    phase: str  # "step" or "hot search"
+    phase: str  # "search", "reference" or "hot search"
     users: int
     hot_users: int
     settle_seconds: float
     window_seconds: float
+    pace: float = 0.0  # tasks per second of each normal user (0: no think time at all)
+
+
+@dataclass(frozen=True)
+class Search:
+    """The limit search: steps of `users` with no think time, more each step, until a step
+    breaks the p95 bound or the error bound (its last good step is the limit), `max_users`
+    is reached or the next step would not fit in `seconds` (then the limit is not reached)."""
+
+    start_users: int
+    max_users: int
+    seconds: float
+    settle_seconds: float
+    window_seconds: float
+    p95_bound_ms: float
+    error_bound: float
+
+    @property
+    def step_seconds(self) -> float:
+        return self.settle_seconds + self.window_seconds
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """What one search step measured: all the search needs to choose the next."""
+
+    users: int
+    requests: int
+    p95_ms: float | None
+    error_rate: float
+
+
+# The next step aims its p95 at this share of the bound: at saturation a closed loop's latency
+# grows in proportion to its users (Little's law), so users x bound / p95 is where it breaks.
+SEARCH_AIM = 0.8
+SEARCH_GROWTH = (1.5, 4.0)  # each step has at least 1.5 and at most 4 times the users before
+
+
+def breaks(step: StepFigures, p95_bound_ms: float, error_bound: float) -> bool:
+    """Whether a step broke the bounds (a step that got no answer at all broke them)."""
+    return (
+        step.requests == 0
+        or step.p95_ms is None
+        or step.p95_ms > p95_bound_ms
+        or step.error_rate > error_bound
+    )
+
+
+def next_search_users(search: Search, done: list[StepFigures]) -> int | None:
+    """The users of the search's next step, or None when the search is over."""
+    if not done:
+        return search.start_users
+    last = done[-1]
+    if breaks(last, search.p95_bound_ms, search.error_bound) or last.users >= search.max_users:
+        return None
+    if (len(done) + 1) * search.step_seconds > search.seconds + 1e-9:
+        return None
+    assert last.p95_ms is not None
+    low, high = SEARCH_GROWTH
+    growth = min(max(SEARCH_AIM * search.p95_bound_ms / max(last.p95_ms, 1.0), low), high)
+    return min(search.max_users, max(last.users + 1, math.ceil(last.users * growth)))
+
+
+def requests_per_task(scenario: Scenario) -> float:
+    """Requests one task sends on average over the mix (a vote reads the poll first)."""
+    weighted = total = 0.0
+    for kind in scenario.kinds:
+        tasks = {task: weight for task, weight in kind.tasks.items() if weight > 0}
+        if kind.weight <= 0 or not tasks:
+            continue
+        per_task = sum(w * len(ENDPOINTS[t]) for t, w in tasks.items()) / sum(tasks.values())
+        weighted += kind.weight * per_task
+        total += kind.weight
+    return weighted / total if total else 1.0
 
 
 @dataclass
 class Plan:
-    """Everything one locust run needs: the phases, the kinds, and what the seed holds."""
+    """Everything one locust run needs: the search, the phases after it, the kinds, and what
+    the seed holds."""
 
+    search: Search
     phases: list[Phase]
     kinds: list[Kind]
     # What the seeded data holds, as the workspace's `load.plan_data` hook says (the forum:
@@ -183,25 +274,30 @@ class Plan:
 
     @classmethod
     def for_profile(cls, profile: Profile, scenario: Scenario, **data: Any) -> Plan:
-        phases = [
-            Phase("step", users, 0, profile.settle_seconds, profile.window_seconds)
-            for users in profile.steps
-        ]
+        search = Search(
+            profile.start_users, profile.max_users, profile.search_seconds,
+            profile.settle_seconds, profile.window_seconds,
+            profile.p95_bound_ms, profile.error_bound,
+        )  # fmt: skip
+        pace = profile.reference_rate / requests_per_task(scenario) / profile.reference_users
+        timing = (profile.settle_seconds, profile.window_seconds)
+        phases = [Phase("reference", profile.reference_users, 0, *timing, pace)]
         if profile.hot_users:
             phases.append(
-                Phase(
-                    "hot search",
-                    profile.reference_users,
-                    profile.hot_users,
-                    profile.settle_seconds,
-                    profile.window_seconds,
-                )
+                Phase("hot search", profile.reference_users, profile.hot_users, *timing, pace)
             )
-        return cls(phases, scenario.kinds, **data)
+        return cls(search, phases, scenario.kinds, **data)
 
     @property
     def seconds(self) -> float:
-        return sum(phase.settle_seconds + phase.window_seconds for phase in self.phases)
+        """The longest the run may take: the whole search budget, then every phase."""
+        after = sum(phase.settle_seconds + phase.window_seconds for phase in self.phases)
+        return self.search.seconds + after
+
+    @property
+    def most_windows(self) -> int:
+        """The most windows the run may write: every search step that fits, every phase."""
+        return int(self.search.seconds // self.search.step_seconds) + len(self.phases)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)), encoding="utf-8")
@@ -210,6 +306,7 @@ class Plan:
     def load(cls, path: Path) -> Plan:
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(
+            search=Search(**data["search"]),
             phases=[Phase(**phase) for phase in data["phases"]],
             kinds=[
                 Kind(kind["name"], kind["weight"], tuple(kind["think_seconds"]), kind["tasks"])

@@ -1,6 +1,6 @@
 """Fixtures of the black-box contract suite: which deployment is under test, and clients for it.
 
-The suite proves any implementation of `CONTRACT.md` over real HTTP. What it runs against is a
+The suite proves any implementation of `docs/openapi.yaml` over real HTTP. What it runs against is a
 `Deployment`: one base URL per bounded context, plus the contexts whose behaviour is under test.
 
 - The monolith serves every context at one URL.

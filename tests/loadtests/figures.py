@@ -26,19 +26,24 @@ ENDPOINTS = {  # name -> share of the normal mix, base latency (ms)
     "POST /api/polls/{id}/votes": (0.2, 12.0),
     SEARCH: (0.1, 30.0),
 }
-STEPS = [10, 20, 40, 60, 80]
+STEPS = [10, 20, 40, 60, 80]  # the limit search's steps (users with no think time)
 WINDOW_SECONDS = 20.0
+REFERENCE_USERS = 20
 
 
 def settings(**changes: object) -> Settings:
     values: dict[str, object] = {
         "profile": "short",
-        "steps": list(STEPS),
+        "start_users": STEPS[0],
+        "max_users": STEPS[-1],
+        "search_seconds": 25.0 * len(STEPS),
         "settle_seconds": 5.0,
         "window_seconds": WINDOW_SECONDS,
+        "idle_seconds": 5.0,
+        "reference_rate": 80.0,
         "p95_bound_ms": 200.0,
         "error_bound": 0.01,
-        "reference_users": 20,
+        "reference_users": REFERENCE_USERS,
         "hot_users": 10,
         "hot_endpoint": SEARCH,
         "worker_budget": 4,
@@ -85,6 +90,7 @@ def window(
     roles: dict[str, float],
     hot_users: int = 0,
     hot_sharing: float = 1.0,
+    phase: str = "search",
 ) -> Window:
     """One window; `roles` is each role's share of the CPU, `hot_sharing` how much the hot
     searchers slow everything else (1.0: not at all)."""
@@ -105,7 +111,7 @@ def window(
     endpoints.append(endpoint(AGGREGATED, numpy.concatenate(every), failures, WINDOW_SECONDS))
     cpu = served * WINDOW_SECONDS * 0.0045 * slowdown
     return Window(
-        phase="hot search" if hot_users else "step",
+        phase="hot search" if hot_users else phase,
         users=users,
         hot_users=hot_users,
         started_at=1_700_000_000.0,
@@ -132,8 +138,18 @@ def architecture(
     seed: int,
 ) -> Architecture:
     random = numpy.random.default_rng(seed)
-    windows = [window(random, users, capacity, slowdown, roles) for users in STEPS]
-    windows.append(window(random, 20, capacity, slowdown, roles, 10, hot_sharing))
+    idle_cpu = {role: 0.05 for role in roles if role in ("events", "sync")} or {
+        role: 0.01 for role in roles
+    }
+    idle = Window(
+        "idle", 0, 0, 1_700_000_000.0, 5.0, [],
+        Resources(sum(idle_cpu.values()), idle_cpu, 150.0, 0.0, 0.0),
+    )  # fmt: skip
+    windows = [idle]
+    windows += [window(random, users, capacity, slowdown, roles) for users in STEPS]
+    reference = REFERENCE_USERS
+    windows.append(window(random, reference, capacity, slowdown, roles, phase="reference"))
+    windows.append(window(random, reference, capacity, slowdown, roles, 10, hot_sharing))
     processes = {name: name for name in workers} | {
         role: role for role in roles if role not in workers
     }
@@ -148,8 +164,11 @@ def architecture(
     )
 
 
-def comparison(**setting_changes: object) -> Comparison:
-    """Three architectures: the monolith direct, behind the proxy, and the full split."""
+def comparison(
+    split_capacity: float = 240.0, split_slowdown: float = 1.5, **setting_changes: object
+) -> Comparison:
+    """Three architectures: the monolith direct, behind the proxy, and the full split (whose
+    capacity and slowdown a test may change: the monolith wins by default)."""
     split_roles = {"proxy": 0.3, "users": 0.1, "forum": 0.25, "polls": 0.1, "search": 0.15}
     return Comparison(
         settings=settings(**setting_changes),
@@ -161,7 +180,7 @@ def comparison(**setting_changes: object) -> Comparison:
                          {"monolith": 4}, 3.0, 1),
             architecture("stage-0", "stage 0: all monolith", 260.0, 1.3,
                          {"proxy": 0.35, "monolith": 0.65}, {"monolith": 4}, 3.0, 2),
-            architecture("stage-5", "stage 5: full split", 240.0, 1.5,
+            architecture("stage-5", "stage 5: full split", split_capacity, split_slowdown,
                          split_roles | {"events": 0.05, "sync": 0.05},
                          {"users": 1, "forum": 1, "polls": 1, "search": 1}, 1.2, 3),
         ],

@@ -1,4 +1,5 @@
-"""The figures of a load comparison: the knee rule, merged percentiles, isolation, costs."""
+"""The figures of a load comparison: the limit rule, merged percentiles, isolation, costs,
+the CPU-additive prediction."""
 
 from __future__ import annotations
 
@@ -23,33 +24,85 @@ histograms = strategy.dictionaries(
 def step(users: int, rate: float, p95: float | None, failures: int = 0) -> Window:
     total = Endpoint(AGGREGATED, 1000, failures, rate, 10.0, p95, p95)
     resources = Resources(1.0, {"monolith": 1.0}, 100.0, 0.1, 0.1)
-    return Window("step", users, 0, 0.0, 10.0, [total], resources)
+    return Window("search", users, 0, 0.0, 10.0, [total], resources)
 
 
-def test_the_knee_is_the_fastest_step_under_the_p95_bound() -> None:
+def searched(*steps: Window) -> Architecture:
+    return Architecture("direct", "monolith direct", None, {}, {}, list(steps))
+
+
+def test_the_limit_is_the_last_step_under_the_bounds_before_one_breaks_them() -> None:
     rule = settings(p95_bound_ms=200.0)
     under = step(20, 300.0, 150.0)
-    architecture = Architecture(
-        "direct", "monolith direct", None, {}, {},
-        [step(10, 200.0, 50.0), under, step(40, 320.0, 450.0)],
-    )  # fmt: skip
-    assert analysis.knee(architecture, rule) is under
+    found = analysis.limit(
+        searched(step(10, 200.0, 50.0), under, step(40, 320.0, 450.0), step(80, 330.0, 90.0)),
+        rule,
+    )
+    assert found is not None and found.window is under and found.is_reached
+    assert found.broken is not None and found.broken.users == 40
+    assert found.text() == "300 req/s"
 
 
-def test_a_step_with_too_many_errors_is_not_the_knee() -> None:
+def test_where_more_users_served_fewer_requests_the_faster_step_is_the_limit() -> None:
+    fast = step(4, 244.0, 81.0)
+    found = analysis.limit(
+        searched(fast, step(10, 102.0, 240.0), step(15, 105.0, 340.0)), settings(p95_bound_ms=250.0)
+    )
+    assert found is not None and found.window is fast and found.is_reached
+    assert found.broken is not None and found.broken.users == 15
+
+
+def test_a_step_with_too_many_errors_breaks_the_bounds() -> None:
     rule = settings(p95_bound_ms=200.0, error_bound=0.01)
     calm = step(10, 200.0, 50.0)
-    architecture = Architecture(
-        "direct", "monolith direct", None, {}, {}, [calm, step(20, 300.0, 60.0, failures=50)]
-    )
-    assert analysis.knee(architecture, rule) is calm
+    found = analysis.limit(searched(calm, step(20, 300.0, 60.0, failures=50)), rule)
+    assert found is not None and found.window is calm and found.is_reached
 
 
-def test_no_step_under_the_bound_means_no_knee() -> None:
-    architecture = Architecture(
-        "direct", "monolith direct", None, {}, {}, [step(10, 200.0, 900.0), step(20, 250.0, None)]
+def test_a_search_that_never_broke_a_bound_says_the_limit_was_not_reached() -> None:
+    found = analysis.limit(searched(step(10, 200.0, 50.0), step(40, 412.0, 90.0)), settings())
+    assert found is not None and not found.is_reached
+    assert found.rate == 412.0
+    assert found.text() == "limit not reached at 412 req/s"
+
+
+def test_a_first_step_over_the_bound_means_no_limit() -> None:
+    found = analysis.limit(
+        searched(step(10, 200.0, 900.0), step(20, 250.0, None)), settings(p95_bound_ms=200.0)
     )
-    assert analysis.knee(architecture, settings(p95_bound_ms=200.0)) is None
+    assert found is not None and found.window is None and found.rate is None
+    assert "the first, 10 users, broke them" in found.text()
+
+
+def test_no_search_step_means_no_limit_at_all() -> None:
+    assert analysis.limit(searched(), settings()) is None
+
+
+def test_the_cpu_additive_prediction_is_app_over_everything_and_flags_a_disagreement() -> None:
+    measured = comparison()
+    found = {found.architecture: found for found in analysis.predictions(measured)}
+    assert found["direct"].predicted == 1.0 and found["direct"].measured == 1.0
+    split = found["stage-5"]
+    total = split.app_ms + split.proxy_ms + split.hops_ms
+    assert abs(split.predicted - split.app_ms / total) < 1e-12
+    assert not split.is_flagged  # the synthetic split is CPU-bound: model and measure agree
+    far = dataclasses.replace(split, measured=split.predicted * 2)
+    assert far.is_flagged
+
+
+def test_no_prediction_without_the_monolith_alone() -> None:
+    measured = comparison()
+    measured.architectures = measured.architectures[1:]
+    assert analysis.predictions(measured) == []
+
+
+def test_background_cpu_is_the_idle_window() -> None:
+    measured = comparison()
+    split = measured.architecture("stage-5")
+    assert split is not None and split.idle is not None
+    found = analysis.background(split)
+    assert found is not None and found.cpu_per_1000 is None
+    assert found.cores_by_role == {"events": 0.01, "sync": 0.01}
 
 
 @examples(max_examples=50, deadline=None)  # a shared machine: timing says nothing here
@@ -101,7 +154,7 @@ def test_the_split_isolates_the_hot_search_better_than_the_monolith() -> None:
 def test_cpu_per_1000_requests_by_role_adds_up_to_the_whole() -> None:
     measured = comparison()
     for architecture in measured.architectures:
-        window = analysis.knee(architecture, measured.settings)
+        window = analysis.limit_window(architecture, measured.settings)
         assert window is not None
         cost = analysis.cost(window)
         assert abs(sum(cost.cpu_per_1000_by_role.values()) - cost.cpu_per_1000) < 1e-9  # type: ignore[operator]
@@ -112,9 +165,9 @@ def test_a_busy_locust_process_is_a_generator_warning() -> None:
     direct = measured.architecture("direct")
     assert direct is not None
     busy = dataclasses.replace(
-        direct.windows[0].resources, generator_busiest_core=0.95, generator_cpu_seconds=0.0
+        direct.windows[1].resources, generator_busiest_core=0.95, generator_cpu_seconds=0.0
     )
-    direct.windows[0] = dataclasses.replace(direct.windows[0], resources=busy)
+    direct.windows[1] = dataclasses.replace(direct.windows[1], resources=busy)
     warnings = analysis.generator_warnings(measured)
     assert list(warnings) == ["direct"]
     assert "95% of a core" in warnings["direct"][0]
@@ -124,7 +177,7 @@ def test_a_generator_using_much_of_the_machine_is_a_warning() -> None:
     measured = comparison()
     direct = measured.architecture("direct")
     assert direct is not None
-    window = direct.windows[1]
+    window = direct.windows[2]
     heavy = dataclasses.replace(window.resources, generator_cpu_seconds=window.seconds * 0.8)
-    direct.windows[1] = dataclasses.replace(window, resources=heavy)
+    direct.windows[2] = dataclasses.replace(window, resources=heavy)
     assert "40% of the machine's 2 cores" in analysis.generator_warnings(measured)["direct"][0]

@@ -22,7 +22,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from strangler.compare import analysis
 from strangler.compare.comparison import candidates
+from strangler.compare.report_tables import limit_cell
 from strangler.compare.results import AGGREGATED, Comparison
 from strangler.compare.workload import load_scenario
 from tests.support.command_line import environment, strangler
@@ -59,10 +61,14 @@ tasks = { sign_up = 1, me = 1 }
 endpoint = "GET /api/search"
 
 [profiles.ci]
-steps = [3, 12]        # 12: two users of each kind, so every task is drawn in a 2 s window
+start_users = 12       # two users of each kind, so every task is drawn in a 2 s window
+max_users = 24         # the search: 12, then at most 24 users (a 250 ms bound is not crossed)
+search_seconds = 6.0
 settle_seconds = 1.0
 window_seconds = 2.0
-reference_users = 3   # below the last step: the hot phase starts after a step down
+idle_seconds = 1.0
+reference_rate = 30.0
+reference_users = 6    # below the search's last step: the reference starts after a step down
 hot_users = 2
 p95_bound_ms = 1000.0
 error_bound = 0.01
@@ -98,9 +104,14 @@ def test_every_architecture_is_measured_in_order_with_no_problem(run: Run) -> No
     ]
     for architecture in run.comparison.architectures:
         assert architecture.problems == [], architecture.key
-        assert [(w.phase, w.users, w.hot_users) for w in architecture.windows] == [
-            ("step", 3, 0), ("step", 12, 0), ("hot search", 3, 2)
-        ]  # fmt: skip
+        phases = [(w.phase, w.users, w.hot_users) for w in architecture.windows]
+        # Background, the search (12 users, then at most 24 unless 12 broke the bound: 6 s
+        # hold two steps), the reference and the hot phase.
+        assert phases[0] == ("idle", 0, 0)
+        assert phases[1] == ("search", 12, 0)
+        assert len(phases) in (5, 6)
+        assert all(phase == "search" and 18 <= users <= 24 for phase, users, _ in phases[2:-2])
+        assert phases[-2:] == [("reference", 6, 0), ("hot search", 6, 2)]
 
 
 def test_every_endpoint_of_the_mix_is_in_every_architecture(run: Run, tmp_path: Path) -> None:
@@ -115,7 +126,9 @@ def test_every_endpoint_of_the_mix_is_in_every_architecture(run: Run, tmp_path: 
         running = dict(hot.users_by_kind)
         # The hot searchers ran beside exactly the reference users, after the step down.
         assert running.pop("hot", 0) == 2, (architecture.key, hot.users_by_kind)
-        assert sum(running.values()) == 3, (architecture.key, hot.users_by_kind)
+        assert sum(running.values()) == 6, (architecture.key, hot.users_by_kind)
+        reference = architecture.reference
+        assert reference is not None and sum(reference.users_by_kind.values()) == 6
 
 
 def test_the_report_agrees_with_the_figures_locust_wrote(run: Run) -> None:
@@ -124,8 +137,9 @@ def test_the_report_agrees_with_the_figures_locust_wrote(run: Run) -> None:
     for architecture in run.comparison.architectures:
         lines = (run.folder / "logs" / f"windows-{architecture.key}.jsonl").read_text()
         written = [json.loads(line) for line in lines.splitlines()]
-        assert len(written) == len(architecture.windows)
-        for window, line in zip(architecture.windows, written, strict=True):
+        loaded = [window for window in architecture.windows if window.phase != "idle"]
+        assert len(written) == len(loaded)
+        for window, line in zip(loaded, written, strict=True):
             by_name = {entry["name"]: entry for entry in line["endpoints"]}
             assert {e.name for e in window.endpoints} == set(by_name)
             for found in window.endpoints:
@@ -148,8 +162,12 @@ def test_every_window_has_what_it_cost(run: Run) -> None:
         assert ("proxy" in roles) == (architecture.key != "direct")
         for window in architecture.windows:
             used = window.resources
-            assert used.cpu_seconds > 0 and used.peak_memory_mib > 10
             assert set(used.cpu_seconds_by_role) <= roles
+            assert used.peak_memory_mib > 10
+            if window.phase == "idle":  # no traffic: locust has not started yet
+                assert used.generator_cpu_seconds == 0 and window.total.requests == 0
+                continue
+            assert used.cpu_seconds > 0
             assert used.generator_cpu_seconds > 0
             assert 0 < used.generator_busiest_core < 1.5
 
@@ -163,8 +181,16 @@ def test_the_report_files_are_complete(run: Run) -> None:
     summary = (run.folder / "summary.md").read_text()
     table = [line for line in summary.splitlines() if line.startswith("| ")]
     assert table[0].startswith(
-        "| architecture | knee req/s | p95 at knee (ms) | CPU s / 1,000 req at knee | peak memory"
+        "| architecture | limit (req/s) | users at limit | p95 at limit (ms) | CPU s / 1,000 req"
     )
+    for architecture in run.comparison.architectures:
+        cell = limit_cell(analysis.limit(architecture, run.comparison.settings))
+        assert any(row.startswith(f"| {architecture.title} | {cell} |") for row in table)
+    for architecture in run.comparison.architectures:
+        for name in ("_stats.csv", "_stats_history.csv", ".html"):
+            assert (run.folder / "locust" / f"{architecture.key}{name}").stat().st_size > 100
+        assert f'href="locust/{architecture.key}.html"' in html
+    assert "OTEL_SDK_DISABLED=true" in html
     for architecture in run.comparison.architectures:
         assert architecture.title in html
         assert any(row.startswith(f"| {architecture.title} |") for row in table)

@@ -14,6 +14,7 @@ from tests.loadtests.figures import comparison
 
 
 def first_table(markdown: str) -> list[list[str]]:
+    """The summary table (the first table, after the verdict)."""
     lines = markdown.splitlines()
     start = next(index for index, line in enumerate(lines) if line.startswith("|"))
     rows = []
@@ -28,7 +29,7 @@ def test_the_summary_opens_with_one_row_per_architecture(
     written: ReportFiles, measured: Comparison
 ) -> None:
     header, rule, *rows = first_table(written.summary.read_text())
-    assert header[:5] == SUMMARY_HEADERS
+    assert header[: len(SUMMARY_HEADERS)] == SUMMARY_HEADERS
     assert set(rule) == {"---"}
     assert [row[0] for row in rows] == [found.title for found in measured.architectures]
 
@@ -39,15 +40,37 @@ def test_the_summary_states_the_verdict_the_isolation_and_the_worker_budget(
     text = written.summary.read_text()
     for heading in ("### Verdict", "### Isolation experiment", "### Settings", "Worker budget: 4"):
         assert heading in text
+    assert text.index("### Verdict") < text.index("| architecture |")
     assert "**run duration**: 6 min 40 s" in text
 
 
-def test_the_summary_figures_are_the_knees(written: ReportFiles, measured: Comparison) -> None:
+def test_the_summary_figures_are_the_limits(written: ReportFiles, measured: Comparison) -> None:
     _, _, *rows = first_table(written.summary.read_text())
     for row, architecture in zip(rows, measured.architectures, strict=True):
-        knee = analysis.knee(architecture, measured.settings)
-        assert knee is not None
-        assert row[1] == f"{knee.total.requests_per_second:,.0f}"
+        found = analysis.limit(architecture, measured.settings)
+        assert found is not None and found.window is not None and found.is_reached
+        assert row[1] == f"{found.window.total.requests_per_second:,.0f}"
+        assert row[2] == str(found.window.users)
+
+
+def test_a_limit_not_reached_is_said_so_in_the_table(tmp_path: Path) -> None:
+    measured = comparison(split_capacity=600.0, split_slowdown=0.7)
+    _, _, *rows = first_table(summary_markdown(measured))
+    found = analysis.limit(measured.architectures[2], measured.settings)
+    assert found is not None and found.rate is not None
+    assert rows[2][1] == f"not reached at {found.rate:,.0f}"
+
+
+def test_the_background_cpu_has_its_own_column_and_the_prediction_its_table(
+    written: ReportFiles,
+) -> None:
+    text = written.summary.read_text()
+    header = first_table(text)[0]
+    assert "background CPU (cores, no traffic)" in header
+    assert "CPU s / 1,000 req at 80 req/s (reference)" in header
+    assert "### The CPU-additive prediction against the measure" in text
+    for source in ("Ueda et al. 2016", "Al-Debagy and Martinek 2018", "Blinowski et al. 2022"):
+        assert source in text
 
 
 def test_every_plot_is_written_and_embedded_in_the_page(written: ReportFiles) -> None:
@@ -96,18 +119,19 @@ def test_missing_windows_do_not_crash_the_report(tmp_path: Path) -> None:
     measured = comparison()
     direct, stage_0, split = measured.architectures
     direct.windows = []  # never measured
-    stage_0.windows = [found for found in stage_0.windows if found.phase == "step"][:1]  # no hot
-    split.windows = [found for found in split.windows if found.users != 20]  # no reference
+    stage_0.windows = [found for found in stage_0.windows if found.phase == "search"][:1]
+    split.windows = [found for found in split.windows if found.phase != "reference"]
     files = write_report(measured, tmp_path)
     _, _, *rows = first_table(files.summary.read_text())
     assert len(rows) == 3
-    assert rows[0][1:] == ["-"] * 6
+    assert rows[0][1:] == ["-"] * 9
     assert len(files.plots) == 4
 
 
-def test_no_knee_anywhere_is_said_plainly() -> None:
+def test_no_limit_anywhere_is_said_plainly() -> None:
     text = summary_markdown(comparison(p95_bound_ms=1.0))
-    assert "none has a knee" in text
+    assert "no limit (no step under the bounds)" in text
+    assert "monolith direct no step under the bounds (the first, 10 users, broke them)" in text
 
 
 def test_a_saturated_generator_is_named_in_the_verdict() -> None:
@@ -120,5 +144,18 @@ def test_a_saturated_generator_is_named_in_the_verdict() -> None:
         for window in split.windows
     ]
     text = summary_markdown(measured)
-    assert "Read the figures of stage 5: full split with care: in 6 of its 6 windows" in text
-    assert "- stage 5: full split: step at 10 users: the busiest locust process used 97%" in text
+    assert "Read the figures of stage 5: full split with care: in 8 of its 8 windows" in text
+    assert "- stage 5: full split: search at 10 users: the busiest locust process used 97%" in text
+
+
+def test_the_demos_last_screen_reads_the_verdict_and_the_limits_back(
+    written: ReportFiles, measured: Comparison
+) -> None:
+    from strangler.cli.demo_summary import comparison_headline, comparison_verdict
+    from strangler.compare.verdict import verdict
+
+    assert comparison_verdict(written.summary) == verdict(measured)
+    table = comparison_headline(written.summary)
+    assert table is not None
+    assert [column.header for column in table.columns][:2] == ["architecture", "limit (req/s)"]
+    assert table.row_count == len(measured.architectures)

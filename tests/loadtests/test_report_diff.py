@@ -37,7 +37,7 @@ def test_an_unchanged_pair_has_no_regression() -> None:
 def test_more_cpu_per_request_is_a_regression() -> None:
     found = report_diff.diff(comparison(), slower(comparison(), "stage-5", 1.3))
     assert [(change.architecture, change.figure) for change in found.regressions] == [
-        ("stage 5: full split", "CPU s / 1,000 req at 20 users")
+        ("stage 5: full split", "CPU s / 1,000 req at 80 req/s")
     ]
     assert "**REGRESSION**" in report_diff.markdown(found)
 
@@ -47,13 +47,13 @@ def test_a_rise_within_the_threshold_passes() -> None:
     assert found.regressions == []
 
 
-def test_a_lost_knee_is_a_regression() -> None:
+def test_a_lost_limit_is_a_regression() -> None:
     after = comparison()
     split = after.architecture("stage-5")
     assert split is not None
-    split.windows = [window for window in split.windows if window.phase != "step"]
+    split.windows = [window for window in split.windows if window.phase != "search"]
     figures = {change.figure for change in report_diff.diff(comparison(), after).regressions}
-    assert "knee req/s" in figures
+    assert "limit req/s" in figures
 
 
 def test_architectures_in_only_one_report_are_listed() -> None:
@@ -64,9 +64,11 @@ def test_architectures_in_only_one_report_are_listed() -> None:
     assert "only in the report before: stage 0: all monolith" in report_diff.markdown(found)
 
 
-def test_reports_with_other_steps_are_refused() -> None:
-    with pytest.raises(report_diff.Incomparable, match="steps"):
-        report_diff.diff(comparison(), comparison(steps=[10, 20, 40]))
+def test_reports_with_another_search_or_reference_rate_are_refused() -> None:
+    with pytest.raises(report_diff.Incomparable, match="max_users"):
+        report_diff.diff(comparison(), comparison(max_users=40))
+    with pytest.raises(report_diff.Incomparable, match="reference_rate"):
+        report_diff.diff(comparison(), comparison(reference_rate=50.0))
 
 
 def test_reports_with_another_worker_budget_are_refused_unless_forced() -> None:
