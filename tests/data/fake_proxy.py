@@ -1,17 +1,19 @@
 """An in-memory stand-in for the proxy's admin API, for data-path tests without HTTP traffic.
 
 `FakeProxy` keeps what the data path asks of the proxy (who owns each context's data, the
-freezes and their leases) and is the gate the tests' writers pass through, as requests pass
-through the real proxy: `writing(context)` waits while the context is frozen, holds the write
-in flight (a freeze waits for writes in flight to finish, as the proxy's does) and yields the
-side that owns the data. Its upstreams answer `/healthz` from a real local HTTP server, since
-a cutover's preflight asks them over HTTP.
+freezes and their leases: an owner moves only under the live freeze's lease) and is the gate
+the tests' writers pass through, as requests pass through the real proxy: `writing(context)`
+waits while the context is frozen, holds the write in flight (a freeze waits for writes in
+flight to finish, as the proxy's does) and yields the side that owns the data. Its upstreams
+answer `/healthz` from a real local HTTP server, since a cutover's preflight asks them over
+HTTP.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +36,7 @@ class FakeProxy:
         self._in_flight = 0
         self._frozen_until: float | None = None
         self._frozen_at = 0.0
+        self._lease = ""  # the live freeze's lease: owner moves and thaws must name it
         self.freeze_windows: list[tuple[float, float]] = []
         port = free_port()
         self._health = serve_operations("127.0.0.1", port, CollectorRegistry(), lambda: True)
@@ -75,25 +78,38 @@ class FakeProxy:
     def owner_of(self, context: str) -> DataOwner | None:
         return self.owner
 
-    def move(self, context: str, owner: DataOwner, reason: str) -> int:
+    def move(self, context: str, owner: DataOwner, reason: str, lease: str | None = None) -> int:
         with self._changed:
+            if lease is not None and (not self._is_frozen() or lease != self._lease):
+                raise ProxyAdminError(f"{context}: the lease {lease!r} holds no freeze")
             self.owner = owner
         return 1
 
-    def freeze(self, context: str, max_seconds: float, reason: str) -> Frozen:
+    def freeze(
+        self, context: str, max_seconds: float, reason: str, lease_seconds: float | None = None
+    ) -> Frozen:
         started = time.monotonic()
         with self._changed:
             if self._is_frozen():
                 raise ProxyAdminError(f"{context} is already frozen")
             self._frozen_until = started + max_seconds
             self._frozen_at = time.time()
+            self._lease = uuid.uuid4().hex
             while self._in_flight:
                 self._changed.wait(timeout=0.05)
-        return Frozen(context, max_seconds, 0, time.monotonic() - started)
+        seconds = lease_seconds or max_seconds
+        return Frozen(context, max_seconds, 0, time.monotonic() - started, self._lease, seconds)
 
-    def thaw(self, context: str, reason: str) -> float | None:
+    def renew(self, context: str, lease: str) -> float:
         with self._changed:
-            if self._frozen_until is None:
+            if not self._is_frozen() or lease != self._lease:
+                raise ProxyAdminError(f"{context}: the lease {lease!r} holds no freeze")
+            assert self._frozen_until is not None
+            return self._frozen_until - time.monotonic()
+
+    def thaw(self, context: str, reason: str, lease: str | None = None) -> float | None:
+        with self._changed:
+            if self._frozen_until is None or (lease is not None and lease != self._lease):
                 return None
             self._frozen_until = None
             self.freeze_windows.append((self._frozen_at, time.time()))
