@@ -264,7 +264,10 @@ def walk(system: System, verb: str, points: list[str], kind: str) -> None:
             writes_flow(system)
         remaining = remaining[remaining.index(point) + 1 :]
     assert len(crashed) >= len(points) // 2, f"crashed only at {crashed}"
-    finish(system, verb, "users")
+    if process is not None and process.poll() is None:
+        process.communicate(timeout=600)  # a command that outlived the crash goes on to its end
+    if process is None or process.returncode != 0:
+        finish(system, verb, "users")  # (run again on top of a finished move, it is refused)
 
 
 def assert_nothing_lost(system: System, load: SteadyLoad, stage: int) -> None:
