@@ -303,14 +303,21 @@ class Freezes:
 
     def restore(self) -> list[str]:
         """At start: hold the writes of every context whose lease the state records as live
-        (its holder may be renewing it right now); the contexts frozen again."""
+        (its holder may be renewing it right now), and clear the record of every lease that
+        ended while no proxy ran (no timer of ours was left to; the nginx plane sends a
+        context with a recorded freeze through this proxy); the contexts frozen again."""
         if self.state is None:
             return []
         restored = []
         wall, mono = time.time(), time.monotonic()
         for context, found in self.state.read().contexts.items():
             lease = found.freeze
-            if lease is None or not lease.is_live(wall):
+            if lease is None:
+                continue
+            if not lease.is_live(wall):
+                self._forget(context, lease.id)
+                self.audit.append("proxy", "thaw", "its lease ended while no proxy ran",
+                                  outcome="applied", context=context, lease=lease.id)  # fmt: skip
                 continue
             freeze = Freeze(
                 context,

@@ -105,6 +105,12 @@ def http_preamble(settings: GatewaySettings) -> str:
         else "access_log off;"
     )
     trusted = "".join(f"        {network} 1;\n" for network in settings.trusted_proxies)
+    # The client's address (X-Real-IP, $remote_addr): the last one of X-Forwarded-For + peer
+    # that is no trusted proxy, as `strangler_proxy.headers.TrustedProxies.client_of`; the
+    # peer itself stays in $realip_remote_addr.
+    real_ip = "".join(
+        f"    set_real_ip_from {network};\n" for network in settings.trusted_proxies
+    ) + ("    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n" if trusted else "")
     path_problems = "".join(
         f"        {quoted(pattern)} {quoted(reason)};\n" for pattern, reason in _PATH_PROBLEMS
     )
@@ -171,13 +177,13 @@ def http_preamble(settings: GatewaySettings) -> str:
         "" "";
         default $http_tracestate;
     }}
-    # X-Forwarded-*: believed only from trusted peers, else overwritten.
-    geo $strangler_trusted_peer {{
+    # X-Forwarded-* and X-Real-IP: believed only from trusted peers, else overwritten.
+{real_ip}    geo $realip_remote_addr $strangler_trusted_peer {{
         default 0;
 {trusted}    }}
     map "$strangler_trusted_peer$http_x_forwarded_for" $strangler_forwarded_for {{
-        "~^1." $proxy_add_x_forwarded_for;
-        default $remote_addr;
+        "~^1." "$http_x_forwarded_for, $realip_remote_addr";
+        default $realip_remote_addr;
     }}
     map "$strangler_trusted_peer:$http_x_forwarded_proto" $strangler_forwarded_proto {{
         "~^1:(?<strangler_proto>.+)$" $strangler_proto;
@@ -274,6 +280,7 @@ FORWARDED_HEADERS = (
     ("traceparent", "$strangler_traceparent"),
     ("tracestate", "$strangler_tracestate"),
     ("X-Forwarded-For", "$strangler_forwarded_for"),
+    ("X-Real-IP", "$remote_addr"),
     ("X-Forwarded-Proto", "$strangler_forwarded_proto"),
     ("X-Forwarded-Host", "$strangler_forwarded_host"),
     ("Forwarded", '""'),

@@ -12,7 +12,9 @@ command is stopped on purpose at named points (`STRANGLER_PAUSE_AT`, `strangler.
 - the supervisor: `strangler up` and the command are SIGKILLed, their children survive; the new
   `strangler up` adopts them (the proxy keeps its pid: no outage);
 - the proxy: only the proxy is SIGKILLed; the supervisor restarts it and the paused command
-  goes on (the freeze, the routes and the owners come back from the durable state);
+  goes on (the freeze, the routes and the owners come back from the durable state); under
+  `--data-plane nginx` (tests/e2e/test_nginx_crash_safety.py), nginx or its control loop alone,
+  the same way;
 - the command: only the command is SIGKILLed inside its freeze; the freeze ends by itself
   within its lease and writes flow again.
 
@@ -219,10 +221,10 @@ def writes_flow(system: System) -> None:
 
 def crash(system: System, kind: str, process: subprocess.Popen[str]) -> None:
     """One crash of `kind` while the command is paused; the system is serving again after."""
-    if kind == "proxy":
-        os.kill(system.pid_of("proxy"), signal.SIGKILL)
+    if kind in ("proxy", "nginx", "nginx-control"):
+        os.kill(system.pid_of(kind), signal.SIGKILL)
         time.sleep(0.5)
-        resume(system)  # the command goes on against the restarted proxy
+        resume(system)  # the command goes on against the restarted process
         return
     process.kill()
     process.communicate(timeout=30)
@@ -262,7 +264,10 @@ def walk(system: System, verb: str, points: list[str], kind: str) -> None:
             writes_flow(system)
         remaining = remaining[remaining.index(point) + 1 :]
     assert len(crashed) >= len(points) // 2, f"crashed only at {crashed}"
-    finish(system, verb, "users")
+    if process is not None and process.poll() is None:
+        process.communicate(timeout=600)  # a command that outlived the crash goes on to its end
+    if process is None or process.returncode != 0:
+        finish(system, verb, "users")  # (run again on top of a finished move, it is refused)
 
 
 def assert_nothing_lost(system: System, load: SteadyLoad, stage: int) -> None:

@@ -143,9 +143,11 @@ def test_forwarded_headers_from_an_untrusted_client_are_replaced(
     seen = echoed_headers(
         plane, client, "/api/users/7",
         **{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https",
-           "X-Forwarded-Host": "evil.example", "Forwarded": "for=6.6.6.6"},
+           "X-Forwarded-Host": "evil.example", "Forwarded": "for=6.6.6.6",
+           "X-Real-IP": "6.6.6.6"},
     )  # fmt: skip
     assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-real-ip"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == plane.url.removeprefix("http://")
     assert "forwarded" not in seen
@@ -163,6 +165,7 @@ def test_a_trusted_peer_keeps_its_forwarding_chain(
            "X-Forwarded-Host": "shop.example"},
     )  # fmt: skip
     assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen["x-real-ip"] == "203.0.113.9"  # the last address no trusted proxy wrote
     assert seen["x-forwarded-proto"] == "https"
     assert seen["x-forwarded-host"] == "shop.example"
 

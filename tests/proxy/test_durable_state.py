@@ -93,6 +93,7 @@ def test_an_owner_moves_with_its_routes_under_the_live_lease(
 
     asyncio.run(scenario())
 
+
 def test_a_recorded_freeze_holds_writes_after_a_restart_until_its_lease_ends(
     state: StateFile, tmp_path: Path
 ) -> None:
@@ -113,6 +114,25 @@ def test_a_recorded_freeze_holds_writes_after_a_restart_until_its_lease_ends(
             after.renew("forum", str(frozen["lease"]))
 
     asyncio.run(scenario())
+
+
+def test_a_lease_that_ended_while_no_proxy_ran_is_cleared_at_the_next_start(
+    state: StateFile, tmp_path: Path
+) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+
+    async def freeze() -> None:
+        before = Freezes(audit, 0.05, 60, state=state)
+        await before.freeze("users", 30, 1, "a killed command", "cutover", lease_seconds=0.3)
+
+    asyncio.run(freeze())  # then a power cut: the proxy's loop (and its timers) are gone
+    assert state.read().contexts["users"].freeze is not None
+    time.sleep(0.4)  # nothing runs while the lease ends
+    after = Freezes(audit, 0.05, 60, state=state)  # the restarted proxy
+    assert after.restore() == []
+    assert state.read().contexts["users"].freeze is None  # not left for nginx to see
+    assert after.describe()["frozen"] == []
+
 
 def test_a_renewed_lease_outlives_its_first_term(state: StateFile, tmp_path: Path) -> None:
     async def scenario() -> None:
