@@ -23,33 +23,6 @@ from typing import Any
 
 PLAN_VARIABLE = "STRANGLER_LOAD_PLAN"  # where the locustfile finds its plan
 WINDOWS_VARIABLE = "STRANGLER_LOAD_WINDOWS"  # where it writes each window's figures (JSON lines)
-# The forum's kinds and tasks: what a scenario with no `[tasks]` table means (loadtests/).
-TASKS = {
-    "reader": {"list_threads", "get_thread", "list_posts", "get_user", "list_users"},
-    "voter": {"get_poll", "vote", "results", "results_page"},
-    "poster": {"start_thread", "add_post", "change_profile", "get_thread", "me"},
-    "searcher": {"search", "get_thread"},
-    "newcomer": {"sign_up", "me"},
-}
-# The endpoints each of the forum's tasks sends requests to, as the report names them. A
-# scenario's own `[tasks]` table (task = ["GET /path/{id}", ...]) replaces both.
-ENDPOINTS = {
-    "list_threads": ("GET /api/threads",),
-    "get_thread": ("GET /api/threads/{id}",),
-    "list_posts": ("GET /api/threads/{id}/posts",),
-    "get_user": ("GET /api/users/{id}",),
-    "list_users": ("GET /api/users",),
-    "me": ("GET /api/me",),
-    "get_poll": ("GET /api/polls/{id}",),
-    "vote": ("GET /api/polls/{id}", "POST /api/polls/{id}/votes"),
-    "results": ("GET /api/polls/{id}/results",),
-    "results_page": ("GET /results/{id}.html",),
-    "search": ("GET /api/search",),
-    "start_thread": ("POST /api/threads",),
-    "add_post": ("POST /api/threads/{id}/posts",),
-    "change_profile": ("PATCH /api/users/{id}",),
-    "sign_up": ("POST /api/users", "POST /api/sessions"),
-}
 
 
 class ScenarioError(ValueError):
@@ -92,8 +65,8 @@ class Scenario:
     kinds: list[Kind]
     hot_endpoint: str
     profiles: dict[str, Profile]
-    # task -> the endpoints it sends requests to (the scenario's `[tasks]`, else the forum's)
-    task_endpoints: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(ENDPOINTS))
+    # task -> the endpoints it sends requests to, as the report names them (`[tasks]`)
+    task_endpoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -125,7 +98,7 @@ def load_scenario(path: Path | None = None) -> Scenario:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ScenarioError(f"{path}: {error}") from error
     try:
-        declared = _declared_tasks(data.get("tasks"))
+        declared = _declared_tasks(data["tasks"])
         kinds = [_kind(name, entry, declared) for name, entry in data["kinds"].items()]
         profiles = {name: _profile(name, entry) for name, entry in data["profiles"].items()}
         hot = str(data["hot"]["endpoint"])
@@ -135,13 +108,11 @@ def load_scenario(path: Path | None = None) -> Scenario:
         raise ScenarioError(f"{path}: {error}") from error
     if not kinds or sum(kind.weight for kind in kinds) <= 0:
         raise ScenarioError(f"{path}: the kinds' weights must add up to more than 0")
-    return Scenario(kinds, hot, profiles, declared or dict(ENDPOINTS))
+    return Scenario(kinds, hot, profiles, declared)
 
 
-def _declared_tasks(entry: Any) -> dict[str, tuple[str, ...]] | None:
-    """The scenario's own tasks and the endpoints each sends to, or None (the forum's)."""
-    if entry is None:
-        return None
+def _declared_tasks(entry: Any) -> dict[str, tuple[str, ...]]:
+    """The scenario's tasks and the endpoints each sends requests to."""
     if not isinstance(entry, dict) or not entry:
         raise ValueError('tasks: want a table of task = ["METHOD /path", ...]')
     declared = {}
@@ -159,18 +130,14 @@ def _declared_tasks(entry: Any) -> dict[str, tuple[str, ...]] | None:
     return declared
 
 
-def _kind(name: str, entry: dict[str, Any], declared: dict[str, tuple[str, ...]] | None) -> Kind:
-    if declared is None and name not in TASKS:
-        raise ValueError(f"kinds.{name}: unknown kind (known: {', '.join(sorted(TASKS))})")
+def _kind(name: str, entry: dict[str, Any], declared: dict[str, tuple[str, ...]]) -> Kind:
     low, high = (float(value) for value in entry["think_seconds"])
     if not 0 <= low <= high:
         raise ValueError(f"kinds.{name}.think_seconds: want [low, high] with 0 <= low <= high")
     tasks = {str(task): int(weight) for task, weight in entry["tasks"].items()}
-    unknown = set(tasks) - (TASKS[name] if declared is None else set(declared))
-    if unknown and declared is not None:
-        raise ValueError(f"kinds.{name}.tasks: {', '.join(sorted(unknown))} not in [tasks]")
+    unknown = set(tasks) - set(declared)
     if unknown:
-        raise ValueError(f"kinds.{name}.tasks: a {name} cannot {', '.join(sorted(unknown))}")
+        raise ValueError(f"kinds.{name}.tasks: {', '.join(sorted(unknown))} not in [tasks]")
     return Kind(name, int(entry["weight"]), (low, high), tasks)
 
 

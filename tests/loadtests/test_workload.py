@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from strangler.compare.workload import (
-    ENDPOINTS,
-    TASKS,
     Plan,
     ScenarioError,
     Search,
@@ -35,13 +33,18 @@ def test_the_packaged_scenario_loads_with_its_profiles() -> None:
 
 def test_every_task_names_the_endpoints_the_locustfile_sends_to() -> None:
     source = LOCUSTFILE.read_text()
-    tasks = {task for kind in TASKS.values() for task in kind}
-    assert tasks == set(ENDPOINTS)
+    scenario = load_scenario(SCENARIO)
+    tasks = {task for kind in scenario.kinds for task in kind.tasks}
+    assert tasks == set(scenario.task_endpoints)
     for task in tasks:
         assert re.search(rf"def {task}\(user: Visitor\)", source), task
     named = set(re.findall(r'"(?:GET|POST|PATCH)", [^,]+, "([^"]+)"', source))
     named |= set(re.findall(r'name = "([^"]+)"', source))
-    paths = {endpoint.split(" ", 1)[1] for found in ENDPOINTS.values() for endpoint in found}
+    paths = {
+        endpoint.split(" ", 1)[1]
+        for found in scenario.task_endpoints.values()
+        for endpoint in found
+    }
     assert paths == named
 
 
@@ -50,12 +53,12 @@ def test_every_task_names_the_endpoints_the_locustfile_sends_to() -> None:
     [
         (("weight = 55", "weight = -55\nnope = 1"), "must add up"),
         (("think_seconds = [0.2, 0.8]", "think_seconds = [0.8, 0.2]"), "reader.think_seconds"),
-        (("search = 3", "vote = 3"), "kinds.searcher.tasks: a searcher cannot vote"),
+        (("search = 3", "fly = 3"), "kinds.searcher.tasks: fly not in [tasks]"),
+        (("[tasks]\n", "[chores]\n"), "missing 'tasks'"),
         (("max_users = 256", "max_users = 2"), "profiles.short: want 1 <= start_users"),
         (("search_seconds = 12.5", "search_seconds = 1.0"), "profiles.short.search_seconds"),
         (("reference_rate = 40.0", "reference_rate = 0.0"), "profiles.short: reference_rate"),
         (("idle_seconds = 1.0\n", ""), "missing 'idle_seconds'"),
-        (("[kinds.voter]", "[kinds.lurker]"), "kinds.lurker: unknown kind"),
         (("[hot]\nendpoint", "[hot]\nwhere"), "missing 'endpoint'"),
         (("weight = 15", "weight = = 15"), "scenario.toml"),
     ],
