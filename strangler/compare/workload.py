@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,31 +23,6 @@ from typing import Any
 
 PLAN_VARIABLE = "STRANGLER_LOAD_PLAN"  # where the locustfile finds its plan
 WINDOWS_VARIABLE = "STRANGLER_LOAD_WINDOWS"  # where it writes each window's figures (JSON lines)
-TASKS = {
-    "reader": {"list_threads", "get_thread", "list_posts", "get_user", "list_users"},
-    "voter": {"get_poll", "vote", "results", "results_page"},
-    "poster": {"start_thread", "add_post", "change_profile", "get_thread", "me"},
-    "searcher": {"search", "get_thread"},
-    "newcomer": {"sign_up", "me"},
-}
-# The endpoints each task sends requests to, as the report names them.
-ENDPOINTS = {
-    "list_threads": ("GET /api/threads",),
-    "get_thread": ("GET /api/threads/{id}",),
-    "list_posts": ("GET /api/threads/{id}/posts",),
-    "get_user": ("GET /api/users/{id}",),
-    "list_users": ("GET /api/users",),
-    "me": ("GET /api/me",),
-    "get_poll": ("GET /api/polls/{id}",),
-    "vote": ("GET /api/polls/{id}", "POST /api/polls/{id}/votes"),
-    "results": ("GET /api/polls/{id}/results",),
-    "results_page": ("GET /results/{id}.html",),
-    "search": ("GET /api/search",),
-    "start_thread": ("POST /api/threads",),
-    "add_post": ("POST /api/threads/{id}/posts",),
-    "change_profile": ("PATCH /api/users/{id}",),
-    "sign_up": ("POST /api/users", "POST /api/sessions"),
-}
 
 
 class ScenarioError(ValueError):
@@ -89,6 +65,8 @@ class Scenario:
     kinds: list[Kind]
     hot_endpoint: str
     profiles: dict[str, Profile]
+    # task -> the endpoints it sends requests to, as the report names them (`[tasks]`)
+    task_endpoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -104,7 +82,7 @@ class Scenario:
             if kind.weight > 0
             for task, weight in kind.tasks.items()
             if weight > 0
-            for endpoint in ENDPOINTS[task]
+            for endpoint in self.task_endpoints[task]
         }
 
     def mix(self) -> dict[str, Any]:
@@ -120,7 +98,8 @@ def load_scenario(path: Path | None = None) -> Scenario:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ScenarioError(f"{path}: {error}") from error
     try:
-        kinds = [_kind(name, entry) for name, entry in data["kinds"].items()]
+        declared = _declared_tasks(data["tasks"])
+        kinds = [_kind(name, entry, declared) for name, entry in data["kinds"].items()]
         profiles = {name: _profile(name, entry) for name, entry in data["profiles"].items()}
         hot = str(data["hot"]["endpoint"])
     except KeyError as error:
@@ -129,19 +108,36 @@ def load_scenario(path: Path | None = None) -> Scenario:
         raise ScenarioError(f"{path}: {error}") from error
     if not kinds or sum(kind.weight for kind in kinds) <= 0:
         raise ScenarioError(f"{path}: the kinds' weights must add up to more than 0")
-    return Scenario(kinds, hot, profiles)
+    return Scenario(kinds, hot, profiles, declared)
 
 
-def _kind(name: str, entry: dict[str, Any]) -> Kind:
-    if name not in TASKS:
-        raise ValueError(f"kinds.{name}: unknown kind (known: {', '.join(sorted(TASKS))})")
+def _declared_tasks(entry: Any) -> dict[str, tuple[str, ...]]:
+    """The scenario's tasks and the endpoints each sends requests to."""
+    if not isinstance(entry, dict) or not entry:
+        raise ValueError('tasks: want a table of task = ["METHOD /path", ...]')
+    declared = {}
+    for task, endpoints in entry.items():
+        if (
+            not isinstance(endpoints, list)
+            or not endpoints
+            or not all(
+                isinstance(found, str) and re.fullmatch(r"[A-Z]+ /\S*", found)
+                for found in endpoints
+            )
+        ):
+            raise ValueError(f'tasks.{task}: want a list of endpoints like "GET /api/books/{{id}}"')
+        declared[str(task)] = tuple(endpoints)
+    return declared
+
+
+def _kind(name: str, entry: dict[str, Any], declared: dict[str, tuple[str, ...]]) -> Kind:
     low, high = (float(value) for value in entry["think_seconds"])
     if not 0 <= low <= high:
         raise ValueError(f"kinds.{name}.think_seconds: want [low, high] with 0 <= low <= high")
     tasks = {str(task): int(weight) for task, weight in entry["tasks"].items()}
-    unknown = set(tasks) - TASKS[name]
+    unknown = set(tasks) - set(declared)
     if unknown:
-        raise ValueError(f"kinds.{name}.tasks: a {name} cannot {', '.join(sorted(unknown))}")
+        raise ValueError(f"kinds.{name}.tasks: {', '.join(sorted(unknown))} not in [tasks]")
     return Kind(name, int(entry["weight"]), (low, high), tasks)
 
 
@@ -253,7 +249,8 @@ def requests_per_task(scenario: Scenario) -> float:
         tasks = {task: weight for task, weight in kind.tasks.items() if weight > 0}
         if kind.weight <= 0 or not tasks:
             continue
-        per_task = sum(w * len(ENDPOINTS[t]) for t, w in tasks.items()) / sum(tasks.values())
+        sent = scenario.task_endpoints
+        per_task = sum(w * len(sent[t]) for t, w in tasks.items()) / sum(tasks.values())
         weighted += kind.weight * per_task
         total += kind.weight
     return weighted / total if total else 1.0

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,17 +64,42 @@ def alembic_config(name: str, database_url: str, workspace: Workspace | None = N
 def upgrade(
     name: str, database_url: str, revision: str = "head", workspace: Workspace | None = None
 ) -> None:
+    workspace = workspace or find_workspace()
     config = alembic_config(name, database_url, workspace)
-    with exclusive_schema_change(name, database_url):
+    with exclusive_schema_change(name, database_url), _pointed(workspace, name, database_url):
         _run(name, lambda: command.upgrade(config, revision))
 
 
 def downgrade(
     name: str, database_url: str, revision: str = "base", workspace: Workspace | None = None
 ) -> None:
+    workspace = workspace or find_workspace()
     config = alembic_config(name, database_url, workspace)
-    with exclusive_schema_change(name, database_url):
+    with exclusive_schema_change(name, database_url), _pointed(workspace, name, database_url):
         _run(name, lambda: command.downgrade(config, revision))
+
+
+_ENVIRONMENT = threading.Lock()
+
+
+@contextmanager
+def _pointed(workspace: Workspace, name: str, database_url: str) -> Iterator[None]:
+    """Set the database's URL variable to `database_url` while its alembic environment runs.
+
+    A user's own `env.py` often reads its URL from that variable before `sqlalchemy.url`
+    (alembic's usual recipe): without this it would migrate whatever database the shell names,
+    not the one asked for (say, `strangler compare`'s fresh files)."""
+    variable = workspace.url_variable(name)
+    with _ENVIRONMENT:
+        before = os.environ.get(variable)
+        os.environ[variable] = database_url
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = before
 
 
 def _run(name: str, change: Any) -> None:

@@ -9,12 +9,16 @@ proxy, `strangler extract catalog` moves the catalog (text keys, an association 
 composite key, a tree of tags referencing itself) to its service, `strangler check` passes,
 the scaffolded parity test passes against both sides, `strangler rollback catalog` gives the
 catalog back and `strangler check` passes again. Every write the load saw acknowledged reads
-back at the end, no request failed, and `strangler down` leaves nothing running. On SQLite and
-on PostgreSQL.
+back at the end, no request failed, and `strangler down` leaves nothing running. Then the user
+adds a `[load]` section naming their locustfile (tasks only: tests/byom/compare) and scenario,
+and `strangler compare --profile short` measures the monolith direct, stage 0 and stage 1 on
+fresh files. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +75,40 @@ def _write_the_handlers(folder: Path) -> None:
     shutil.copytree(folder / "bookshelf" / "templates", service / "templates")
 
 
+LOAD_SECTION = """
+[load]
+locustfile = "load/locustfile.py"
+scenario = "load/scenario.toml"
+"""
+
+
+def _compare(folder: Path, env: dict[str, str]) -> None:
+    """The user's load comparison: their locustfile and scenario, `strangler compare`."""
+    shutil.copytree(BYOM / "compare", folder / "load", ignore=shutil.ignore_patterns("__pycache__"))
+    with (folder / "strangler.toml").open("a", encoding="utf-8") as workspace:
+        workspace.write(LOAD_SECTION)
+    output = folder / "compare-report"
+    done = strangler(folder, "compare", "--profile", "short", "--output", str(output), env=env)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "Traceback" not in said, said
+    report = json.loads((output / "report.json").read_text())
+    html = (output / "report.html").read_text()
+    titles = {found["key"]: found["title"] for found in report["architectures"]}
+    assert list(titles) == ["direct", "stage-0", "stage-1"], titles
+    for found in report["architectures"]:
+        assert not found["problems"], found["problems"]
+        assert found["windows"], found["key"]
+        kinds = {kind for window in found["windows"] for kind in window["users_by_kind"]}
+        assert kinds == {"browser", "librarian", "hot"}, kinds
+        assert titles[found["key"]] in html
+    for title in titles.values():  # the details name each one's limit
+        limit = re.search(rf"{re.escape(title)} (limit not reached at )?[\d,]+ req/s", html)
+        assert limit, f"{title}: no limit in the report"
+    for log in (output / "logs").glob("locust-*.log"):
+        assert "Traceback" not in log.read_text(), log
+
+
 def test_the_bookshelf_is_migrated_with_the_toolkit_s_commands_under_load(
     backend: str, tmp_path: Path
 ) -> None:
@@ -120,6 +158,7 @@ def test_the_bookshelf_is_migrated_with_the_toolkit_s_commands_under_load(
             missing = verify(load)
             _ok(folder, env, "down")
             assert up.process.wait(timeout=60) == 0
+        _compare(folder, env)
     failed = [answer for answer in load.answers if answer.status >= 400 or answer.status == 0]
     print(  # the figures, with `pytest -s`
         f"\n{backend}: {len(load.answers)} requests, {len(failed)} failed,"

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from strangler.compare.workload import (
-    ENDPOINTS,
-    TASKS,
     Plan,
     ScenarioError,
     Search,
@@ -35,13 +33,18 @@ def test_the_packaged_scenario_loads_with_its_profiles() -> None:
 
 def test_every_task_names_the_endpoints_the_locustfile_sends_to() -> None:
     source = LOCUSTFILE.read_text()
-    tasks = {task for kind in TASKS.values() for task in kind}
-    assert tasks == set(ENDPOINTS)
+    scenario = load_scenario(SCENARIO)
+    tasks = {task for kind in scenario.kinds for task in kind.tasks}
+    assert tasks == set(scenario.task_endpoints)
     for task in tasks:
-        assert re.search(rf"def {task}\(self\)", source), task
+        assert re.search(rf"def {task}\(user: Visitor\)", source), task
     named = set(re.findall(r'"(?:GET|POST|PATCH)", [^,]+, "([^"]+)"', source))
     named |= set(re.findall(r'name = "([^"]+)"', source))
-    paths = {endpoint.split(" ", 1)[1] for found in ENDPOINTS.values() for endpoint in found}
+    paths = {
+        endpoint.split(" ", 1)[1]
+        for found in scenario.task_endpoints.values()
+        for endpoint in found
+    }
     assert paths == named
 
 
@@ -50,12 +53,12 @@ def test_every_task_names_the_endpoints_the_locustfile_sends_to() -> None:
     [
         (("weight = 55", "weight = -55\nnope = 1"), "must add up"),
         (("think_seconds = [0.2, 0.8]", "think_seconds = [0.8, 0.2]"), "reader.think_seconds"),
-        (("search = 3", "vote = 3"), "kinds.searcher.tasks: a searcher cannot vote"),
+        (("search = 3", "fly = 3"), "kinds.searcher.tasks: fly not in [tasks]"),
+        (("[tasks]\n", "[chores]\n"), "missing 'tasks'"),
         (("max_users = 256", "max_users = 2"), "profiles.short: want 1 <= start_users"),
         (("search_seconds = 12.5", "search_seconds = 1.0"), "profiles.short.search_seconds"),
         (("reference_rate = 40.0", "reference_rate = 0.0"), "profiles.short: reference_rate"),
         (("idle_seconds = 1.0\n", ""), "missing 'idle_seconds'"),
-        (("[kinds.voter]", "[kinds.lurker]"), "kinds.lurker: unknown kind"),
         (("[hot]\nendpoint", "[hot]\nwhere"), "missing 'endpoint'"),
         (("weight = 15", "weight = = 15"), "scenario.toml"),
     ],
@@ -64,6 +67,45 @@ def test_a_bad_scenario_is_refused_with_where_and_what(
     tmp_path: Path, change: tuple[str, str], message: str
 ) -> None:
     text = SCENARIO.read_text()
+    assert change[0] in text
+    broken = tmp_path / "scenario.toml"
+    broken.write_text(text.replace(change[0], change[1], 1))
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_scenario(broken)
+
+
+BOOKSHELF = Path(__file__).resolve().parents[1] / "byom" / "compare"
+
+
+def test_a_scenario_with_its_own_tasks_has_its_own_kinds_and_endpoints() -> None:
+    scenario = load_scenario(BOOKSHELF / "scenario.toml")
+    assert [kind.name for kind in scenario.kinds] == ["browser", "librarian"]
+    assert scenario.endpoints() == {"GET /api/books", "GET /api/books/{isbn}",
+        "GET /books/{isbn}", "GET /books", "GET /api/tags", "POST /api/books",
+        "POST /api/members"}  # fmt: skip
+    assert requests_per_task(scenario) == 1.0  # every bookshelf task sends one request
+    assert scenario.profile("short").max_users <= 64
+    # Every task the scenario names is a function of its locustfile, and sends what it says.
+    source = (BOOKSHELF / "locustfile.py").read_text()
+    for task, endpoints in scenario.task_endpoints.items():
+        assert re.search(rf"def {task}\(user: Visitor\)", source), task
+        for endpoint in endpoints:
+            method, path = endpoint.split(" ", 1)
+            assert re.search(rf'"{method}", [^,]+, "{re.escape(path)}"', source), endpoint
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("add_member = 1,", "lend = 1,"), "kinds.librarian.tasks: lend not in [tasks]"),
+        (('add_member = ["POST /api/members"]', "add_member = []"), "tasks.add_member: want"),
+        (('add_member = ["POST /api/members"]', 'add_member = ["/api/members"]'), "tasks.add"),
+    ],
+)
+def test_a_bad_task_table_is_refused_with_where_and_what(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    text = (BOOKSHELF / "scenario.toml").read_text()
     assert change[0] in text
     broken = tmp_path / "scenario.toml"
     broken.write_text(text.replace(change[0], change[1], 1))

@@ -72,3 +72,26 @@ def test_a_scaffolded_service_s_schema_changes_from_the_shell(
         _alembic(folder, env, "-n", "catalog", "downgrade", "-1")
         assert "0001" in _alembic(folder, env, "-n", "catalog", "current")
         assert not (folder / ".strangler").exists()  # the variable's database, not a local file
+
+
+def test_the_toolkit_migrates_the_database_it_names_when_env_py_reads_the_variable(
+    initialised: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """The bookshelf's env.py prefers BOOKSHELF_DATABASE_URL to `sqlalchemy.url` (alembic's
+    usual recipe): migrating another database (compare's fresh files) must still reach it."""
+    folder = copy_of(initialised)
+    env = project_env(folder)  # the shell names the user's own database
+    fresh = f"sqlite:///{folder / 'elsewhere.sqlite3'}"
+    code = (
+        "from strangler.datapath import schemas; from strangler.workspace import find_workspace;"
+        f"schemas.upgrade('monolith', {fresh!r}, workspace=find_workspace()); import os;"
+        "print(os.environ['BOOKSHELF_DATABASE_URL'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, env=environment(folder, env),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == env["BOOKSHELF_DATABASE_URL"]  # given back as it was
+    assert {"books", "tags", "book_tags", "members", "loans"} <= _tables(fresh)
+    assert not (folder / "bookshelf.sqlite3").exists()  # the user's database was not touched
