@@ -20,9 +20,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from strangler.gateways.nginx_plane import NginxNotInstalled, find_nginx
 from strangler.state import StateFile
 from strangler_proxy.client import ProxyAdmin
 from tests.e2e.test_crash_safety import System, running
+from tests.support.closed_loop import ClosedLoop, Request
 from tests.support.command_line import environment, strangler
 
 pytestmark = pytest.mark.slow
@@ -136,68 +135,27 @@ def test_a_route_changed_through_the_admin_api_shows_through_nginx(system: Syste
     assert served_by(system) == "monolith"
 
 
-class ClosedLoop:
-    """Readers and writers sending one request after another through nginx, counting
-    outcomes; a request on a kept-alive connection nginx closed as idle before reading it
-    (a reload does that) is sent again once, as HTTP clients do (RFC 9112, 9.3.1)."""
+def _status(answer: httpx.Response) -> int:
+    return answer.status_code
 
-    def __init__(self, url: str, workers: int = 4) -> None:
-        self.url = url
-        self.stopping = threading.Event()
-        self.answers: Counter[int] = Counter()
-        self.failures: list[str] = []
-        self.resent = 0
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(workers)]
 
-    def __enter__(self) -> ClosedLoop:
-        for thread in self._threads:
-            thread.start()
-        return self
+def reader_and_writer(url: str) -> Request:
+    """Odd workers sign up new users, even ones read a user, all through nginx."""
 
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        for thread in self._threads:
-            thread.join()
+    def request(client: httpx.Client, number: int, count: int) -> httpx.Response:
+        if number % 2:
+            name = f"reload_{number}_{count}_{time.monotonic_ns() % 10**9}"
+            body = {"username": name, "email": f"{name}@example.org",
+                    "password": "probe-password", "display_name": "Reload"}  # fmt: skip
+            return client.post(f"{url}/api/users", json=body)
+        return client.get(f"{url}/api/users/1")
 
-    def _run(self, number: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            count = 0
-            while not self.stopping.is_set():
-                count += 1
-                outcome = self._send(client, number, count)
-                with self._lock:
-                    if isinstance(outcome, str):
-                        self.failures.append(outcome)
-                    else:
-                        self.answers[outcome] += 1
-
-    def _send(self, client: httpx.Client, number: int, count: int) -> int | str:
-        for attempt in range(2):
-            try:
-                if number % 2:
-                    name = f"reload_{number}_{count}_{time.monotonic_ns() % 10**9}"
-                    body = {"username": name, "email": f"{name}@example.org",
-                            "password": "probe-password", "display_name": "Reload"}  # fmt: skip
-                    answer = client.post("/api/users", json=body)
-                else:
-                    answer = client.get("/api/users/1")
-            except (httpx.RemoteProtocolError, httpx.ReadError) as error:
-                never_read = "without sending a response" in str(error) or "reset" in str(error)
-                if attempt == 0 and never_read:
-                    with self._lock:
-                        self.resent += 1
-                    continue
-                return f"failed: {error!r}"
-            except httpx.HTTPError as error:
-                return f"failed: {error!r}"
-            return answer.status_code
-        return "failed: twice"
+    return request
 
 
 def test_no_request_fails_across_reloads_under_a_steady_load(system: System) -> None:
     delays = []
-    with ClosedLoop(system.url) as load:
+    with ClosedLoop(reader_and_writer(system.url), _status, workers=4) as load:
         time.sleep(1)
         for mode in ["shadow", "monolith"] * 5:
             began = time.monotonic()
