@@ -67,6 +67,10 @@ class FakeProxy:
     def _is_frozen(self) -> bool:
         return self._frozen_until is not None and time.monotonic() < self._frozen_until
 
+    def _holds(self, lease: str) -> bool:
+        """`lease` is the live freeze's (the caller holds the condition)."""
+        return self._is_frozen() and lease == self._lease
+
     # The admin API the data path calls -----------------------------------------------------
 
     def routes_of(self, context: str) -> list[dict[str, Any]]:
@@ -80,7 +84,7 @@ class FakeProxy:
 
     def move(self, context: str, owner: DataOwner, reason: str, lease: str | None = None) -> int:
         with self._changed:
-            if lease is not None and (not self._is_frozen() or lease != self._lease):
+            if lease is not None and not self._holds(lease):
                 raise ProxyAdminError(f"{context}: the lease {lease!r} holds no freeze")
             self.owner = owner
         return 1
@@ -102,7 +106,7 @@ class FakeProxy:
 
     def renew(self, context: str, lease: str) -> float:
         with self._changed:
-            if not self._is_frozen() or lease != self._lease:
+            if not self._holds(lease):
                 raise ProxyAdminError(f"{context}: the lease {lease!r} holds no freeze")
             assert self._frozen_until is not None
             return self._frozen_until - time.monotonic()
