@@ -23,11 +23,12 @@ from typing import Any, TextIO
 _LINE = (
     '{"event": "request", "level": "info", "service": "proxy", "logger": "access",'
     ' "request_id": %s, "trace_id": "%s", "method": %s, "path": %s, "route": %s,'
-    ' "target": %s, "status": %s, "fallback": %s, "duration_ms": %s, "timestamp": "%s"}'
+    ' "target": %s, "status": %s, "fallback": %s, "duration_ms": %s, "client": %s,'
+    ' "timestamp": "%s"}'
 )
 # request_id, trace id (hex, as the traceparent sent upstream has it), method, path, route,
-# target, status, fallback, duration in seconds, wall-clock time
-Record = tuple[str, str, str, str, str, str, int, str | None, float, float]
+# target, status, fallback, duration in seconds, client address, wall-clock time
+Record = tuple[str, str, str, str, str, str, int, str | None, float, str, float]
 
 
 def json_value(value: Any) -> str:
@@ -82,11 +83,12 @@ class AccessLog:
         fallback: str | None,
         seconds: float,
         trace_id: str = "",
+        client: str = "unknown",
     ) -> None:
         self._pending.append(
             (
                 request_id, trace_id, method, path, route, target, status, fallback, seconds,
-                time.time(),
+                client, time.time(),
             )
         )
 
@@ -109,11 +111,12 @@ class AccessLog:
                 int.__repr__(status),
                 "null" if fallback is None else text(fallback),
                 json_value(round(seconds * 1000, 3)),
+                text(client),
                 stamp(moment),
             )
             for (
                 request_id, trace_id, method, path, route, target, status, fallback, seconds,
-                moment,
+                client, moment,
             ) in pending
         ]
         stream.write("\n".join(lines) + "\n")

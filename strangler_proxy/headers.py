@@ -81,6 +81,9 @@ class IncomingRequest:
     content_length: int | None = None
     is_chunked: bool = False
     trace_at: int = -1  # where in `forward` the `traceparent` the upstream receives is
+    # Who the client is: the connection's address, or, from a trusted proxy (nginx in front),
+    # the last address of its X-Forwarded-For chain no trusted proxy wrote (`X-Real-IP`).
+    client: str = "unknown"
 
     @property
     def traceparent(self) -> str:
@@ -188,8 +191,9 @@ def rewrite_request_headers(
     is_trusted = trusted.trusts(client_address)
     chain = lookup.get("x-forwarded-for") if is_trusted else None
     address = client_address or "unknown"
+    client = trusted.client_of(chain, address) if chain else address
     forward.append(("x-forwarded-for", f"{chain}, {address}" if chain else address))
-    forward.append(("x-real-ip", trusted.client_of(chain, address) if chain else address))
+    forward.append(("x-real-ip", client))
     if is_trusted:
         forward.extend((name, lookup[name]) for name in IDENTITY if name in lookup)
     proto = lookup.get("x-forwarded-proto") if is_trusted else None
@@ -203,7 +207,9 @@ def rewrite_request_headers(
     if raw_length is not None and raw_length.strip().isdigit():
         content_length = int(raw_length)
     is_chunked = "chunked" in lookup.get("transfer-encoding", "").lower()
-    return IncomingRequest(forward, lookup, request_id, content_length, is_chunked, trace_at)
+    return IncomingRequest(
+        forward, lookup, request_id, content_length, is_chunked, trace_at, client
+    )
 
 
 _RESPONSE_DROPPED_BYTES = frozenset(name.encode() for name in HOP_BY_HOP | RESPONSE_DROPPED)

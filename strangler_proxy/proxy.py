@@ -152,7 +152,9 @@ class Proxy:
         if frozen is not None and await self.freezes.wait_for_thaw(frozen):
             frozen, snapshot = None, self.store.current  # a thaw may come with routes moved
             route = snapshot.router.match(method, path.match_key)
-        plan = self.plan(route, method, incoming, client_address, snapshot.table.unmatched)
+        # Behind a trusted front (nginx) the client is the one it names, not the front itself:
+        # anonymous callers keep their own canary side.
+        plan = self.plan(route, method, incoming, incoming.client, snapshot.table.unmatched)
         outcome = Outcome(target=plan.primary)
         if self.tracing is not None:
             outcome.span = self.tracing.request(
@@ -168,7 +170,7 @@ class Proxy:
             if writing is not None:
                 self.freezes.leave(writing)
             elapsed = time.perf_counter() - started
-            self._record(plan, method, path, outcome, elapsed, incoming.traceparent[3:35])
+            self._record(plan, method, path, outcome, elapsed, incoming)
             current_request_id.reset(token)
 
     async def _refuse_frozen(
@@ -353,7 +355,7 @@ class Proxy:
         path: CanonicalPath,
         outcome: Outcome,
         elapsed: float,
-        trace_id: str,
+        incoming: IncomingRequest,
     ) -> None:
         status = outcome.status or 500
         self.metrics.observe(plan.route_name, outcome.target, method, status, elapsed)
@@ -375,7 +377,8 @@ class Proxy:
                 status=status,
                 fallback=outcome.fell_back,
                 seconds=elapsed,
-                trace_id=trace_id,
+                trace_id=incoming.traceparent[3:35],
+                client=incoming.client,
             )
 
 

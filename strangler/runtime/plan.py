@@ -12,8 +12,9 @@ This module must never start a process.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -50,6 +51,37 @@ CONSOLE = "console"
 NGINX = "nginx"
 NGINX_CONTROL = "nginx-control"
 DATA_PLANES = ("python", "nginx")
+# The address nginx connects to the Python proxy from (both on loopback): the one front the
+# proxy trusts to say who the client is, under the nginx plane only.
+NGINX_SOURCE = "127.0.0.1/32"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How long the supervisor waits before restarting a process that crashed.
+
+    The first `immediate` crashes in a row are restarted at once; after those the pause is
+    `first`, doubling with each further crash up to `longest`. A crash after a healthy spell
+    (the supervisor's `STEADY_SECONDS`) counts as the first again.
+    """
+
+    immediate: int = 0
+    first: float = 1.0
+    longest: float = 10.0
+
+    def pause(self, crashes: int) -> float:
+        """Seconds to wait before the restart that follows `crashes` earlier crashes in a row."""
+        if crashes < self.immediate:
+            return 0.0
+        return min(self.longest, self.first * 2.0 ** (crashes - self.immediate))
+
+
+# Most processes: 1, 2, 4, 8, then 10 s between restarts, so a process that cannot start
+# does not burn the machine's cores.
+BACKOFF = RestartPolicy()
+# nginx is a stateless front whose start costs milliseconds, and while it is down the public
+# port is closed: five restarts at once, then a quarter and a half second, never more.
+AT_ONCE = RestartPolicy(immediate=5, first=0.25, longest=0.5)
 
 
 @dataclass(frozen=True)
@@ -61,6 +93,7 @@ class ProcessSpec:
     env: Mapping[str, str]
     port: int
     health_path: str | None = "/healthz"  # None: a TCP check of the port
+    restart: RestartPolicy = BACKOFF
 
     @property
     def url(self) -> str:
@@ -150,7 +183,7 @@ def plan(
         return specs
     tracing = tracing_environment(places.state_dir)
     return [
-        ProcessSpec(spec.name, spec.argv, {**tracing, **spec.env}, spec.port, spec.health_path)
+        replace(spec, env={**tracing, **spec.env})
         if spec.name != CONSOLE  # its own polling every second would bury the system's traces
         else spec
         for spec in specs
@@ -275,6 +308,10 @@ def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
     )
     env["PROXY_SYSTEM_ID"] = places.system_id
     env["PROXY_ADMIN_PORT"] = str(port_of(ADMIN))
+    if places.data_plane == "nginx":
+        # nginx connects from loopback and overwrites X-Forwarded-For with its peer's address:
+        # the proxy believes that one, so each caller keeps its own canary side and log lines.
+        env["PROXY_TRUSTED_PROXIES"] = json.dumps([NGINX_SOURCE])
     return ProcessSpec(PROXY, tuple(proxy_command(port)), {**places.extra_env, **env}, port)
 
 
@@ -299,7 +336,7 @@ def _nginx(places: Places, port_of: PortOf) -> list[ProcessSpec]:
     )
     env = {**places.extra_env, **env}
     return [
-        ProcessSpec(NGINX, tuple(nginx_command("serve")), env, port_of(NGINX)),
+        ProcessSpec(NGINX, tuple(nginx_command("serve")), env, port_of(NGINX), restart=AT_ONCE),
         ProcessSpec(NGINX_CONTROL, tuple(nginx_command("control")), env, port_of(NGINX_CONTROL)),
     ]
 

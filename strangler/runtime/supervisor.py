@@ -3,13 +3,14 @@
 Each `reconcile` compares what should run (`plan` of the topology a `desired` callable returns:
 the migration state for `strangler up`, a fixed stage for the `system` API) with what runs;
 it stops processes no longer wanted (or whose command changed), starts missing ones, notices
-which became healthy, restarts crashed ones with a growing pause, and writes `run.json`. It
-never blocks on a slow process: health is probed once per tick with a short timeout. Every
-child leads its own process group, so stopping one stops its workers too, and `stop_all`
-leaves no process and no bound port behind. A supervisor started after one that died adopts the
-processes it left: each one still alive, answering, and started with exactly the command and
-environment the plan gives now keeps running (a crashed `strangler up` costs no outage); the
-others are stopped and started afresh. This module must never change the migration state.
+which became healthy, restarts crashed ones after the pause of their `RestartPolicy` (at once
+for nginx, a growing pause for the rest), and writes `run.json`. It never blocks on a slow
+process: health is probed once per tick with a short timeout. Every child leads its own
+process group, so stopping one stops its workers too, and `stop_all` leaves no process and no
+bound port behind. A supervisor started after one that died adopts the processes it left:
+each one still alive, answering, and started with exactly the command and environment the
+plan gives now keeps running (a crashed `strangler up` costs no outage); the others are
+stopped and started afresh. This module must never change the migration state.
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ from strangler.runtime.run_record import (
 
 # What `desired` returns: the revision it reflects, the stage, and the topology to run.
 Desired = Callable[[], tuple[int, int, Topology]]
-MAX_RESTART_PAUSE = 10.0
-# A process healthy this long counts as recovered: its next crash restarts it after 1 s again.
+# A process healthy this long counts as recovered: its next crash is its first again.
 STEADY_SECONDS = 30.0
 
 
@@ -214,26 +214,32 @@ class Supervisor:
         record = child.record
         if not child.process.is_running:
             if record.state != "failed":
-                code = child.process.returncode
-                steady = child.healthy_since is not None and (
-                    time.monotonic() - child.healthy_since >= STEADY_SECONDS
-                )
-                child.crashes = 0 if steady else child.crashes
-                pause = min(MAX_RESTART_PAUSE, 2.0**child.crashes)
-                child.crashes += 1
-                record.state, record.detail = "failed", f"exited with {code}; log: {record.log}"
-                # Workers a killed master left behind (nginx's, gunicorn's) would go on serving
-                # what it served: stop its whole group now, not at the restart.
-                child.process.stop()
-                child.next_restart = time.monotonic() + pause
-                self.notify(f"{record.name} exited with {code}; restarting in {pause:.0f}s")
-            elif time.monotonic() >= child.next_restart:
+                self._crashed(child)
+            if time.monotonic() >= child.next_restart:  # in the same pass when no pause
                 child.process.stop()
                 self._start(child.spec, record.restarts + 1, child.crashes)
             return
         if record.state != "healthy" and self._answers(record.health_url):
             record.state, record.detail = "healthy", None
             child.healthy_since = time.monotonic()
+
+    def _crashed(self, child: _Child) -> None:
+        """Record a crash and when to restart (the process's `RestartPolicy`)."""
+        record = child.record
+        code = child.process.returncode
+        steady = child.healthy_since is not None and (
+            time.monotonic() - child.healthy_since >= STEADY_SECONDS
+        )
+        child.crashes = 0 if steady else child.crashes
+        pause = child.spec.restart.pause(child.crashes)
+        child.crashes += 1
+        record.state, record.detail = "failed", f"exited with {code}; log: {record.log}"
+        # Workers a killed master left behind (nginx's, gunicorn's) would go on serving
+        # what it served: stop its whole group now, not at the restart.
+        child.process.stop()
+        child.next_restart = time.monotonic() + pause
+        when = f"in {pause:.2g}s" if pause else "now"
+        self.notify(f"{record.name} exited with {code}; restarting {when}")
 
     def _answers(self, url: str) -> bool:
         return answers(url, self._http)

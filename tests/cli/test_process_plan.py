@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from strangler.runtime.plan import Places, ProcessSpec, Topology, plan
+from strangler.runtime.plan import (
+    AT_ONCE,
+    BACKOFF,
+    Places,
+    ProcessSpec,
+    RestartPolicy,
+    Topology,
+    plan,
+)
 from strangler.runtime.topology import stage_topology, topology
 from strangler.state import MigrationState, Moving
 from strangler.workspace import find_workspace
@@ -121,3 +129,41 @@ def test_under_nginx_it_fronts_the_proxy_and_both_parts_read_the_same_durable_st
     upstreams = json.loads(nginx.env["STRANGLER_PLANE_UPSTREAMS"])
     assert set(upstreams) == {"monolith", "users", "polls", "forum", "search"}
     assert control.health_url == f"http://127.0.0.1:{port_of('nginx-control')}/healthz"
+
+
+def test_the_proxy_trusts_nginx_to_name_the_client_under_nginx_only(tmp_path: Path) -> None:
+    migration = find_workspace().migration()
+    python = plan(stage_topology(migration, 1), places(tmp_path), port_of)
+    nginx = plan(
+        stage_topology(migration, 1),
+        dataclasses.replace(places(tmp_path), data_plane="nginx"),
+        port_of,
+    )
+    proxy_under = {spec.name: spec for spec in nginx}["proxy"]
+    assert json.loads(proxy_under.env["PROXY_TRUSTED_PROXIES"]) == ["127.0.0.1/32"]
+    assert "PROXY_TRUSTED_PROXIES" not in {spec.name: spec for spec in python}["proxy"].env
+
+
+def test_nginx_restarts_at_once_and_everything_else_backs_off(tmp_path: Path) -> None:
+    found = plan(
+        stage_topology(find_workspace().migration(), 1),
+        dataclasses.replace(places(tmp_path), data_plane="nginx"),
+        port_of,
+    )
+    policies = {spec.name: spec.restart for spec in found}
+    assert policies.pop("nginx") == AT_ONCE
+    assert set(policies.values()) == {BACKOFF}
+
+
+@pytest.mark.parametrize(
+    ("policy", "pauses"),
+    [
+        (BACKOFF, [1, 2, 4, 8, 10, 10]),
+        (AT_ONCE, [0, 0, 0, 0, 0, 0.25, 0.5, 0.5]),
+        (RestartPolicy(immediate=1, first=2, longest=3), [0, 2, 3, 3]),
+    ],
+)
+def test_the_pause_before_a_restart_follows_the_policy(
+    policy: RestartPolicy, pauses: list[float]
+) -> None:
+    assert [policy.pause(crashes) for crashes in range(len(pauses))] == pauses

@@ -45,3 +45,25 @@ def test_a_trusted_peers_identity_headers_pass() -> None:
 )
 def test_the_real_ip_is_the_last_address_no_trusted_proxy_wrote(chain: str, client: str) -> None:
     assert forwarded("10.0.0.1", [(b"x-forwarded-for", chain.encode())])["x-real-ip"] == client
+
+
+def client_of(peer: str, chain: str | None, trusted: TrustedProxies = TRUSTED) -> str:
+    extra = [(b"x-forwarded-for", chain.encode())] if chain else []
+    return rewrite_request_headers(extra, peer, "http", trusted).client
+
+
+def test_behind_a_trusted_front_the_client_is_the_one_it_names() -> None:
+    # nginx on loopback, trusted as `strangler up --data-plane nginx` trusts it.
+    front = TrustedProxies(["127.0.0.1/32"])
+    assert client_of("127.0.0.1", "127.0.0.2", front) == "127.0.0.2"
+    assert client_of("127.0.0.1", "127.0.0.3", front) == "127.0.0.3"
+
+
+def test_a_forwarding_chain_from_an_untrusted_peer_is_ignored() -> None:
+    front = TrustedProxies(["127.0.0.1/32"])
+    assert client_of("127.0.0.2", "6.6.6.6", front) == "127.0.0.2"
+    assert client_of("192.0.2.1", "6.6.6.6") == "192.0.2.1"
+
+
+def test_nobody_is_trusted_by_default() -> None:
+    assert client_of("127.0.0.1", "6.6.6.6", TrustedProxies([])) == "127.0.0.1"

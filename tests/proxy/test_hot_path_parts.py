@@ -160,7 +160,10 @@ def test_access_log_lines_are_the_json_of_their_fields() -> None:
     stream = io.StringIO()
     log = AccessLog(stream)
     log.record("id-1", "GET", '/api/caf\u00e9/"x"', "forum.get", "monolith", 200, None, 0.0012345)
-    log.record("id-2", "POST", "/api/users", "users.create", "users", 502, "refused", 1.5)
+    log.record(
+        "id-2", "POST", "/api/users", "users.create", "users", 502, "refused", 1.5,
+        client="127.0.0.2",
+    )  # fmt: skip
     log.flush()
     lines = stream.getvalue().splitlines()
     parsed = [json.loads(line) for line in lines]
@@ -171,6 +174,7 @@ def test_access_log_lines_are_the_json_of_their_fields() -> None:
     assert parsed[1]["status"] == 502 and parsed[1]["fallback"] == "refused"
     assert all(record["timestamp"].endswith("Z") for record in parsed)
     assert [record["request_id"] for record in parsed] == ["id-1", "id-2"]
+    assert [record["client"] for record in parsed] == ["unknown", "127.0.0.2"]
 
 
 def test_request_metrics_are_exposed_as_prometheus_client_would() -> None:
