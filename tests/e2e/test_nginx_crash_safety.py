@@ -15,12 +15,16 @@ After the extraction and after the rollback: one owner of users, every write rou
 in the durable table sent to it, nginx's acknowledged configuration with nothing left under
 migration, and a write through nginx answered by the owner (nginx's access log says which
 upstream served it). At the end: every acknowledged write reads back, none twice, and
-`strangler check` passes. Skipped where nginx is not installed (`.ci/run` installs it).
+`strangler check` passes. Once more with the databases on PostgreSQL (the control loop killed
+inside the extraction's freeze, nginx inside the rollback's; skipped, with the reason, unless
+STRANGLER_TEST_POSTGRES_URL names a server). Skipped where nginx is not installed (`.ci/run`
+installs it).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -39,12 +43,15 @@ from tests.e2e.test_crash_safety import (
     walk,
     writes_flow,
 )
+from tests.support.databases import fresh_database
 
 pytestmark = pytest.mark.slow
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 # nginx's restart pause grows with each crash before it runs steady (1, 2, 4, 8, 10 s, its
 # port closed meanwhile): a few gate boundaries and the freeze's steps, not all of SOME.
+# On PostgreSQL: inside the freeze, before and after the routes flip.
+MID_CUTOVER = ["step:drain", "step:flip routes"]
 NGINX_POINTS = ["passed:backfill", "started:cutover", "step:drain", "step:flip routes",
                 "passed:cutover"]  # fmt: skip
 
@@ -93,15 +100,24 @@ def assert_one_owner(system: System, owner: str) -> None:
     assert nginx_targets(home / "nginx", [request_id]) == {request_id: upstream}
 
 
-def scenario(folder: Path, kind: str, extract: list[str], back: list[str]) -> None:
-    with running(folder, {}, "--data-plane", "nginx") as system:
+def scenario(
+    folder: Path,
+    kind: str,
+    extract: list[str],
+    back: list[str],
+    env: Mapping[str, str] | None = None,
+    kind_back: str | None = None,
+) -> None:
+    """Extract users crashing `kind` at `extract`'s points, roll it back crashing `kind_back`
+    (the same unless told) at `back`'s; one owner after each, nothing lost at the end."""
+    with running(folder, env or {}, "--data-plane", "nginx") as system:
         load = SteadyLoad(system.url, rate=8)
         load.start()
         try:
             walk(system, "extract", extract, kind)
             writes_flow(system)
             assert_one_owner(system, "service")
-            walk(system, "rollback", back, kind)
+            walk(system, "rollback", back, kind_back or kind)
             writes_flow(system)
             assert_one_owner(system, "monolith")
         finally:
@@ -123,3 +139,18 @@ def test_nginx_killed_around_and_inside_the_freeze_loses_nothing(tmp_path: Path)
 
 def test_the_control_loop_killed_inside_the_freeze_loses_nothing(tmp_path: Path) -> None:
     scenario(tmp_path, "nginx-control", FROZEN, ["step:switch feeds", "step:finish"])
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_control_loop_and_nginx_killed_mid_cutover_lose_nothing(
+    tmp_path: Path,
+) -> None:
+    """The monolith's and the users service's databases on PostgreSQL: the control loop killed
+    at the extraction's drain and flip of the routes, nginx at the rollback's (the SQLite
+    scenarios above cover every step of the freeze)."""
+    with (
+        fresh_database("postgres", tmp_path, "nginx_finish_monolith") as monolith,
+        fresh_database("postgres", tmp_path, "nginx_finish_users") as users,
+    ):
+        env = {"MONOLITH_DATABASE_URL": monolith, "USERS_DATABASE_URL": users}
+        scenario(tmp_path, "nginx-control", MID_CUTOVER, MID_CUTOVER, env, kind_back="nginx")
