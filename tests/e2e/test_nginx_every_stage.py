@@ -38,15 +38,14 @@ import httpx
 import pytest
 
 from strangler.gateways.nginx_control import nginx_targets
-from strangler.gateways.nginx_plane import NginxNotInstalled, find_nginx
 from strangler.gateways.targets import answering_upstream
 from strangler.state import StateFile
 from strangler_proxy.canary import bucket_of
 from strangler_proxy.paths import canonicalise
 from strangler_proxy.table import DataOwner, Fallback, Mode, Route, RouteTable
-from tests.e2e.test_crash_safety import System, running
+from tests.e2e.test_crash_safety import System
 from tests.e2e.test_nginx_data_plane import admin, wait_applied
-from tests.e2e.test_nginx_live_paths import upstream_line
+from tests.e2e.test_nginx_live_paths import nginx_system, upstream_line
 from tests.gateways.conftest import body_of, raw_request
 from tests.gateways.test_nginx_paths import AMBIGUOUS_TARGETS
 from tests.support.command_line import environment
@@ -75,12 +74,7 @@ UPSTREAMS = {"monolith", "users", "polls", "forum", "search", "python-proxy"}
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    try:
-        find_nginx()
-    except NginxNotInstalled as missing:
-        pytest.skip(f"{missing} (.ci/run installs it)")
-    with running(tmp_path_factory.mktemp("nginx-stages"), {}, "--data-plane", "nginx") as found:
-        yield found
+    yield from nginx_system(tmp_path_factory.mktemp("nginx-stages"))
 
 
 @pytest.fixture(scope="module", params=STAGES)

@@ -45,15 +45,20 @@ REFUSED_BY_NGINX_S_PARSER = {
 TO_THE_MONOLITH = [b"/api/users/7/posts", b"/api//users/7/posts", b"/api/threads/1"]
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def nginx_system(folder: Path, *arguments: str) -> Iterator[System]:
+    """`strangler up --data-plane nginx ARGUMENTS` in `folder`, for a module's tests; skipped
+    where nginx is not installed."""
     try:
         find_nginx()
     except NginxNotInstalled as missing:
         pytest.skip(f"{missing} (.ci/run installs it)")
-    folder = tmp_path_factory.mktemp("nginx-live-paths")
-    with running(folder, {}, "--data-plane", "nginx", "--stage", "1") as found:
+    with running(folder, {}, "--data-plane", "nginx", *arguments) as found:
         yield found
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    yield from nginx_system(tmp_path_factory.mktemp("nginx-live-paths"), "--stage", "1")
 
 
 def upstream_line(system: System, name: str, request_id: str) -> dict[str, object]:
