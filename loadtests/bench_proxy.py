@@ -5,7 +5,10 @@ ports it starts a trivial ASGI backend (uvicorn) and the seeded monolith (gunico
 `strangler up` runs it), and in front of each the strangler proxy (`python -m strangler_proxy`,
 the stage 0 table, as `strangler up` runs it), nginx as the live data plane and Envoy as the
 export, both rendered from the stage 0 table by `strangler.gateways` (each when installed); with
-`--reference`, also a minimal aiohttp proxy (what one `ClientSession` alone costs). Each run
+`--reference`, also a minimal aiohttp proxy (what one `ClientSession` alone costs). The
+monolith's gunicorn workers each listen on a socket of their own (`--reuse-port`), so the
+kernel splits a front's kept-alive connections between them about evenly (`--shared-listener`:
+gunicorn's one socket, as `strangler up` serves it, where one worker often takes most). Each run
 measures every front of every backend once, at 32 connections and at one, in an order that
 rotates between runs; ratios are taken within a run and reported as medians over the runs, with
 requests/s, p50/p99 and the CPU microseconds per request of the front and of the backend, and
@@ -247,6 +250,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the monolith")
     parser.add_argument(
+        "--shared-listener",
+        action="store_true",
+        help="the monolith's workers share gunicorn's one socket (uneven splits of kept-alive"
+        " connections) instead of a socket each (--reuse-port: the kernel balances them)",
+    )
+    parser.add_argument(
         "--no-access-log", action="store_true", help="turn the fronts' access logs off"
     )
     parser.add_argument(
@@ -285,15 +294,19 @@ def main() -> None:
                 bases["trivial"] = stack.enter_context(trivial_backend(free_port(), logs))
             if "monolith" in backends:
                 bases["monolith"] = stack.enter_context(
-                    seeded_monolith(free_port(), workdir, logs, arguments.workers)
+                    seeded_monolith(
+                        free_port(),
+                        workdir,
+                        logs,
+                        arguments.workers,
+                        balanced=not arguments.shared_listener,
+                    )
                 )
             access_log = not arguments.no_access_log
             fronts_of: dict[str, dict[str, str | None]] = {}
             for backend, base in bases.items():
                 proxy_url = stack.enter_context(
-                    strangler_proxy(
-                        free_port(), base, workdir, logs, access_log, arguments.traced
-                    )
+                    strangler_proxy(free_port(), base, workdir, logs, access_log, arguments.traced)
                 )
                 fronts_of[backend] = {
                     "direct": base,

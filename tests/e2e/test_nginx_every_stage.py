@@ -5,7 +5,8 @@ goto N`: the real extractions, with their gates and cutovers, each a context mov
 Python proxy behind nginx); a module-scoped fixture moves it forward, so pytest runs every test
 of a stage before the next stage begins. At each stage, through nginx's public port:
 
-- the contract suite (tests/contract, against the public port as `STRANGLER_CONTRACT_URL`);
+- the contract suite (tests/contract, against the public port as `STRANGLER_CONTRACT_URL`):
+  whole at stage 0, then the part of the context each stage moves (`CONTRACT_PART`);
 - the path rules of the proxy's bypass suite, on the route whose side the stage moved: every
   spelling (double and leading slashes, dot segments plain and encoded, encoded letters, case,
   a trailing slash) reaches the side the durable table names with the canonical path, a
