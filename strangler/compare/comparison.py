@@ -107,6 +107,7 @@ def run_comparison(
     only: list[str] | None = None,
     progress: Progress = lambda key, doing, done, total: None,
     use_environment: bool = False,
+    hop_latency_ms: float = 0.0,
 ) -> Comparison:
     """Measure every architecture (or the keys in `only`) and return what was measured.
 
@@ -125,6 +126,8 @@ def run_comparison(
         **measured,
         hot_endpoint=scenario.hot_endpoint,
         mix=scenario.mix(),
+        hot_name=scenario.hot_name,
+        hop_latency_ms=hop_latency_ms,
     )
     comparison = Comparison(settings, machine(home), time.time())
     chosen = [found for found in candidates() if only is None or found.key in only]

@@ -23,7 +23,7 @@ PLOTS = {
     "load": "The limit search: throughput and p95 of every step (no think time)",
     "cpu": "CPU by role: at the limit, at the reference rate, and with no traffic",
     "endpoints": "p95 per endpoint at the reference load",
-    "isolation": "Other endpoints' p95 without and with the hot search load",
+    "isolation": "Other endpoints' p95 without and with the hot load",
 }
 FEW = "#c8c8c8"  # the colour of a figure made of too few requests to judge
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -120,7 +120,7 @@ def _load(plt: Any, comparison: Comparison) -> Any:
     return figure
 
 
-def _role_colours(comparison: Comparison) -> dict[str, str]:
+def role_colours(comparison: Comparison) -> dict[str, str]:
     roles = sorted(
         {
             role
@@ -135,7 +135,7 @@ def _role_colours(comparison: Comparison) -> dict[str, str]:
 def _cpu(plt: Any, comparison: Comparison) -> Any:
     figure, panels = plt.subplots(1, 3, figsize=(14, 4.8))
     settings = comparison.settings
-    role_colour = _role_colours(comparison)
+    role_colour = role_colours(comparison)
     palette = colours(comparison)
     sources = [
         (
@@ -265,10 +265,10 @@ def _isolation(plt: Any, comparison: Comparison) -> Any:
              label=f"{comparison.settings.reference_rate:g} req/s (light)")  # fmt: skip
     axes.bar(
         positions + 0.2, after, 0.4, color=shades,
-        label=f"the same + {comparison.settings.hot_users} hot searchers (solid)",
+        label=f"the same + {comparison.settings.hot_users} {comparison.settings.hot_name} (solid)",
     )  # fmt: skip
     for position, (architecture, result) in zip(positions, found, strict=True):
-        counts = _others_counts(architecture, comparison)
+        counts = others_counts(architecture, comparison)
         axes.annotate(
             f"n={counts[0]:,}", (position - 0.2, before[position]), xytext=(0, 3),
             textcoords="offset points", ha="center", va="bottom", fontsize=7,
@@ -287,7 +287,7 @@ def _isolation(plt: Any, comparison: Comparison) -> Any:
     return figure
 
 
-def _others_counts(architecture: Any, comparison: Comparison) -> tuple[int, int]:
+def others_counts(architecture: Any, comparison: Comparison) -> tuple[int, int]:
     """Requests to the endpoints other than the hot one, without and with the hot load."""
     hot_endpoint = comparison.settings.hot_endpoint
     counts = []
