@@ -116,11 +116,11 @@ def _in_hop_namespace(
     try:
         milliseconds = parse_latency(latency)
     except ValueError as error:
-        console.print(f"[red]error[/]: --hop-latency {error}")
+        console.print(f"[red]error[/]: --hop-latency {error}", soft_wrap=True)
         return 2
     refused = refusal_with(use_environment_databases)
     if refused:
-        console.print(f"[red]error[/]: {refused}")
+        console.print(f"[red]error[/]: {refused}", soft_wrap=True)
         return 2
     try:
         with hop_namespace(milliseconds) as namespace:
@@ -139,7 +139,7 @@ def _in_hop_namespace(
                 child.terminate()
                 return child.wait()
     except HopLatencyRefused as error:
-        console.print(f"[red]error[/]: {error}")
+        console.print(f"[red]error[/]: {error}", soft_wrap=True)
         return 2
 
 

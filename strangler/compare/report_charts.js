@@ -187,7 +187,7 @@
         label: group.label,
         stroke: group.legend,
         fill: group.legend,
-        width: 0,
+        width: group.strokes ? 1.5 : 0,
         points: { show: false },
         value: function (u, v, seriesIndex, at) {
           return v == null || at == null ? "-" : group.text(at);
@@ -199,6 +199,7 @@
             y0: { unit: 1, values: function () { return stacked ? low : xs.map(function () { return 0; }); } },
             y1: { unit: 1, values: function () { return high; } },
             fill: { unit: 3, values: function () { return group.fills; } },
+            stroke: group.strokes ? { unit: 3, values: function () { return group.strokes; } } : undefined,
           },
         }),
       });
@@ -208,9 +209,16 @@
       title: heading,
       width: width(element),
       height: HEIGHT + 60,
+      padding: [12, 56, 0, 0],  // room for the last category's turned label
       series: series,
       scales: {
-        x: { time: false, range: function (u, min, max) { return [min - 0.5, max + 0.5]; } },
+        x: {
+          time: false,
+          range: function (u, min, max) {  // room for the outer bars, unless zoomed in
+            const whole = min === xs[0] && max === xs[xs.length - 1];
+            return whole ? [min - 0.5, max + 0.5] : [min, max];
+          },
+        },
         y: { range: function () { return [0, (top || 1) * 1.12]; } },
       },
       axes: [
@@ -270,6 +278,7 @@
         legend: colour[found.key],
         values: found.p95,
         fills: fills,
+        strokes: found.requests.map(function () { return colour[found.key]; }),  // grey or not
         text: function (at) {
           const n = found.requests[at];
           let text = number(found.p95[at], 0) + " ms, " + count(n);
