@@ -87,37 +87,23 @@ def _search(comparison: Comparison) -> dict[str, Any]:
 
 def _cpu(comparison: Comparison) -> list[dict[str, Any]]:
     """The three panels of CPU by role, each a stack of roles per architecture."""
-    settings = comparison.settings
     role_colour = report_plots.role_colours(comparison)
-    panels = [
-        ("CPU s / 1,000 requests at the limit",
-         lambda found: analysis.limit_window(found, settings), "per_1000"),
-        (f"CPU s / 1,000 requests at {settings.reference_rate:g} req/s (reference)",
-         lambda found: analysis.reference(found, settings), "per_1000"),
-        ("cores busy with no traffic (background)", lambda found: found.idle, "cores"),
-    ]  # fmt: skip
     charts = []
-    for title, pick, unit in panels:
-        keys, stacks, counts = [], [], []
-        for architecture in comparison.architectures:
-            window = pick(architecture)
-            if window is None:
-                continue
-            cost = analysis.cost(window)
-            values = cost.cpu_per_1000_by_role if unit == "per_1000" else cost.cores_by_role
-            if values:
-                keys.append(architecture.key)
-                stacks.append(values)
-                counts.append(window.total.requests)
+    for panel in report_plots.cpu_panels(comparison):
         roles = [
-            {"role": role, "colour": colour, "values": [stack.get(role, 0.0) for stack in stacks]}
+            {
+                "role": role,
+                "colour": colour,
+                "values": [stack.get(role, 0.0) for stack in panel.stacks],
+            }
             for role, colour in role_colour.items()
-            if any(stack.get(role) for stack in stacks)
+            if any(stack.get(role) for stack in panel.stacks)
         ]
-        unit_name = "CPU s / 1,000 requests" if unit == "per_1000" else "cores"
+        unit = "CPU s / 1,000 requests" if panel.unit == "per_1000" else "cores"
         charts.append(
-            {"title": title, "unit": unit_name, "keys": keys, "requests": counts, "roles": roles}
-        )
+            {"title": panel.title, "unit": unit, "keys": panel.keys, "requests": panel.requests,
+             "roles": roles}
+        )  # fmt: skip
     return charts
 
 

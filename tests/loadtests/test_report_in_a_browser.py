@@ -11,7 +11,6 @@ Chromium is Debian's (`apt-get install chromium`, as `.ci/run` does); never a do
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,22 +20,12 @@ import typer
 from typer.testing import CliRunner
 
 from strangler.cli import report_commands
+from tests.support.browser import errors_of, launched, needs_chromium
 
-CHROMIUM = Path(os.environ.get("STRANGLER_TEST_CHROMIUM", "/usr/bin/chromium"))
 RECORDED = Path(__file__).parent / "recorded" / "report.json"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (as .ci/run does)",
-    ),
-]
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = needs_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +48,8 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        found = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as found:
         yield found
-        found.close()
 
 
 @pytest.fixture
@@ -82,12 +69,7 @@ def page(browser: Any, report_page: Path) -> Iterator[Any]:
 
     context.route("**/*", only_the_page)
     opened = context.new_page()
-    errors: list[str] = []
-    opened.on(
-        "console",
-        lambda message: errors.append(message.text) if message.type == "error" else None,
-    )
-    opened.on("pageerror", lambda error: errors.append(str(error)))
+    errors = errors_of(opened)
     opened.goto(address)
     opened.wait_for_function("document.body.classList.contains('interactive')")
     yield opened
