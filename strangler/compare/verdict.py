@@ -82,6 +82,8 @@ def _equal_cpu(comparison: Comparison, monolith: Architecture, split: Architectu
         f"On the same {machine.get('cpus', '?')} cores with {settings.worker_budget} server "
         f"workers each"
     )
+    if settings.hop_latency_ms:
+        where += f" and {settings.hop_latency_ms:g} ms added to every hop between processes"
     if not (mono and cut and mono.rate and cut.rate):
         return (
             f"{where}, {split.title} has {_limit_phrase(cut)} and {monolith.title} "

@@ -112,3 +112,12 @@ def test_the_hot_spot_is_named_as_the_workload_names_it() -> None:
     assert "10 book-list readers with no think time on GET /api/threads" in said
     assert "when 10 book-list readers loaded GET /api/threads" in said
     assert "search" not in said.lower()
+
+
+def test_a_hop_latency_is_stated_with_the_throughput_ratio() -> None:
+    assert "every hop" not in verdict(comparison())[0]
+    first = verdict(comparison(hop_latency_ms=0.5))[0]
+    assert first.startswith(
+        "On the same 2 cores with 4 server workers each and 0.5 ms added to every hop between "
+        "processes, stage 5: full split serves"
+    )
