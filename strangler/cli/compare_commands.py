@@ -7,6 +7,9 @@ architecture.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,10 +17,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from strangler.cli.interrupts import StopRequested, stop_on_signals
+from strangler.cli.interrupts import StopRequested, ignore_signals, stop_on_signals
 from strangler.compare.comparison import candidates, run_comparison
 from strangler.compare.report import write_report
 from strangler.compare.workload import Profile, ScenarioError, load_scenario
+from strangler.runtime.hop_latency import (
+    HopLatencyRefused,
+    hop_namespace,
+    parse_latency,
+    recorded_hop_latency,
+    refusal_with,
+)
 
 
 def compare(
@@ -36,6 +46,12 @@ def compare(
         False,
         help="Run on the databases MONOLITH_DATABASE_URL, USERS_DATABASE_URL, ... name (they are"
         " seeded and migrated stage by stage) instead of fresh SQLite files in --output.",
+    ),
+    hop_latency: str | None = typer.Option(
+        None,
+        help="Simulated distance: add this round trip (e.g. 0.5ms) to every hop between"
+        " processes, running the whole comparison in a network namespace whose loopback has a"
+        " netem delay (root or CAP_NET_ADMIN, and netem, needed).",
     ),
 ) -> None:
     """Measure the monolith alone, behind the proxy, at every stage and fully split, under the
@@ -56,8 +72,17 @@ def compare(
             f"[red]unknown architecture[/] {', '.join(unknown)}; known: {', '.join(known)}"
         )
         raise typer.Exit(2)
-    stop_on_signals()
     output = output.resolve()
+    if hop_latency is not None:
+        arguments = ["--profile", profile, "--output", str(output)]
+        arguments += ["--scenario", str(scenario.resolve())] if scenario else []
+        arguments += [part for key in only or [] for part in ("--only", key)]
+        if generator_processes is not None:
+            arguments += ["--generator-processes", str(generator_processes)]
+        code = _in_hop_namespace(console, hop_latency, arguments, use_environment_databases)
+        raise typer.Exit(code)
+    stop_on_signals()
+    hop = recorded_hop_latency()
     console.print(
         f"comparing {len(only or known)} architectures, profile [bold]{chosen.name}[/]: a limit "
         f"search from {chosen.start_users} users with no think time (at most "
@@ -67,7 +92,7 @@ def compare(
     try:
         with _Bars(console) as report:
             comparison = run_comparison(
-                chosen, loaded, output, only or None, report, use_environment_databases
+                chosen, loaded, output, only or None, report, use_environment_databases, hop
             )
     except StopRequested:
         console.print("stopped; nothing is left running")
@@ -81,6 +106,41 @@ def compare(
             for problem in architecture.problems:
                 console.print(f"[red]{architecture.key}[/]: {problem}")
         raise typer.Exit(1)
+
+
+def _in_hop_namespace(
+    console: Console, latency: str, arguments: list[str], use_environment_databases: bool
+) -> int:
+    """Run this very comparison again inside a network namespace whose loopback delays every
+    hop; refuse in one line, before anything starts, where that cannot be done here."""
+    try:
+        milliseconds = parse_latency(latency)
+    except ValueError as error:
+        console.print(f"[red]error[/]: --hop-latency {error}", soft_wrap=True)
+        return 2
+    refused = refusal_with(use_environment_databases)
+    if refused:
+        console.print(f"[red]error[/]: {refused}", soft_wrap=True)
+        return 2
+    try:
+        with hop_namespace(milliseconds) as namespace:
+            console.print(
+                f"every hop between processes pays {milliseconds:g} ms more (network namespace "
+                f"{namespace.name}, netem {milliseconds / 2:g} ms each way on its loopback)"
+            )
+            argv = namespace.inside([sys.executable, "-m", "strangler", "compare", *arguments])
+            stop_on_signals()
+            child = subprocess.Popen(argv, env={**os.environ, **namespace.environment()})
+            try:
+                return child.wait()
+            except StopRequested:
+                # Ctrl-C reached the child too, SIGTERM did not: it stops its own processes.
+                ignore_signals()
+                child.terminate()
+                return child.wait()
+    except HopLatencyRefused as error:
+        console.print(f"[red]error[/]: {error}", soft_wrap=True)
+        return 2
 
 
 def _with_generators(profile: Profile, processes: int) -> Profile:

@@ -144,7 +144,7 @@ def merged_percentile(histograms: Iterable[dict[int, int]], quantile: float) -> 
 
 @dataclass(frozen=True)
 class Isolation:
-    """How the other endpoints' p95 moved when hot searchers joined, in one architecture."""
+    """How the other endpoints' p95 moved when the hot users joined, in one architecture."""
 
     architecture: str
     others_reference_p95_ms: float | None  # every endpoint but the hot one, merged

@@ -46,6 +46,7 @@ from strangler.conductor.prepare import prepare
 from strangler.conductor.settings import LOOSE_P95_RATIO, GateSettings
 from strangler.runtime.home import Home
 from strangler.runtime.plan import Budget, Topology
+from strangler.runtime.processes import free_port
 from strangler.runtime.system import RunningSystem, start
 from strangler.runtime.topology import stage_topology
 from strangler.workspace import Workspace, find_workspace
@@ -107,6 +108,7 @@ def run_comparison(
     only: list[str] | None = None,
     progress: Progress = lambda key, doing, done, total: None,
     use_environment: bool = False,
+    hop_latency_ms: float = 0.0,
 ) -> Comparison:
     """Measure every architecture (or the keys in `only`) and return what was measured.
 
@@ -125,6 +127,8 @@ def run_comparison(
         **measured,
         hot_endpoint=scenario.hot_endpoint,
         mix=scenario.mix(),
+        hot_name=scenario.hot_name,
+        hop_latency_ms=hop_latency_ms,
     )
     comparison = Comparison(settings, machine(home), time.time())
     chosen = [found for found in candidates() if only is None or found.key in only]
@@ -210,7 +214,8 @@ def measure(
     found, budget = _architecture(candidate, profile)
     progress(candidate.key, "starting", 0, 0)
     try:
-        with start(home, candidate.stage, budget, direct=candidate.direct) as system:
+        # No console: it is no part of the architecture, and its polling would be counted.
+        with start(home, candidate.stage, budget, direct=candidate.direct, console=False) as system:
             found.processes = {name: role_of(name) for name in system.pids()}
             found.windows = _load(system, candidate, home, profile, scenario, output, progress)
     except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
@@ -240,7 +245,11 @@ def _load(
             "--host", system.url, "--only-summary", "--stop-timeout", "2",
             "--csv", str(artefacts), "--html", f"{artefacts}.html"]  # fmt: skip
     if profile.generator_processes > 1:
-        argv += ["--processes", str(profile.generator_processes)]
+        # A port of its own for the master, on loopback: locust's default (5557) is shared by
+        # every run on the machine, and a worker would join another run's master.
+        port = str(free_port())
+        argv += ["--processes", str(profile.generator_processes), "--master-bind-host",
+                 "127.0.0.1", "--master-bind-port", port, "--master-port", port]  # fmt: skip
     environment = {
         **os.environ,
         "PYTHONPATH": home.workspace.python_path(),

@@ -2,7 +2,8 @@
 
 `write_report` renders one `Comparison` into a folder: the raw JSON (which `strangler report`
 can render again), a Markdown summary to paste into a discussion, and a self-contained HTML
-page (plots embedded as base64 PNG, no external CSS or JavaScript: it opens with no network).
+page (interactive charts drawn by uPlot, inlined with its licence, over the figures as JSON;
+the PNG plots embedded as base64 for readers without scripts: it opens with no network).
 Both start with the verdict (at most five sentences), then the summary table, the details, and
 the CPU-additive prediction beside the measure with published ratios as context. The tables
 come from `strangler.compare.report_tables`, the plots from `strangler.compare.report_plots`,
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
-from strangler.compare import analysis, report_plots, report_tables
+from strangler.compare import analysis, report_charts, report_plots, report_tables
 from strangler.compare.report_tables import Table
 from strangler.compare.results import Comparison
 from strangler.compare.verdict import details, verdict
@@ -76,8 +78,15 @@ def settings_lines(comparison: Comparison) -> list[tuple[str, str]]:
         ),
         (
             "isolation experiment",
-            f"{settings.hot_users} hot searchers (no think time) on {settings.hot_endpoint} "
-            "beside the reference load",
+            f"{settings.hot_users} {settings.hot_name} (no think time) on "
+            f"{settings.hot_endpoint} beside the reference load",
+        ),
+        (
+            "hop latency",
+            f"{settings.hop_latency_ms:g} ms added to every hop between processes (netem on "
+            "the loopback of the network namespace every process ran in)"
+            if settings.hop_latency_ms
+            else "none added (every process on one host's loopback)",
         ),
         ("tracing", "off in every measured process (OTEL_SDK_DISABLED=true)"),
         ("worker budget", f"{settings.worker_budget} server workers in every architecture"),
@@ -174,7 +183,9 @@ def html(
         endpoints=report_tables.endpoints(comparison),
         isolation=report_tables.isolation(comparison),
         isolation_by_endpoint=report_tables.isolation_by_endpoint(comparison),
-        plots=[(report_plots.PLOTS[key], _data_uri(path)) for key, path in plots.items()],
+        plots=[(key, report_plots.PLOTS[key], _data_uri(path)) for key, path in plots.items()],
+        chart_data=Markup(report_charts.script_json(report_charts.chart_data(comparison))),
+        **{name: Markup(text) for name, text in report_charts.assets().items()},
     )
 
 

@@ -27,6 +27,7 @@ COMPARABLE = (  # settings that must be equal for two reports' figures to mean t
     "reference_users",
     "hot_users",
     "hot_endpoint",
+    "hop_latency_ms",
 )
 
 

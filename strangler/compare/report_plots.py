@@ -11,6 +11,7 @@ a crash. This module must never compute a figure `strangler.compare.analysis` do
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ PLOTS = {
     "load": "The limit search: throughput and p95 of every step (no think time)",
     "cpu": "CPU by role: at the limit, at the reference rate, and with no traffic",
     "endpoints": "p95 per endpoint at the reference load",
-    "isolation": "Other endpoints' p95 without and with the hot search load",
+    "isolation": "Other endpoints' p95 without and with the hot load",
 }
 FEW = "#c8c8c8"  # the colour of a figure made of too few requests to judge
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -120,7 +121,7 @@ def _load(plt: Any, comparison: Comparison) -> Any:
     return figure
 
 
-def _role_colours(comparison: Comparison) -> dict[str, str]:
+def role_colours(comparison: Comparison) -> dict[str, str]:
     roles = sorted(
         {
             role
@@ -132,39 +133,56 @@ def _role_colours(comparison: Comparison) -> dict[str, str]:
     return {role: ROLE_PALETTE[index % len(ROLE_PALETTE)] for index, role in enumerate(roles)}
 
 
-def _cpu(plt: Any, comparison: Comparison) -> Any:
-    figure, panels = plt.subplots(1, 3, figsize=(14, 4.8))
+@dataclass(frozen=True)
+class CpuPanel:
+    """One panel of CPU by role: a stack of roles per architecture measured there."""
+
+    title: str
+    unit: str  # "per_1000" (CPU s / 1,000 requests) or "cores"
+    keys: list[str]  # the architectures with the panel's window, in the order measured
+    stacks: list[dict[str, float]]  # each one's CPU by role
+    requests: list[int]  # the requests of each one's window
+
+
+def cpu_panels(comparison: Comparison) -> list[CpuPanel]:
+    """CPU by role at the limit, at the reference rate, and with no traffic (the PNG's three
+    panels and the page's three charts)."""
     settings = comparison.settings
-    role_colour = _role_colours(comparison)
-    palette = colours(comparison)
     sources = [
-        (
-            "CPU s / 1,000 requests at the limit",
-            lambda found: analysis.limit_window(found, settings),
-            "per_1000",
-        ),
-        (
-            f"CPU s / 1,000 requests at {settings.reference_rate:g} req/s (reference)",
-            lambda found: analysis.reference(found, settings),
-            "per_1000",
-        ),
+        ("CPU s / 1,000 requests at the limit",
+         lambda found: analysis.limit_window(found, settings), "per_1000"),
+        (f"CPU s / 1,000 requests at {settings.reference_rate:g} req/s (reference)",
+         lambda found: analysis.reference(found, settings), "per_1000"),
         ("cores busy with no traffic (background)", lambda found: found.idle, "cores"),
-    ]
-    labelled: set[str] = set()
-    for axes, (title, pick, unit) in zip(panels, sources, strict=True):
-        names, keys, stacks, counts = [], [], [], []
+    ]  # fmt: skip
+    panels = []
+    for title, pick, unit in sources:
+        panel = CpuPanel(title, unit, [], [], [])
         for architecture in comparison.architectures:
             window = pick(architecture)
             if window is None:
                 continue
             cost = analysis.cost(window)
             values = cost.cpu_per_1000_by_role if unit == "per_1000" else cost.cores_by_role
-            if not values:
-                continue
-            names.append(architecture.title)
-            keys.append(architecture.key)
-            stacks.append(values)
-            counts.append(window.total.requests)
+            if values:
+                panel.keys.append(architecture.key)
+                panel.stacks.append(values)
+                panel.requests.append(window.total.requests)
+        panels.append(panel)
+    return panels
+
+
+def _cpu(plt: Any, comparison: Comparison) -> Any:
+    figure, panels = plt.subplots(1, 3, figsize=(14, 4.8))
+    role_colour = role_colours(comparison)
+    palette = colours(comparison)
+    titles = {architecture.key: architecture.title for architecture in comparison.architectures}
+    labelled: set[str] = set()
+    for axes, panel in zip(panels, cpu_panels(comparison), strict=True):
+        title, unit, keys, stacks, counts = (
+            panel.title, panel.unit, panel.keys, panel.stacks, panel.requests
+        )  # fmt: skip
+        names = [titles[key] for key in keys]
         positions = numpy.arange(len(names))
         bottom = numpy.zeros(len(names))
         for role, colour in role_colour.items():
@@ -265,10 +283,10 @@ def _isolation(plt: Any, comparison: Comparison) -> Any:
              label=f"{comparison.settings.reference_rate:g} req/s (light)")  # fmt: skip
     axes.bar(
         positions + 0.2, after, 0.4, color=shades,
-        label=f"the same + {comparison.settings.hot_users} hot searchers (solid)",
+        label=f"the same + {comparison.settings.hot_users} {comparison.settings.hot_name} (solid)",
     )  # fmt: skip
     for position, (architecture, result) in zip(positions, found, strict=True):
-        counts = _others_counts(architecture, comparison)
+        counts = others_counts(architecture, comparison)
         axes.annotate(
             f"n={counts[0]:,}", (position - 0.2, before[position]), xytext=(0, 3),
             textcoords="offset points", ha="center", va="bottom", fontsize=7,
@@ -287,7 +305,7 @@ def _isolation(plt: Any, comparison: Comparison) -> Any:
     return figure
 
 
-def _others_counts(architecture: Any, comparison: Comparison) -> tuple[int, int]:
+def others_counts(architecture: Any, comparison: Comparison) -> tuple[int, int]:
     """Requests to the endpoints other than the hot one, without and with the hot load."""
     hot_endpoint = comparison.settings.hot_endpoint
     counts = []

@@ -132,12 +132,14 @@ class Settings:
     reference_users: int  # the paced users carrying it, and the isolation base
     p95_bound_ms: float  # the limit: the last search step whose p95 stays under this ...
     error_bound: float  # ... and whose error rate stays under this
-    hot_users: int  # hot searchers of the isolation experiment
-    hot_endpoint: str  # the endpoint they load
+    hot_users: int  # hot users of the isolation experiment (no think time) ...
+    hot_endpoint: str  # ... the endpoint they load
     worker_budget: int  # server workers shared by the monolith and services, every architecture
     generator_processes: int  # locust processes (1: headless; more: master and workers)
     scale: float  # seed size
     mix: dict[str, Any]  # the scenario: user kinds, weights, think times
+    hot_name: str = "hot users"  # what the scenario calls them ("searchers"); older reports: this
+    hop_latency_ms: float = 0.0  # a delay on every hop between processes (0: none added)
 
 
 @dataclass

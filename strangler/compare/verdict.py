@@ -82,6 +82,8 @@ def _equal_cpu(comparison: Comparison, monolith: Architecture, split: Architectu
         f"On the same {machine.get('cpus', '?')} cores with {settings.worker_budget} server "
         f"workers each"
     )
+    if settings.hop_latency_ms:
+        where += f" and {settings.hop_latency_ms:g} ms added to every hop between processes"
     if not (mono and cut and mono.rate and cut.rate):
         return (
             f"{where}, {split.title} has {_limit_phrase(cut)} and {monolith.title} "
@@ -125,7 +127,7 @@ def _isolation_bought(comparison: Comparison, monolith: Architecture, split: Arc
     else:
         judged = "the split isolates it worse"
     return (
-        f"Under a hot spot ({settings.hot_users} searchers with no think time on "
+        f"Under a hot spot ({settings.hot_users} {settings.hot_name} with no think time on "
         f"{settings.hot_endpoint}) the other endpoints' p95 rose x{cut.ratio:.2f} in "
         f"{split.title} against x{mono.ratio:.2f} in {monolith.title}: {judged}."
     )
@@ -313,7 +315,7 @@ def _isolation(comparison: Comparison) -> str:
     found = analysis.isolation(best.architecture, settings)
     assert found is not None and found.others_reference_p95_ms is not None
     return (
-        f"Best isolation: {best.architecture.title}; when {settings.hot_users} hot searchers "
+        f"Best isolation: {best.architecture.title}; when {settings.hot_users} {settings.hot_name} "
         f"loaded {settings.hot_endpoint}, the other endpoints' p95 went from "
         f"{found.others_reference_p95_ms:,.0f} to {found.others_hot_p95_ms or 0:,.0f} ms "
         f"(x{best.value:.2f})" + (f" (others: {_ratios(ranked[1:])})." if len(ranked) > 1 else ".")

@@ -67,6 +67,8 @@ class Scenario:
     profiles: dict[str, Profile]
     # task -> the endpoints it sends requests to, as the report names them (`[tasks]`)
     task_endpoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # what the report calls the isolation experiment's hot users (`[hot] name`): "searchers"
+    hot_name: str = "hot users"
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -102,13 +104,21 @@ def load_scenario(path: Path | None = None) -> Scenario:
         kinds = [_kind(name, entry, declared) for name, entry in data["kinds"].items()]
         profiles = {name: _profile(name, entry) for name, entry in data["profiles"].items()}
         hot = str(data["hot"]["endpoint"])
+        hot_name = _hot_name(data["hot"].get("name", "hot users"))
     except KeyError as error:
         raise ScenarioError(f"{path}: missing {error}") from error
     except (TypeError, ValueError) as error:
         raise ScenarioError(f"{path}: {error}") from error
     if not kinds or sum(kind.weight for kind in kinds) <= 0:
         raise ScenarioError(f"{path}: the kinds' weights must add up to more than 0")
-    return Scenario(kinds, hot, profiles, declared)
+    return Scenario(kinds, hot, profiles, declared, hot_name)
+
+
+def _hot_name(name: Any) -> str:
+    """The hot users' name as sentences use it ("4 searchers with no think time")."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 40:
+        raise ValueError('hot.name: want a short plural noun for the hot users, like "searchers"')
+    return name.strip()
 
 
 def _declared_tasks(entry: Any) -> dict[str, tuple[str, ...]]:
@@ -172,7 +182,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
 
 @dataclass(frozen=True)
 class Phase:
-    """One phase the locustfile runs: users (and hot searchers) held, then measured."""
+    """One phase the locustfile runs: users (and hot users) held, then measured."""
 
     phase: str  # "search", "reference" or "hot search"
     users: int

@@ -34,5 +34,6 @@ def prepare(
     state = StateFile(home.state_file).read()
     if state.stage == stage and state.moving is None:
         return
-    with exclusive(home.lock_file), in_background(home):
+    # No console: nobody watches a system that only moves data (it would cost a start).
+    with exclusive(home.lock_file), in_background(home, console=False):
         goto(Conductor.attach(home, listen, gates), stage)

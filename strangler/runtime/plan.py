@@ -146,6 +146,9 @@ class Places:
     state_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     traces: bool = True  # every process writes its recent spans to `state_dir/traces`
+    # The console beside the proxy: off where nobody watches (the load comparison's measured
+    # systems, whose every process is counted, and the systems that only move data for it).
+    console: bool = True
     # Who serves the public port: the Python proxy ("python"), or nginx in front of it, with
     # the proxy on a port of its own (docs/proxy.md, "Two data planes").
     data_plane: str = "python"
@@ -178,7 +181,8 @@ def plan(
         specs.append(_proxy(places, port_of))
         if places.data_plane == "nginx":
             specs.extend(_nginx(places, port_of))
-        specs.append(_console(places, port_of))
+        if places.console:
+            specs.append(_console(places, port_of))
     if not places.traces:
         return specs
     tracing = tracing_environment(places.state_dir)

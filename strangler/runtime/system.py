@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import psutil
@@ -153,12 +153,14 @@ def supervise(
     notify: Callable[[str], None] = lambda message: None,
     adopt: RunRecord | None = None,
     data_plane: str = "python",
+    console: bool = True,
 ) -> Supervisor:
     """A supervisor that follows the home's migration state (what `strangler up` runs),
     adopting the processes of `adopt` (a dead supervisor's record) that still fit; with
-    `data_plane="nginx"`, nginx serves the public port in front of the Python proxy."""
+    `data_plane="nginx"`, nginx serves the public port in front of the Python proxy; without
+    `console`, no console runs beside the proxy."""
     initialize_state(home)
-    places = home.places(data_plane)
+    places = replace(home.places(data_plane), console=console)
     return Supervisor(
         places,
         home.run_file,
@@ -174,11 +176,17 @@ def supervise(
 
 @contextmanager
 def in_background(
-    home: Home, budget: Budget = Budget(), port: int | None = None, data_plane: str = "python"
+    home: Home,
+    budget: Budget = Budget(),
+    port: int | None = None,
+    data_plane: str = "python",
+    console: bool = True,
 ) -> Iterator[Supervisor]:
     """Run the home's system, following its migration state from a thread of this
     process, until the block ends; then stop every process."""
-    supervisor = supervise(home, port or free_port(), budget, data_plane=data_plane)
+    supervisor = supervise(
+        home, port or free_port(), budget, data_plane=data_plane, console=console
+    )
     stopping = threading.Event()
     thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
     try:
@@ -199,10 +207,12 @@ def start(
     port: int | None = None,
     direct: bool = False,
     timeout: float = 120.0,
+    console: bool = True,
 ) -> RunningSystem:
     """Start every process of `stage` and wait until all are healthy; the home's data
     must be at that stage (`strangler.conductor.prepare`), except for the monolith alone
-    (`direct`)."""
+    (`direct`). Without `console`, no console runs beside the proxy (a system measured
+    process by process must not count it)."""
     migration = home.workspace.migration()
     state = initialize_state(home)
     if not direct and (state.stage != stage or state.moving is not None):
@@ -212,7 +222,7 @@ def start(
     topology = stage_topology(migration, stage, direct)
     public_port = port or free_port()
     supervisor = Supervisor(
-        home.places(),
+        replace(home.places(), console=console),
         home.run_file,
         home.logs,
         public_port,

@@ -70,6 +70,16 @@ def test_each_stage_runs_its_services_their_event_processes_and_the_syncs_of_mov
     assert names_at(stage, tmp_path) == expected
 
 
+def test_a_system_nobody_watches_runs_no_console(tmp_path: Path) -> None:
+    """The load comparison's measured systems count every process: the console is none of
+    the architecture's, and the systems that only move data for it need none either."""
+    quiet = dataclasses.replace(places(tmp_path), console=False)
+    found = plan(stage_topology(find_workspace().migration(), 3), quiet, port_of)
+    names = [spec.name for spec in found]
+    assert "console" not in names
+    assert names == [name for name in names_at(3, tmp_path) if name != "console"]
+
+
 def spec(specs: list[ProcessSpec], name: str) -> ProcessSpec:
     return next(found for found in specs if found.name == name)
 

@@ -27,23 +27,13 @@ from strangler.runtime.run_record import ProcessRecord, RunRecord, started_at, w
 from strangler.runtime.system import initialize_state
 from strangler.workspace import find_workspace
 from strangler_proxy.client import ProxyAdmin
+from tests.support.browser import errors_of, launched, needs_chromium
 
-CHROMIUM = Path(os.environ.get("STRANGLER_TEST_CHROMIUM", "/usr/bin/chromium"))
 UPSTREAM_APP = Path(__file__).parents[1] / "proxy" / "upstream_app.py"
 DOCS = Path(__file__).parents[2] / "docs"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (as .ci/run does)",
-    ),
-]
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = needs_chromium()
 
 
 @dataclass
@@ -123,10 +113,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        found = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as found:
         yield found
-        found.close()
 
 
 @pytest.fixture
@@ -134,12 +122,7 @@ def page(browser: Any, system: System) -> Iterator[Any]:
     """A signed-in page; the test fails on any error the page's console reports."""
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     opened = context.new_page()
-    errors: list[str] = []
-    opened.on(
-        "console",
-        lambda message: errors.append(message.text) if message.type == "error" else None,
-    )
-    opened.on("pageerror", lambda error: errors.append(str(error)))
+    errors = errors_of(opened)
     opened.goto(system.console_url + "/")
     opened.fill("#token", system.admin_token)
     opened.click("button[type=submit]")

@@ -105,6 +105,10 @@ def _compare(folder: Path, env: dict[str, str]) -> None:
     for title in titles.values():  # the details name each one's limit
         limit = re.search(rf"{re.escape(title)} (limit not reached at )?[\d,]+ req/s", html)
         assert limit, f"{title}: no limit in the report"
+    verdict = (output / "summary.md").read_text().split("### Verdict")[1].split("|")[0]
+    assert "book-list readers with no think time on GET /api/books" in verdict, verdict
+    assert "search" not in verdict.lower(), verdict  # nothing of the forum's workload
+    assert "stage 1" in verdict and "monolith direct" in verdict, verdict
     for log in (output / "logs").glob("locust-*.log"):
         assert "Traceback" not in log.read_text(), log
 

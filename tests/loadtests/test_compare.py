@@ -166,6 +166,7 @@ def test_every_window_has_what_it_cost(run: Run) -> None:
     for architecture in run.comparison.architectures:
         roles = set(architecture.processes.values())
         assert ("proxy" in roles) == (architecture.key != "direct")
+        assert "console" not in architecture.processes  # no part of any architecture
         for window in architecture.windows:
             used = window.resources
             assert set(used.cpu_seconds_by_role) <= roles

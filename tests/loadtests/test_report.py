@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -84,8 +85,27 @@ def test_every_plot_is_written_and_embedded_in_the_page(written: ReportFiles) ->
 def test_the_page_has_no_external_reference(written: ReportFiles) -> None:
     page = written.html.read_text()
     assert not re.search(r"(src|href)=\"(?!data:)", page)
-    assert "<script" not in page
+    assert not re.search(r"<script[^>]*\bsrc=", page)
     assert "@import" not in page and "url(" not in page
+    assert "fetch(" not in page and "XMLHttpRequest" not in page
+
+
+def test_the_charts_are_inlined_with_uplots_licence_and_their_data(
+    written: ReportFiles, measured: Comparison
+) -> None:
+    page = written.html.read_text()
+    assert "uPlot 1.6.32" in page and "Permission is hereby granted" in page  # MIT: the notice
+    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page)
+    assert found is not None
+    data = json.loads(found.group(1))
+    assert [entry["key"] for entry in data["architectures"]] == [
+        architecture.key for architecture in measured.architectures
+    ]
+    assert len({entry["colour"] for entry in data["architectures"]}) == len(measured.architectures)
+    direct = data["search"]["series"][0]
+    steps = measured.architectures[0].search
+    assert [count for count in direct["requests"] if count] == [s.total.requests for s in steps]
+    assert page.count('<div data-chart="') == len(written.plots)
 
 
 def test_the_page_names_every_architecture_and_endpoint(

@@ -79,3 +79,17 @@ def test_incomparable_reports_are_exit_2(run: CliRunner, saved: Path, tmp_path: 
     assert result.exit_code == 2
     assert "window_seconds" in result.output
     assert run.invoke(app, ["diff-reports", str(saved), str(after), "--force"]).exit_code == 0
+
+
+def test_a_report_from_before_the_hot_name_and_the_hop_latency_renders(
+    run: CliRunner, saved: Path, tmp_path: Path
+) -> None:
+    older = json.loads(saved.read_text())
+    del older["settings"]["hot_name"], older["settings"]["hop_latency_ms"]
+    path = tmp_path / "older.json"
+    path.write_text(json.dumps(older))
+    result = run.invoke(app, ["report", str(path), "--output", str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / "again" / "summary.md").read_text()
+    assert "10 hot users (no think time)" in summary
+    assert "**hop latency**: none added" in summary

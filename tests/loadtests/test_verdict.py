@@ -101,3 +101,23 @@ def test_a_ratio_cpu_cannot_explain_says_so_in_the_first_sentence() -> None:
     model = next(m for m in analysis.predictions(measured) if m.architecture == "stage-5")
     assert model.is_flagged
     assert f"CPU alone predicts {model.predicted:.2f}x" in first
+
+
+def test_the_hot_spot_is_named_as_the_workload_names_it() -> None:
+    """The forum's hot users search; a bookshelf's list books: no sentence may assume either."""
+    forum = " ".join(verdict(comparison(hot_name="searchers")) + details(comparison()))
+    assert "10 searchers with no think time on GET /api/search" in forum
+    bookshelf = comparison(hot_name="book-list readers", hot_endpoint="GET /api/threads")
+    said = " ".join(verdict(bookshelf) + details(bookshelf))
+    assert "10 book-list readers with no think time on GET /api/threads" in said
+    assert "when 10 book-list readers loaded GET /api/threads" in said
+    assert "search" not in said.lower()
+
+
+def test_a_hop_latency_is_stated_with_the_throughput_ratio() -> None:
+    assert "every hop" not in verdict(comparison())[0]
+    first = verdict(comparison(hop_latency_ms=0.5))[0]
+    assert first.startswith(
+        "On the same 2 cores with 4 server workers each and 0.5 ms added to every hop between "
+        "processes, stage 5: full split serves"
+    )

@@ -61,6 +61,7 @@ def test_every_task_names_the_endpoints_the_locustfile_sends_to() -> None:
         (("idle_seconds = 1.0\n", ""), "missing 'idle_seconds'"),
         (("[hot]\nendpoint", "[hot]\nwhere"), "missing 'endpoint'"),
         (("weight = 15", "weight = = 15"), "scenario.toml"),
+        (('name = "searchers"', 'name = ""'), "hot.name: want a short plural noun"),
     ],
 )
 def test_a_bad_scenario_is_refused_with_where_and_what(
@@ -75,6 +76,14 @@ def test_a_bad_scenario_is_refused_with_where_and_what(
 
 
 BOOKSHELF = Path(__file__).resolve().parents[1] / "byom" / "compare"
+
+
+def test_the_hot_users_are_named_by_each_scenario(tmp_path: Path) -> None:
+    assert load_scenario(SCENARIO).hot_name == "searchers"
+    assert load_scenario(BOOKSHELF / "scenario.toml").hot_name == "book-list readers"
+    unnamed = tmp_path / "scenario.toml"
+    unnamed.write_text(SCENARIO.read_text().replace('name = "searchers"', "", 1))
+    assert load_scenario(unnamed).hot_name == "hot users"
 
 
 def test_a_scenario_with_its_own_tasks_has_its_own_kinds_and_endpoints() -> None:
