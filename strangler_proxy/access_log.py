@@ -85,7 +85,15 @@ class AccessLog:
     ) -> None:
         self._pending.append(
             (
-                request_id, trace_id, method, path, route, target, status, fallback, seconds,
+                request_id,
+                trace_id,
+                method,
+                path,
+                route,
+                target,
+                status,
+                fallback,
+                seconds,
                 time.time(),
             )
         )
@@ -112,7 +120,15 @@ class AccessLog:
                 stamp(moment),
             )
             for (
-                request_id, trace_id, method, path, route, target, status, fallback, seconds,
+                request_id,
+                trace_id,
+                method,
+                path,
+                route,
+                target,
+                status,
+                fallback,
+                seconds,
                 moment,
             ) in pending
         ]

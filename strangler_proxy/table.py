@@ -95,6 +95,9 @@ class Route(StrictModel):
     read_timeout: Annotated[float, Field(gt=0, le=600)] | None = None
     fallback: Fallback = Fallback.MONOLITH
     data_owner: DataOwner | None = None
+    # The upstream of its service side when not the one named after its context: a context
+    # served by functions and a bucket of pages has two (`polls`, `polls-pages`).
+    upstream: Annotated[str, Field(min_length=1)] | None = None
     shadow_ignore: list[IgnoreRule] = []
     analysis: Analysis | None = None
 
@@ -147,6 +150,11 @@ class Route(StrictModel):
         return DataOwner.SERVICE if self.mode is Mode.SERVICE else DataOwner.MONOLITH
 
     @property
+    def service_upstream(self) -> str:
+        """The upstream its service side is."""
+        return self.upstream or self.context
+
+    @property
     def is_wildcard_method(self) -> bool:
         return self.methods == ["*"]
 
@@ -154,7 +162,8 @@ class Route(StrictModel):
 class RouteTable(StrictModel):
     """A whole table: upstream URLs known to the file, default ignore rules, and routes."""
 
-    upstreams: dict[str, Annotated[str, Field(pattern=r"^https?://")]] = {}
+    # An app's URL, or a function (`function:module:handler`) or bucket (`bucket:NAME/KEY`).
+    upstreams: dict[str, Annotated[str, Field(pattern=r"^(https?://|function:|bucket:)")]] = {}
     shadow_ignore: list[IgnoreRule] = []
     # The upstream answering requests no route matches; a service once the monolith retires.
     unmatched: Annotated[str, Field(min_length=1)] = MONOLITH
@@ -240,9 +249,9 @@ def unknown_contexts(
     """
     known = {MONOLITH, *known_upstreams, *table.upstreams}
     missing: list[tuple[tuple[str | int, ...], str]] = [
-        (("routes", index, "context"), route.context)
+        (("routes", index, "upstream" if route.upstream else "context"), route.service_upstream)
         for index, route in enumerate(table.routes)
-        if route.mode is not Mode.MONOLITH and route.context not in known
+        if route.mode is not Mode.MONOLITH and route.service_upstream not in known
     ]
     if table.unmatched not in known:
         missing.append((("unmatched",), table.unmatched))
