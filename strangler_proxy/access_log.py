@@ -85,15 +85,7 @@ class AccessLog:
     ) -> None:
         self._pending.append(
             (
-                request_id,
-                trace_id,
-                method,
-                path,
-                route,
-                target,
-                status,
-                fallback,
-                seconds,
+                request_id, trace_id, method, path, route, target, status, fallback, seconds,
                 time.time(),
             )
         )
@@ -120,15 +112,7 @@ class AccessLog:
                 stamp(moment),
             )
             for (
-                request_id,
-                trace_id,
-                method,
-                path,
-                route,
-                target,
-                status,
-                fallback,
-                seconds,
+                request_id, trace_id, method, path, route, target, status, fallback, seconds,
                 moment,
             ) in pending
         ]

@@ -179,7 +179,9 @@ class AdminApi:
         raw = await request.body()  # at most MAX_BODY_BYTES: `guarded` read it
         reason = request.query_params.get("reason", "").strip() or "table replaced"
         try:
-            self.store.replace_text(raw.decode("utf-8", errors="replace"), _actor(request), reason)
+            self.store.replace_text(
+                raw.decode("utf-8", errors="replace"), _actor(request), reason
+            )
         except TableError as error:
             return _problem(request, 422, "the table was refused", problems=error.problems)
         return JSONResponse(self.table_view())
@@ -214,10 +216,8 @@ class AdminApi:
         reason = str(document.get("reason") or "").strip()
         max_seconds = document.get("max_seconds", limit)
         lease_seconds = document.get("lease_seconds")
-        if (
-            not reason
-            or not _seconds(max_seconds, limit)
-            or (lease_seconds is not None and not _seconds(lease_seconds, limit))
+        if not reason or not _seconds(max_seconds, limit) or (
+            lease_seconds is not None and not _seconds(lease_seconds, limit)
         ):
             return _problem(
                 request, 422,

@@ -5,7 +5,8 @@ A function's request becomes an API Gateway HTTP API event (`function_event`), i
 the handler's worker pool (`function_pool`) within the route's read timeout, and its result
 becomes the response; an exception, a malformed result or a dead worker is a 502 and a timeout
 a 504, each a problem+json with the request id. A bucket's request is a GET of the key the
-template names with the route's path parameters (`results/{poll_id}.html`), from the S3
+template names with the route's path parameters (`results/{poll_id}.html`), read with a
+presigned URL (signed locally by botocore with the process's credentials) from the S3
 endpoint of the settings (the emulator's locally): a missing key is a 404 problem, the page's
 content type passes through. Both answer as an `UpstreamResponse` held whole, so the proxy's
 routing, fallback, breakers and metrics treat them as any upstream. This module must never
@@ -15,10 +16,11 @@ choose the upstream nor interpret the route table.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from typing import Any
 
 import aiohttp
 
@@ -96,7 +98,7 @@ class ServerlessTargets:
         metrics: FunctionMetrics,
         bucket_endpoint: str,
         session: Callable[[], aiohttp.ClientSession],
-        environment: dict[str, str] | None = None,
+        environment: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self._pool_size = pool_size
         self._metrics = metrics
@@ -104,12 +106,13 @@ class ServerlessTargets:
         self._session = session
         self._environment = environment or {}
         self._pools: dict[str, FunctionPool] = {}
+        self._signer: Any = None
 
     def pool(self, import_path: str) -> FunctionPool:
         found = self._pools.get(import_path)
         if found is None:
             found = self._pools[import_path] = FunctionPool(
-                import_path, self._pool_size, self._metrics, self._environment
+                import_path, self._pool_size, self._metrics, self._environment.get(import_path)
             )
         return found
 
@@ -164,7 +167,11 @@ class ServerlessTargets:
             key = matched["key"].format_map(values)
         except KeyError:
             return problem_response(404, f"there is no page at {path}", request_id)
-        url = f"{self._bucket_endpoint}/{matched['bucket']}/{quote(key)}"
+        try:
+            url = self._presigned(matched["bucket"], key)
+        except ImportError as error:
+            detail = "reading a bucket needs botocore (the toolkit's serverless extra)"
+            raise UpstreamFailed("bucket-unavailable", 502, detail) from error
         try:
             async with self._session().get(
                 url, timeout=aiohttp.ClientTimeout(total=timeout)
@@ -178,7 +185,7 @@ class ServerlessTargets:
                 status = fetched.status
         except (aiohttp.ClientError, TimeoutError) as error:
             raise UpstreamFailed("bucket-unreachable", 502, "the bucket did not answer") from error
-        if status in (403, 404):  # S3 answers 403 for a missing key one may not list
+        if status == 404:
             return problem_response(404, f"there is no page at {path}", request_id)
         if status != 200:
             raise UpstreamFailed("bucket-failed", 502, f"the bucket answered {status}")
@@ -186,6 +193,24 @@ class ServerlessTargets:
         passed.append((b"content-length", str(len(content)).encode()))
         passed.append((b"x-request-id", request_id.encode()))
         return HeldResponse(200, passed, b"" if method == "HEAD" else content, content_type)
+
+    def _presigned(self, bucket: str, key: str) -> str:
+        """A presigned GET of the key (signing is local: no I/O), with the credentials and
+        region of this process's environment; the client is made once."""
+        if self._signer is None:
+            import botocore.session  # only a proxy serving a bucket needs it
+            from botocore.config import Config
+
+            session = botocore.session.get_session()
+            self._signer = session.create_client(
+                "s3", endpoint_url=self._bucket_endpoint,
+                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            )  # fmt: skip
+        url: str = self._signer.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300
+        )
+        return url
 
     async def close(self) -> None:
         pools, self._pools = list(self._pools.values()), {}

@@ -97,14 +97,8 @@ def build_migration(workspace: Workspace) -> Migration:
         table = _table(workspace, tuple(extracted), stage.unmatched if retired else None, known)
         stages.append(
             Stage(
-                number,
-                stage.title,
-                stage.summary,
-                stage.extract,
-                tuple(extracted),
-                owning,
-                not retired,
-                table,
+                number, stage.title, stage.summary, stage.extract, tuple(extracted), owning,
+                not retired, table,
             )
         )
     return Migration(dict(spec.contexts), tuple(stages))

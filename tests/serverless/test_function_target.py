@@ -51,7 +51,7 @@ def proxy_app(tmp_path: Path, handler: str, timeout: float = 10, workers: int = 
             monolith_url="http://monolith", route_table_path=path,
             audit_log_path=tmp_path / "audit.jsonl", access_log=False, table_watch_seconds=0,
             analysis_interval_seconds=0, function_workers=workers,
-            function_env={"ECHO_GREETING": "hello"},
+            function_env={f"{HANDLERS}:echo": {"ECHO_GREETING": "hello"}},
         ),
         FakeUpstreams({"http://monolith": monolith}),  # type: ignore[dict-item]
     )  # fmt: skip
