@@ -270,6 +270,7 @@ def _stream_function(
                 "BatchSize": 100,
                 "MaximumRetryAttempts": 10,
                 "BisectBatchOnFunctionError": True,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
             },
         }
     }

@@ -4,7 +4,9 @@ One process per serverless context (`python -m strangler.serverless.poller`). It
 provisions the context's table and bucket (`provision`, idempotent), then reads every shard of
 the table's stream (DescribeStream, GetShardIterator from TRIM_HORIZON or AFTER_SEQUENCE_NUMBER
 of its checkpoint, GetRecords) and invokes the context's stream handler with batches
-`{"Records": [...]}` in Lambda's record shape, shard by shard in order. The last sequence
+`{"Records": [...]}` in Lambda's record shape, shard by shard in order; a handler may answer
+Lambda's partial batch response (`batchItemFailures`): the records before the first failed one
+count as handled, the rest is read again. The last sequence
 number of each shard is checkpointed in a file of the system's state folder, written and
 fsynced only after the handler returned: a batch is delivered at least once and no record is
 ever skipped; a failed batch is retried from its checkpoint with a growing pause. `/healthz`
@@ -229,20 +231,32 @@ class StreamPoller:
         batch = [lambda_record(record, self.stream_arn, self.region) for record in records]
         last = records[-1]["dynamodb"]["SequenceNumber"]
         try:
-            self.handler({"Records": batch}, StreamInvocation(self.context, last))
+            outcome = self.handler({"Records": batch}, StreamInvocation(self.context, last))
         except Exception as error:  # the handler's failure: retry the same batch
-            self.metrics.failures.labels(self.context, "handler").inc()
-            log.warning("stream batch failed; retrying", context=self.context, shard=shard,
-                        records=len(batch), error=repr(error))  # fmt: skip
-            self._iterators.pop(shard, None)
-            self._back_off()
+            self._failed(shard, len(batch), repr(error))
             raise HandlerFailed() from error
+        failed_at = first_failure(outcome)
+        if failed_at is not None:
+            sequences = [record["dynamodb"]["SequenceNumber"] for record in records]
+            done = [sequence for sequence in sequences if int(sequence) < int(failed_at)]
+            if done:
+                self.checkpoints.save(shard, done[-1])
+            self._failed(shard, len(batch) - len(done), f"batch item failure at {failed_at}")
+            raise HandlerFailed()
         self.checkpoints.save(shard, last)
         self._iterators[shard] = answer.get("NextShardIterator")
         self.metrics.batches.labels(self.context).inc()
         self.metrics.records.labels(self.context).inc(len(batch))
         self._pause = 0.0
         return len(batch)
+
+    def _failed(self, shard: str, records: int, why: str) -> None:
+        """A batch (or its tail from a reported item) to read again, after a pause."""
+        self.metrics.failures.labels(self.context, "handler").inc()
+        log.warning("stream batch failed; retrying", context=self.context, shard=shard,
+                    records=records, error=why)  # fmt: skip
+        self._iterators.pop(shard, None)
+        self._back_off()
 
     def _back_off(self) -> None:
         self._pause = min(self.retry_max, max(self.retry_first, self._pause * 2))
@@ -252,6 +266,17 @@ class StreamPoller:
         while not stopping.is_set():
             if self.step() == 0:
                 stopping.wait(idle_seconds)
+
+
+def first_failure(answer: Any) -> str | None:
+    """The sequence number a partial batch response (`{"batchItemFailures": [{"itemIdentifier":
+    SEQUENCE}]}`, Lambda's ReportBatchItemFailures) asks to be retried from, or None."""
+    if not isinstance(answer, dict):
+        return None
+    failures = answer.get("batchItemFailures") or []
+    identifiers = [str(item.get("itemIdentifier")) for item in failures if isinstance(item, dict)]
+    numbers = [identifier for identifier in identifiers if identifier.isdigit()]
+    return min(numbers, key=int) if numbers else None
 
 
 def resolve(import_path: str) -> Any:

@@ -84,7 +84,7 @@ def test_every_route_of_the_context_is_an_http_api_event_and_the_page_its_reader
     page = template["Resources"]["PollsPagesFunction"]["Properties"]
     assert page["Events"]["Page"]["Properties"]["Path"] == "/results/{poll_id}"
     assert template["Resources"]["PollsHttpFunction"]["Properties"]["Handler"] == (
-        "tests.serverless.handlers.echo"
+        "tests.functions.handlers.echo"
     )
     stream = template["Resources"]["Table"]["Properties"]["StreamSpecification"]
     assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}

@@ -12,9 +12,9 @@ from strangler.workspace.validate import table_definitions, unresolved
 
 DECLARATION = """
 [contexts.polls.serverless]
-handler = "tests.serverless.handlers:echo"
-stream_handler = "tests.serverless.handlers:record_stream"
-table = "tests.serverless.handlers:TABLE"
+handler = "tests.functions.handlers:echo"
+stream_handler = "tests.functions.handlers:record_stream"
+table = "tests.functions.handlers:TABLE"
 bucket = "polls-results"
 pages = "results/{poll_id}.html"
 env = { LOG_LEVEL = "DEBUG" }
@@ -44,7 +44,7 @@ def line_of(path: Path, fragment: str) -> int:
 def test_a_serverless_context_reads_back_with_every_part(tmp_path: Path) -> None:
     serverless = load_workspace(with_serverless(tmp_path)).contexts["polls"].serverless
     assert serverless is not None
-    assert serverless.handler == "tests.serverless.handlers:echo"
+    assert serverless.handler == "tests.functions.handlers:echo"
     assert serverless.bucket == "polls-results"
     assert serverless.pages_route_path == "/results/{poll_id}.html"
     assert serverless.env == {"LOG_LEVEL": "DEBUG"}
@@ -52,7 +52,7 @@ def test_a_serverless_context_reads_back_with_every_part(tmp_path: Path) -> None
 
 def test_a_stream_handler_without_a_table_is_refused_with_its_line(tmp_path: Path) -> None:
     path = with_serverless(
-        tmp_path, DECLARATION.replace('table = "tests.serverless.handlers:TABLE"\n', "")
+        tmp_path, DECLARATION.replace('table = "tests.functions.handlers:TABLE"\n', "")
     )
     [problem] = refused(path)
     assert "declare `table`" in problem

@@ -1,5 +1,7 @@
-"""Fixtures of the serverless suite: the AWS emulator (moto in server mode, a real process
-started as `strangler up` starts it) and the proxy suite's real proxy processes.
+"""Fixtures of the toolkit's serverless tests (function and bucket targets, the emulator, the
+stream poller; the example's polls functions are tested in tests/serverless): the AWS emulator
+(moto in server mode, a real process started as `strangler up` starts it) and the proxy
+suite's real proxy processes.
 
 Every test here that talks to "AWS" talks to moto: DynamoDB, DynamoDB Streams and S3 as moto
 models them, never the real services (docs/serverless.md says what that leaves unverified).

@@ -19,8 +19,8 @@ import httpx
 from strangler.runtime.processes import free_port, start
 from strangler.serverless.poller import Checkpoints, PollerMetrics, StreamPoller
 from strangler.serverless.provision import client, provision
-from tests.serverless.conftest import Emulator
-from tests.serverless.handlers import TABLE
+from tests.functions.conftest import Emulator
+from tests.functions.handlers import TABLE
 
 
 def fresh_table(emulator: Emulator) -> tuple[str, str]:
@@ -75,6 +75,8 @@ def test_records_reach_the_handler_in_order_in_lambda_s_shape(
     drain(poller, lambda: len(received) >= len(keys))
     assert keys_of(received) == keys
     assert max(batches) <= 4
+    assert poller.metrics.failures.labels("things", "read")._value.get() == 0
+    assert poller.metrics.batches.labels("things")._value.get() == len(batches)
     first = received[0]
     assert first["eventName"] == "INSERT" and first["eventSource"] == "aws:dynamodb"
     assert first["eventSourceARN"] == stream_arn and first["awsRegion"] == "us-east-1"
@@ -130,8 +132,8 @@ def poller_process(emulator: Emulator, table: str, tmp_path: Path, port: int) ->
         "AWS_ENDPOINT_URL": emulator.url, "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "POLLER_CONTEXT": "things", "POLLER_PORT": str(port),
-        "POLLER_STREAM_HANDLER": "tests.serverless.handlers:record_stream",
-        "POLLER_TABLE_DEFINITION": "tests.serverless.handlers:TABLE",
+        "POLLER_STREAM_HANDLER": "tests.functions.handlers:record_stream",
+        "POLLER_TABLE_DEFINITION": "tests.functions.handlers:TABLE",
         "POLLER_CHECKPOINT_PATH": str(tmp_path / "state" / "stream-checkpoints" / "things.json"),
         "POLLER_BATCH_SIZE": "3", "POLLER_IDLE_SECONDS": "0.05",
         "STREAM_RECORDS": str(tmp_path / "records.jsonl"), "STREAM_DELAY": "0.15",
@@ -150,20 +152,29 @@ def delivered(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 def test_end_to_end_a_poller_killed_mid_stream_delivers_every_record_at_least_once(
-    emulator: Emulator, tmp_path: Path
+    aws_environment: Emulator, tmp_path: Path
 ) -> None:
     """The poller process (as `strangler up` runs it) provisions the table `TABLE` names; it is
     killed with SIGKILL while handling batches, restarted, and catches up."""
+    emulator = aws_environment
     keys = [f"k{index:03d}" for index in range(30)]
     port = free_port()
     process = poller_process(emulator, "things", tmp_path, port)
     try:
         process.wait_healthy(timeout=60)
-        writer = threading.Thread(target=write, args=(emulator, "things", keys))
+        failures: list[BaseException] = []
+
+        def writing() -> None:
+            try:
+                write(emulator, "things", keys)
+            except BaseException as error:  # seen by the test, not lost in the thread
+                failures.append(error)
+
+        writer = threading.Thread(target=writing)
         writer.start()
         deadline = time.monotonic() + 30
         while len(delivered(tmp_path)) < 9:
-            assert time.monotonic() < deadline, process.log_tail()
+            assert not failures and time.monotonic() < deadline, (failures, process.log_tail())
             time.sleep(0.05)
         process.signal(signal.SIGKILL)
         process.popen.wait(timeout=10)
@@ -186,3 +197,27 @@ def test_end_to_end_a_poller_killed_mid_stream_delivers_every_record_at_least_on
     first_seen = list(dict.fromkeys(sequence))
     assert first_seen == sorted(first_seen)  # in order, redelivery only repeats
     assert sorted(set(keys_of(records))) == keys  # none skipped
+
+
+def test_a_partial_batch_response_retries_from_the_failed_record_only(
+    aws_environment: Emulator, tmp_path: Path
+) -> None:
+    table, stream_arn = fresh_table(aws_environment)
+    keys = ["a", "b", "c", "d"]
+    write(aws_environment, table, keys)
+    received: list[str] = []
+    reported = {"done": False}
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        batch = keys_of(event["Records"])
+        if not reported["done"]:
+            reported["done"] = True
+            received.extend(batch[:2])
+            failed = event["Records"][2]["dynamodb"]["SequenceNumber"]
+            return {"batchItemFailures": [{"itemIdentifier": failed}]}
+        received.extend(batch)
+        return {"batchItemFailures": []}
+
+    poller = poller_of(aws_environment, stream_arn, handler, tmp_path)
+    drain(poller, lambda: len(received) >= len(keys))
+    assert received == keys

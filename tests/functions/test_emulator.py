@@ -20,8 +20,8 @@ from strangler.serverless.provision import client, provision
 from strangler.workspace import Workspace, load_workspace
 from strangler_proxy.app import create_app
 from strangler_proxy.settings import ProxySettings
-from tests.serverless.conftest import Emulator
-from tests.serverless.handlers import TABLE
+from tests.functions.conftest import Emulator
+from tests.functions.handlers import TABLE
 from tests.workspace.test_serverless_declaration import with_serverless
 
 PORTS: dict[str, int] = {}
@@ -64,16 +64,16 @@ def test_a_serverless_context_runs_the_emulator_and_its_poller_before_the_proxy(
     assert emulator.health_url == f"http://127.0.0.1:{port_of(EMULATOR)}/moto-api/"
     proxy_env = specs["proxy"].env
     upstreams = json.loads(proxy_env["PROXY_UPSTREAMS"])
-    assert upstreams["polls"] == "function:tests.serverless.handlers:echo"
+    assert upstreams["polls"] == "function:tests.functions.handlers:echo"
     assert upstreams["polls-pages"] == "bucket:polls-results/results/{poll_id}.html"
     assert upstreams["users"].startswith("http://127.0.0.1:")
-    functions = json.loads(proxy_env["PROXY_FUNCTION_ENV"])["tests.serverless.handlers:echo"]
+    functions = json.loads(proxy_env["PROXY_FUNCTION_ENV"])["tests.functions.handlers:echo"]
     assert functions["AWS_ENDPOINT_URL"] == emulator.url == proxy_env["PROXY_BUCKET_ENDPOINT"]
     assert functions["POLLS_TABLE"] == "things" and functions["POLLS_BUCKET"] == "polls-results"
     assert functions["AWS_ACCESS_KEY_ID"] == "testing" and functions["LOG_LEVEL"] == "DEBUG"
     assert proxy_env["AWS_ACCESS_KEY_ID"] == "testing"  # it signs its reads of the pages
     poller = specs["polls-stream-poller"].env
-    assert poller["POLLER_STREAM_HANDLER"] == "tests.serverless.handlers:record_stream"
+    assert poller["POLLER_STREAM_HANDLER"] == "tests.functions.handlers:record_stream"
     assert poller["POLLER_CHECKPOINT_PATH"] == str(tmp_path / "stream-checkpoints/polls.json")
     assert poller["AWS_ENDPOINT_URL"] == emulator.url
 

@@ -1,7 +1,7 @@
 """A route whose side is a function: the proxy (the real ASGI app, in process) invokes the
 handler in its pool of worker processes and answers with its result; every way a function can
 fail is a problem+json with the request id, never a hang. One end-to-end test runs the same
-through a real proxy process. The handlers are the tests' own (`tests.serverless.handlers`)."""
+through a real proxy process. The handlers are the tests' own (`tests.functions.handlers`)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from strangler_proxy.settings import ProxySettings
 from tests.proxy.conftest import RunningProxy
 from tests.proxy.fake_upstreams import FakeUpstreams, json_answer
 
-HANDLERS = "tests.serverless.handlers"
+HANDLERS = "tests.functions.handlers"
 TABLE = """
 [upstreams]
-things = "function:tests.serverless.handlers:{handler}"
+things = "function:tests.functions.handlers:{handler}"
 
 [[routes]]
 name = "things.any"
