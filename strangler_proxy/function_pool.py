@@ -60,6 +60,13 @@ class FunctionMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
+        self.worker_start = Histogram(
+            "proxy_function_worker_start_seconds",
+            "Per worker: from spawning its process to its handler imported (interpreter included)",
+            ["function"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
         self.invocation = Histogram(
             "proxy_function_invocation_seconds",
             "Time the handler ran per invocation, by start (cold: a worker's first)",
@@ -159,6 +166,7 @@ class FunctionPool:
             )
 
     async def _start(self, timeout: float) -> Worker:
+        spawned = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-P", function_worker.__file__, self.import_path,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -182,6 +190,7 @@ class FunctionPool:
             )
         worker.import_seconds = float(ready["import_seconds"])
         self.metrics.import_seconds.labels(self.import_path).observe(worker.import_seconds)
+        self.metrics.worker_start.labels(self.import_path).observe(time.perf_counter() - spawned)
         log.info("function worker started", function=self.import_path, pid=process.pid,
                  import_seconds=round(worker.import_seconds, 4))  # fmt: skip
         return worker

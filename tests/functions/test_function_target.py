@@ -127,6 +127,7 @@ def test_a_worker_imports_once_and_serves_the_next_invocations_warm(tmp_path: Pa
     assert f"proxy_function_cold_start_seconds_count{{{echo}}} 1.0" in text
     assert f'proxy_function_invocation_seconds_count{{{echo},start="warm"}} 2.0' in text
     assert f"proxy_function_import_seconds_count{{{echo}}} 1.0" in text
+    assert f"proxy_function_worker_start_seconds_count{{{echo}}} 1.0" in text
 
 
 def test_a_binary_body_flagged_base64_is_decoded(tmp_path: Path) -> None:
