@@ -35,6 +35,7 @@ from strangler.datapath.operations import serve_operations
 from strangler.plumbing.logs import configure_logging, get_logger
 from strangler.serverless.emulator import DEFAULT_REGION
 from strangler.serverless.provision import client, provision
+from strangler_proxy.function_worker import resolve
 
 log = get_logger("stream-poller")
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -277,16 +278,6 @@ def first_failure(answer: Any) -> str | None:
     identifiers = [str(item.get("itemIdentifier")) for item in failures if isinstance(item, dict)]
     numbers = [identifier for identifier in identifiers if identifier.isdigit()]
     return min(numbers, key=int) if numbers else None
-
-
-def resolve(import_path: str) -> Any:
-    import importlib
-
-    module_name, _, attribute = import_path.partition(":")
-    found: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        found = getattr(found, part)
-    return found
 
 
 def main() -> None:
