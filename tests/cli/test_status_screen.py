@@ -1,4 +1,4 @@
-"""`strangler status` off a terminal: nothing cut at 80 columns; the AWS emulator labelled one.
+"""`strangler status` off a terminal: nothing cut at 80 columns; the AWS emulator labelled."""
 
 from __future__ import annotations
 
