@@ -130,7 +130,7 @@ class FunctionPool:
     async def invoke(self, event: dict[str, Any], request_id: str, timeout: float) -> Any:
         """The handler's result for `event`, or raise FunctionFailed."""
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._start(timeout)
+            worker = self._idle.pop() if self._idle else await self._start()
             deadline = time.time() + timeout
             message = {"event": event, "request_id": request_id, "deadline": deadline}
             try:
@@ -165,7 +165,7 @@ class FunctionPool:
                 worker.import_seconds + seconds
             )
 
-    async def _start(self, timeout: float) -> Worker:
+    async def _start(self) -> Worker:
         spawned = time.perf_counter()
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-P", function_worker.__file__, self.import_path,

@@ -36,26 +36,14 @@ from strangler_proxy.function_event import (
 )
 from strangler_proxy.function_pool import FunctionFailed, FunctionMetrics, FunctionPool
 from strangler_proxy.responses import is_json, problem_document, problem_in_place_of
-from strangler_proxy.table import Route
+from strangler_proxy.table import BUCKET, FUNCTION, Route, target_problem
 
-FUNCTION = "function:"
-BUCKET = "bucket:"
-_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _BUCKET = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^/].*)$")
 _PASSED = (b"content-type", b"etag", b"last-modified", b"cache-control", b"content-encoding")
 
 
 def is_serverless(base_url: str) -> bool:
     return base_url.startswith((FUNCTION, BUCKET))
-
-
-def target_problem(base_url: str) -> str | None:
-    """What is wrong with a `function:` or `bucket:` upstream, or None."""
-    if base_url.startswith(FUNCTION) and not _IMPORT_PATH.match(base_url[len(FUNCTION) :]):
-        return f"{base_url!r}: a function is `function:package.module:handler`"
-    if base_url.startswith(BUCKET) and not _BUCKET.match(base_url[len(BUCKET) :]):
-        return f"{base_url!r}: a bucket target is `bucket:NAME/key/template/{{name}}.html`"
-    return None
 
 
 @dataclass

@@ -159,6 +159,21 @@ class Route(StrictModel):
         return self.methods == ["*"]
 
 
+FUNCTION = "function:"
+BUCKET = "bucket:"
+_FUNCTION_TARGET = re.compile(r"^function:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_BUCKET_TARGET = re.compile(r"^bucket:[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^/].*$")
+
+
+def target_problem(url: str) -> str | None:
+    """What is wrong with a `function:` or `bucket:` upstream, or None."""
+    if url.startswith(FUNCTION) and not _FUNCTION_TARGET.match(url):
+        return f"{url!r}: a function is `function:package.module:handler`"
+    if url.startswith(BUCKET) and not _BUCKET_TARGET.match(url):
+        return f"{url!r}: a bucket target is `bucket:NAME/key/template/{{name}}.html`"
+    return None
+
+
 class RouteTable(StrictModel):
     """A whole table: upstream URLs known to the file, default ignore rules, and routes."""
 
@@ -168,6 +183,15 @@ class RouteTable(StrictModel):
     # The upstream answering requests no route matches; a service once the monolith retires.
     unmatched: Annotated[str, Field(min_length=1)] = MONOLITH
     routes: list[Route] = []
+
+    @field_validator("upstreams")
+    @classmethod
+    def _targets(cls, upstreams: dict[str, str]) -> dict[str, str]:
+        for url in upstreams.values():
+            problem = target_problem(url)
+            if problem is not None:
+                raise ValueError(problem)
+        return upstreams
 
     @model_validator(mode="after")
     def _unique(self) -> Self:

@@ -54,7 +54,7 @@ from strangler.serverless.emulator import (
 )
 from strangler.serverless.emulator import HEALTH_PATH as EMULATOR_HEALTH_PATH
 from strangler.workspace import Workspace
-from strangler_proxy.serverless_targets import BUCKET, FUNCTION
+from strangler_proxy.table import BUCKET, FUNCTION
 
 PROXY = "proxy"
 MONOLITH = "monolith"

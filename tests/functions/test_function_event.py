@@ -130,3 +130,25 @@ def test_a_dict_without_status_is_a_json_200_as_the_gateway_infers() -> None:
 def test_a_malformed_result_is_refused(result: object) -> None:
     with pytest.raises(MalformedResult):
         http_response(result, "r")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("function:tests.functions.handlers", "function:package.module:handler"),
+        ("bucket:Bad_Bucket/results/{id}.html", "bucket:NAME/key/template"),
+        ("bucket:pages", "bucket:NAME/key/template"),
+        ("ftp://somewhere", "should match pattern"),
+    ],
+)
+def test_an_upstream_of_an_unknown_kind_or_shape_is_refused_with_its_line(
+    url: str, expected: str
+) -> None:
+    from strangler_proxy.table import TableError, parse_table
+
+    text = f'unmatched = "monolith"\n\n[upstreams]\nthings = "{url}"\n'
+    with pytest.raises(TableError) as refused:
+        parse_table(text, "t.toml")
+    [problem] = refused.value.problems
+    assert problem.startswith(("t.toml:3: upstreams", "t.toml:4: upstreams.things")), problem
+    assert expected in problem
