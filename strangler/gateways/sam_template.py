@@ -153,8 +153,10 @@ def export_sam(workspace: Workspace, context: str, definition: dict[str, Any] | 
     page_routes = [r for r in routes if spec.pages_route_path and r.path == spec.pages_route_path]
     function_routes = [route for route in routes if route not in page_routes]
     http_name = {"Fn::Sub": f"${{AWS::StackName}}-{context}-http"}
+    # Every process of a system shares the token key; on AWS it is a parameter, never a file.
+    http_environment = {**environment, "STRANGLER_TOKEN_SECRET": {"Ref": "TokenSecret"}}
     resources[f"{prefix}HttpFunction"] = _function(
-        lambda_handler(spec.handler), http_name, environment, "HttpRole",
+        lambda_handler(spec.handler), http_name, http_environment, "HttpRole",
         _http_events(function_routes),
     )  # fmt: skip
     statements = [_log_statement(http_name)]
@@ -181,6 +183,14 @@ def export_sam(workspace: Workspace, context: str, definition: dict[str, Any] | 
         "Transform": "AWS::Serverless-2016-10-31",
         "Description": f"{context} as functions: rendered by `strangler export aws` from the"
         " workspace's serverless declaration",
+        "Parameters": {
+            "TokenSecret": {
+                "Type": "String",
+                "NoEcho": True,
+                "MinLength": 32,
+                "Description": "the key bearer tokens are signed with (STRANGLER_TOKEN_SECRET)",
+            }
+        },
         "Resources": resources,
         "Outputs": {
             "Endpoint": {

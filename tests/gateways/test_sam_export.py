@@ -86,6 +86,9 @@ def test_every_route_of_the_context_is_an_http_api_event_and_the_page_its_reader
     assert template["Resources"]["PollsHttpFunction"]["Properties"]["Handler"] == (
         "tests.functions.handlers.echo"
     )
+    variables = template["Resources"]["PollsHttpFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["STRANGLER_TOKEN_SECRET"] == {"Ref": "TokenSecret"}
+    assert template["Parameters"]["TokenSecret"]["NoEcho"] is True
     stream = template["Resources"]["Table"]["Properties"]["StreamSpecification"]
     assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
 
