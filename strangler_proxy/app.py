@@ -29,11 +29,13 @@ from strangler_proxy.breaker import Breakers
 from strangler_proxy.canary import CanaryAssigner
 from strangler_proxy.forwarding import Forwarder, Forwarding, Receive, Send
 from strangler_proxy.freeze import Freezes
+from strangler_proxy.function_pool import FunctionMetrics
 from strangler_proxy.limits import UPGRADE_REFUSED, Refusal
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.paths import CanonicalPath, UnsafePath
 from strangler_proxy.proxy import Proxy, canonical_or_none, reject_path
 from strangler_proxy.responses import problem_document, send_bytes, send_problem
+from strangler_proxy.serverless_targets import ServerlessTargets
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import ShadowRunner
 from strangler_proxy.store import TableStore
@@ -88,6 +90,13 @@ class ProxyApp:
             self.metrics,
             self.access_log,
             self.freezes,
+        )
+        self.proxy.serverless = ServerlessTargets(
+            settings.function_workers,
+            FunctionMetrics(self.metrics.registry),
+            settings.bucket_endpoint,
+            lambda: self.forwarder.session,
+            settings.function_env,
         )
         self.admin = create_admin_app(
             load_admin_tokens(
@@ -277,6 +286,8 @@ class ProxyApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.shadow.drain()
+        if self.proxy.serverless is not None:
+            await self.proxy.serverless.close()
         await self.forwarder.close()
         if self.access_log is not None:
             await self.access_log.stop()

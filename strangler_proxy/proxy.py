@@ -30,6 +30,7 @@ from strangler_proxy.forwarding import (
     Forwarding,
     Receive,
     Send,
+    Timeouts,
     UpstreamBroke,
     UpstreamFailed,
     UpstreamResponse,
@@ -42,6 +43,7 @@ from strangler_proxy.limits import HeadLimits
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.paths import CanonicalPath, UnsafePath, canonicalise
 from strangler_proxy.responses import send_problem
+from strangler_proxy.serverless_targets import ServerlessTargets, is_serverless
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Answer, ShadowJob, ShadowRunner
 from strangler_proxy.store import Snapshot, TableStore
@@ -104,6 +106,7 @@ class Proxy:
             settings.max_target_bytes, settings.max_header_bytes, settings.max_headers
         )
         self.tracing: ProxyTracing | None = None  # set at startup when the process traces
+        self.serverless: ServerlessTargets | None = None  # functions and buckets, when wired
 
     def plan(
         self,
@@ -131,9 +134,9 @@ class Proxy:
                 and route.fallback is Fallback.MONOLITH
                 and route.owner is DataOwner.MONOLITH
             )
-            return Plan(route, route.context, may_fall_back, None)
+            return Plan(route, route.service_upstream, may_fall_back, None)
         is_shadowed = route.mode is Mode.SHADOW or route.analysis is not None
-        return Plan(route, MONOLITH, False, route.context if is_shadowed else None)
+        return Plan(route, MONOLITH, False, route.service_upstream if is_shadowed else None)
 
     async def handle(
         self, scope: dict[str, Any], receive: Receive, send: Send, path: CanonicalPath
@@ -272,9 +275,7 @@ class Proxy:
                 attempt = self.tracing.attempt(outcome.span, upstream, method)
                 incoming.continue_trace(traceparent_of(attempt))
             try:
-                opened = await self.forwarder.open_response(
-                    method, base_url, target, incoming.forward, body, timeout, incoming.request_id
-                )
+                opened = await self._open(method, base_url, target, route, body, timeout, incoming)
             except UpstreamFailed as error:
                 if attempt is not None:
                     ProxyTracing.finish_attempt(attempt, None, error.reason)
@@ -309,6 +310,7 @@ class Proxy:
                 plan.shadow_to
                 and plan.route is not None
                 and plan.shadow_to in snapshot.upstream_urls
+                and not is_serverless(snapshot.upstream_urls[plan.shadow_to])
             ):
                 self._submit_shadow(
                     method, target, snapshot, plan, incoming, opened, kept, outcome.span
@@ -317,6 +319,26 @@ class Proxy:
         assert failure is not None
         outcome.status = failure.status
         await send_problem(send, failure.status, failure.detail, incoming.request_id)
+
+    async def _open(
+        self,
+        method: str,
+        base_url: str,
+        target: str,
+        route: Route | None,
+        body: bytes | BodyStream | None,
+        timeout: Timeouts,
+        incoming: IncomingRequest,
+    ) -> UpstreamResponse:
+        """The upstream's response head: an HTTP server's, or a function's or bucket's."""
+        if self.serverless is not None and is_serverless(base_url):
+            return await self.serverless.open_response(
+                base_url, method, target, route, incoming.forward, body, timeout.read,
+                incoming.request_id,
+            )  # fmt: skip
+        return await self.forwarder.open_response(
+            method, base_url, target, incoming.forward, body, timeout, incoming.request_id
+        )
 
     def _submit_shadow(
         self,

@@ -92,6 +92,19 @@ class ProxySettings(BaseSettings):
     freeze_max_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     freeze_drain_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
 
+    # Functions (`function:` upstreams, docs/proxy.md "Target kinds"): worker processes per
+    # handler, and extra environment of each handler's workers as JSON {import path: {name:
+    # value}} (`strangler up` sets the emulator's endpoint, the table's and bucket's names).
+    function_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    function_env: dict[str, dict[str, str]] = {}
+    # Where `bucket:` upstreams are read from: the S3 endpoint (the emulator's locally).
+    bucket_endpoint: str = Field(
+        default="https://s3.amazonaws.com",
+        validation_alias=AliasChoices(
+            "PROXY_BUCKET_ENDPOINT", "AWS_ENDPOINT_URL", "bucket_endpoint"
+        ),
+    )
+
     access_log: bool = True
     log_level: str = "INFO"
 

@@ -95,6 +95,9 @@ class Route(StrictModel):
     read_timeout: Annotated[float, Field(gt=0, le=600)] | None = None
     fallback: Fallback = Fallback.MONOLITH
     data_owner: DataOwner | None = None
+    # The upstream of its service side when not the one named after its context: a context
+    # served by functions and a bucket of pages has two (`polls`, `polls-pages`).
+    upstream: Annotated[str, Field(min_length=1)] | None = None
     shadow_ignore: list[IgnoreRule] = []
     analysis: Analysis | None = None
 
@@ -147,18 +150,48 @@ class Route(StrictModel):
         return DataOwner.SERVICE if self.mode is Mode.SERVICE else DataOwner.MONOLITH
 
     @property
+    def service_upstream(self) -> str:
+        """The upstream its service side is."""
+        return self.upstream or self.context
+
+    @property
     def is_wildcard_method(self) -> bool:
         return self.methods == ["*"]
+
+
+FUNCTION = "function:"
+BUCKET = "bucket:"
+_FUNCTION_TARGET = re.compile(r"^function:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_BUCKET_TARGET = re.compile(r"^bucket:[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^/].*$")
+
+
+def target_problem(url: str) -> str | None:
+    """What is wrong with a `function:` or `bucket:` upstream, or None."""
+    if url.startswith(FUNCTION) and not _FUNCTION_TARGET.match(url):
+        return f"{url!r}: a function is `function:package.module:handler`"
+    if url.startswith(BUCKET) and not _BUCKET_TARGET.match(url):
+        return f"{url!r}: a bucket target is `bucket:NAME/key/template/{{name}}.html`"
+    return None
 
 
 class RouteTable(StrictModel):
     """A whole table: upstream URLs known to the file, default ignore rules, and routes."""
 
-    upstreams: dict[str, Annotated[str, Field(pattern=r"^https?://")]] = {}
+    # An app's URL, or a function (`function:module:handler`) or bucket (`bucket:NAME/KEY`).
+    upstreams: dict[str, Annotated[str, Field(pattern=r"^(https?://|function:|bucket:)")]] = {}
     shadow_ignore: list[IgnoreRule] = []
     # The upstream answering requests no route matches; a service once the monolith retires.
     unmatched: Annotated[str, Field(min_length=1)] = MONOLITH
     routes: list[Route] = []
+
+    @field_validator("upstreams")
+    @classmethod
+    def _targets(cls, upstreams: dict[str, str]) -> dict[str, str]:
+        for url in upstreams.values():
+            problem = target_problem(url)
+            if problem is not None:
+                raise ValueError(problem)
+        return upstreams
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
@@ -240,9 +273,9 @@ def unknown_contexts(
     """
     known = {MONOLITH, *known_upstreams, *table.upstreams}
     missing: list[tuple[tuple[str | int, ...], str]] = [
-        (("routes", index, "context"), route.context)
+        (("routes", index, "upstream" if route.upstream else "context"), route.service_upstream)
         for index, route in enumerate(table.routes)
-        if route.mode is not Mode.MONOLITH and route.context not in known
+        if route.mode is not Mode.MONOLITH and route.service_upstream not in known
     ]
     if table.unmatched not in known:
         missing.append((("unmatched",), table.unmatched))

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("strangler.cli.workspace_commands:db_app", "Schemas: alembic for any database."),
     "routes": ("strangler.cli.workspace_commands:routes_app",
                "Routes: the inventory, each stage's table, exports."),
+    "export": ("strangler.cli.workspace_commands:export_app",
+               "Exports of a context: `export aws` writes a serverless context's SAM template."),
     "data": ("strangler.cli.data_commands:data_app",
              "The data path by hand: backfill, verify, repair, sync, cutover."),
 }  # fmt: skip

@@ -153,6 +153,7 @@ def check_workspace_file() -> None:
     for name in ("monolith", *workspace.context_names):
         os.environ.setdefault(workspace.url_variable(name), home.database_url(name))
     problems = validate.unresolved(workspace) + validate.references(workspace)
+    problems += validate.table_definitions(workspace)
     problems += validate.inventory(workspace)
     engines = {name: _engine(home.database_url(name)) for name in ("monolith",
                *workspace.context_names)}  # fmt: skip

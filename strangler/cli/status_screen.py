@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from strangler.conductor.inspection import ProcessView, RouteView, SystemView
+from strangler.serverless.emulator import EMULATOR, EMULATOR_NOTE
 
 MODE_STYLES = {"monolith": "blue", "shadow": "magenta", "canary": "yellow", "service": "green"}
 
@@ -92,8 +93,9 @@ def _processes(processes: list[ProcessView]) -> Table:
             else Text("running, not healthy" if process.is_running else "not running", style="red")
         )
         lags = ", ".join(f"{name} {value:g}" for name, value in process.lags.items()) or "-"
+        name = f"{process.name} ({EMULATOR_NOTE})" if process.name == EMULATOR else process.name
         table.add_row(
-            process.name, health, str(process.pid), str(process.port), lags, str(process.restarts)
+            name, health, str(process.pid), str(process.port), lags, str(process.restarts)
         )
     return table
 

@@ -180,3 +180,38 @@ def _upstreams(home: Home, given: list[str]) -> dict[str, str]:
             raise _fail(f"--upstream {item!r} is not NAME=http(s)://...")
         found[name] = url
     return found
+
+
+export_app = typer.Typer(
+    help="Deployable exports of a context: `aws` writes a serverless context's SAM template.",
+    no_args_is_help=True,
+)
+
+
+@export_app.command("aws")
+def export_aws(
+    context: str = typer.Option(..., "--context", help="A context declared serverless."),
+    output: Path = typer.Option(Path("export"), help="The folder to write the files into."),
+) -> None:
+    """Write a serverless context's AWS SAM template (functions, HTTP API routes, the table with
+    its stream, the bucket, the stream's event source mapping, least-privilege roles) and
+    LOWERING.md. Deploy it with `sam build && sam deploy --guided` (docs/serverless.md)."""
+    from strangler.gateways.sam_template import NotServerless, export_sam
+    from strangler.serverless.emulator import table_definition
+    from strangler.workspace import find_workspace
+
+    workspace = find_workspace()
+    if context not in workspace.contexts:
+        raise _fail(f"no context {context!r}; have {', '.join(workspace.context_names)}")
+    try:
+        definition = (
+            table_definition(workspace, context)
+            if workspace.contexts[context].serverless is not None
+            else None
+        )
+        made = export_sam(workspace, context, definition)
+    except (NotServerless, ValueError) as error:
+        raise _fail(str(error)) from error
+    written = made.write(output)
+    console.print(f"wrote {len(written)} files to {output}; what the template cannot say as the"
+                  f" workspace does is in {output / 'LOWERING.md'}")  # fmt: skip

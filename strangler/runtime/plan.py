@@ -4,15 +4,18 @@ A `Topology` says which services run, whether the monolith does, and which chang
 data; `plan` turns it into processes with their commands, environments, ports and health URLs:
 the monolith under gunicorn, each service under uvicorn, the relays and consumers its events
 need (read from each service's declared `Consumer`), the data path's sync for each context whose
-data moves or has moved, the proxy in front and the console beside it. Every process traces
-into the system's trace spool when `Places.traces` is on. `strangler up`, the `system` API and
-the test fixtures all start what `plan` returns, so users and tests run the same processes.
+data moves or has moved, for contexts served as functions the AWS emulator and each one's
+stream poller (`strangler.serverless`), the proxy in front and the console beside it. Every
+process traces into the system's trace spool when `Places.traces` is on. `strangler up`, the
+`system` API and the test fixtures all start what `plan` returns, so users and tests run the
+same processes.
 This module must never start a process.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -43,7 +46,15 @@ from strangler.runtime.launch import (
     workspace_environment,
 )
 from strangler.runtime.run_record import ADMIN
+from strangler.serverless.emulator import (
+    EMULATOR,
+    emulator_command,
+    function_environment,
+    serverless_of,
+)
+from strangler.serverless.emulator import HEALTH_PATH as EMULATOR_HEALTH_PATH
 from strangler.workspace import Workspace
+from strangler_proxy.table import BUCKET, FUNCTION
 
 PROXY = "proxy"
 MONOLITH = "monolith"
@@ -82,6 +93,7 @@ BACKOFF = RestartPolicy()
 # nginx is a stateless front whose start costs milliseconds, and while it is down the public
 # port is closed: five restarts at once, then a quarter and a half second, never more.
 AT_ONCE = RestartPolicy(immediate=5, first=0.25, longest=0.5)
+AWS_SIGNING = ("AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,10 @@ class Topology:
     # reverse after: the sync follows the cutover by itself).
     syncs: tuple[str, ...] = ()
     has_proxy: bool = True
+    # Contexts served as functions (docs/serverless.md): the AWS emulator runs, each has its
+    # stream poller (which provisions its table and bucket), and the proxy knows it as its
+    # function (`function:` upstream) and its pages (`bucket:` upstream `<context>-pages`).
+    serverless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,8 +193,11 @@ def plan(
         specs.append(_service(context, topology, places, port_of, budget))
     specs.extend(_event_processes(topology.services, places, port_of))
     specs.extend(_sync(context, places, port_of) for context in topology.syncs)
+    if topology.serverless:
+        specs.append(_emulator(places, port_of))
+        specs.extend(_poller(context, places, port_of) for context in topology.serverless)
     if topology.has_proxy:
-        specs.append(_proxy(places, port_of))
+        specs.append(_proxy(places, port_of, topology.serverless))
         if places.data_plane == "nginx":
             specs.extend(_nginx(places, port_of))
         if places.console:
@@ -295,13 +314,55 @@ def _sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
     return ProcessSpec(name, tuple(sync_command(context)), {**places.extra_env, **env}, port)
 
 
-def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
+def _emulator(places: Places, port_of: PortOf) -> ProcessSpec:
+    port = port_of(EMULATOR)
+    argv = tuple(emulator_command(port))
+    return ProcessSpec(EMULATOR, argv, dict(places.extra_env), port, EMULATOR_HEALTH_PATH)
+
+
+def emulator_url(port_of: PortOf) -> str:
+    return f"http://127.0.0.1:{port_of(EMULATOR)}"
+
+
+def poller_name(context: str) -> str:
+    return f"{context}-stream-poller"
+
+
+def _poller(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
+    name = poller_name(context)
+    port = port_of(name)
+    workspace = places.workspace
+    spec = serverless_of(workspace, context)
+    env = {
+        **workspace_environment(workspace),
+        **function_environment(workspace, context, emulator_url(port_of)),
+        "POLLER_CONTEXT": context,
+        "POLLER_CHECKPOINT_PATH": str(places.state_dir / "stream-checkpoints" / f"{context}.json"),
+        "POLLER_PORT": str(port),
+        **({"POLLER_STREAM_HANDLER": spec.stream_handler} if spec.stream_handler else {}),
+        **({"POLLER_TABLE_DEFINITION": spec.table} if spec.table else {}),
+        **({"POLLER_BUCKET": spec.bucket} if spec.bucket else {}),
+    }
+    argv = (sys.executable, "-m", "strangler.serverless.poller")
+    return ProcessSpec(name, argv, {**places.extra_env, **env}, port)
+
+
+def _proxy(places: Places, port_of: PortOf, serverless: tuple[str, ...] = ()) -> ProcessSpec:
     port = port_of(PROXY)
     # Every service's address is known from the start, so any stage's table is valid.
     upstreams = {
         context: f"http://127.0.0.1:{port_of(context)}"
         for context in places.workspace.context_names
     }
+    functions: dict[str, dict[str, str]] = {}
+    for context in serverless:
+        spec = serverless_of(places.workspace, context)
+        upstreams[context] = f"{FUNCTION}{spec.handler}"
+        if spec.pages is not None:
+            upstreams[f"{context}-pages"] = f"{BUCKET}{spec.bucket}/{spec.pages}"
+        functions[spec.handler] = function_environment(
+            places.workspace, context, emulator_url(port_of)
+        )
     env = proxy_environment(
         f"http://127.0.0.1:{port_of(MONOLITH)}",
         upstreams,
@@ -310,6 +371,12 @@ def _proxy(places: Places, port_of: PortOf) -> ProcessSpec:
         places.token_secret,
         places.state_dir,
     )
+    if serverless:
+        env["PROXY_FUNCTION_ENV"] = json.dumps(functions)
+        env["PROXY_BUCKET_ENDPOINT"] = emulator_url(port_of)
+        # The proxy signs its reads of the pages with the functions' region and credentials.
+        aws = next(iter(functions.values()))
+        env.update({name: aws[name] for name in AWS_SIGNING if name in aws})
     env["PROXY_SYSTEM_ID"] = places.system_id
     env["PROXY_ADMIN_PORT"] = str(port_of(ADMIN))
     if places.data_plane == "nginx":

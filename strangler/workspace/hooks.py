@@ -7,6 +7,13 @@
 - `load.plan_data`: `(scale, token_secret) -> dict`, what the seeded data holds, handed to the
   locustfile of `compare` in its plan.
 - `contexts.*.hooks.on_service_rows`, `before_flip`, `build`: see `strangler.workspace.model`.
+- `contexts.*.serverless.handler`: `(event, context) -> dict`, an API Gateway HTTP API payload
+  2.0 event in, its response (statusCode, headers, body...) out; run in the proxy's function
+  workers.
+- `contexts.*.serverless.stream_handler`: `(event, context) -> dict | None` with
+  `event = {"Records": [...]}` in DynamoDB Streams' record shape, at least once per record;
+  it raises to have the batch retried.
+- `contexts.*.serverless.table`: a dict, DynamoDB `create_table`'s keyword arguments.
 
 This module must never run a hook.
 """

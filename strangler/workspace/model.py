@@ -147,6 +147,52 @@ class HooksSpec(Strict):
     build: ImportPath | None = None
 
 
+BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_KEY_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ServerlessSpec(Strict):
+    """A context served as functions (docs/serverless.md): an API Gateway HTTP API handler,
+    the stream handler its table's changes feed, the table (an import path to the keyword
+    arguments of DynamoDB's `create_table`), the bucket of its static pages and the key
+    template of a page (`results/{poll_id}.html`, served at the route `/results/{poll_id}.html`),
+    and extra environment of its functions."""
+
+    handler: ImportPath
+    stream_handler: ImportPath | None = None
+    table: ImportPath | None = None
+    bucket: Annotated[str, Field(pattern=BUCKET_NAME)] | None = None
+    pages: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    env: dict[str, str] = {}
+
+    @field_validator("pages")
+    @classmethod
+    def _key_template(cls, pages: str | None) -> str | None:
+        if pages is None:
+            return None
+        if pages.startswith("/"):
+            raise ValueError("a key template names a key in the bucket: no leading '/'")
+        names = _KEY_PLACEHOLDER.findall(pages)
+        if len(names) != len(set(names)):
+            raise ValueError("a placeholder is used twice in the key template")
+        if "{" in _KEY_PLACEHOLDER.sub("", pages) or "}" in _KEY_PLACEHOLDER.sub("", pages):
+            raise ValueError("a placeholder of the key template is `{name}`")
+        return pages
+
+    @model_validator(mode="after")
+    def _parts_that_need_others(self) -> Self:
+        if self.stream_handler is not None and self.table is None:
+            raise ValueError("a stream handler reads a table's stream: declare `table`")
+        if self.pages is not None and self.bucket is None:
+            raise ValueError("pages are keys of a bucket: declare `bucket`")
+        return self
+
+    @property
+    def pages_route_path(self) -> str | None:
+        """The route path that serves the pages (`/` + the key template)."""
+        return None if self.pages is None else "/" + self.pages
+
+
 class ShadowSkip(Strict):
     """A read route whose shadow comparison is shown but not judged, and why."""
 
@@ -166,6 +212,7 @@ class ContextSpec(Strict):
     service: ServiceSpec | None = None
     hooks: HooksSpec = HooksSpec()
     shadow_skips: list[ShadowSkip] = []
+    serverless: ServerlessSpec | None = None
 
     @property
     def moves_data(self) -> bool:
@@ -317,9 +364,21 @@ class WorkspaceFile(Strict):
                         f"contexts.{context}.shadow_skips: {skip.route!r} is not a route of"
                         f" {context}"
                     )
+            self._pages_routed(context, spec)
             unknown = [need for need in spec.needs if need not in self.contexts]
             if unknown:
                 raise ValueError(f"contexts.{context}.needs: unknown contexts {unknown}")
+
+    def _pages_routed(self, context: str, spec: ContextSpec) -> None:
+        serverless = spec.serverless
+        if serverless is None or serverless.pages_route_path is None or not self.routes:
+            return
+        paths = {route.path for route in self.routes_claimed_by(context)}
+        if serverless.pages_route_path not in paths:
+            raise ValueError(
+                f"contexts.{context}.serverless.pages: no route of {context} has the path"
+                f" {serverless.pages_route_path} that serves these pages"
+            )
 
     def _stages_in_order(self) -> None:
         extracted: list[str] = []

@@ -1,10 +1,11 @@
 """`strangler check --config`: what a workspace file says, checked against the code it names.
 
 Beyond the file's own rules (checked on load, each problem with its line), every import path
-must name something importable (apps, models, hooks, consumers, load hooks: imported, never
-called), the route inventory must be the monolith's URL map (every endpoint listed, with its
-methods and path; none that the app lacks), and the routes `[check]` and `[probes]` name must
-be in the inventory. Each problem is `file:line: where: message`. The tables against both
+must name something importable (apps, models, hooks, consumers, functions, load hooks:
+imported, never called; a serverless context's table definition is read and checked), the
+route inventory must be the monolith's URL map (every endpoint listed, with its methods and
+path; none that the app lacks), and the routes `[check]` and `[probes]` name must be in the
+inventory. Each problem is `file:line: where: message`. The tables against both
 sides' schemas are the data path's to check (`strangler.datapath.contexts.check_tables`).
 This module must never start a process or open a database (building the monolith's app to
 read its URL map is the app's own business).
@@ -48,6 +49,10 @@ def import_paths(workspace: Workspace) -> Iterator[tuple[Where, str]]:
         for field in ("on_service_rows", "before_flip", "build"):
             if value := getattr(context.hooks, field):
                 yield ("contexts", name, "hooks", field), value
+        if context.serverless is not None:
+            for field in ("handler", "stream_handler", "table"):
+                if value := getattr(context.serverless, field):
+                    yield ("contexts", name, "serverless", field), value
     for field in ("plan_data", "steady"):
         if value := getattr(spec.load, field):
             yield ("load", field), value
@@ -116,6 +121,41 @@ def inventory(workspace: Workspace) -> list[str]:
                 _problem(workspace, ("routes", index), f"the app has no endpoint {name}")
             )
     return problems
+
+
+TABLE_KEYS = ("TableName", "KeySchema", "AttributeDefinitions")
+
+
+def table_definitions(workspace: Workspace) -> list[str]:
+    """A serverless context's `table` names DynamoDB `create_table` arguments; with a stream
+    handler, they enable the table's stream."""
+    problems = []
+    for name, context in workspace.spec.contexts.items():
+        serverless = context.serverless
+        if serverless is None or serverless.table is None:
+            continue
+        where = ("contexts", name, "serverless", "table")
+        try:
+            definition = workspace.resolve(serverless.table)
+        except Exception:  # an import runs the user's code; `unresolved` names the error
+            continue
+        message = table_problem(definition, serverless.stream_handler is not None)
+        if message is not None:
+            problems.append(_problem(workspace, where, message))
+    return problems
+
+
+def table_problem(definition: object, needs_stream: bool) -> str | None:
+    """What is wrong with a table definition, or None."""
+    if not isinstance(definition, dict):
+        return f"the table definition is a {type(definition).__name__}, not a dict"
+    missing = [key for key in TABLE_KEYS if key not in definition]
+    if missing:
+        return f"the table definition lacks {missing} (boto3 create_table arguments)"
+    stream = definition.get("StreamSpecification") or {}
+    if needs_stream and not stream.get("StreamEnabled"):
+        return "a stream handler needs StreamSpecification = {StreamEnabled: True, ...}"
+    return None
 
 
 def references(workspace: Workspace) -> list[str]:

@@ -1,4 +1,4 @@
-"""`strangler status` off a terminal: nothing cut at 80 columns."""
+"""`strangler status` off a terminal: nothing cut at 80 columns; the AWS emulator labelled."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from strangler.cli.run_commands import show_status
-from strangler.conductor.inspection import RouteView, SystemView
+from strangler.conductor.inspection import ProcessView, RouteView, SystemView
 from strangler.state import MigrationState
 
 LONG_PATH = "/api/threads/{thread_id}/posts/{post_id}/reactions/{reaction_id}/history"
@@ -25,3 +25,15 @@ def test_a_long_route_is_printed_whole_when_the_output_is_not_a_terminal() -> No
     assert "forum-thread-post-reaction-history" in text
     assert LONG_PATH in text
     assert "…" not in text
+
+
+def test_the_aws_emulator_is_shown_as_an_emulator() -> None:
+    view = SystemView(2, "polls extracted", MigrationState())
+    view.processes = [
+        ProcessView("aws-emulator", 10, 5000, "http://127.0.0.1:5000", True, True, 0, "x.log"),
+        ProcessView("polls-stream-poller", 11, 5001, "http://127.0.0.1:5001", True, True, 0, "y"),
+    ]
+    written = io.StringIO()
+    show_status(view, Console(file=written, width=160, force_terminal=False))
+    assert "aws-emulator (moto: an AWS emulator, not AWS)" in written.getvalue()
+    assert "polls-stream-poller (" not in written.getvalue()

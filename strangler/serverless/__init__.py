@@ -1,0 +1,1 @@
+"""Contexts served as functions, locally: the AWS emulator, provisioning, the stream poller."""
