@@ -235,6 +235,24 @@ class TestResults:
             assert counts(poll["id"]) == once == {first: 1, second: 2}
         assert shown(page_in_bucket(aws, poll["id"])[1]) == {"vim": 1, "emacs": 2}
 
+    def test_a_count_never_replaces_one_that_started_later(self, aws: Emulated) -> None:
+        poll = create_poll()
+        later = "2999-01-01T00:00:00.000000Z"  # stored by a recount that started after ours
+        aws.dynamodb.put_item(
+            TableName=aws.table,
+            Item={
+                "PK": {"S": partition(poll["id"])},
+                "SK": {"S": "RESULTS"},
+                "poll_id": {"N": str(poll["id"])},
+                "counts": {"M": {}},
+                "total": {"N": "0"},
+                "as_of": {"S": later},
+            },
+        )
+        vote(poll["id"], poll["options"][0]["id"], 24)
+        assert PollsTable(aws.dynamodb, aws.table).recompute(poll["id"]) is None
+        assert call("GET", f"/api/polls/{poll['id']}/results").json()["as_of"] == later
+
     def test_a_poll_that_cannot_be_published_is_reported_from_its_first_record(
         self, aws: Emulated
     ) -> None:

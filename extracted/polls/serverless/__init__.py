@@ -21,6 +21,7 @@ import boto3
 from botocore.config import Config
 from fastapi import FastAPI
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from starlette.concurrency import run_in_threadpool
 
 from contract.document import contract_document
@@ -30,6 +31,7 @@ from extracted.polls.serverless.repository import PollsTable
 from extracted.polls.serverless.settings import FunctionSettings, StoreSettings
 from extracted.polls.serverless.stream import ResultsPublisher
 from strangler.plumbing import fastapi as plumbing_fastapi
+from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE
 from strangler.plumbing.logs import configure_logging
 from strangler.plumbing.metrics import HttpMetrics
 from strangler.plumbing.tokens import TokenSigner
@@ -71,7 +73,9 @@ def create_app(settings: FunctionSettings | None = None) -> FastAPI:
 @cache
 def _http_function() -> Mangum:
     # No lifespan: the app holds nothing to open or close, and Lambda gives no shutdown hook.
-    return Mangum(create_app(), lifespan="off")
+    # Problem bodies are text too (Mangum would send them base64-encoded).
+    text = [*DEFAULT_TEXT_MIME_TYPES, PROBLEM_CONTENT_TYPE]
+    return Mangum(create_app(), lifespan="off", text_mime_types=text)
 
 
 @cache

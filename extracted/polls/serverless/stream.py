@@ -19,10 +19,9 @@ harmlessly. This module never answers HTTP.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from extracted.polls.serverless.bucket import BucketPages
-from extracted.polls.serverless.repository import PollsTable
+from extracted.polls.projection import Results
 from extracted.polls.serverless.table import RESULTS_SK, poll_id_of
 from strangler.plumbing.logs import get_logger
 
@@ -46,10 +45,24 @@ def changed_polls(records: Iterable[Record]) -> dict[int, str]:
     return polls
 
 
+class Counts(Protocol):
+    """Where votes are counted and counts kept (`repository.PollsTable`)."""
+
+    def recompute(self, poll_id: int) -> Results | None: ...
+
+    def results(self, poll_id: int) -> Results: ...
+
+
+class Pages(Protocol):
+    """Where the pages go (`bucket.BucketPages`)."""
+
+    def write(self, results: Results) -> None: ...
+
+
 class ResultsPublisher:
     """Recounts the polls a batch of records names and writes their pages."""
 
-    def __init__(self, table: PollsTable, pages: BucketPages) -> None:
+    def __init__(self, table: Counts, pages: Pages) -> None:
         self.table = table
         self.pages = pages
 
