@@ -23,6 +23,7 @@ from extracted.polls.serverless.repository import PollsTable
 from extracted.polls.serverless.stream import ResultsPublisher
 from extracted.polls.serverless.table import COLUMNS, partition, row_of_item
 from monolith import models as monolith_models
+from strangler.plumbing.errors import MAX_BODY_BYTES
 from strangler.plumbing.tokens import TokenSigner
 from tests.contract.conformance import conformance
 from tests.serverless.conftest import Emulated
@@ -127,6 +128,10 @@ class TestPolls:
     def test_a_body_that_is_not_json_is_a_bad_request(self, aws: Emulated) -> None:
         answer = call("POST", "/api/polls", 1, raw_body=b"{not json")
         assert (answer.status, answer.headers["content-type"]) == (400, PROBLEM)
+
+    def test_a_body_over_the_limit_is_too_large(self, aws: Emulated) -> None:
+        answer = call("POST", "/api/polls", 1, raw_body=b" " * (MAX_BODY_BYTES + 1))
+        assert (answer.status, answer.headers["content-type"]) == (413, PROBLEM)
 
     @pytest.mark.parametrize("authorization", [None, "Bearer forged.token.here"])
     def test_creating_a_poll_without_a_valid_token_is_unauthorized(
