@@ -76,7 +76,7 @@ def test_a_page_is_put_again_when_a_later_count_landed_meanwhile() -> None:
     assert [page.total for page in pages.written] == [1, 2]
 
 
-def test_a_superseded_count_puts_no_page() -> None:
+def test_a_poll_whose_item_is_not_written_yet_gets_no_page() -> None:
     pages = PagesKept()
     ResultsPublisher(CountsKept(None, []), pages).publish(7)
     assert pages.written == []

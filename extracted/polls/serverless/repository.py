@@ -7,7 +7,7 @@ The same domain as `extracted.polls.service` over the table of `table` (docs/ser
   fails the condition whatever the race, and is a 409. Options never change once their poll
   exists, so checking the option against the poll just read cannot go stale;
 - results are the poll's `RESULTS` item, recomputed from every vote item by `recompute` (never
-  incremented), written only over an older count.
+  incremented), stored only if no other count was stored since it began.
 Reads that decide (a poll's existence, a vote's option, a count) are strongly consistent.
 This module never answers HTTP, never renders a page and never reads the environment.
 """
@@ -40,6 +40,11 @@ from strangler.plumbing.errors import Conflict, NotFound, invalid
 
 DynamoDBClient = Any  # boto3's client("dynamodb"): botocore builds its methods at run time
 BATCH = 25  # the most items one BatchWriteItem takes
+RECOUNTS = 5  # counts overtaken in a row before giving the batch back to be retried
+
+
+class RecountContention(RuntimeError):
+    """A poll's counts kept being stored by others while this count ran."""
 
 
 class Ballot(NamedTuple):
@@ -119,30 +124,58 @@ class PollsTable:
         return _results(poll, counts, from_text(counted["as_of"]["S"]))
 
     def recompute(self, poll_id: int) -> Results | None:
-        """Count the poll's votes now and store the counts, unless a count that started later
-        is stored already; the results written, or None (no such poll, or superseded)."""
-        as_of = utcnow()  # every vote acknowledged before this instant is counted below
-        items = list(self._partition(poll_id))
-        if not any(item["SK"]["S"] == POLL_SK for item in items):
-            return None  # its options arrived first; the poll's own record will come
-        poll = _poll_of(poll_id, items)
-        votes = Counter(
-            int(item["option_id"]["N"]) for item in items if item["SK"]["S"].startswith(VOTE_PREFIX)
+        """Count the poll's votes now and store the counts; the results stored, or None when
+        there is no such poll (yet).
+
+        Compare-and-set on the `RESULTS` item's `version`, read before the votes: a count
+        stores only if no other count was stored since it began, else it counts again. So the
+        counts stored last began after every count stored before them, without trusting
+        clocks; the version orders writes, it counts nothing.
+        """
+        for _ in range(RECOUNTS):
+            version = self._results_version(poll_id)
+            as_of = utcnow()  # every vote acknowledged before this instant is counted below
+            items = list(self._partition(poll_id))
+            if not any(item["SK"]["S"] == POLL_SK for item in items):
+                return None  # its options arrived first; the poll's own record will come
+            poll = _poll_of(poll_id, items)
+            votes = Counter(
+                int(item["option_id"]["N"])
+                for item in items
+                if item["SK"]["S"].startswith(VOTE_PREFIX)
+            )
+            results = _results(poll, votes, as_of)
+            if self._store_results(results, version):
+                return results
+        raise RecountContention(f"poll {poll_id}: {RECOUNTS} counts in a row were overtaken")
+
+    def _results_version(self, poll_id: int) -> int:
+        """The version of the poll's stored counts, 0 if none is stored."""
+        answer = self.client.get_item(
+            TableName=self.name,
+            Key={"PK": {"S": partition(poll_id)}, "SK": {"S": RESULTS_SK}},
+            ProjectionExpression="#version",
+            ExpressionAttributeNames={"#version": "version"},
+            ConsistentRead=True,
         )
-        results = _results(poll, votes, as_of)
+        return int(answer.get("Item", {}).get("version", {}).get("N", 0))
+
+    def _store_results(self, results: Results, version: int) -> bool:
+        """Store `results` as the version after `version`, unless that is not the stored one."""
         try:
             self.client.put_item(
                 TableName=self.name,
-                Item=_results_item(results),
-                ConditionExpression="attribute_not_exists(#as_of) OR #as_of <= :as_of",
-                ExpressionAttributeNames={"#as_of": "as_of"},
-                ExpressionAttributeValues={":as_of": {"S": to_iso(as_of)}},
+                Item={**_results_item(results), "version": {"N": str(version + 1)}},
+                # Version 0 is "none stored": no stored item has it.
+                ConditionExpression="attribute_not_exists(#version) OR #version = :version",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":version": {"N": str(version)}},
             )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
                 raise
-            return None
-        return results
+            return False
+        return True
 
     def is_reachable(self) -> bool:
         try:

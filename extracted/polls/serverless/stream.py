@@ -80,14 +80,15 @@ class ResultsPublisher:
         return {"batchItemFailures": failures}
 
     def publish(self, poll_id: int) -> None:
-        """Recount the poll and write its page; rewrite it while a later count is stored."""
+        """Recount the poll and write its page; put the stored counts' page while they are not
+        the ones just put (another count was stored meanwhile)."""
         results = self.table.recompute(poll_id)
         if results is None:
-            return  # no poll yet, or a later count is stored: its writer puts its page
+            return  # no poll yet: its own record will come
         for _ in range(REREADS):
             self.pages.write(results)
             stored = self.table.results(poll_id)
-            if stored.as_of <= results.as_of:
+            if stored == results:
                 log.info("results published", poll_id=poll_id, total=results.total)
                 return
             results = stored
