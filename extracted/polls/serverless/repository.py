@@ -14,6 +14,8 @@ This module never answers HTTP, never renders a page and never reads the environ
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -201,9 +203,12 @@ class PollsTable:
         for start in range(0, len(items), BATCH):
             requests = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH]]
             pending: dict[str, Any] = {self.name: requests}
-            while pending:
+            for attempt in itertools.count():
                 answer = self.client.batch_write_item(RequestItems=pending)
                 pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, as AWS advises
 
     def _query(self, poll_id: int, first: str, last: str) -> list[Item]:
         """The poll's items whose sort keys are between `first` and `last` (a few, one page)."""
