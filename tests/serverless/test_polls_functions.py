@@ -254,6 +254,15 @@ class TestResults:
             assert counts(poll["id"]) == once == {first: 1, second: 2}
         assert shown(page_in_bucket(aws, poll["id"])[1]) == {"vim": 1, "emacs": 2}
 
+    def test_counts_read_back_equal_the_counts_stored(self, aws: Emulated) -> None:
+        # The publisher stops re-putting a page when they do (`ResultsPublisher.publish`).
+        poll = create_poll()
+        vote(poll["id"], poll["options"][1]["id"], 26)
+        table = PollsTable(aws.dynamodb, aws.table)
+        stored = table.recompute(poll["id"])
+        assert stored is not None and stored.total == 1
+        assert table.results(poll["id"]) == stored
+
     def test_a_count_overtaken_by_another_counts_again(self, aws: Emulated) -> None:
         poll = create_poll()
         first, second = (option["id"] for option in poll["options"])
