@@ -159,6 +159,19 @@ class TestPolls:
         answer = call("GET", target)
         assert (answer.status, answer.headers["content-type"]) == (404, PROBLEM)
 
+    def test_the_function_serves_exactly_the_polls_paths_of_the_contract(
+        self, aws: Emulated
+    ) -> None:
+        tagged: dict[str, set[str]] = {}
+        for path, operations in conformance().document["paths"].items():
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    for tag in operation.get("tags", []):
+                        tagged.setdefault(tag, set()).add(path)
+        served = Answer.of(handler(http_event("GET", "/openapi.json"), None)).json()["paths"]
+        assert set(served) == tagged["polls"] | tagged["operations"]
+        assert len(tagged["polls"]) == 5
+
 
 class TestVotes:
     def test_a_vote_is_accepted(self, aws: Emulated) -> None:
