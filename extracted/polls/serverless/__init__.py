@@ -13,7 +13,6 @@ keeps a module's globals; `discard_warm_state` drops them, as a new container wo
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -59,9 +58,8 @@ def create_app(settings: FunctionSettings | None = None) -> FastAPI:
     app = plumbing_fastapi.new_app("polls", None)  # nothing to open or close
     app.state.table = table
     app.state.pages = pages
-    app.state.signer = TokenSigner(
-        settings.token_secret.get_secret_value(), timedelta(seconds=settings.token_ttl_seconds)
-    )
+    # Polls verifies tokens and issues none, so no lifetime is configured here.
+    app.state.signer = TokenSigner(settings.token_secret.get_secret_value())
     app.include_router(api.router)
     plumbing_fastapi.install(
         app, HttpMetrics("polls"), lambda: run_in_threadpool(table.is_reachable)

@@ -36,4 +36,3 @@ class FunctionSettings(StoreSettings):
     token_secret: SecretStr = Field(
         validation_alias=AliasChoices("STRANGLER_TOKEN_SECRET", "token_secret"), min_length=16
     )
-    token_ttl_seconds: int = Field(default=86400, ge=60)
