@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from strangler.plumbing.clock import to_iso
 
@@ -23,21 +24,30 @@ if TYPE_CHECKING:
     from extracted.polls.projection import Results
 
 
+@cache
+def _template() -> Template:
+    environment = Environment(
+        loader=PackageLoader("extracted.polls", "templates"), autoescape=select_autoescape()
+    )
+    return environment.get_template("results.html")
+
+
+def render(results: Results) -> str:
+    """The page of `results`, wherever it is kept (this folder, or a bucket)."""
+    return _template().render(results=results, as_of=to_iso(results.as_of))
+
+
 class ResultsPages:
     """Renders, writes and reads the results pages kept in one folder."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        environment = Environment(
-            loader=PackageLoader("extracted.polls", "templates"), autoescape=select_autoescape()
-        )
-        self.template = environment.get_template("results.html")
 
     def path(self, poll_id: int) -> Path:
         return self.directory / f"{poll_id}.html"
 
     def render(self, results: Results) -> str:
-        return self.template.render(results=results, as_of=to_iso(results.as_of))
+        return render(results)
 
     def write(self, results: Results) -> None:
         """Replace the page of `results.poll_id` with one showing `results`, atomically."""
