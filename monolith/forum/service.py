@@ -12,20 +12,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from contract.requests import NewPost, NewThread
-from monolith.models import Post, Thread, User
-from strangler.plumbing.errors import NotFound, Unauthorized
-
-
-def _author(db: Session, user_id: int) -> User:
-    user = db.get(User, user_id)
-    if user is None:
-        raise Unauthorized("the token's user does not exist")
-    return user
+from monolith.models import Post, Thread
+from monolith.users.service import signed_in_user
+from strangler.plumbing.errors import NotFound
 
 
 def start_thread(db: Session, author_id: int, request: NewThread) -> Thread:
     thread = Thread(
-        title=request.title, body=request.body, author=_author(db, author_id), post_count=0
+        title=request.title, body=request.body, author=signed_in_user(db, author_id), post_count=0
     )
     db.add(thread)
     db.commit()
@@ -57,7 +51,7 @@ def list_posts(db: Session, thread_id: int, after_id: int | None, limit: int) ->
 
 
 def add_post(db: Session, author_id: int, thread_id: int, request: NewPost) -> Post:
-    author = _author(db, author_id)
+    author = signed_in_user(db, author_id)
     get_thread(db, thread_id)
     post = Post(thread_id=thread_id, body=request.body, author=author)
     db.add(post)

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contract.requests import NewPoll, NewVote
-from monolith.models import Poll, PollOption, User, Vote
+from monolith.models import Poll, PollOption, Vote
+from monolith.users.service import signed_in_user
 from strangler.plumbing.clock import utcnow
-from strangler.plumbing.errors import Conflict, NotFound, Unauthorized, invalid
+from strangler.plumbing.errors import Conflict, NotFound, invalid
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,7 @@ class Results:
 
 
 def create_poll(db: Session, author_id: int, request: NewPoll) -> Poll:
-    if db.get(User, author_id) is None:
-        raise Unauthorized("the token's user does not exist")
+    signed_in_user(db, author_id)
     poll = Poll(question=request.question, author_id=author_id)
     poll.options = [PollOption(position=i, text=text) for i, text in enumerate(request.options)]
     db.add(poll)
@@ -53,8 +53,7 @@ def get_poll(db: Session, poll_id: int) -> Poll:
 
 
 def vote(db: Session, user_id: int, poll_id: int, request: NewVote) -> Vote:
-    if db.get(User, user_id) is None:
-        raise Unauthorized("the token's user does not exist")
+    signed_in_user(db, user_id)
     poll = get_poll(db, poll_id)
     if request.option_id not in {option.id for option in poll.options}:
         raise invalid("option_id", f"is not an option of poll {poll_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -12,6 +13,14 @@ from contract.passwords import Passwords
 from contract.requests import ProfileChange, SignIn, SignUp
 from monolith.models import User
 from strangler.plumbing.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+# Once users is a service, a token names a user the service created, and the row reaches the
+# monolith's tables through the users feed a moment later (its lag: well under a second when
+# the sync keeps up). A member who signs up and writes to a context the monolith still serves
+# waits that moment instead of being told they do not exist. Nobody is ever deleted, so only a
+# forged-but-signed id (impossible without the key) or a feed that stopped waits it in full.
+USER_ARRIVAL_SECONDS = 3.0
+ARRIVAL_POLL_SECONDS = 0.05
 
 
 def sign_up(db: Session, passwords: Passwords, request: SignUp) -> User:
@@ -51,11 +60,18 @@ def get_user(db: Session, user_id: int) -> User:
     return user
 
 
-def signed_in_user(db: Session, user_id: int) -> User:
-    """The user a valid token names; a token for a user that no longer exists is a 401."""
-    user = db.get(User, user_id)
-    if user is None:
-        raise Unauthorized("the token's user does not exist")
+def signed_in_user(db: Session, user_id: int, patience: float = USER_ARRIVAL_SECONDS) -> User:
+    """The user a valid token names, waiting up to `patience` seconds for a row that is on its
+    way; a token for a user that still does not exist is a 401.
+
+    Call it before the request writes anything: between two looks it ends the session's
+    transaction, so the next look reads what the users feed has committed since."""
+    deadline = time.monotonic() + patience
+    while (user := db.get(User, user_id)) is None:
+        if time.monotonic() >= deadline:
+            raise Unauthorized("the token's user does not exist")
+        db.rollback()
+        time.sleep(ARRIVAL_POLL_SECONDS)
     return user
 
 

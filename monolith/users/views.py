@@ -61,4 +61,5 @@ def change_profile(user_id: int) -> dict[str, Any]:
 
 @blueprint.get("/api/me")
 def me() -> dict[str, Any]:
-    return present(service.signed_in_user(database.session(), current_user_id()))
+    # The monolith answers /api/me only while it owns users: no row is ever on its way then.
+    return present(service.signed_in_user(database.session(), current_user_id(), patience=0))
