@@ -14,7 +14,13 @@ from strangler.conductor.lock import exclusive
 from strangler.conductor.moves import goto
 from strangler.conductor.settings import GateSettings
 from strangler.runtime.home import Home
-from strangler.runtime.system import SeedProgress, in_background, seed_if_empty
+from strangler.runtime.system import (
+    RunningSystem,
+    SeedProgress,
+    following_the_migration,
+    in_background,
+    seed_if_empty,
+)
 from strangler.state import StateFile
 
 
@@ -36,4 +42,18 @@ def prepare(
         return
     # No console: nobody watches a system that only moves data (it would cost a start).
     with exclusive(home.lock_file), in_background(home, console=False):
+        goto(Conductor.attach(home, listen, gates), stage)
+
+
+def advance(
+    system: RunningSystem,
+    home: Home,
+    stage: int,
+    listen: Listener = ignore,
+    gates: GateSettings | None = None,
+) -> None:
+    """Bring the data of a started system (`strangler.runtime.system.start`) on to `stage`, in
+    place, as `prepare` would: what the load comparison does once it has measured a stage, so
+    the next stage's data is not moved by a system started only for that."""
+    with exclusive(home.lock_file), following_the_migration(system, home):
         goto(Conductor.attach(home, listen, gates), stage)

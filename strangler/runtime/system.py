@@ -187,17 +187,34 @@ def in_background(
     supervisor = supervise(
         home, port or free_port(), budget, data_plane=data_plane, console=console
     )
-    stopping = threading.Event()
-    thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
     try:
         supervisor.settle()
-        thread.start()
-        yield supervisor
+        with _supervised_from_a_thread(supervisor):
+            yield supervisor
+    finally:
+        supervisor.stop_all()
+
+
+@contextmanager
+def following_the_migration(system: RunningSystem, home: Home) -> Iterator[Supervisor]:
+    """Let a started system follow the home's migration state until the block ends, so a move
+    can run in place (the services it needs start, those it retires stop); its processes keep
+    running afterwards, and stopping them stays the caller's."""
+    system.supervisor.desired = following_state(home, home.workspace.migration())
+    with _supervised_from_a_thread(system.supervisor):
+        yield system.supervisor
+
+
+@contextmanager
+def _supervised_from_a_thread(supervisor: Supervisor) -> Iterator[None]:
+    stopping = threading.Event()
+    thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), daemon=True)
+    thread.start()
+    try:
+        yield
     finally:
         stopping.set()
-        if thread.is_alive():
-            thread.join(timeout=30)
-        supervisor.stop_all()
+        thread.join(timeout=30)
 
 
 def start(

@@ -120,6 +120,12 @@ def test_every_architecture_is_measured_in_order_with_no_problem(run: Run) -> No
         assert phases[-2:] == [("reference", 6, 0), ("hot search", 6, 2)]
 
 
+def test_each_stage_s_data_was_moved_by_the_system_measured_before_it(run: Run) -> None:
+    # A move that failed in place leaves its reason here (and `prepare` redoes it).
+    assert sorted(path.name for path in (run.folder / "logs").glob("move-*")) == []
+    assert "moving the data to stage 5" in run.output
+
+
 def test_every_endpoint_of_the_mix_is_in_every_architecture(run: Run, tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.toml"
     scenario.write_text(SCENARIO)
