@@ -155,21 +155,14 @@ def request_head(
     return "".join(lines).encode("latin-1")
 
 
-@dataclass
-class OpenedResponse:
-    """An upstream response whose head (and, when small, whole body) has arrived."""
+class ErrorPagesAsProblems:
+    """What every response held whole shares: the contract's problem+json in place of an
+    upstream's error page (a mixin for classes with status, headers, body and content_type)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
-    body: bytes | None  # None: still to be streamed
+    body: bytes | None
     content_type: str
-    read_timeout: float
-    _pool: UpstreamPool
-    _origin: Origin
-    _connection: UpstreamConnection
-
-    async def read_chunk(self) -> bytes:
-        return await self._connection.read_chunk(self.read_timeout)
 
     def replace_error_page(self, upstream: str, request_id: str) -> None:
         """Put the contract's problem+json in place of an error page that was read whole.
@@ -183,6 +176,23 @@ class OpenedResponse:
         detail = f"the {upstream} upstream answered {self.status} without a problem document"
         self.headers, self.body = problem_in_place_of(self.status, self.headers, detail, request_id)
         self.content_type = PROBLEM_CONTENT_TYPE
+
+
+@dataclass
+class OpenedResponse(ErrorPagesAsProblems):
+    """An upstream response whose head (and, when small, whole body) has arrived."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | None  # None: still to be streamed
+    content_type: str
+    read_timeout: float
+    _pool: UpstreamPool
+    _origin: Origin
+    _connection: UpstreamConnection
+
+    async def read_chunk(self) -> bytes:
+        return await self._connection.read_chunk(self.read_timeout)
 
     def release(self) -> None:
         """The response was read whole: the connection may serve another request."""

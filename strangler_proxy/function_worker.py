@@ -55,6 +55,7 @@ class InvocationContext:
 
 
 def resolve(import_path: str) -> Any:
+    # strangler.plumbing.imports.resolve, again: this file imports nothing of the toolkit.
     module_name, _, attribute = import_path.partition(":")
     found: Any = importlib.import_module(module_name)
     for part in attribute.split("."):

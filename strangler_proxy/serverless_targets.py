@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from strangler.plumbing.errors import PROBLEM_CONTENT_TYPE
-from strangler_proxy.forwarding import BodyStream, UpstreamFailed
+from strangler_proxy.forwarding import BodyStream, ErrorPagesAsProblems, UpstreamFailed
 from strangler_proxy.function_event import (
     FunctionRequest,
     MalformedResult,
@@ -35,7 +35,7 @@ from strangler_proxy.function_event import (
     route_key,
 )
 from strangler_proxy.function_pool import FunctionFailed, FunctionMetrics, FunctionPool
-from strangler_proxy.responses import is_json, problem_document, problem_in_place_of
+from strangler_proxy.responses import problem_document
 from strangler_proxy.table import BUCKET, FUNCTION, Route, target_problem
 
 _BUCKET = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^/].*)$")
@@ -47,7 +47,7 @@ def is_serverless(base_url: str) -> bool:
 
 
 @dataclass
-class HeldResponse:
+class HeldResponse(ErrorPagesAsProblems):
     """An answer held whole in memory (`forwarding.UpstreamResponse`)."""
 
     status: int
@@ -57,13 +57,6 @@ class HeldResponse:
 
     async def read_chunk(self) -> bytes:
         return b""
-
-    def replace_error_page(self, upstream: str, request_id: str) -> None:
-        if self.body is None or is_json(self.content_type):
-            return
-        detail = f"the {upstream} upstream answered {self.status} without a problem document"
-        self.headers, self.body = problem_in_place_of(self.status, self.headers, detail, request_id)
-        self.content_type = PROBLEM_CONTENT_TYPE
 
     def release(self) -> None:
         return None

@@ -12,22 +12,14 @@ The workspace root is on the child's PYTHONPATH. This module must never serve an
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 from typing import Any
 
+from strangler.plumbing.imports import resolve
+
 WSGI_VARIABLE = "STRANGLER_WSGI_APP"
 ASGI_VARIABLE = "STRANGLER_ASGI_APP"
-
-
-def resolve(import_path: str) -> Any:
-    """The object `module:attribute.attribute` names."""
-    module_name, _, attribute = import_path.partition(":")
-    found: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        found = getattr(found, part)
-    return found
 
 
 def is_factory(found: Any) -> bool:

@@ -32,10 +32,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strangler.datapath.operations import serve_operations
+from strangler.plumbing.imports import resolve
 from strangler.plumbing.logs import configure_logging, get_logger
 from strangler.serverless.emulator import DEFAULT_REGION
 from strangler.serverless.provision import client, provision
-from strangler_proxy.function_worker import resolve
 
 log = get_logger("stream-poller")
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -11,7 +11,6 @@ module must never start a process or open a database.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from strangler.plumbing.imports import resolve
 from strangler.plumbing.toml_document import (
     DocumentError,
     LineLocator,
@@ -95,11 +95,7 @@ class Workspace:
         """The object an import path (`package.module:attribute.attribute`) names, imported
         with the workspace root importable."""
         self.make_importable()
-        module_name, _, attribute = import_path.partition(":")
-        found: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-        return found
+        return resolve(import_path)
 
     def make_importable(self) -> None:
         """Put the workspace root first on this process's import path (once)."""

@@ -3,6 +3,7 @@ table, bucket and pages; a wrong declaration is refused with the line of the pro
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,8 @@ env = { LOG_LEVEL = "DEBUG" }
 
 
 def with_serverless(tmp_path: Path, declaration: str = DECLARATION) -> Path:
-    """The bundled workspace file with `declaration` after the polls service's table."""
-    text = BUNDLED.read_text()
+    """The bundled workspace file with `declaration` in place of the polls functions' own."""
+    text = re.sub(r"\[contexts\.polls\.serverless\]\n(?:\w+ = [^\n]*\n)*", "", BUNDLED.read_text())
     anchor = "[contexts.forum]\n"
     path = tmp_path / "strangler.toml"
     path.write_text(text.replace(anchor, declaration.lstrip() + "\n" + anchor, 1))
