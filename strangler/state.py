@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from strangler.plumbing.durable import replace_durably
+
 Owner = Literal["monolith", "service"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -220,14 +222,4 @@ class StateFile:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _write(self, state: MigrationState) -> None:
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(state.model_dump_json(indent=2))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, self.path)
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        replace_durably(self.path, state.model_dump_json(indent=2))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strangler.datapath.operations import serve_operations
+from strangler.plumbing.durable import replace_durably
 from strangler.plumbing.imports import resolve
 from strangler.plumbing.logs import configure_logging, get_logger
 from strangler.serverless.emulator import DEFAULT_REGION
@@ -74,18 +74,7 @@ class Checkpoints:
 
     def save(self, shard: str, sequence: str) -> None:
         self.positions[shard] = sequence
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump(self.positions, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.path)
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        replace_durably(self.path, json.dumps(self.positions))
 
 
 class PollerMetrics:
