@@ -239,17 +239,34 @@ def measure(
             found.seconds = time.time() - began
             if then_move_to is not None:
                 progress(candidate.key, f"moving the data to stage {then_move_to}", 0, 0)
-                try:
-                    advance(system, home, then_move_to, gates=gates)
-                except Exception as failed:
-                    # The next `prepare` resumes or undoes the move, and reports a gate that
-                    # fails again; what stopped it here is kept beside the locust logs.
-                    note = output / "logs" / f"move-to-stage-{then_move_to}.txt"
-                    note.write_text(f"{type(failed).__name__}: {failed}\n")
+                _move_in_place(system, home, then_move_to, gates, output, candidate.key)
     except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
         found.problems.append(f"{type(error).__name__}: {error}")
     found.seconds = found.seconds or time.time() - began
     return found
+
+
+def _move_in_place(
+    system: RunningSystem,
+    home: Home,
+    stage: int,
+    gates: GateSettings | None,
+    output: Path,
+    key: str,
+) -> None:
+    """Move the measured system's data on to `stage`, and say how it went in `logs/moves.txt`.
+
+    A move that fails here is no figure of this architecture: the next `prepare` resumes or
+    undoes it, and reports a gate that fails again."""
+    began = time.monotonic()
+    try:
+        advance(system, home, stage, gates=gates)
+        outcome = f"moved in place in {time.monotonic() - began:.1f} s"
+    except Exception as failed:
+        reason = f"{type(failed).__name__}: {failed}"
+        outcome = f"not moved in place ({reason}): left to the next preparation"
+    with (output / "logs" / "moves.txt").open("a", encoding="utf-8") as moves:
+        moves.write(f"{key} -> stage {stage}: {outcome}\n")
 
 
 def _load(

@@ -115,15 +115,17 @@ def test_every_architecture_is_measured_in_order_with_no_problem(run: Run) -> No
         # hold two steps), the reference and the hot phase.
         assert phases[0] == ("idle", 0, 0)
         assert phases[1] == ("search", 12, 0)
-        assert len(phases) in (5, 6)
+        assert len(phases) in (4, 5, 6)  # 4: the first step already broke the bound
         assert all(phase == "search" and 18 <= users <= 24 for phase, users, _ in phases[2:-2])
         assert phases[-2:] == [("reference", 6, 0), ("hot search", 6, 2)]
 
 
 def test_each_stage_s_data_was_moved_by_the_system_measured_before_it(run: Run) -> None:
-    # A move that failed in place leaves its reason here (and `prepare` redoes it).
-    assert sorted(path.name for path in (run.folder / "logs").glob("move-*")) == []
-    assert "moving the data to stage 5" in run.output
+    moves = (run.folder / "logs" / "moves.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in moves] == [
+        f"stage-{stage} -> stage {stage + 1}" for stage in range(5)
+    ]
+    assert all("moved in place in" in line for line in moves), moves
 
 
 def test_every_endpoint_of_the_mix_is_in_every_architecture(run: Run, tmp_path: Path) -> None:
