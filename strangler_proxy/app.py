@@ -37,7 +37,7 @@ from strangler_proxy.proxy import Proxy, canonical_or_none, reject_path
 from strangler_proxy.responses import problem_document, send_bytes, send_problem
 from strangler_proxy.serverless_targets import ServerlessTargets
 from strangler_proxy.settings import ProxySettings
-from strangler_proxy.shadow import ShadowRunner
+from strangler_proxy.shadow import Rechecks, ShadowRunner
 from strangler_proxy.store import TableStore
 from strangler_proxy.table import TableError
 from strangler_proxy.tracing import proxy_tracing, shadow_trace_configs
@@ -66,6 +66,7 @@ class ProxyApp:
             settings.shadow_noise_sample_every,
             settings.shadow_max_body_bytes,
             settings.shadow_diff_samples,
+            Rechecks(settings.shadow_rechecks, settings.shadow_recheck_delay_seconds),
         )
         self.analyst = CanaryAnalyst(self.store, self.shadow, self.audit)
         self.freezes = Freezes(

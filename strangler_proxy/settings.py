@@ -83,6 +83,11 @@ class ProxySettings(BaseSettings):
     shadow_noise_sample_every: Annotated[int, Field(ge=0)] = 10
     shadow_max_body_bytes: Annotated[int, Field(ge=1)] = 256 * 1024
     shadow_diff_samples: Annotated[int, Field(ge=1)] = 50
+    # A service's copy of the data trails the monolith's by the sync's lag, so a read that races
+    # a write can differ for a moment: a comparison that differs is asked of both sides again
+    # this many times, this long apart, before it counts as a mismatch (docs/proxy.md "Shadow").
+    shadow_rechecks: Annotated[int, Field(ge=0, le=10)] = 2
+    shadow_recheck_delay_seconds: Annotated[float, Field(ge=0, le=10)] = 0.25
 
     analysis_interval_seconds: Annotated[float, Field(ge=0)] = 30.0
 

@@ -6,7 +6,10 @@ reached, so shadowing can never change a client's response nor hold it up. The c
 original Host and headers and adds `X-Strangler-Shadow: 1`; with tracing on, the copy is a
 client span (the aiohttp instrumentation's) under the request's span. Noise is learned by
 sending every Nth request of a route to the monolith a second time: fields that differ between
-two monolith answers are ignored from then on. This module must never shadow an unsafe method.
+two monolith answers are ignored from then on. A service's data trails the monolith's by the
+sync's lag, so a comparison that differs is asked of both sides again (`Rechecks`) before it
+counts: a pair that then agrees was a read racing a write ("settled"), a real difference differs
+every time. This module must never shadow an unsafe method.
 """
 
 from __future__ import annotations
@@ -45,6 +48,14 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Rechecks:
+    """How many times, and how far apart, a differing comparison is asked of both sides again."""
+
+    times: int = 0
+    delay_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class ShadowJob:
     """Everything needed to replay one request against the service and compare."""
 
@@ -64,6 +75,7 @@ class ShadowJob:
 class RouteShadowStats:
     compared: int = 0
     matched: int = 0
+    settled: int = 0  # of the matched: differed at first, agreed when asked again
     mismatched: int = 0
     errors: int = 0
     dropped: int = 0
@@ -77,6 +89,7 @@ class RouteShadowStats:
         return {
             "compared": self.compared,
             "matched": self.matched,
+            "settled": self.settled,
             "mismatched": self.mismatched,
             "raw_mismatched": self.raw_mismatched,
             "errors": self.errors,
@@ -110,11 +123,13 @@ class ShadowRunner:
         noise_sample_every: int,
         max_body_bytes: int,
         diff_samples: int,
+        rechecks: Rechecks = Rechecks(),
     ) -> None:
         self._session_factory = session_factory
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
         self._noise_sample_every = noise_sample_every
+        self._rechecks = rechecks
         self.max_body_bytes = max_body_bytes
         self.samples: deque[dict[str, Any]] = deque(maxlen=diff_samples)
         self.stats: dict[str, RouteShadowStats] = {}
@@ -197,7 +212,24 @@ class ShadowRunner:
                     request_id=job.request_id,
                 )
                 return
-            self._compare(job, service, stats)
+            fields, raw = self._differences(job, job.monolith_answer, service, stats)
+            settled = bool(fields) and await self._settles(job, stats)
+            self._record(job, service, [] if settled else fields, raw, stats, settled)
+
+    async def _settles(self, job: ShadowJob, stats: RouteShadowStats) -> bool:
+        """Whether both sides, asked again, agree: the difference was the sync's lag."""
+        for _ in range(self._rechecks.times):
+            await asyncio.sleep(self._rechecks.delay_seconds)
+            try:
+                monolith, service = await asyncio.gather(
+                    self._fetch(job.monolith_url, job, is_shadow=False),
+                    self._fetch(job.service_url, job, is_shadow=True),
+                )
+            except (aiohttp.ClientError, TimeoutError):
+                return False
+            if not self._differences(job, monolith, service, stats)[0]:
+                return True
+        return False
 
     async def _maybe_learn(self, job: ShadowJob, stats: RouteShadowStats) -> None:
         if not self._noise_sample_every or len(stats.learned_noise) >= MAX_LEARNED_FIELDS:
@@ -221,26 +253,39 @@ class ShadowRunner:
     def _ignore_patterns(self, job: ShadowJob, stats: RouteShadowStats) -> list[str]:
         return [*job.ignore_fields, *stats.learned_noise]
 
-    def _compare(self, job: ShadowJob, service: Answer, stats: RouteShadowStats) -> None:
-        monolith = job.monolith_answer
-        fields: list[str]
-        raw: list[str]
+    def _differences(
+        self, job: ShadowJob, monolith: Answer, service: Answer, stats: RouteShadowStats
+    ) -> tuple[list[str], list[str]]:
+        """The fields that differ after the ignore rules and learned noise, and before them."""
         if monolith.status != service.status:
-            fields = raw = ["status"]
-        else:
-            try:
-                first, second = _decode_json(monolith), _decode_json(service)
-                fields = unexplained(first, second, self._ignore_patterns(job, stats))
-                raw = fields or unexplained(first, second, [])
-            except ValueError:
-                is_same = monolith.body is not None and monolith.body == service.body
-                fields = raw = [] if is_same else ["body"]
+            return ["status"], ["status"]
+        try:
+            first, second = _decode_json(monolith), _decode_json(service)
+        except ValueError:
+            is_same = monolith.body is not None and monolith.body == service.body
+            return ([], []) if is_same else (["body"], ["body"])
+        fields = unexplained(first, second, self._ignore_patterns(job, stats))
+        return fields, fields or unexplained(first, second, [])
+
+    def _record(
+        self,
+        job: ShadowJob,
+        service: Answer,
+        fields: list[str],
+        raw: list[str],
+        stats: RouteShadowStats,
+        settled: bool,
+    ) -> None:
+        """Count one comparison: `fields` what still differs, `raw` the first difference."""
+        monolith = job.monolith_answer
         stats.compared += 1
         stats.raw_mismatched += bool(raw)
         stats.fields.update(generalise(name) for name in fields[:MAX_FIELDS_PER_SAMPLE])
         if not fields:
             stats.matched += 1
-            self._metrics.shadow.labels(job.route.name, "match").inc()
+            stats.settled += settled
+            outcome = "settled" if settled else "match"
+            self._metrics.shadow.labels(job.route.name, outcome).inc()
             return
         stats.mismatched += 1
         self._metrics.shadow.labels(job.route.name, "mismatch").inc()

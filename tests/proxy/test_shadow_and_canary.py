@@ -106,6 +106,53 @@ def test_noise_is_learned_by_asking_the_monolith_twice(
     assert learned["field"] == "nonce" and learned["reason"].startswith("learned")
 
 
+def test_a_difference_the_sync_s_lag_explains_settles_and_a_real_one_stays(
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    users: Upstream,
+    client: httpx.Client,
+) -> None:
+    """The service's replica is one write behind on its first read of each id: asked again, it
+    agrees (settled, not a mismatch); a field that always differs still counts."""
+    table = route("/replica/{id}", "shadow").replace("users.route", "replica") + route(
+        "/api/users/{id}", "shadow"
+    )
+    proxy = proxy_factory(
+        table,
+        {"monolith": monolith.url, "users": users.url},
+        PROXY_SHADOW_NOISE_SAMPLE_EVERY="0",
+        PROXY_SHADOW_RECHECK_DELAY_SECONDS="0.05",
+    )
+    for number in range(3):
+        assert client.get(f"{proxy.url}/replica/lag-{number}").json()["version"] == 2
+    client.get(f"{proxy.url}/api/users/1")
+    replica = shadow_report(proxy, "replica", 3)["routes"]["replica"]
+    echo = shadow_report(proxy, "users.route", 1)["routes"]["users.route"]
+    assert (replica["compared"], replica["matched"], replica["settled"]) == (3, 3, 3)
+    assert replica["mismatched"] == 0 and replica["raw_mismatched"] == 3
+    assert echo["mismatched"] == 1 and echo["settled"] == 0
+    metrics = client.get(f"{proxy.url}/metrics").text
+    assert 'proxy_shadow_comparisons_total{outcome="settled",route="replica"} 3.0' in metrics
+
+
+def test_without_rechecks_a_lagging_read_is_a_mismatch(
+    proxy_factory: Callable[..., RunningProxy],
+    monolith: Upstream,
+    users: Upstream,
+    client: httpx.Client,
+) -> None:
+    proxy = proxy_factory(
+        route("/replica/{id}", "shadow"),
+        {"monolith": monolith.url, "users": users.url},
+        PROXY_SHADOW_NOISE_SAMPLE_EVERY="0",
+        PROXY_SHADOW_RECHECKS="0",
+    )
+    client.get(f"{proxy.url}/replica/no-recheck")
+    stats = shadow_report(proxy, "users.route", 1)["routes"]["users.route"]
+    assert stats["mismatched"] == 1 and stats["settled"] == 0
+    assert stats["mismatch_rate"] == 1.0
+
+
 def test_shadows_are_dropped_not_queued_beyond_their_bound(
     proxy_factory: Callable[..., RunningProxy], monolith: Upstream, client: httpx.Client
 ) -> None:

@@ -7,6 +7,8 @@ sends 10, then closes the socket), `/fault/exit` (the process dies without answe
 `/pause?seconds=S` answers like the echo after S seconds (a write in flight, for freezes).
 `/data/{id}` answers a stable JSON document plus a per-answer `nonce` (noise for shadow tests).
 `/fault/page/{code}` answers an HTML error page with a `Retry-After`, as gunicorn or nginx do.
+`/replica/{id}` is a replica that lags: every upstream but `monolith` answers version 1 the first
+time an id is asked for and version 2 afterwards; the monolith always answers version 2.
 """
 
 from __future__ import annotations
@@ -86,6 +88,14 @@ def build(name: str) -> web.Application:
         await asyncio.sleep(float(request.query.get("seconds", "0.5")))
         return await echo(request)
 
+    asked: set[str] = set()
+
+    async def replica(request: web.Request) -> web.Response:
+        item = request.match_info["id"]
+        is_behind = name != "monolith" and item not in asked
+        asked.add(item)
+        return web.json_response({"id": item, "version": 1 if is_behind else 2})
+
     async def trivial(request: web.Request) -> web.Response:
         return web.Response(body=b'{"ok":true}', content_type="application/json")
 
@@ -99,6 +109,7 @@ def build(name: str) -> web.Application:
     app.router.add_route("*", "/fault/exit", die)
     app.router.add_get("/stream", stream)
     app.router.add_get("/data/{id}", data)
+    app.router.add_get("/replica/{id}", replica)
     app.router.add_route("*", "/pause", pause)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
