@@ -235,7 +235,7 @@ def background(architecture: Architecture) -> Cost | None:
     return cost(architecture.idle) if architecture.idle else None
 
 
-APP_ROLES_EXCLUDED = ("proxy", "events", "sync")  # every other role runs application code
+DATABASE_ROLE = "database"  # a database server's processes (strangler.compare.database_processes)
 DISAGREEMENT = 0.3  # prediction and measure further apart than this share are flagged
 
 
@@ -306,8 +306,11 @@ def peak_memory(architecture: Architecture) -> float | None:
     return max((window.resources.peak_memory_mib for window in architecture.windows), default=None)
 
 
-def role_capacity(architecture: Architecture, role: str) -> int:
-    """How many cores a role's processes can use at most: one per worker or per process."""
+def role_capacity(architecture: Architecture, role: str) -> int | None:
+    """How many cores a role's processes can use at most: one per worker or per process; None
+    for a database server, which starts a process per connection."""
+    if role == DATABASE_ROLE:
+        return None
     names = [name for name, found in architecture.processes.items() if found == role]
     if not names:
         return architecture.workers.get(role, 1)

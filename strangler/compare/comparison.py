@@ -37,6 +37,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import make_url
 
+from strangler.compare.database_processes import DatabaseProcesses
 from strangler.compare.load import process_tree
 from strangler.compare.results import Architecture, Comparison, Settings, Window, endpoint_from_json
 from strangler.compare.sampler import Sampler
@@ -200,9 +201,20 @@ def _architecture(candidate: Candidate, profile: Profile) -> tuple[Architecture,
     return Architecture(candidate.key, candidate.title, stage, workers, {}), budget
 
 
+def database_urls(home: Home) -> list[str]:
+    """Every database a system of this home may use: the monolith's, each context's, the bus."""
+    names = ("monolith", *home.workspace.context_names, "bus")
+    return [home.database_url(name) for name in names]
+
+
 def machine(home: Home) -> dict[str, object]:
     """What the figures were measured on."""
     database = make_url(home.database_url("monolith")).get_backend_name()
+    databases = DatabaseProcesses(database_urls(home))
+    try:
+        database_cpu = databases.describe()
+    finally:
+        databases.close()
     return {
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
@@ -212,6 +224,7 @@ def machine(home: Home) -> dict[str, object]:
         "locust": version("locust"),
         "database": database,
         "bus": make_url(home.database_url("bus")).get_backend_name(),
+        "database_cpu": database_cpu,
     }
 
 
@@ -303,8 +316,9 @@ def _load(
     }
     log = output / "logs" / f"locust-{candidate.key}.log"
     generators: list[int] = []
+    databases = DatabaseProcesses(database_urls(home))
     sampler = Sampler(
-        system=lambda: _system_roles(system),
+        system=lambda: {**_system_roles(system), **databases()},
         generator=lambda: process_tree(generators[0]) if generators else [],
     )
     sampler.start()
@@ -328,6 +342,7 @@ def _load(
             _stop_group(generator)
     finally:
         sampler.stop()
+        databases.close()
     windows = [_window(line, sampler) for line in _lines(windows_file)]
     if idle:
         # Read after the sampler stopped: its samples then reach past the window's end.

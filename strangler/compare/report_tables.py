@@ -139,7 +139,7 @@ def cpu_by_role(comparison: Comparison, architecture: Architecture) -> Table | N
             number(limit_cost.cores_by_role.get(role) if limit_cost else None, 2),
             number(base_cost.cpu_per_1000_by_role.get(role) if base_cost else None, 2),
             number(idle.cores_by_role.get(role) if idle else None, 3),
-            str(analysis.role_capacity(architecture, role)),
+            _capacity(analysis.role_capacity(architecture, role)),
         ]
         for role in roles
     ]
@@ -150,6 +150,10 @@ def cpu_by_role(comparison: Comparison, architecture: Architecture) -> Table | N
         BACKGROUND_HEADER, "processes",
     ]  # fmt: skip
     return Table(f"{architecture.title}: CPU by role", headers, rows)
+
+
+def _capacity(processes: int | None) -> str:
+    return "one per connection" if processes is None else str(processes)
 
 
 def prediction(comparison: Comparison) -> Table:

@@ -159,8 +159,11 @@ def _where_cpu_goes(comparison: Comparison, monolith: Architecture, split: Archi
         return ""
     by_role = cut.resources.cpu_seconds_by_role
     total = sum(by_role.values()) or 1.0
-    app = sum(spent for role, spent in by_role.items() if role not in OVERHEAD_ROLES)
+    not_app = (*OVERHEAD_ROLES, analysis.DATABASE_ROLE)
+    app = sum(spent for role, spent in by_role.items() if role not in not_app)
     shares = [f"{app / total:.0%} in the application's processes"]
+    if by_role.get(analysis.DATABASE_ROLE):
+        shares.append(f"{by_role[analysis.DATABASE_ROLE] / total:.0%} in the database server")
     shares += [
         f"{by_role[role] / total:.0%} in the {role}" for role in OVERHEAD_ROLES if by_role.get(role)
     ]
@@ -213,13 +216,18 @@ def _more_machines(comparison: Comparison, monolith: Architecture, split: Archit
         )
     role, cores = max(cost.cores_by_role.items(), key=lambda item: item[1])
     capacity = analysis.role_capacity(split, role)
-    factor = min(float(capacity), cpus) / cores if cores else 1.0
+    factor = min(float(capacity or cpus), cpus) / cores if cores else 1.0
     rate = window.total.requests_per_second
+    saturates = (
+        f"the database server uses all {cpus:g} cores of its machine"
+        if capacity is None
+        else f"{role}'s {capacity} process(es) saturate"
+    )
     return (
         f"More machines: at the split's limit its busiest role, {role}, used {cores:.2f} of the "
         f"{cost.cores:.2f} cores the system used, so with a machine per role (and the generator "
-        f"on another) {rate:,.0f} req/s could grow about x{factor:.1f} before {role}'s "
-        f"{capacity} process(es) saturate, if the work scales linearly{copies}."
+        f"on another) {rate:,.0f} req/s could grow about x{factor:.1f} before {saturates}, if "
+        f"the work scales linearly{copies}."
     )
 
 

@@ -121,3 +121,16 @@ def test_a_hop_latency_is_stated_with_the_throughput_ratio() -> None:
         "On the same 2 cores with 4 server workers each and 0.5 ms added to every hop between "
         "processes, stage 5: full split serves"
     )
+
+
+def test_the_database_server_is_its_own_share_never_the_application_s() -> None:
+    measured = comparison()
+    split = measured.architecture("stage-5")
+    assert split is not None
+    for window in split.windows:  # the forum's share spent by its PostgreSQL server instead
+        roles = window.resources.cpu_seconds_by_role
+        if "forum" in roles:  # not in the background window: only polling there
+            roles["database"] = roles.pop("forum")
+    sentence = next(s for s in verdict(measured) if s.startswith("At its limit"))
+    assert "35% in the application's processes, 25% in the database server" in sentence
+    assert analysis.role_capacity(split, "database") is None  # a process per connection
