@@ -51,9 +51,12 @@ class DatabaseProcesses:
             if parsed.host not in LOCAL_HOSTS:
                 self._remote.append(parsed.render_as_string(hide_password=True))
                 continue
-            server = parsed.set(database="postgres").render_as_string(hide_password=False)
+            # pg_stat_activity shows the whole server from any database: ask it through the
+            # first of ours (a managed server may refuse a connection to `postgres`).
+            server = parsed.set(database="").render_as_string(hide_password=False)
             if server not in self._servers:
-                self._servers[server] = (make_engine(server, pool_size=1, max_overflow=0), [])
+                ours = parsed.render_as_string(hide_password=False)
+                self._servers[server] = (make_engine(ours, pool_size=1, max_overflow=0), [])
             self._servers[server][1].append(parsed.database)
 
     def __call__(self) -> dict[int, str]:
@@ -79,7 +82,10 @@ class DatabaseProcesses:
             return "inside the application's processes (SQLite)"
         if self._remote and not self._servers:
             return "not measured: the PostgreSQL server is not on this host"
-        if self._readable() is False:
+        readable = self._readable()
+        if readable is None:
+            return "not measured: the PostgreSQL server could not be asked for its backends"
+        if readable is False:
             return (
                 "not measured: the PostgreSQL server's processes cannot be read from here (its "
                 "own container, or another user: run as the server's user or as root)"

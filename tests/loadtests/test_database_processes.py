@@ -28,6 +28,17 @@ def test_a_server_on_another_host_is_said_to_be_unmeasured() -> None:
     assert databases.describe().startswith("not measured: the PostgreSQL server is not on")
 
 
+def test_a_local_server_that_does_not_answer_is_said_to_be_unmeasured() -> None:
+    databases = DatabaseProcesses(["postgresql+psycopg://app@127.0.0.1:1/app"])
+    try:
+        assert databases() == {}  # nothing listens on port 1: no backend, no crash
+        assert databases.describe() == (
+            "not measured: the PostgreSQL server could not be asked for its backends"
+        )
+    finally:
+        databases.close()
+
+
 def test_the_backends_of_the_system_s_databases_are_the_database_role_and_no_others(
     tmp_path: Path,
 ) -> None:
