@@ -20,6 +20,7 @@ import numpy
 
 from strangler.compare.results import (
     AGGREGATED,
+    DATABASE_ROLE,
     Architecture,
     Comparison,
     Endpoint,
@@ -235,7 +236,6 @@ def background(architecture: Architecture) -> Cost | None:
     return cost(architecture.idle) if architecture.idle else None
 
 
-DATABASE_ROLE = "database"  # a database server's processes (strangler.compare.database_processes)
 DISAGREEMENT = 0.3  # prediction and measure further apart than this share are flagged
 
 

@@ -23,9 +23,9 @@ import psutil
 from sqlalchemy import Engine, bindparam, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from strangler.compare.results import DATABASE_ROLE
 from strangler.plumbing.database import make_engine
 
-ROLE = "database"
 LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 BACKENDS = text(
     "SELECT pid FROM pg_stat_activity WHERE datname IN :names AND pid <> pg_backend_pid()"
@@ -41,7 +41,7 @@ class DatabaseProcesses:
     _servers: dict[str, tuple[Engine, list[str]]] = field(default_factory=dict)
     _found: dict[int, str] = field(default_factory=dict)
     _asked_at: float = float("-inf")
-    _remote: list[str] = field(default_factory=list)
+    _has_remote: bool = False
 
     def __post_init__(self) -> None:
         for url in self.urls:
@@ -49,7 +49,7 @@ class DatabaseProcesses:
             if parsed.get_backend_name() != "postgresql" or not parsed.database:
                 continue
             if parsed.host not in LOCAL_HOSTS:
-                self._remote.append(parsed.render_as_string(hide_password=True))
+                self._has_remote = True
                 continue
             # pg_stat_activity shows the whole server from any database: ask it through the
             # first of ours (a managed server may refuse a connection to `postgres`).
@@ -63,7 +63,7 @@ class DatabaseProcesses:
         """The backends now (asked of the servers at most every `refresh_seconds`)."""
         if time.monotonic() - self._asked_at >= self.refresh_seconds:
             self._asked_at = time.monotonic()
-            self._found = {pid: ROLE for pid in self._backends()}
+            self._found = {pid: DATABASE_ROLE for pid in self._backends()}
         return self._found
 
     def _backends(self) -> list[int]:
@@ -78,9 +78,9 @@ class DatabaseProcesses:
 
     def describe(self) -> str:
         """How the database's CPU is accounted, for the report."""
-        if not self._servers and not self._remote:
+        if not self._servers and not self._has_remote:
             return "inside the application's processes (SQLite)"
-        if self._remote and not self._servers:
+        if self._has_remote and not self._servers:
             return "not measured: the PostgreSQL server is not on this host"
         readable = self._readable()
         if readable is None:

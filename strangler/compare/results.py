@@ -21,6 +21,7 @@ from typing import Any
 
 SCHEMA = "strangler-compare/2"
 AGGREGATED = "Aggregated"  # locust's name for the row that sums every endpoint
+DATABASE_ROLE = "database"  # a database server's processes (compare.database_processes)
 
 
 @dataclass
@@ -49,7 +50,8 @@ class Resources:
     """What the system's processes (and the load generator's) spent over one window."""
 
     cpu_seconds: float  # every process of the architecture, workers included, summed
-    cpu_seconds_by_role: dict[str, float]  # "proxy", "monolith", "users", ..., "events", "sync"
+    cpu_seconds_by_role: dict[str, float]  # "proxy", "monolith", "users", ..., "events", "sync",
+    # and DATABASE_ROLE where a database server runs outside the system's processes
     peak_memory_mib: float  # the largest sum of the processes' PSS seen in the window
     generator_cpu_seconds: float  # locust's own processes (master and workers)
     generator_busiest_core: float  # the busiest locust process's share of one core, 0..1
