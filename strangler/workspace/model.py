@@ -163,6 +163,7 @@ class ServerlessSpec(Strict):
     table: ImportPath | None = None
     bucket: Annotated[str, Field(pattern=BUCKET_NAME)] | None = None
     pages: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    items: ImportPath | None = None
     env: dict[str, str] = {}
 
     @field_validator("pages")
@@ -185,6 +186,8 @@ class ServerlessSpec(Strict):
             raise ValueError("a stream handler reads a table's stream: declare `table`")
         if self.pages is not None and self.bucket is None:
             raise ValueError("pages are keys of a bucket: declare `bucket`")
+        if self.items is not None and self.table is None:
+            raise ValueError("items are a table's: declare `table`")
         return self
 
     @property

@@ -50,7 +50,7 @@ def import_paths(workspace: Workspace) -> Iterator[tuple[Where, str]]:
             if value := getattr(context.hooks, field):
                 yield ("contexts", name, "hooks", field), value
         if context.serverless is not None:
-            for field in ("handler", "stream_handler", "table"):
+            for field in ("handler", "stream_handler", "table", "items"):
                 if value := getattr(context.serverless, field):
                     yield ("contexts", name, "serverless", field), value
     for field in ("plan_data", "steady"):

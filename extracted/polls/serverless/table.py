@@ -108,6 +108,25 @@ def row_of_item(item: Item) -> tuple[str, Row]:
     return table, {column: _value(kind, item[column]) for column, kind in COLUMNS[table].items()}
 
 
+class PollsItems:
+    """The mapping the toolkit's data path moves rows with (`strangler.serverless.data.link
+    .ItemMapping`), named by the workspace as `[contexts.polls.serverless] items`."""
+
+    def item_of_row(self, table: str, row: Row) -> Item:
+        return item_of_row(table, row)
+
+    def row_of_item(self, item: Item) -> tuple[str, Row] | None:
+        if "table" not in item or item["table"].get("S") not in COLUMNS:
+            return None  # counts and counters hold no row
+        return row_of_item(item)
+
+    def sequence_key(self, table: str) -> Item | None:
+        return sequence_key(table) if table in COLUMNS else None
+
+
+ITEMS = PollsItems()
+
+
 def _attribute(kind: str, value: Any) -> dict[str, str]:
     if kind == "N":
         return {"N": str(int(value))}
