@@ -75,8 +75,16 @@ class PlaneNotApplied(RuntimeError):
 
 def migrating(state: MigrationState, migration: Migration) -> set[str]:
     """The contexts whose every route goes through the Python proxy: the one a move under way
-    extracts or gives back, and any with a write freeze recorded (live or not yet cleared)."""
+    extracts or gives back, any with a write freeze recorded (live or not yet cleared), and
+    every context served as functions (nginx cannot invoke a function nor sign a read of a
+    bucket: the Python proxy's target kinds do)."""
     found = {name for name, context in state.contexts.items() if context.freeze is not None}
+    routes = (state.routes or {}).get("routes", [])
+    found |= {
+        route["context"]
+        for route in routes
+        if route.get("context") in migration.serverless and route.get("mode") != "monolith"
+    }
     moving = state.moving
     if moving is not None:
         context = migration.stage(max(moving.from_stage, moving.to_stage)).extracts

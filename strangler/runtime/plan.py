@@ -192,9 +192,15 @@ def plan(
     for context in topology.services:
         specs.append(_service(context, topology, places, port_of, budget))
     specs.extend(_event_processes(topology.services, places, port_of))
-    specs.extend(_sync(context, places, port_of) for context in topology.syncs)
     if topology.serverless:
-        specs.append(_emulator(places, port_of))
+        specs.append(_emulator(places, port_of))  # before the syncs that write to it
+    specs.extend(
+        _items_sync(context, places, port_of)
+        if context in topology.serverless
+        else _sync(context, places, port_of)
+        for context in topology.syncs
+    )
+    if topology.serverless:
         specs.extend(_poller(context, places, port_of) for context in topology.serverless)
     if topology.has_proxy:
         specs.append(_proxy(places, port_of, topology.serverless))
@@ -312,6 +318,22 @@ def _sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
     urls = places.database_urls
     env = sync_environment(places.workspace, urls[MONOLITH], urls[context], port)
     return ProcessSpec(name, tuple(sync_command(context)), {**places.extra_env, **env}, port)
+
+
+def _items_sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
+    """The sync of a context that runs as functions: the monolith's change log into its items
+    before cutover, its table's stream back into the monolith's rows after."""
+    name = sync_name(context)
+    port = port_of(name)
+    workspace = places.workspace
+    env = {
+        **workspace_environment(workspace),
+        **function_environment(workspace, context, emulator_url(port_of)),
+        "MONOLITH_DATABASE_URL": places.database_urls[MONOLITH],
+        "SYNC_PORT": str(port),
+    }
+    argv = (sys.executable, "-m", "strangler.serverless.data.sync", context)
+    return ProcessSpec(name, argv, {**places.extra_env, **env}, port)
 
 
 def _emulator(places: Places, port_of: PortOf) -> ProcessSpec:

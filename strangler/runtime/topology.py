@@ -18,7 +18,7 @@ from strangler.workspace.stages import Migration
 def topology(migration: Migration, state: MigrationState) -> Topology:
     """What runs now: the stage's processes, adjusted by the move under way and the state."""
     stage = migration.stage(state.stage)
-    services = set(stage.services)
+    services = set(stage.extracted)
     syncs = set(stage.services_own)
     monolith_runs = stage.monolith_serves
     moving = state.moving
@@ -36,10 +36,13 @@ def topology(migration: Migration, state: MigrationState) -> Topology:
             syncs.add(context)
         if _served_by_its_service(state, context):
             services.add(context)
+    # A context extracted to functions runs as functions wherever it would run as a service.
+    functions = services & migration.serverless
     return Topology(
-        services=tuple(c for c in migration.contexts if c in services),
+        services=tuple(c for c in migration.contexts if c in services - functions),
         monolith_runs=monolith_runs,
         syncs=tuple(c for c in migration.contexts if c in syncs),
+        serverless=tuple(c for c in migration.contexts if c in functions),
     )
 
 
@@ -49,7 +52,10 @@ def stage_topology(migration: Migration, stage: int, direct: bool = False) -> To
         return Topology(has_proxy=False)
     found = migration.stage(stage)
     return Topology(
-        services=found.services, monolith_runs=found.monolith_serves, syncs=found.services_own
+        services=found.services,
+        monolith_runs=found.monolith_serves,
+        syncs=found.services_own,
+        serverless=found.serverless,
     )
 
 

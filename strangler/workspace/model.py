@@ -254,6 +254,9 @@ class StageSpec(Strict):
     title: Annotated[str, Field(min_length=1, max_length=80)]
     summary: Annotated[str, Field(min_length=1, max_length=300)]
     extract: str | None = None
+    # What the extracted context runs as: its service (a long-running process on SQL), or
+    # functions over DynamoDB and a bucket (its `serverless` declaration; docs/serverless.md).
+    target: Literal["service", "serverless"] = "service"
     retire_monolith: bool = False
     unmatched: str | None = None
 
@@ -263,6 +266,8 @@ class StageSpec(Strict):
             raise ValueError("a stage either extracts a context or retires the monolith")
         if self.retire_monolith and self.unmatched is None:
             raise ValueError("retiring the monolith names the service of `unmatched`")
+        if self.target == "serverless" and self.extract is None:
+            raise ValueError("`target` says what an extracted context runs as: extract one")
         return self
 
 
@@ -385,6 +390,7 @@ class WorkspaceFile(Strict):
 
     def _stages_in_order(self) -> None:
         extracted: list[str] = []
+        serverless = {s.extract for s in self.stages if s.target == "serverless"}
         retired = False
         for index, stage in enumerate(self.stages):
             where = f"stages.{index}"
@@ -396,7 +402,9 @@ class WorkspaceFile(Strict):
                     raise ValueError(f"{where}: unknown context {context!r}")
                 if context in extracted:
                     raise ValueError(f"{where}: {context} is extracted twice")
-                if self.contexts[context].service is None:
+                if stage.target == "serverless":
+                    self._serverless_target(where, context)
+                elif self.contexts[context].service is None:
                     raise ValueError(
                         f"{where}: {context} has no service yet; `strangler new service"
                         f" {context}` scaffolds one and adds it here"
@@ -411,7 +419,20 @@ class WorkspaceFile(Strict):
                     raise ValueError(f"{where}: the monolith still serves {left}")
                 if stage.unmatched not in self.contexts:
                     raise ValueError(f"{where}: unmatched names no context: {stage.unmatched!r}")
+                if stage.unmatched in serverless:
+                    raise ValueError(
+                        f"{where}: unmatched names {stage.unmatched}, which runs as functions;"
+                        " name a context served by its service"
+                    )
                 retired = True
+
+    def _serverless_target(self, where: str, context: str) -> None:
+        declared = self.contexts[context].serverless
+        if declared is None or declared.table is None or declared.items is None:
+            raise ValueError(
+                f"{where}: {context} runs as functions only with [contexts.{context}.serverless]"
+                " declaring `table` and `items` (docs/serverless.md)"
+            )
 
     def routes_claimed_by(self, context: str) -> list[RouteSpec]:
         claim = self.contexts[context].routes

@@ -37,10 +37,16 @@ class Stage:
     title: str
     summary: str
     extracts: str | None
-    services: tuple[str, ...]  # contexts extracted so far, in order
-    services_own: tuple[str, ...]  # those whose tables moved to their service
+    services: tuple[str, ...]  # contexts extracted so far that run as services, in order
+    services_own: tuple[str, ...]  # contexts whose tables moved (to a service or to functions)
     monolith_serves: bool
     table: RouteTable
+    serverless: tuple[str, ...] = ()  # contexts extracted so far that run as functions
+
+    @property
+    def extracted(self) -> tuple[str, ...]:
+        """Every context extracted so far, however it runs."""
+        return self.services + self.serverless
 
     @property
     def label(self) -> str:
@@ -79,6 +85,11 @@ class Migration:
     def retiring_stage(self) -> Stage | None:
         return next((stage for stage in self.stages if not stage.monolith_serves), None)
 
+    @cached_property
+    def serverless(self) -> frozenset[str]:
+        """Contexts some stage extracts to functions."""
+        return frozenset(c for stage in self.stages for c in stage.serverless)
+
     def unjudged_routes(self, context: str) -> set[str]:
         return {skip.route for skip in self.contexts[context].shadow_skips}
 
@@ -86,7 +97,8 @@ class Migration:
 def build_migration(workspace: Workspace) -> Migration:
     """Every stage of the workspace, with its rendered and validated route table."""
     spec = workspace.spec
-    known = set(spec.contexts)
+    functions = {s.extract for s in spec.stages if s.extract and s.target == "serverless"}
+    known = set(spec.contexts) | {pages_upstream(c) for c in functions}
     stages = [Stage(0, *STAGE_ZERO, None, (), (), True, _table(workspace, (), None, known))]
     extracted: list[str] = []
     for number, stage in enumerate(spec.stages, start=1):
@@ -95,13 +107,20 @@ def build_migration(workspace: Workspace) -> Migration:
         owning = tuple(c for c in extracted if spec.contexts[c].moves_data)
         retired = stage.retire_monolith
         table = _table(workspace, tuple(extracted), stage.unmatched if retired else None, known)
+        services = tuple(c for c in extracted if c not in functions)
+        serverless = tuple(c for c in extracted if c in functions)
         stages.append(
             Stage(
-                number, stage.title, stage.summary, stage.extract, tuple(extracted), owning,
-                not retired, table,
+                number, stage.title, stage.summary, stage.extract, services, owning,
+                not retired, table, serverless,
             )
         )
     return Migration(dict(spec.contexts), tuple(stages))
+
+
+def pages_upstream(context: str) -> str:
+    """The upstream of a context's static pages when it runs as functions (its bucket)."""
+    return f"{context}-pages"
 
 
 def _table(
@@ -121,6 +140,8 @@ def _table(
         }
         if context in extracted:
             entry["data_owner"] = "service"
+        if f"{context}-pages" in known and _serves_pages(workspace, context, route.path):
+            entry["upstream"] = pages_upstream(context)
         for field in ("connect_timeout", "read_timeout"):
             if getattr(route, field) is not None:
                 entry[field] = getattr(route, field)
@@ -135,6 +156,11 @@ def _table(
         "routes": routes,
     }
     return validate_document(document, known)
+
+
+def _serves_pages(workspace: Workspace, context: str, path: str) -> bool:
+    declared = workspace.spec.contexts[context].serverless
+    return declared is not None and declared.pages_route_path == path
 
 
 def _other_methods(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
