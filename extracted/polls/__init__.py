@@ -12,6 +12,11 @@ Results are event-driven: a vote commits with its `polls.vote_cast` event in the
 results consumer (`python -m extracted.events.consumer polls`, see `events`) recomputes that
 poll's projection and rewrites its static page in `POLLS_RESULTS_DIR`; the service reads results
 from the projection and serves the page files (see `projection` and `pages`).
+
+The SQL side (SQLAlchemy, the models, the routes over them) is imported inside `create_app`,
+not here: `extracted.polls.serverless` is a package of this one, so importing it runs this
+module first, and the polls function over DynamoDB must not pay for SQLAlchemy on every cold
+start (docs/serverless.md, "Measured").
 """
 
 from __future__ import annotations
@@ -21,15 +26,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from contract.document import contract_document
-from extracted.polls import api
 from extracted.polls.pages import ResultsPages
 from extracted.polls.settings import PollsSettings
 from strangler.plumbing import fastapi as plumbing_fastapi
-from strangler.plumbing.database import can_connect, make_reader_engine, make_session_engine
 from strangler.plumbing.logs import configure_logging
 from strangler.plumbing.metrics import HttpMetrics
 from strangler.plumbing.tokens import TokenSigner
@@ -39,6 +41,11 @@ __all__ = ["PollsSettings", "create_app"]
 
 def create_app(settings: PollsSettings | None = None) -> FastAPI:
     """Build the service from explicit settings, or from the environment when none are given."""
+    from sqlalchemy.orm import sessionmaker
+
+    from extracted.polls import api
+    from strangler.plumbing.database import can_connect, make_reader_engine, make_session_engine
+
     settings = settings or PollsSettings()  # type: ignore[call-arg]  # from the environment
     configure_logging("polls", settings.log_level)
     engine = make_session_engine(settings.database_url)

@@ -13,41 +13,21 @@ rendered from the projection on the spot, so it is never a 404; an unknown poll 
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from contract.requests import NewPoll, NewVote
-from extracted.polls import projection, service
-from extracted.polls.models import Poll
+from extracted.polls import service
 from extracted.polls.pages import ResultsPages
-from strangler.plumbing.clock import to_iso
+from extracted.polls.presenters import present_poll, present_results
 from strangler.plumbing.fastapi import JSONResponse, body, caller_id, in_session, read
 
 Result = TypeVar("Result")
 
 router = APIRouter()
-
-
-def present_poll(poll: Poll | service.PollView) -> dict[str, Any]:
-    return {
-        "id": poll.id,
-        "question": poll.question,
-        "options": [{"id": option.id, "text": option.text} for option in poll.options],
-        "author_id": poll.author_id,
-        "created_at": to_iso(poll.created_at),
-    }
-
-
-def present_results(results: projection.Results) -> dict[str, Any]:
-    return {
-        "poll_id": results.poll_id,
-        "total": results.total,
-        "options": [{"id": o.id, "text": o.text, "votes": o.votes} for o in results.options],
-        "as_of": to_iso(results.as_of),
-    }
 
 
 @router.post("/api/polls")

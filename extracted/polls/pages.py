@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from strangler.plumbing.clock import to_iso
 
 if TYPE_CHECKING:
-    from extracted.polls.projection import Results
+    from extracted.polls.presenters import Results
 
 
 @cache

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from extracted.polls.models import Poll, PollOption, PollResult, Vote
 from extracted.polls.pages import ResultsPages
+from extracted.polls.presenters import OptionCount, Results
 from extracted.polls.settings import ResultsSettings
 from strangler.plumbing.clock import utcnow
 from strangler.plumbing.database import make_engine
@@ -47,22 +47,6 @@ from strangler.plumbing.logs import configure_logging, get_logger
 log = get_logger("projection")
 
 CHUNK = 500  # polls per statement (and per transaction in `rebuild`)
-
-
-@dataclass(frozen=True)
-class OptionCount:
-    id: int
-    text: str
-    votes: int
-
-
-@dataclass(frozen=True)
-class Results:
-    poll_id: int
-    question: str
-    total: int
-    options: list[OptionCount]
-    as_of: datetime
 
 
 def refresh(session: Session, poll_ids: Iterable[int]) -> None:

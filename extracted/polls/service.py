@@ -10,9 +10,6 @@ read from the projection those events keep current (`projection`), never counted
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import NamedTuple
-
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +17,7 @@ from sqlalchemy.orm import Session
 from contract.requests import NewPoll, NewVote
 from extracted.polls import events, projection
 from extracted.polls.models import Poll, PollOption, Vote, outbox
+from extracted.polls.presenters import OptionView, PollView, Results
 from strangler.events.outbox import record
 from strangler.plumbing.errors import Conflict, NotFound, invalid
 
@@ -32,21 +30,6 @@ def create_poll(db: Session, author_id: int, request: NewPoll) -> Poll:
     record(db, outbox, events.POLL_CREATED, poll.id, dict(events.poll_created(poll)))
     db.commit()
     return poll
-
-
-class OptionView(NamedTuple):
-    id: int
-    text: str
-
-
-class PollView(NamedTuple):
-    """A poll as a read shows it, its options in order."""
-
-    id: int
-    question: str
-    options: list[OptionView]
-    author_id: int
-    created_at: datetime
 
 
 # Reads are Core statements built once, on a plain connection: no Session, no identity map,
@@ -95,7 +78,7 @@ def vote(db: Session, user_id: int, poll_id: int, request: NewVote) -> Vote:
     return ballot
 
 
-def results(db: Connection | Session, poll_id: int) -> projection.Results:
+def results(db: Connection | Session, poll_id: int) -> Results:
     """The poll's results as the projection last computed them (may trail votes briefly)."""
     found = projection.read(db, poll_id)
     if found is None:

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import BigInteger, Engine, Integer, event, text
 
+from strangler.plumbing.capacity import SESSION_THREADS
+
 # BIGINT on PostgreSQL, INTEGER on SQLite so that the primary key is the rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -33,11 +35,6 @@ def make_engine(database_url: str, **options: Any) -> Engine:
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
     return sqlalchemy.create_engine(database_url, pool_pre_ping=True, **options)
-
-
-# The worker threads a service runs its sessions in (`plumbing.fastapi.in_session`), and the
-# connections its session engine keeps open: one for each.
-SESSION_THREADS = 8
 
 
 def make_session_engine(database_url: str) -> Engine:

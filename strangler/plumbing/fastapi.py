@@ -13,7 +13,7 @@ import inspect
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
@@ -22,15 +22,13 @@ from fastapi.responses import JSONResponse as StarletteJSONResponse
 from fastapi.responses import Response
 from pydantic import BaseModel
 from pydantic_core import to_json
-from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strangler.plumbing.bodies import MAX_BODY_BYTES, parse_body
-from strangler.plumbing.database import SESSION_THREADS
+from strangler.plumbing.capacity import SESSION_THREADS
 from strangler.plumbing.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
@@ -43,6 +41,10 @@ from strangler.plumbing.metrics import HttpMetrics
 from strangler.plumbing.request_id import accept_or_mint, current_request_id, current_trace_id
 from strangler.plumbing.tokens import TokenSigner, bearer_token
 from strangler.plumbing.tracing import fastapi_telemetry, trace_id_of
+
+if TYPE_CHECKING:  # only named here: an app without a database (a function) never loads them
+    from sqlalchemy import Connection, Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = get_logger("http")
 Model = TypeVar("Model", bound=BaseModel)

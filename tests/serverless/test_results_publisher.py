@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from extracted.polls.projection import OptionCount, Results
+from extracted.polls.presenters import OptionCount, Results
 from extracted.polls.serverless.stream import ResultsPublisher, changed_polls
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from strangler.plumbing import fastapi as plumbing_fastapi
-from strangler.plumbing.database import SESSION_THREADS, make_reader_engine, make_session_engine
+from strangler.plumbing.capacity import SESSION_THREADS
+from strangler.plumbing.database import make_reader_engine, make_session_engine
 from strangler.plumbing.metrics import HttpMetrics
 
 # What the contract's bodies hold: no floats (ids, counts, strings, null, booleans).

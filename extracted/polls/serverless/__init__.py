@@ -7,7 +7,7 @@ Two entry points, as the workspace declares them (docs/serverless.md):
   poll's counts and page out (`stream`).
 
 Nothing happens at import. A container's first invocation (its cold start) builds the app and
-the boto3 clients from the environment (`settings`) and keeps them for the next ones, as Lambda
+the AWS clients from the environment (`settings`) and keeps them for the next ones, as Lambda
 keeps a module's globals; `discard_warm_state` drops them, as a new container would start.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from fastapi import FastAPI
 from mangum import Mangum
@@ -42,11 +42,15 @@ CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=2, read_tim
 
 
 def connect(settings: StoreSettings) -> tuple[PollsTable, BucketPages]:
-    """The table and the bucket, through clients built from the environment (endpoint, keys)."""
-    session = boto3.session.Session(region_name=settings.region)
-    table = PollsTable(session.client("dynamodb", config=CLIENT_CONFIG), settings.table)
-    pages = BucketPages(session.client("s3", config=CLIENT_CONFIG), settings.bucket)
-    return table, pages
+    """The table and the bucket, through clients built from the environment (endpoint, keys).
+
+    botocore's own clients, which boto3's are: importing boto3 would load s3transfer too, for
+    transfers a function never makes, on every cold start.
+    """
+    session = botocore.session.get_session()
+    dynamodb = session.create_client("dynamodb", region_name=settings.region, config=CLIENT_CONFIG)
+    s3 = session.create_client("s3", region_name=settings.region, config=CLIENT_CONFIG)
+    return PollsTable(dynamodb, settings.table), BucketPages(s3, settings.bucket)
 
 
 def create_app(settings: FunctionSettings | None = None) -> FastAPI:

@@ -1,8 +1,9 @@
 """HTTP layer of the polls function: the polls routes of docs/openapi.yaml over DynamoDB.
 
-The same routes, bodies, checks and errors as the polls service (`extracted.polls.api`, whose
-presenters these are), in the contract's order: 401, then the body (400/413/422), then 404,
-then 409/422. boto3 calls block, so each runs in a worker thread.
+The same routes, bodies, checks and errors as the polls service (`extracted.polls.api`), with
+the same presenters (`extracted.polls.presenters`), in the contract's order: 401, then the
+body (400/413/422), then 404, then 409/422. botocore calls block, so each runs in a worker
+thread.
 
 `/results/{id}.html` is the bucket's to serve; the function answers it too, with the page in
 the bucket or, for a known poll whose page is not written yet (its stream record is still on
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from contract.requests import NewPoll, NewVote
 from extracted.polls import pages
-from extracted.polls.api import present_poll, present_results
+from extracted.polls.presenters import present_poll, present_results
 from extracted.polls.serverless.bucket import BucketPages
 from extracted.polls.serverless.repository import PollsTable
 from strangler.plumbing.fastapi import JSONResponse, body, caller_id

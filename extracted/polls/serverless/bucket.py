@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from extracted.polls import pages
-from extracted.polls.projection import Results
+from extracted.polls.presenters import Results
 
 S3Client = Any  # boto3's client("s3"): botocore builds its methods at run time
 PAGE_KEY = "results/{poll_id}.html"  # the workspace's `pages` (docs/serverless.md)

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.requests import NewPoll, NewVote
-from extracted.polls.projection import OptionCount, Results
+from extracted.polls.presenters import OptionCount, OptionView, PollView, Results
 from extracted.polls.serverless.table import (
     OPTION_PREFIX,
     POLL_SK,
@@ -36,7 +36,6 @@ from extracted.polls.serverless.table import (
     partition,
     sequence_key,
 )
-from extracted.polls.service import OptionView, PollView
 from strangler.plumbing.clock import to_iso, utcnow
 from strangler.plumbing.errors import Conflict, NotFound, invalid
 

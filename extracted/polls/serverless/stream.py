@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from extracted.polls.projection import Results
+from extracted.polls.presenters import Results
 from extracted.polls.serverless.table import RESULTS_SK, poll_id_of
 from strangler.plumbing.logs import get_logger
 
