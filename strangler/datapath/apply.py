@@ -92,8 +92,10 @@ def _apply_batch(link: Link, feed: Feed, direction: Direction, limit: int) -> Ba
     if seen is None or not seen.is_active or not _is_ready(link, feed, direction):
         return Batch(feed.name, direction, False)
     window, keys, fetched = _look(link, feed, direction, seen, limit)
-    if not window.entries and (window.position.high is None or window.position == seen):
-        # Nothing new. (On PostgreSQL the low mark need not move: an empty window applied nothing.)
+    if not window.entries and (seen.high is None or window.position == seen):
+        # Nothing new. (On PostgreSQL the low mark need not move: an empty window just opened
+        # applied nothing. A window opened earlier whose last page was full ends here empty:
+        # its closing position is saved below, or every later commit would stay hidden.)
         return Batch(feed.name, direction, True, is_opened=window.is_opened)
     with target.begin() as connection:
         position = positions.lock(connection, key)

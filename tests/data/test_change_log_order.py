@@ -83,3 +83,27 @@ def test_a_window_larger_than_a_batch_is_applied_page_by_page_without_a_gap(
     apply.drain(link, feeds, limit=4)
     assert _title(link, 29) == "paged 29" and _title(link, 40) == "late"
     assert_same_rows(link)
+
+
+def test_a_window_whose_last_page_is_full_is_closed_and_later_commits_are_applied(
+    forum_link: Link,
+) -> None:
+    """A window of exactly one batch: the next read finds it empty, and must still close it
+    (on PostgreSQL a window left open would hide every later commit for ever)."""
+    link = forum_link
+    backfill.backfill(link)
+    main = link.context.main
+    apply.drain(link, link.context.directions(Owner.MONOLITH))
+    with link.monolith.begin() as connection:
+        for thread in (4, 5):
+            connection.execute(
+                text("UPDATE threads SET title = 'a full page' WHERE id = :id"), {"id": thread}
+            )
+    assert apply.apply_batch(link, main, Direction.FORWARD, 2).entries == 2
+    apply.apply_batch(link, main, Direction.FORWARD, 2)  # the window's end: nothing left in it
+    with link.monolith.begin() as connection:
+        connection.execute(text("UPDATE threads SET title = 'after the window' WHERE id = 6"))
+    for _ in range(3):
+        apply.apply_batch(link, main, Direction.FORWARD, 2)
+    assert _title(link, 6) == "after the window"
+    assert_same_rows(link)
