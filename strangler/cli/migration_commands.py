@@ -59,10 +59,20 @@ def conducting() -> Iterator[Conductor]:
         raise typer.Exit(1) from error
 
 
-def extract(context: str = typer.Argument(..., help="a context of strangler.toml")) -> None:
+def extract(
+    context: str = typer.Argument(..., help="a context of strangler.toml"),
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        help="service or serverless: checked against the stage's `target` in strangler.toml",
+    ),
+) -> None:
     """Extract CONTEXT from the monolith, gate by gate: its database, capture, backfill,
-    sync, verify, its service, shadow, canary and cutover. Run it again to resume."""
+    sync, verify, its service (or its functions and their table), shadow, canary and cutover.
+    Run it again to resume."""
     with conducting() as conductor:
+        if target is not None:
+            moves.check_target(conductor, context, target)
         moves.extract(conductor, context)
 
 

@@ -23,6 +23,8 @@ from strangler.datapath.link import Link
 from strangler.runtime.home import Home
 from strangler.runtime.launch import context_environment
 from strangler.runtime.supervised import Supervised, SystemGone
+from strangler.serverless.data.link import ItemsLink
+from strangler.serverless.emulator import EMULATOR
 from strangler.state import MigrationState, Moving, StateFile, now
 from strangler.workspace.stages import Migration
 from strangler_proxy.client import ProxyAdmin
@@ -76,6 +78,16 @@ class Conductor:
             self.home.database_url(context),
             context_environment(workspace, context, self.home.root),
             workspace,
+        )
+
+    def items_link(self, context: str) -> ItemsLink:
+        """The data path of a context extracted to functions: the monolith and its items, on
+        the emulator the system runs (which must be running)."""
+        return ItemsLink.open(
+            self.home.workspace,
+            context,
+            self.home.database_url("monolith"),
+            self.runtime.url_of(EMULATOR),
         )
 
     def say(self, text: str) -> None:

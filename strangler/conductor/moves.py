@@ -1,12 +1,13 @@
 """Moves between stages: which gates each runs, in what order, and how a move is undone.
 
-Extracting a context whose data the monolith owns: its schema, capture, backfill, sync, verify,
-its service, shadow, canary, cutover. Extracting a context that builds its data (search): its
-schema, build, its service, shadow, canary, switch. Retiring the monolith: serve the last
-table, prove the monolith gets no request, stop it. A move back runs the undo of every gate the
-move forward passed (and of the one it had started), last first: rolling back a finished
-extraction and a half-done one are the same thing. Every gate started and passed is written to
-the durable state first, so running the same command again resumes where it stopped, and
+Extracting a context whose data the monolith owns: its schema, capture, backfill, sync, verify, its
+service, shadow, canary, cutover; to functions: the functions (and the emulator), capture,
+backfill, sync and verify into its items, shadow, canary, cutover. Extracting a context that builds
+its data (search): its schema, build, its service, shadow, canary, switch. Retiring the monolith:
+serve the last table, prove the monolith gets no request, stop it. A move back runs the undo of
+every gate the move forward passed (and of the one it had started), last first: rolling back a
+finished extraction and a half-done one are the same thing. Every gate started and passed is
+written to the durable state first, so running the same command again resumes where it stopped, and
 `goto` chains moves to reach any stage. This module must never do a gate's work.
 """
 
@@ -24,11 +25,20 @@ from strangler.conductor.gates.build import Build
 from strangler.conductor.gates.canary import Canary
 from strangler.conductor.gates.cutover import Cutover
 from strangler.conductor.gates.data import Backfill, Capture, Schema, Sync, Verify
+from strangler.conductor.gates.functions import (
+    Functions,
+    ItemsBackfill,
+    ItemsCapture,
+    ItemsSync,
+    ItemsVerify,
+)
 from strangler.conductor.gates.retire import Quiet, ServeTable
 from strangler.conductor.gates.service import Service, StopMonolith
 from strangler.conductor.gates.shadow import Shadow
 from strangler.conductor.gates.switch import Switch
 from strangler.state import Moving
+
+TARGETS = ("service", "serverless")
 
 
 class Refused(RuntimeError):
@@ -37,6 +47,17 @@ class Refused(RuntimeError):
 
 def extraction(conductor: Conductor, context: str) -> list[Gate]:
     """Every gate from the stage before `context`'s to its own, in order."""
+    if context in conductor.migration.serverless:
+        return [
+            Functions(conductor, context),
+            ItemsCapture(conductor, context),
+            ItemsBackfill(conductor, context),
+            ItemsSync(conductor, context),
+            ItemsVerify(conductor, context),
+            Shadow(conductor, context),
+            Canary(conductor, context),
+            Cutover(conductor, context),
+        ]
     if not conductor.home.workspace.contexts[context].moves_data:
         return [
             Schema(conductor, context),
@@ -94,6 +115,21 @@ def extract(conductor: Conductor, context: str) -> None:
             f" goto {target}`"
         )
     _forward(conductor, target)
+
+
+def check_target(conductor: Conductor, context: str, target: str) -> None:
+    """Refuse an extraction asked for as `target` when the workspace extracts `context` as
+    something else: the workspace file is what every process of the system reads."""
+    if target not in TARGETS:
+        raise Refused(f"--target is one of {', '.join(TARGETS)}, not {target!r}")
+    stage = conductor.migration.stage_extracting(context)
+    declared = "serverless" if context in stage.serverless else "service"
+    if declared != target:
+        raise Refused(
+            f"strangler.toml extracts {context} as a {declared} at stage {stage.number}: set"
+            f' `target = "{target}"` in that [[stages]] entry (docs/workspace.md), then run'
+            " the same command again"
+        )
 
 
 def rollback(conductor: Conductor, context: str) -> None:

@@ -338,7 +338,7 @@ def _items_sync(context: str, places: Places, port_of: PortOf) -> ProcessSpec:
 
 def _emulator(places: Places, port_of: PortOf) -> ProcessSpec:
     port = port_of(EMULATOR)
-    argv = tuple(emulator_command(port))
+    argv = tuple(emulator_command(port, writes=places.state_dir / "aws-emulator" / "writes.jsonl"))
     return ProcessSpec(EMULATOR, argv, dict(places.extra_env), port, EMULATOR_HEALTH_PATH)
 
 

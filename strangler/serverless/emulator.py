@@ -1,9 +1,10 @@
 """The AWS emulator of a system whose contexts are served as functions, and their environment.
 
-Locally, DynamoDB, DynamoDB Streams and S3 are moto in server mode (`python -m moto.server`),
-one supervised process named `aws-emulator` and always labelled an emulator: what works against
-it is verified against moto's model of AWS, not against AWS (docs/serverless.md). Its readiness
-is moto's own `/moto-api/`. Every function process (the proxy's workers, the stream poller)
+Locally, DynamoDB, DynamoDB Streams and S3 are moto in server mode (moto's application, kept
+durable and atomic by `strangler.serverless.emulator_server`), one supervised process named
+`aws-emulator` and always labelled an emulator: what works against it is verified against
+moto's model of AWS, not against AWS (docs/serverless.md). Its readiness is moto's own
+`/moto-api/`. Every function process (the proxy's workers, the stream poller)
 gets the same environment: the emulator's endpoint, a region, credentials moto accepts (never
 real ones; those set in the environment pass through), the table's and the bucket's names and
 the context's `env`. This module must never start a process nor call AWS.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from strangler.workspace import Workspace
@@ -25,8 +27,12 @@ DEFAULT_REGION = "us-east-1"
 PLACEHOLDER_CREDENTIAL = "testing"
 
 
-def emulator_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+def emulator_command(port: int, host: str = "127.0.0.1", writes: Path | None = None) -> list[str]:
+    """moto's server made durable and atomic (`strangler.serverless.emulator_server`): its
+    writes kept in `writes` and replayed at start (None: in memory only)."""
+    argv = [sys.executable, "-m", "strangler.serverless.emulator_server", "-H", host]
+    argv += ["-p", str(port)]
+    return argv + (["--writes", str(writes)] if writes is not None else [])
 
 
 def serverless_of(workspace: Workspace, context: str) -> ServerlessSpec:

@@ -60,7 +60,8 @@ def test_a_serverless_context_runs_the_emulator_and_its_poller_before_the_proxy(
     names = list(specs)
     assert names.index(EMULATOR) < names.index("polls-stream-poller") < names.index("proxy")
     emulator = specs[EMULATOR]
-    assert emulator.argv[1:4] == ("-m", "moto.server", "-H")
+    assert emulator.argv[1:4] == ("-m", "strangler.serverless.emulator_server", "-H")
+    assert emulator.argv[-2:] == ("--writes", str(tmp_path / "aws-emulator" / "writes.jsonl"))
     assert emulator.health_url == f"http://127.0.0.1:{port_of(EMULATOR)}/moto-api/"
     proxy_env = specs["proxy"].env
     upstreams = json.loads(proxy_env["PROXY_UPSTREAMS"])

@@ -1,28 +1,32 @@
 """The cutover gate: a short write freeze while the context's data and its routes change owner.
 
-Its run is the data path's cutover; its undo is the data path's rollback (which gives every
-write made on the service's side back to the monolith). Both first settle a move of the other
-kind that stopped half-way (finished if its routes flipped, undone if not), so whatever crash
-came before, the context ends with one owner and its writes routed to it. The freeze's window
-is written to the state before the freeze is asked for, so anyone can tell a write the freeze
-held from a failure. This module must never decide what comes before or after it.
+Its run is the data path's cutover; its undo is the data path's rollback (which gives every write
+made on the service's side back to the monolith): the SQL data path's, or the items' for a context
+extracted to functions (`strangler.serverless.data.cutover`). Both first settle a move of the other
+kind that stopped half-way (finished if its routes flipped, undone if not), so whatever crash came
+before, the context ends with one owner and its writes routed to it. The freeze's window is written
+to the state before the freeze is asked for, so anyone can tell a write the freeze held from a
+failure. This module must never decide what comes before or after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from strangler.conductor.conductor import Conductor
 from strangler.conductor.gates.base import GateFailed
-from strangler.datapath import apply, cutover, status
+from strangler.datapath import apply, cutover
 from strangler.datapath.cutover import MoveRefused, MoveReport
-from strangler.datapath.link import Link
+from strangler.datapath.state import read as state_of
+from strangler.serverless.data import forward, reverse
 from strangler.state import FreezeWindow, MigrationState, now
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 from strangler_proxy.table import DataOwner
 
 Move = Callable[..., MoveReport]
+DRAIN_TIMEOUTS = (apply.DrainTimeout, forward.DrainTimeout, reverse.DrainTimeout)
 
 
 @dataclass(frozen=True)
@@ -36,29 +40,31 @@ class Cutover:
     undo_title: str = "give its data and routes back to the monolith (a short write freeze)"
 
     def run(self) -> str:
-        return self._move(cutover.cutover, DataOwner.SERVICE)
+        return self._move(DataOwner.SERVICE)
 
     def undo(self) -> str:
-        return self._move(cutover.rollback, DataOwner.MONOLITH)
+        return self._move(DataOwner.MONOLITH)
 
-    def _move(self, move: Move, to: DataOwner) -> str:
+    def _move(self, to: DataOwner) -> str:
         conductor, context = self.conductor, self.context
+        path = _data_path(conductor, context)
         # A freeze holds at the Python proxy only: under nginx, wait until nginx sends every
         # request of the context there before anything asks for one.
         conductor.through_proxy(context)
-        with conductor.link(context) as link, conductor.admin() as admin:
-            settled = _settle(link, admin, conductor)
-            if status.describe(link).state.owner is to:
+        with path.link() as link, conductor.admin() as admin:
+            settled = _settle(path, link, admin, conductor)
+            if state_of(link.monolith, context).owner is to:
                 return settled or f"its data is the {to.value}'s already"
         window = FreezeWindow(context=context, started_at=now())
         conductor.update(lambda state: state.freezes.append(window))
+        move = path.cutover if to is DataOwner.SERVICE else path.rollback
         try:
-            with conductor.link(context) as link, conductor.admin() as admin:
+            with path.link() as link, conductor.admin() as admin:
                 report = move(
                     link, admin, max_freeze_seconds=conductor.settings.max_freeze_seconds,
                     say=conductor.say, lease_seconds=conductor.settings.freeze_lease_seconds,
                 )  # fmt: skip
-        except (MoveRefused, ProxyAdminError, apply.DrainTimeout) as error:
+        except (MoveRefused, ProxyAdminError, *DRAIN_TIMEOUTS) as error:
             raise GateFailed(str(error), "fix the cause and run the same command again") from error
         finally:
             conductor.update(lambda state: _ended(state, window))
@@ -75,13 +81,38 @@ class Cutover:
         return f"{owner} owns it; writes held for {report.freeze_seconds * 1000:.0f} ms; {checked}"
 
 
-def _settle(link: Link, admin: ProxyAdmin, conductor: Conductor) -> str | None:
+@dataclass(frozen=True)
+class _DataPath:
+    """The data path a context's data moves on: SQL to its service's database, or its items
+    when it runs as functions; both keep their move's state in the monolith's database."""
+
+    link: Callable[[], Any]  # a context manager: `strangler.datapath.link.Link` or an ItemsLink
+    cutover: Move
+    rollback: Move
+    resolve_interrupted: Callable[..., str | None]
+
+
+def _data_path(conductor: Conductor, context: str) -> _DataPath:
+    if context in conductor.migration.serverless:
+        from strangler.serverless.data import cutover as items
+
+        return _DataPath(
+            lambda: conductor.items_link(context), items.cutover, items.rollback,
+            items.resolve_interrupted,
+        )  # fmt: skip
+    return _DataPath(
+        lambda: conductor.link(context), cutover.cutover, cutover.rollback,
+        cutover.resolve_interrupted,
+    )  # fmt: skip
+
+
+def _settle(path: _DataPath, link: Any, admin: ProxyAdmin, conductor: Conductor) -> str | None:
     """Finish or undo a cutover or rollback a crash left half-done."""
     try:
-        return cutover.resolve_interrupted(link, admin, conductor.say)
+        return path.resolve_interrupted(link, admin, conductor.say)
     except (MoveRefused, ProxyAdminError) as error:
         raise GateFailed(
-            f"a move of {link.context.name} stopped half-way and could not be settled: {error}",
+            f"a move of its data stopped half-way and could not be settled: {error}",
             "fix the cause and run the same command again",
         ) from error
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, Table
 
+from strangler.datapath import tables
 from strangler.datapath.contexts import Feed, describe
 from strangler.plumbing.database import make_engine
 from strangler.serverless.emulator import DEFAULT_REGION, serverless_of, table_definition
@@ -41,6 +42,10 @@ class ItemMapping(Protocol):
     column names; `row_of_item` the table and row an item holds, or None for an item that holds
     no row (derived counts, counters); `sequence_key` the key of the counter item that allocates
     `table`'s integer ids (an attribute `last`), or None when the table's ids are not counted.
+    The data path counts on two more things: an item of a row carries the row's table in an
+    attribute `table` (a delete finds the items of a row by it), and an item's key derives
+    from columns that never change while the row lives (the feeds put a changed row over its
+    item and delete items only of rows that are gone).
     """
 
     def item_of_row(self, table: str, row: Row) -> Item: ...
@@ -115,8 +120,21 @@ class ItemsLink:
         """The primary key of an item."""
         return {name: item[name] for name in self.key_names}
 
+    def ensure_bookkeeping(self) -> None:
+        """Create the data path's own tables when missing: the bookkeeping table beside the
+        context's, and in the monolith's database the tables the SQL data path keeps there
+        (the log, and the contexts' state rows a cutover writes its steps to)."""
+        tables.ensure(self.monolith)
+        provision_bookkeeping(self)
+
     def close(self) -> None:
         self.monolith.dispose()
+
+    def __enter__(self) -> ItemsLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def clients(endpoint: str | None) -> tuple[Any, Any]:

@@ -1,6 +1,7 @@
 """Fixtures of the SQL <-> DynamoDB data path's tests: a seeded monolith and a moto server.
 
-AWS here is moto in server mode, an emulator of DynamoDB and DynamoDB Streams (what that does
+AWS here is moto in server mode (as the toolkit runs it: `strangler.serverless
+.emulator_server`), an emulator of DynamoDB and DynamoDB Streams (what that does
 and does not prove: docs/serverless.md). One moto server per module, on a free loopback port,
 stopped with its process group; every test gets its own table (from the polls definition,
 under a name of its own) and the data path's bookkeeping table, and a fresh seeded monolith of
@@ -10,7 +11,6 @@ the current backend (SQLite file or PostgreSQL database).
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 from extracted.polls.serverless.table import DEFINITION
 from strangler.runtime.processes import free_port, start
 from strangler.serverless.data.link import ItemsLink, provision_bookkeeping
+from strangler.serverless.emulator import emulator_command
 from strangler.serverless.provision import provision_table
 from strangler.workspace import find_workspace
 
@@ -40,7 +41,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     url = f"http://127.0.0.1:{port}"
     moto = start(
         "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        emulator_command(port),
         {},
         health_url=f"{url}/moto-api/",
         log_path=tmp_path_factory.mktemp("moto") / "moto.log",

@@ -1,0 +1,317 @@
+"""Cutover and rollback of a context extracted to functions, with a bounded write freeze.
+
+The same move as the SQL data path's (`strangler.datapath.cutover`), with the items on the
+service's side. Cutover (monolith -> functions), under a freeze of the context's writes at the
+proxy: drain the forward feed (the monolith's change log into the items) to zero lag; verify
+every table by counts and per-range checksums; stop the forward feed; start the reverse feed
+at the stream's current end (the table's stream back into the monolith's rows, so monolith
+code that still reads them keeps working and rollback is instant); raise the items' id counters
+past the copied ids; flip the routes to the functions (mode and data owner, atomically, fenced
+by the freeze's lease); remove the forward capture; thaw. Rollback is the mirror image: drain
+the reverse feed, verify, stop it, capture the monolith's tables again into a fresh forward
+feed over items known equal, move the monolith's id sequences past the items' ids, flip back.
+
+Every step before the flip is undone if anything fails (the old owner keeps the data). Each
+step is recorded in the context's state row in the monolith's database (the same row as the
+SQL path's), so a re-run resumes a move that stopped after its flip and undoes one that stopped
+before it. The freeze is a lease renewed while this process works: if it dies, writes flow
+again within the lease to the side the routes name, and the old feed, still there, carries
+them until the move is settled. Reads never stop. This module must never serve HTTP nor edit
+the route table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from strangler.datapath import state
+from strangler.datapath.checks import MoveRefused
+from strangler.datapath.contexts import Owner
+from strangler.datapath.cutover import (
+    DEFAULT_LEASE_SECONDS,
+    FLIP_MARGIN_SECONDS,
+    LeaseKeeper,
+    MoveReport,
+)
+from strangler.datapath.state import ContextState
+from strangler.serverless.data import backfill, forward, reverse, sequences, verify
+from strangler.serverless.data.link import ItemsLink
+from strangler_proxy.client import ProxyAdmin, ProxyAdminError
+
+Say = Callable[[str], None]
+VERIFY_ROUNDS = 3  # a difference under live writes may be lag: drain and look again
+
+
+@dataclass
+class _Move:
+    """One move in progress: where it goes and what it reports."""
+
+    link: ItemsLink
+    proxy: ProxyAdmin
+    to: Owner
+    max_freeze_seconds: float
+    say: Say
+    report: MoveReport
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    lease: str | None = None
+    keeper: LeaseKeeper | None = None
+
+    @property
+    def name(self) -> str:
+        return self.link.context
+
+    @property
+    def operation(self) -> str:
+        return "cutover" if self.to is Owner.SERVICE else "rollback"
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.say(name)
+        started = time.perf_counter()
+        yield
+        self.report.steps[name] = self.report.steps.get(name, 0.0) + time.perf_counter() - started
+
+    def record(self, step: str, owner: Owner | None = None, operation: str | None = None) -> None:
+        now = state.read(self.link.monolith, self.name)
+        state.write(
+            self.link.monolith,
+            ContextState(
+                self.name,
+                owner or now.owner,
+                self.operation if operation is None else operation,
+                step,
+                self.report.freeze_seconds or now.last_freeze_seconds,
+            ),
+        )
+
+    def drain_old(self, timeout: float) -> int:
+        """Apply what the feed toward the replica still holds."""
+        if self.to is Owner.SERVICE:
+            return forward.drain(self.link, timeout)
+        return reverse.drain(self.link, timeout)
+
+
+def cutover(
+    link: ItemsLink,
+    proxy: ProxyAdmin,
+    max_freeze_seconds: float = 30.0,
+    say: Say | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> MoveReport:
+    """Move the context's data to its functions (see the module doc); raises MoveRefused."""
+    return _move(link, proxy, Owner.SERVICE, max_freeze_seconds, say, lease_seconds)
+
+
+def rollback(
+    link: ItemsLink,
+    proxy: ProxyAdmin,
+    max_freeze_seconds: float = 30.0,
+    say: Say | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> MoveReport:
+    """Give the context's data back to the monolith, every write made on the items included."""
+    return _move(link, proxy, Owner.MONOLITH, max_freeze_seconds, say, lease_seconds)
+
+
+def resolve_interrupted(link: ItemsLink, proxy: ProxyAdmin, say: Say | None = None) -> str | None:
+    """Finish a cutover or rollback that stopped after its flip, or undo one that stopped
+    before it; what was done (None: no move was under way)."""
+    now = state.read(link.monolith, link.context)
+    if not now.operation:
+        return None
+    to = Owner.SERVICE if now.operation == "cutover" else Owner.MONOLITH
+    move = _Move(link, proxy, to, 0.0, say or (lambda message: None), MoveReport(link.context, to))
+    finished = _resumed(move)
+    return f"{now.operation} {'finished' if finished else 'undone'} after a stop at {now.step!r}"
+
+
+def _move(
+    link: ItemsLink,
+    proxy: ProxyAdmin,
+    to: Owner,
+    max_freeze_seconds: float,
+    say: Say | None,
+    lease_seconds: float,
+) -> MoveReport:
+    link.ensure_bookkeeping()
+    report = MoveReport(link.context, to)
+    move = _Move(
+        link, proxy, to, max_freeze_seconds, say or (lambda message: None), report, lease_seconds
+    )
+    interrupted = state.read(link.monolith, link.context).operation
+    if interrupted and interrupted != move.operation:
+        resolve_interrupted(link, proxy, say)  # the other move, stopped half-way
+    elif _resumed(move):
+        return report
+    _preflight(move)
+    with move.step("catch up"):
+        move.drain_old(max(60.0, max_freeze_seconds))
+    with move.step("pre-verify"):
+        _pre_verify(move)
+    return _frozen_move(move)
+
+
+def _preflight(move: _Move) -> None:
+    """Refuse early, before anything changes, when the move cannot work."""
+    link, name = move.link, move.name
+    if state.read(link.monolith, name).owner is move.to:
+        raise MoveRefused(f"{name} is already owned by the {move.to.value}")
+    if move.to is Owner.SERVICE:
+        stored = forward.read_position(link)
+        if stored is None or not stored.position.is_active:
+            raise MoveRefused(f"the forward feed of {name} is not active: capture first")
+        if not backfill.is_complete(link):
+            raise MoveRefused(f"the backfill of {name} is not complete")
+    elif not reverse.is_active(link):
+        raise MoveRefused(f"the reverse feed of {name} is not active")
+
+
+def _pre_verify(move: _Move) -> None:
+    """Verify while writes go on, so that a real difference is found before the freeze; one
+    that survives a few drains may still be the writes' lag, and the verify under the freeze
+    decides (it compares everything)."""
+    report = verify.verify(move.link)
+    for _ in range(VERIFY_ROUNDS):
+        if report.is_equal:
+            return
+        move.drain_old(max(60.0, move.max_freeze_seconds))
+        report = verify.verify(move.link)
+    if not report.is_equal:
+        move.say(f"{len(report.differences)} ranges still differ under live writes")
+
+
+def _verified_frozen(move: _Move) -> int:
+    """Under the freeze, after the drain: every table by counts and per-range checksums; any
+    difference refuses the move. The rows compared."""
+    report = verify.verify(move.link)
+    if not report.is_equal:
+        shown = "; ".join(difference.describe() for difference in report.differences[:5])
+        raise MoveRefused(f"the items and the monolith's rows differ under the freeze: {shown}")
+    return sum(count.rows for count in report.counts.values())
+
+
+def _frozen_move(move: _Move) -> MoveReport:
+    proxy, name = move.proxy, move.name
+    reason = f"{move.operation} of {name}"
+    move.record("freezing")
+    try:
+        with move.step("freeze"):
+            frozen = proxy.freeze(name, move.max_freeze_seconds, reason, move.lease_seconds)
+    except ProxyAdminError as error:
+        move.record("", operation="")
+        raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
+    move.lease = frozen.lease or None
+    if move.lease:
+        move.keeper = LeaseKeeper(proxy, name, move.lease, frozen.lease_seconds).start()
+    is_flipped = False
+    try:
+        with move.step("drain"):
+            move.report.drained_entries = move.drain_old(move.max_freeze_seconds)
+        with move.step("verify"):
+            move.report.verified_keys = _verified_frozen(move)
+        with move.step("switch feeds"):
+            _switch_feeds(move)
+        with move.step("flip routes"):
+            _flip(move, reason)
+            is_flipped = True
+        with move.step("finish"):
+            _finish(move)
+    except Exception:
+        if not is_flipped:
+            _undo(move)
+        raise
+    finally:
+        if move.keeper is not None:
+            move.keeper.stop()
+        move.report.freeze_seconds = _thaw(move, reason)
+    move.record("", owner=move.to, operation="")
+    return move.report
+
+
+def _thaw(move: _Move, reason: str) -> float:
+    """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
+    try:
+        return move.proxy.thaw(move.name, f"{reason}: done", move.lease) or 0.0
+    except ProxyAdminError as error:
+        move.say(f"warning: could not thaw ({error}); the freeze ends at its maximum")
+        return 0.0
+
+
+def _switch_feeds(move: _Move) -> None:
+    """Stop the old feed and start the new one, before any write can reach the new owner."""
+    link = move.link
+    move.record("switching feeds")
+    if move.to is Owner.SERVICE:
+        forward.set_active(link, False)
+        reverse.start(link)
+        sequences.raise_item_counters(link)
+    else:
+        reverse.set_active(link, False)
+        forward.resume(link)
+        sequences.advance_monolith_sequences(link)
+
+
+def _flip(move: _Move, reason: str) -> None:
+    name = move.name
+    if move.keeper is not None and move.keeper.lost is not None:
+        raise MoveRefused(f"the freeze of {name} ended before the flip ({move.keeper.lost})")
+    frozen = [f for f in move.proxy.freezes() if f["context"] == name]
+    if not frozen or float(frozen[0]["thaws_in_seconds"]) < _margin(move):
+        raise MoveRefused(
+            f"the freeze of {name} is ending (or ended) before the flip; nothing moved: "
+            "allow a longer freeze (--max-freeze)"
+        )
+    move.proxy.move(name, move.to, reason, move.lease)  # refused unless this freeze holds
+    move.record("flipped")
+
+
+def _margin(move: _Move) -> float:
+    if move.keeper is not None:
+        return min(FLIP_MARGIN_SECONDS, move.keeper.seconds / 4)
+    return FLIP_MARGIN_SECONDS
+
+
+def _finish(move: _Move) -> None:
+    """After the flip: make sure nothing slipped past the freeze, then drop the old feed."""
+    link = move.link
+    if move.to is Owner.SERVICE:
+        lag = forward.lag(link)
+        leaked = lag.entries if lag is not None else 0
+        forward.remove_capture(link)
+    else:
+        leaked = reverse.lag(link).records
+    move.report.leaked_entries = leaked
+    if leaked:
+        move.say(f"warning: {leaked} writes reached the old owner after the freeze")
+
+
+def _undo(move: _Move) -> None:
+    """Before the flip: put the feeds back as they were; the old owner keeps the data."""
+    link = move.link
+    if move.to is Owner.SERVICE:
+        reverse.stop(link)
+        forward.set_active(link, True)
+    else:
+        forward.stop(link)
+        reverse.set_active(link, True)
+    move.record("", owner=move.to.other(), operation="")
+
+
+def _resumed(move: _Move) -> bool:
+    """Finish or undo a move of the same kind that was interrupted; True if finished."""
+    now = state.read(move.link.monolith, move.name)
+    if now.operation != move.operation:
+        return False
+    move.report.resumed = True
+    # Its freeze was held by the command that stopped: end it now rather than when its lease
+    # runs out. Writes then go where the routes say, and the old feed carries any.
+    move.proxy.thaw(move.name, f"{move.operation} resumed")
+    if move.proxy.owner_of(move.name) is move.to:
+        _finish(move)
+        move.record("", owner=move.to, operation="")
+        return True
+    _undo(move)
+    return False
