@@ -67,6 +67,7 @@ class ProxyApp:
             settings.shadow_max_body_bytes,
             settings.shadow_diff_samples,
             Rechecks(settings.shadow_rechecks, settings.shadow_recheck_delay_seconds),
+            self._serverless_targets,
         )
         self.analyst = CanaryAnalyst(self.store, self.shadow, self.audit)
         self.freezes = Freezes(
@@ -163,6 +164,10 @@ class ProxyApp:
             request_id = accept_or_mint(_header(scope, b"x-request-id"))
             await send_problem(send, 404, f"there is nothing at {decoded}", request_id)
 
+
+    def _serverless_targets(self) -> ServerlessTargets | None:
+        """The proxy's function and bucket targets (for the shadow runner, made before them)."""
+        return self.proxy.serverless if hasattr(self, "proxy") else None
     def _front_door(self, scope: dict[str, Any]) -> CanonicalPath | Refusal | UnsafePath:
         """The request's canonical path, or why its head is refused (`limits`, `paths`)."""
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")

@@ -310,7 +310,6 @@ class Proxy:
                 plan.shadow_to
                 and plan.route is not None
                 and plan.shadow_to in snapshot.upstream_urls
-                and not is_serverless(snapshot.upstream_urls[plan.shadow_to])
             ):
                 self._submit_shadow(
                     method, target, snapshot, plan, incoming, opened, kept, outcome.span

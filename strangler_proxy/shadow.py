@@ -28,7 +28,9 @@ from yarl import URL
 
 from strangler.plumbing.logs import get_logger
 from strangler_proxy.comparison import differing_fields, generalise, unexplained
+from strangler_proxy.forwarding import UpstreamFailed
 from strangler_proxy.metrics import ProxyMetrics
+from strangler_proxy.serverless_targets import is_serverless
 from strangler_proxy.table import SAFE_METHODS, Route
 
 SHADOW_HEADER = "X-Strangler-Shadow"
@@ -124,8 +126,12 @@ class ShadowRunner:
         max_body_bytes: int,
         diff_samples: int,
         rechecks: Rechecks = Rechecks(),
+        serverless_factory: Any = lambda: None,
     ) -> None:
         self._session_factory = session_factory
+        # The function and bucket targets (`serverless_targets.ServerlessTargets`), when wired:
+        # a context served as functions is shadowed as its service would be.
+        self._serverless_factory = serverless_factory
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
         self._noise_sample_every = noise_sample_every
@@ -164,6 +170,9 @@ class ShadowRunner:
         headers = list(job.headers)
         if is_shadow:
             headers.append((SHADOW_HEADER, "1"))
+        serverless = self._serverless_factory()
+        if serverless is not None and is_serverless(base_url):
+            return await self._invoke(serverless, base_url, job, headers)
         timeout = aiohttp.ClientTimeout(
             sock_connect=job.route.connect_timeout or 2.0,
             sock_read=job.route.read_timeout or 10.0,
@@ -184,6 +193,21 @@ class ShadowRunner:
                 response.headers.get("Content-Type", ""),
                 None if too_large else body,
             )
+
+    async def _invoke(
+        self, serverless: Any, base_url: str, job: ShadowJob, headers: list[tuple[str, str]]
+    ) -> Answer:
+        """The answer of a function or a bucket, as the proxy would have served it."""
+        try:
+            held = await serverless.open_response(
+                base_url, job.method, job.target, job.route, headers, None,
+                job.route.read_timeout or 10.0, job.request_id,
+            )  # fmt: skip
+        except UpstreamFailed as failed:
+            raise ValueError(f"{failed.reason}: {failed.detail}") from failed
+        body = held.body
+        too_large = body is not None and len(body) > self.max_body_bytes
+        return Answer(held.status, held.content_type, None if too_large else body)
 
     async def _run(self, job: ShadowJob) -> None:
         if job.parent_span is None:
@@ -225,7 +249,7 @@ class ShadowRunner:
                     self._fetch(job.monolith_url, job, is_shadow=False),
                     self._fetch(job.service_url, job, is_shadow=True),
                 )
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError, ValueError):
                 return False
             if not self._differences(job, monolith, service, stats)[0]:
                 return True

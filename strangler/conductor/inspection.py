@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from strangler.datapath.link import Link
 from strangler.datapath.status import describe
+from strangler.plumbing.database import make_engine
 from strangler.runtime.home import Home
 from strangler.runtime.processes import answers
 from strangler.runtime.run_record import RunRecord, is_alive, read_run, supervisor_alive
@@ -181,7 +182,51 @@ def _contexts(view: SystemView, migration: Migration, home: Home) -> list[Contex
         if not spec.moves_data:
             found.append(ContextView(context, served, "(its own index)", "-"))
             continue
+        if context in migration.serverless:
+            found.append(_items_of(context, served, home))
+            continue
         found.append(_data_of(context, served, home))
+    return found
+
+
+def _items_of(context: str, served: str, home: Home) -> ContextView:
+    """Owner, feed and lag of a context extracted to functions: its state row in the monolith,
+    its forward feed's position among the items, its reverse feed's in the monolith."""
+    from strangler.datapath import state as data_state
+    from strangler.serverless.data import forward, reverse
+    from strangler.serverless.data.link import ItemsLink
+    from strangler.serverless.emulator import EMULATOR
+
+    record = read_run(home.run_file)
+    monolith = home.database_url("monolith")
+    engine = make_engine(monolith)
+    try:
+        now = data_state.read(engine, context)
+    except SQLAlchemyError as error:
+        return ContextView(context, served, "unknown", f"database error: {error}".splitlines()[0])
+    finally:
+        engine.dispose()
+    shown = now.owner.value + (f" ({now.operation}: {now.step})" if now.operation else "")
+    found = ContextView(
+        context, served, shown, "-", last_freeze_seconds=now.last_freeze_seconds,
+        owner=now.owner.value, operation=now.operation, step=now.step,
+    )  # fmt: skip
+    if record is None or EMULATOR not in record.ports:
+        return found  # the items are only readable while the emulator runs
+    try:
+        with ItemsLink.open(home.workspace, context, monolith, record.url_of(EMULATOR)) as link:
+            stored = forward.read_position(link)
+            if stored is not None and stored.position.is_active:
+                lag = forward.lag(link)
+                if lag is not None:
+                    found.sync, found.lag_entries = "forward", lag.entries
+                    found.lag_seconds, found.behind = round(lag.seconds, 3), lag.entries
+            elif reverse.is_active(link):
+                waiting = reverse.lag(link)
+                found.sync, found.lag_entries = "reverse", waiting.records
+                found.lag_seconds, found.behind = round(waiting.seconds, 3), waiting.records
+    except Exception as error:  # an emulator or a database away: shown, not raised
+        found.sync = f"unknown: {type(error).__name__}"
     return found
 
 

@@ -38,7 +38,7 @@ class Functions:
 
     @property
     def undo_title(self) -> str:
-        return f"stop the {self.context} functions (the emulator keeps its data only in memory)"
+        return f"stop the {self.context} functions (the emulator keeps its writes on disk)"
 
     def run(self) -> str:
         self.conductor.need(runs_service=True)

@@ -11,8 +11,9 @@ chunk is never committed twice: a second run racing the first is refused and fol
 every table is done the feed's backfill is marked complete (`backfill#<feed>`): the forward
 apply starts then and brings the copied rows current. Each id counter item is raised to the
 monolith's largest id (`sequences`), so the functions never hand out an id the monolith
-used. Items of rows the monolith no longer has (a second backfill over old items) are left:
-verify names them and its repair deletes them. This module must never apply the change log.
+used. A first run begins by deleting every item that holds a row of the feed (left by an
+extraction rolled back earlier): the copy starts from nothing, so no item of a row the monolith
+no longer has survives it. This module must never apply the change log.
 
     MONOLITH_DATABASE_URL=... POLLS_TABLE=... AWS_ENDPOINT_URL=... \
         python -m strangler.serverless.data.backfill polls
@@ -51,6 +52,9 @@ class Checkpoint:
 
 
 Progress = Callable[[Checkpoint], None]  # called after each committed chunk
+
+
+WRITE_BATCH = 25  # BatchWriteItem's limit
 
 
 def _name(link: ItemsLink, table: str | None = None) -> str:
@@ -135,6 +139,7 @@ def _bound(link: ItemsLink) -> None:
     bring)."""
     if checkpoint(link, link.feed.tables[0].monolith) is not None:
         return
+    _clear(link)
     bounds: dict[str, str | None] = {}
     with link.monolith.connect() as reader:
         for table in reversed(link.feed.tables):
@@ -153,6 +158,25 @@ def _bound(link: ItemsLink) -> None:
         for table in link.feed.tables
     ]
     _transact(link, actions)  # refused: another run recorded them first
+
+
+def _clear(link: ItemsLink) -> int:
+    """Delete every item holding a row of the feed (left by an earlier extraction that was
+    rolled back, or by a backfill the capture restarted under): a first run copies every row
+    afresh, and nothing applies to the items before the backfill completes. Resumable: a run
+    killed here clears again. The items deleted."""
+    from strangler.serverless.data import forward  # forward imports this module
+
+    keys = [link.key_of(item) for item in forward.scan_items(link, link.tables)]
+    for start in range(0, len(keys), WRITE_BATCH):
+        pending: dict[str, Any] = {
+            link.table_name: [
+                {"DeleteRequest": {"Key": key}} for key in keys[start : start + WRITE_BATCH]
+            ]
+        }
+        while pending:
+            pending = link.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+    return len(keys)
 
 
 def _chunk_put(link: ItemsLink, seen: Checkpoint, following: Checkpoint) -> dict[str, Any]:

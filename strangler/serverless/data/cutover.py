@@ -2,22 +2,22 @@
 
 The same move as the SQL data path's (`strangler.datapath.cutover`), with the items on the
 service's side. Cutover (monolith -> functions), under a freeze of the context's writes at the
-proxy: drain the forward feed (the monolith's change log into the items) to zero lag; verify
-every table by counts and per-range checksums; stop the forward feed; start the reverse feed
-at the stream's current end (the table's stream back into the monolith's rows, so monolith
+proxy: drain the forward feed (the monolith's change log into the items) to zero lag; verify, key
+by key, every row changed since the full verify that ran before the freeze (by counts and per-range
+checksums, while writes went on) and every key it doubted; stop the forward feed; start the reverse
+feed at the stream's current end (the table's stream back into the monolith's rows, so monolith
 code that still reads them keeps working and rollback is instant); raise the items' id counters
-past the copied ids; flip the routes to the functions (mode and data owner, atomically, fenced
-by the freeze's lease); remove the forward capture; thaw. Rollback is the mirror image: drain
-the reverse feed, verify, stop it, capture the monolith's tables again into a fresh forward
-feed over items known equal, move the monolith's id sequences past the items' ids, flip back.
+past the copied ids; flip the routes to the functions (mode and data owner, atomically, fenced by
+the freeze's lease); remove the forward capture; thaw. Rollback is the mirror image: drain the
+reverse feed, verify, stop it, capture the monolith's tables again into a fresh forward feed over
+items known equal, move the monolith's id sequences past the items' ids, flip back.
 
-Every step before the flip is undone if anything fails (the old owner keeps the data). Each
-step is recorded in the context's state row in the monolith's database (the same row as the
-SQL path's), so a re-run resumes a move that stopped after its flip and undoes one that stopped
-before it. The freeze is a lease renewed while this process works: if it dies, writes flow
-again within the lease to the side the routes name, and the old feed, still there, carries
-them until the move is settled. Reads never stop. This module must never serve HTTP nor edit
-the route table.
+Every step before the flip is undone if anything fails (the old owner keeps the data). Each step is
+recorded in the context's state row in the monolith's database (the same row as the SQL path's), so
+a re-run resumes a move that stopped after its flip and undoes one that stopped before it. The
+freeze is a lease renewed while this process works: if it dies, writes flow again within the lease
+to the side the routes name, and the old feed, still there, carries them until the move is settled.
+Reads never stop. This module must never serve HTTP nor edit the route table.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from strangler.datapath import state
 from strangler.datapath.checks import MoveRefused
@@ -36,12 +36,15 @@ from strangler.datapath.cutover import (
     LeaseKeeper,
     MoveReport,
 )
+from strangler.datapath.keys import Key
+from strangler.datapath.positions import Position
 from strangler.datapath.state import ContextState
 from strangler.serverless.data import backfill, forward, reverse, sequences, verify
 from strangler.serverless.data.link import ItemsLink
 from strangler_proxy.client import ProxyAdmin, ProxyAdminError
 
 Say = Callable[[str], None]
+Keys = dict[str, set[Key]]  # rows by the monolith's table
 VERIFY_ROUNDS = 3  # a difference under live writes may be lag: drain and look again
 
 
@@ -58,6 +61,9 @@ class _Move:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     lease: str | None = None
     keeper: LeaseKeeper | None = None
+    mark: Position | reverse.Ends | None = None  # the old feed's place before the full verify
+    doubtful: Keys = field(default_factory=dict)  # keys the full verify left in doubt
+    stream_ends: reverse.Ends | None = None  # the stream's ends before the freeze (cutover)
 
     @property
     def name(self) -> str:
@@ -150,8 +156,30 @@ def _move(
     with move.step("catch up"):
         move.drain_old(max(60.0, max_freeze_seconds))
     with move.step("pre-verify"):
-        _pre_verify(move)
+        move.mark = _mark(move)
+        move.doubtful = _pre_verify(move)
+        if move.to is Owner.SERVICE:  # where the reverse feed will start, read before the freeze
+            move.stream_ends = reverse.stream_ends(link)
     return _frozen_move(move)
+
+
+def _mark(move: _Move) -> Position | reverse.Ends:
+    """Where the old feed stands before the full verify: whatever changes after it is verified
+    again, key by key, under the freeze."""
+    if move.to is Owner.SERVICE:
+        stored = forward.read_position(move.link)
+        if stored is None:
+            raise MoveRefused(f"the forward feed of {move.name} was never started")
+        return stored.position
+    return reverse.stream_ends(move.link)
+
+
+def _changed_since(move: _Move) -> Keys:
+    """The rows changed since the mark, by the monolith's table."""
+    if isinstance(move.mark, Position):
+        return forward.keys_since(move.link, move.mark)
+    assert move.mark is not None
+    return reverse.keys_since(move.link, move.mark)
 
 
 def _preflight(move: _Move) -> None:
@@ -169,28 +197,41 @@ def _preflight(move: _Move) -> None:
         raise MoveRefused(f"the reverse feed of {name} is not active")
 
 
-def _pre_verify(move: _Move) -> None:
-    """Verify while writes go on, so that a real difference is found before the freeze; one
-    that survives a few drains may still be the writes' lag, and the verify under the freeze
-    decides (it compares everything)."""
+def _pre_verify(move: _Move) -> Keys:
+    """Every table by counts and per-range checksums while writes go on; the keys that still
+    differ after a few drains (they may be the writes' lag: the verify under the freeze
+    checks them again, with every key changed since the mark)."""
     report = verify.verify(move.link)
     for _ in range(VERIFY_ROUNDS):
         if report.is_equal:
-            return
+            return {}
         move.drain_old(max(60.0, move.max_freeze_seconds))
-        report = verify.verify(move.link)
-    if not report.is_equal:
-        move.say(f"{len(report.differences)} ranges still differ under live writes")
+        report = verify.verify_keys(move.link, _keys_of(report))
+    doubtful = _keys_of(report)
+    if doubtful:
+        move.say(f"{sum(map(len, doubtful.values()))} keys still differ under live writes")
+    return doubtful
+
+
+def _keys_of(report: verify.ItemsReport) -> Keys:
+    found: Keys = {}
+    for difference in report.differences:
+        found.setdefault(difference.table, set()).update(difference.keys)
+    return found
 
 
 def _verified_frozen(move: _Move) -> int:
-    """Under the freeze, after the drain: every table by counts and per-range checksums; any
-    difference refuses the move. The rows compared."""
-    report = verify.verify(move.link)
+    """Under the freeze, after the drain: every row changed since the mark and every key the
+    full verify doubted, compared with its items; any difference refuses the move. The keys
+    compared."""
+    keys = _changed_since(move)
+    for table, doubted in move.doubtful.items():
+        keys.setdefault(table, set()).update(doubted)
+    report = verify.verify_keys(move.link, keys)
     if not report.is_equal:
         shown = "; ".join(difference.describe() for difference in report.differences[:5])
         raise MoveRefused(f"the items and the monolith's rows differ under the freeze: {shown}")
-    return sum(count.rows for count in report.counts.values())
+    return sum(map(len, keys.values()))
 
 
 def _frozen_move(move: _Move) -> MoveReport:
@@ -246,7 +287,7 @@ def _switch_feeds(move: _Move) -> None:
     move.record("switching feeds")
     if move.to is Owner.SERVICE:
         forward.set_active(link, False)
-        reverse.start(link)
+        reverse.start(link, move.stream_ends)
         sequences.raise_item_counters(link)
     else:
         reverse.set_active(link, False)

@@ -289,7 +289,7 @@ def row_key_of_item(link: ItemsLink, item: Item) -> tuple[RowKey, Row] | None:
     return (table, tuple(row[column] for column in key)), row
 
 
-def _items_of(link: ItemsLink, wanted: set[RowKey]) -> dict[RowKey, list[Item]]:
+def items_of(link: ItemsLink, wanted: set[RowKey]) -> dict[RowKey, list[Item]]:
     """The keys of the items now holding each wanted row (usually one; none when missing)."""
     found: dict[RowKey, list[Item]] = {}
     for item in scan_items(link, {table for table, _ in wanted}):
@@ -319,7 +319,7 @@ def _plan(link: ItemsLink, current: dict[RowKey, Row | None], is_repair: bool = 
     feed only those of rows that are gone, since an item's key never changes while its row
     lives (the mapping's contract, `link.ItemMapping`): most batches need no Scan."""
     looked_for = set(current) if is_repair else {named for named, row in current.items() if not row}
-    held = _items_of(link, looked_for) if looked_for else {}
+    held = items_of(link, looked_for) if looked_for else {}
     items = {
         named: link.mapping.item_of_row(named[0], row)
         for named, row in current.items()
@@ -501,6 +501,21 @@ def drain(link: ItemsLink, timeout: float = 120.0, limit: int = DEFAULT_LIMIT) -
             raise DrainTimeout(f"{link.feed.name} did not catch up within {timeout:.0f}s")
     sequences.raise_item_counters(link)
     return applied
+
+
+def keys_since(link: ItemsLink, mark: Position) -> dict[str, set[Key]]:
+    """The rows the log names after `mark` (a position read earlier), applied or not, by the
+    monolith's table: what changed since, for a verify of only those keys."""
+    found: dict[str, set[Key]] = {}
+    with change_log.reading(link.monolith) as reader:
+        position = mark
+        while True:
+            window = change_log.read(reader, link.feed.name, position, DEFAULT_LIMIT)
+            for entry in window.entries:
+                found.setdefault(entry.table_name, set()).add(_decode(link, entry))
+            if window.is_closed and window.is_opened:  # read up to a snapshot taken here
+                return found
+            position = window.position
 
 
 def lag(link: ItemsLink) -> change_log.Lag | None:

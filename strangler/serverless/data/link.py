@@ -22,7 +22,12 @@ from sqlalchemy import Engine, Table
 from strangler.datapath import tables
 from strangler.datapath.contexts import Feed, describe
 from strangler.plumbing.database import make_engine
-from strangler.serverless.emulator import DEFAULT_REGION, serverless_of, table_definition
+from strangler.serverless.emulator import (
+    DEFAULT_REGION,
+    PLACEHOLDER_CREDENTIAL,
+    serverless_of,
+    table_definition,
+)
 from strangler.workspace import Workspace
 
 Item = dict[str, dict[str, Any]]  # an item in the low-level client's form: {"name": {"N": "1"}}
@@ -142,11 +147,21 @@ def clients(endpoint: str | None) -> tuple[Any, Any]:
     import boto3  # heavy: imported when a data path opens, never at import
     from botocore.config import Config
 
+    # A whole-table Scan page takes seconds on the emulator while its stream is being read
+    # (moto filters every item for each page): reads wait long rather than retry.
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=10
+        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=60
     )
     region = os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
-    session = boto3.session.Session(region_name=region)
+    keys = {}
+    if endpoint is not None:  # the emulator accepts any keys; never real ones are needed
+        keys = {
+            "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", PLACEHOLDER_CREDENTIAL),
+            "aws_secret_access_key": os.environ.get(
+                "AWS_SECRET_ACCESS_KEY", PLACEHOLDER_CREDENTIAL
+            ),
+        }
+    session = boto3.session.Session(region_name=region, **keys)
     return (
         session.client("dynamodb", endpoint_url=endpoint, config=config),
         session.client("dynamodbstreams", endpoint_url=endpoint, config=config),

@@ -191,20 +191,49 @@ def _read(
     return found, iterator is None
 
 
-def start(link: ItemsLink) -> dict[str, str | None]:
-    """Start (or restart) the feed at each shard's current end; the positions recorded."""
-    ensure_positions(link.monolith)
+Ends = dict[str, tuple[str | None, bool]]  # shard -> (its last sequence number, is it closed)
+
+
+def stream_ends(link: ItemsLink, marks: Ends | None = None) -> Ends:
+    """Each shard's last sequence number now, read forward from `marks` (ends read earlier;
+    None: from each shard's beginning, a read of the whole stream)."""
     arn = stream_arn(link)
-    ends: dict[str, tuple[str | None, bool]] = {}
+    ends: Ends = {}
     for shard in shards(link, arn):
-        last: str | None = None
-        while True:
+        last, is_ended = (marks or {}).get(shard["ShardId"], (None, False))
+        while not is_ended:
             records, is_ended = _read(link, arn, shard["ShardId"], last, PAGE)
             if records:
                 last = records[-1]["dynamodb"]["SequenceNumber"]
-            if not records or is_ended:
+            if not records:
                 break
         ends[shard["ShardId"]] = (last, is_ended)
+    return ends
+
+
+def keys_since(link: ItemsLink, marks: Ends) -> dict[str, set[Key]]:
+    """The rows the stream's records after `marks` name (from their images), applied or not,
+    by the monolith's table: what changed since, for a verify of only those keys."""
+    arn = stream_arn(link)
+    found: dict[str, set[Key]] = {}
+    for shard in shards(link, arn):
+        last, is_ended = marks.get(shard["ShardId"], (None, False))
+        while not is_ended:
+            records, is_ended = _read(link, arn, shard["ShardId"], last, PAGE)
+            if not records:
+                break
+            last = records[-1]["dynamodb"]["SequenceNumber"]
+            for table, keys in _named(link, records)[1].items():
+                found.setdefault(table, set()).update(keys)
+    return found
+
+
+def start(link: ItemsLink, marks: Ends | None = None) -> dict[str, str | None]:
+    """Start (or restart) the feed at each shard's current end, read forward from `marks`
+    (the ends read before a freeze, so that the freeze reads only what came after them);
+    the positions recorded."""
+    ensure_positions(link.monolith)
+    ends = stream_ends(link, marks)
     with link.monolith.begin() as connection:
         connection.execute(
             delete(stream_positions).where(stream_positions.c.feed == link.feed.name)

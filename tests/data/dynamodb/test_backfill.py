@@ -118,3 +118,19 @@ def test_a_backfill_process_killed_again_and_again_resumes_and_commits_each_chun
     assert all(found.is_complete for found in checkpoints) and backfill.is_complete(link)
     report = verify.verify(link, range_rows=50)
     assert report.is_equal, [difference.describe() for difference in report.differences]
+
+
+def test_a_fresh_backfill_removes_the_items_an_earlier_extraction_left(
+    items_link: ItemsLink,
+) -> None:
+    link = items_link
+    forward.start(link)
+    backfill.backfill(link)
+    left_over = {"id": 9999, "poll_id": 1, "position": 77, "text": "from a rolled-back move"}
+    link.dynamodb.put_item(
+        TableName=link.table_name, Item=link.mapping.item_of_row("poll_options", left_over)
+    )
+    forward.stop(link)  # a rollback of the extraction forgets the backfill
+    forward.start(link)
+    backfill.backfill(link)
+    assert verify.verify(link).is_equal
