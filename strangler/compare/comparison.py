@@ -39,17 +39,26 @@ from sqlalchemy.engine import make_url
 
 from strangler.compare.database_processes import DatabaseProcesses
 from strangler.compare.load import process_tree
-from strangler.compare.results import Architecture, Comparison, Settings, Window, endpoint_from_json
+from strangler.compare.results import (
+    EMULATOR_ROLE,
+    FUNCTIONS_ROLE,
+    Architecture,
+    Comparison,
+    Settings,
+    Window,
+    endpoint_from_json,
+)
 from strangler.compare.sampler import Sampler
 from strangler.compare.workload import PLAN_VARIABLE, WINDOWS_VARIABLE, Plan, Profile, Scenario
 from strangler.conductor.gates import GateFailed
 from strangler.conductor.prepare import advance, prepare
 from strangler.conductor.settings import LOOSE_P95_RATIO, GateSettings
 from strangler.runtime.home import Home
-from strangler.runtime.plan import Budget, Topology
+from strangler.runtime.plan import POLLER_SUFFIX, Budget, Topology
 from strangler.runtime.processes import free_port
 from strangler.runtime.system import RunningSystem, start
 from strangler.runtime.topology import stage_topology
+from strangler.serverless.emulator import EMULATOR
 from strangler.workspace import Workspace, find_workspace
 
 TRACING_OFF = "OTEL_SDK_DISABLED"
@@ -95,11 +104,27 @@ def split_budget(topology: Topology, budget: int) -> tuple[Budget, dict[str, int
     return Budget(monolith_workers=max(1, monolith), service_workers=1), workers
 
 
+FUNCTION_WORKER = "function_worker"  # in the command line of the proxy's function workers
+
+
 def role_of(name: str) -> str:
-    """What a supervised process is, for the CPU split: proxy, monolith, a service, sync, events."""
+    """What a supervised process is, for the CPU split: proxy, monolith, a service, sync,
+    events, the emulator, or functions (a context's stream poller)."""
     if name in ("proxy", "monolith", *find_workspace().context_names):
         return name
+    if name == EMULATOR:
+        return EMULATOR_ROLE
+    if name.endswith(POLLER_SUFFIX):
+        return FUNCTIONS_ROLE
     return "sync" if name.endswith("-sync") else "events"
+
+
+def member_role(role: str, command_line: list[str]) -> str:
+    """The role of one process of a supervised process's tree: the proxy's function workers
+    are the functions', not the proxy's."""
+    if role == "proxy" and any(FUNCTION_WORKER in part for part in command_line):
+        return FUNCTIONS_ROLE
+    return role
 
 
 def run_comparison(
@@ -475,6 +500,11 @@ def _window(line: dict, sampler: Sampler) -> Window:
 def _system_roles(system: RunningSystem) -> dict[int, str]:
     roles = {}
     for name, pid in system.pids().items():
+        role = role_of(name)
         for member in process_tree(pid):
-            roles[member] = role_of(name)
+            try:
+                command_line = psutil.Process(member).cmdline() if member != pid else []
+            except psutil.Error:
+                command_line = []
+            roles[member] = member_role(role, command_line)
     return roles

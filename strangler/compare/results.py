@@ -22,6 +22,8 @@ from typing import Any
 SCHEMA = "strangler-compare/2"
 AGGREGATED = "Aggregated"  # locust's name for the row that sums every endpoint
 DATABASE_ROLE = "database"  # a database server's processes (compare.database_processes)
+EMULATOR_ROLE = "emulator"  # the AWS emulator: it stands for DynamoDB and S3, shown on its own
+FUNCTIONS_ROLE = "functions"  # a context's functions: the proxy's workers and the stream poller
 
 
 @dataclass

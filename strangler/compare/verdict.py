@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strangler.compare import analysis
-from strangler.compare.results import DATABASE_ROLE, Architecture, Comparison
+from strangler.compare.results import DATABASE_ROLE, EMULATOR_ROLE, Architecture, Comparison
 
 OVERHEAD_ROLES = ("proxy", "events", "sync")  # CPU the monolith alone does not spend
 CPU_BOUND_SHARE = 0.8  # the machine counts as CPU-bound past this share of its cores
@@ -159,11 +159,13 @@ def _where_cpu_goes(comparison: Comparison, monolith: Architecture, split: Archi
         return ""
     by_role = cut.resources.cpu_seconds_by_role
     total = sum(by_role.values()) or 1.0
-    not_app = (*OVERHEAD_ROLES, DATABASE_ROLE)
+    not_app = (*OVERHEAD_ROLES, DATABASE_ROLE, EMULATOR_ROLE)
     app = sum(spent for role, spent in by_role.items() if role not in not_app)
     shares = [f"{app / total:.0%} in the application's processes"]
     if by_role.get(DATABASE_ROLE):
         shares.append(f"{by_role[DATABASE_ROLE] / total:.0%} in the database server")
+    if by_role.get(EMULATOR_ROLE):
+        shares.append(f"{by_role[EMULATOR_ROLE] / total:.0%} in the AWS emulator (moto, not AWS)")
     shares += [
         f"{by_role[role] / total:.0%} in the {role}" for role in OVERHEAD_ROLES if by_role.get(role)
     ]

@@ -346,8 +346,11 @@ def emulator_url(port_of: PortOf) -> str:
     return f"http://127.0.0.1:{port_of(EMULATOR)}"
 
 
+POLLER_SUFFIX = "-stream-poller"
+
+
 def poller_name(context: str) -> str:
-    return f"{context}-stream-poller"
+    return f"{context}{POLLER_SUFFIX}"
 
 
 def _poller(context: str, places: Places, port_of: PortOf) -> ProcessSpec:

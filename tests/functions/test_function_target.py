@@ -24,17 +24,20 @@ things = "function:tests.functions.handlers:{handler}"
 
 [[routes]]
 name = "things.any"
-methods = ["*"]
+methods = {methods}
 path = "/api/things/{{thing_id}}"
 context = "things"
-mode = "service"
-data_owner = "service"
+mode = "{mode}"
+data_owner = "{owner}"
 read_timeout = {timeout}
 """
 
 
-def table(handler: str, timeout: float = 10) -> str:
-    return TABLE.format(handler=handler, timeout=timeout)
+def table(handler: str, timeout: float = 10, mode: str = "service") -> str:
+    owner, methods = ("service", '["*"]') if mode == "service" else ("monolith", '["GET"]')
+    return TABLE.format(
+        handler=handler, timeout=timeout, mode=mode, owner=owner, methods=methods
+    )
 
 
 def monolith(
@@ -43,14 +46,18 @@ def monolith(
     return json_answer(200, b'{"from": "monolith"}')
 
 
-def proxy_app(tmp_path: Path, handler: str, timeout: float = 10, workers: int = 1) -> ProxyApp:
+def proxy_app(
+    tmp_path: Path, handler: str, timeout: float = 10, workers: int = 1, mode: str = "service"
+) -> ProxyApp:
     path = tmp_path / "table.toml"
-    path.write_text(table(handler, timeout))
+    path.write_text(table(handler, timeout, mode))
     return create_app(
         ProxySettings(
             monolith_url="http://monolith", route_table_path=path,
             audit_log_path=tmp_path / "audit.jsonl", access_log=False, table_watch_seconds=0,
             analysis_interval_seconds=0, function_workers=workers,
+            # Learning noise and rechecking a difference ask the monolith again over HTTP.
+            shadow_noise_sample_every=0, shadow_rechecks=0,
             function_env={f"{HANDLERS}:echo": {"ECHO_GREETING": "hello"}},
         ),
         FakeUpstreams({"http://monolith": monolith}),  # type: ignore[dict-item]
@@ -205,3 +212,31 @@ def test_end_to_end_a_real_proxy_process_serves_a_function_route(
         'proxy_requests_total{method="PUT",route="things.any",status="200",target="things"} 1.0'
         in exposed
     )
+
+
+def test_a_function_in_shadow_is_asked_each_read_and_compared_with_the_monolith(
+    tmp_path: Path,
+) -> None:
+    """The monolith answers; the function is asked the same read off the hot path, and the
+    comparison counts (equal answers match, different ones differ)."""
+    results = {}
+    for handler in ("like_the_monolith", "echo"):
+        folder = tmp_path / handler
+        folder.mkdir()
+        app = proxy_app(folder, handler, mode="shadow")
+
+        async def compared(client: httpx.AsyncClient, app: ProxyApp = app) -> None:
+            for _ in range(200):  # the comparisons run off the hot path: wait for them
+                found = app.shadow.stats.get("things.any")
+                if found is not None and found.compared + found.errors >= 4:
+                    return
+                await asyncio.sleep(0.05)
+
+        *answers, _ = run(app, *(get(f"/api/things/{n}") for n in range(4)), compared)
+        assert all(
+            isinstance(a, httpx.Response) and a.json() == {"from": "monolith"} for a in answers
+        )
+        results[handler] = app.shadow.stats["things.any"]
+    same, other = results["like_the_monolith"], results["echo"]
+    assert same.compared == same.matched == 4 and not same.errors
+    assert other.compared == other.mismatched == 4 and not other.errors

@@ -134,3 +134,29 @@ def test_the_database_server_is_its_own_share_never_the_application_s() -> None:
     sentence = next(s for s in verdict(measured) if s.startswith("At its limit"))
     assert "35% in the application's processes, 25% in the database server" in sentence
     assert analysis.role_capacity(split, "database") is None  # a process per connection
+
+
+def test_the_aws_emulator_is_its_own_share_never_the_application_s() -> None:
+    measured = comparison()
+    split = measured.architecture("stage-5")
+    assert split is not None
+    for window in split.windows:  # polls as functions: its share split with the emulator
+        roles = window.resources.cpu_seconds_by_role
+        if "polls" in roles:
+            roles["functions"] = roles.pop("polls") / 2
+            roles["emulator"] = roles["functions"]
+    sentence = next(s for s in verdict(measured) if s.startswith("At its limit"))
+    assert "5% in the AWS emulator (moto, not AWS)" in sentence
+    assert "55% in the application's processes" in sentence  # the functions are the application
+
+
+def test_a_function_context_s_processes_have_roles_of_their_own() -> None:
+    from strangler.compare.comparison import member_role, role_of
+
+    assert role_of("aws-emulator") == "emulator"
+    assert role_of("polls-stream-poller") == "functions"
+    assert role_of("polls-sync") == "sync" and role_of("polls") == "polls"
+    worker = ["/usr/bin/python3", "-P", "/x/strangler_proxy/function_worker.py", "a.b:handler"]
+    assert member_role("proxy", worker) == "functions"
+    assert member_role("proxy", ["python", "-m", "strangler_proxy"]) == "proxy"
+    assert member_role("monolith", worker) == "monolith"

