@@ -246,7 +246,7 @@ def start(link: ItemsLink, marks: Ends | None = None) -> dict[str, str | None]:
                     updated_at=time.time(),
                 )
             )  # fmt: skip
-    log.info("reverse feed started", feed=link.feed.name, positions=ends)
+    log.debug("reverse feed started", feed=link.feed.name, positions=ends)
     return {shard_id: last for shard_id, (last, _) in ends.items()}
 
 
