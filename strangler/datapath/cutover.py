@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from strangler.datapath import apply, capture, change_log, checks, positions, rows, state, verify
 from strangler.datapath.checks import MoveRefused
@@ -81,6 +82,26 @@ class MoveReport:
     resumed: bool = False
 
 
+class FrozenMove(Protocol):
+    """What thawing and flipping need of a move under way (this module's, or the items' of a
+    context extracted to functions: `strangler.serverless.data.cutover`)."""
+
+    proxy: ProxyAdmin
+    to: Owner
+    lease: str | None
+    keeper: LeaseKeeper | None
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def say(self) -> Say: ...
+
+    def record(
+        self, step: str, owner: Owner | None = None, operation: str | None = None
+    ) -> None: ...
+
+
 @dataclass
 class _Move:
     """One move in progress: where it goes and what it reports."""
@@ -94,6 +115,10 @@ class _Move:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     lease: str | None = None
     keeper: LeaseKeeper | None = None
+
+    @property
+    def name(self) -> str:
+        return self.link.context.name
 
     @property
     def old(self) -> Direction:  # the feed that flows now, toward the replica
@@ -227,7 +252,7 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
             with move.step("pre-flip hook"):
                 link.context.before_flip(link.service, link.service_settings)
         with move.step("flip routes"):
-            _flip(move, reason)
+            flip(move, reason)
             is_flipped = True
         with move.step("finish"):
             _finish(move)
@@ -238,15 +263,15 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
     finally:
         if move.keeper is not None:
             move.keeper.stop()
-        move.report.freeze_seconds = _thaw(move, reason)
+        move.report.freeze_seconds = thaw(move, reason)
     move.record("", owner=move.to, operation="")
     return move.report
 
 
-def _thaw(move: _Move, reason: str) -> float:
+def thaw(move: FrozenMove, reason: str) -> float:
     """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
     try:
-        return move.proxy.thaw(move.link.context.name, f"{reason}: done", move.lease) or 0.0
+        return move.proxy.thaw(move.name, f"{reason}: done", move.lease) or 0.0
     except ProxyAdminError as error:
         move.say(f"warning: could not thaw ({error}); the freeze ends at its maximum")
         return 0.0
@@ -268,12 +293,14 @@ def _switch_feeds(move: _Move) -> None:
             rows.advance_sequences(connection, link.context.source_table(table, move.new))
 
 
-def _flip(move: _Move, reason: str) -> None:
-    name = move.link.context.name
+def flip(move: FrozenMove, reason: str) -> None:
+    """Move the routes and the data's owner, only while this move's freeze holds with a
+    margin left (the proxy also refuses it unless the lease is this freeze's)."""
+    name = move.name
     if move.keeper is not None and move.keeper.lost is not None:
         raise MoveRefused(f"the freeze of {name} ended before the flip ({move.keeper.lost})")
     frozen = [f for f in move.proxy.freezes() if f["context"] == name]
-    if not frozen or float(frozen[0]["thaws_in_seconds"]) < _margin(move):
+    if not frozen or float(frozen[0]["thaws_in_seconds"]) < margin(move):
         raise MoveRefused(
             f"the freeze of {name} is ending (or ended) before the flip; nothing moved: "
             "allow a longer freeze (--max-freeze)"
@@ -282,7 +309,7 @@ def _flip(move: _Move, reason: str) -> None:
     move.record("flipped")
 
 
-def _margin(move: _Move) -> float:
+def margin(move: FrozenMove) -> float:
     """What must be left of the freeze at the flip: the flip takes one admin call; a lease
     being renewed has a third of its length left at the worst moment."""
     if move.keeper is not None:

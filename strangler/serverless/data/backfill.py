@@ -33,7 +33,13 @@ from strangler.datapath import rows
 from strangler.datapath.contexts import TableMap
 from strangler.datapath.keys import KeyColumns
 from strangler.serverless.data import sequences
-from strangler.serverless.data.link import BOOKKEEPING_KEY, TRANSACTION_ITEMS, Item, ItemsLink
+from strangler.serverless.data.link import (
+    BOOKKEEPING_KEY,
+    TRANSACTION_ITEMS,
+    Item,
+    ItemsLink,
+    transact,
+)
 
 PREFIX = "backfill#"
 DEFAULT_CHUNK_ROWS = TRANSACTION_ITEMS
@@ -125,14 +131,6 @@ def forget(link: ItemsLink) -> None:
         link.dynamodb.delete_item(TableName=link.bookkeeping, Key={BOOKKEEPING_KEY: {"S": name}})
 
 
-def _transact(link: ItemsLink, actions: list[dict[str, Any]]) -> bool:
-    try:
-        link.dynamodb.transact_write_items(TransactItems=actions)
-    except link.dynamodb.exceptions.TransactionCanceledException:
-        return False
-    return True
-
-
 def _bound(link: ItemsLink) -> None:
     """On a first run, record every table's bound at once (children first, as the SQL
     backfill reads them: a bound taken after capture began covers every row the log will not
@@ -157,7 +155,7 @@ def _bound(link: ItemsLink) -> None:
         }
         for table in link.feed.tables
     ]
-    _transact(link, actions)  # refused: another run recorded them first
+    transact(link, actions)  # refused: another run recorded them first
 
 
 def _clear(link: ItemsLink) -> int:
@@ -226,7 +224,7 @@ def _copy_table(
             item = link.mapping.item_of_row(table.monolith, row)
             items[repr(sorted(link.key_of(item).items()))] = item
         puts = [{"Put": {"TableName": link.table_name, "Item": item}} for item in items.values()]
-        if not _transact(link, [*puts, _chunk_put(link, seen, following)]):
+        if not transact(link, [*puts, _chunk_put(link, seen, following)]):
             continue  # another run committed this chunk: follow it
         copied += len(chunk)
         if progress is not None:

@@ -32,9 +32,10 @@ from strangler.datapath.checks import MoveRefused
 from strangler.datapath.contexts import Owner
 from strangler.datapath.cutover import (
     DEFAULT_LEASE_SECONDS,
-    FLIP_MARGIN_SECONDS,
     LeaseKeeper,
     MoveReport,
+    flip,
+    thaw,
 )
 from strangler.datapath.keys import Key
 from strangler.datapath.positions import Position
@@ -256,7 +257,7 @@ def _frozen_move(move: _Move) -> MoveReport:
         with move.step("switch feeds"):
             _switch_feeds(move)
         with move.step("flip routes"):
-            _flip(move, reason)
+            flip(move, reason)
             is_flipped = True
         with move.step("finish"):
             _finish(move)
@@ -267,18 +268,9 @@ def _frozen_move(move: _Move) -> MoveReport:
     finally:
         if move.keeper is not None:
             move.keeper.stop()
-        move.report.freeze_seconds = _thaw(move, reason)
+        move.report.freeze_seconds = thaw(move, reason)
     move.record("", owner=move.to, operation="")
     return move.report
-
-
-def _thaw(move: _Move, reason: str) -> float:
-    """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
-    try:
-        return move.proxy.thaw(move.name, f"{reason}: done", move.lease) or 0.0
-    except ProxyAdminError as error:
-        move.say(f"warning: could not thaw ({error}); the freeze ends at its maximum")
-        return 0.0
 
 
 def _switch_feeds(move: _Move) -> None:
@@ -293,26 +285,6 @@ def _switch_feeds(move: _Move) -> None:
         reverse.set_active(link, False)
         forward.resume(link)
         sequences.advance_monolith_sequences(link)
-
-
-def _flip(move: _Move, reason: str) -> None:
-    name = move.name
-    if move.keeper is not None and move.keeper.lost is not None:
-        raise MoveRefused(f"the freeze of {name} ended before the flip ({move.keeper.lost})")
-    frozen = [f for f in move.proxy.freezes() if f["context"] == name]
-    if not frozen or float(frozen[0]["thaws_in_seconds"]) < _margin(move):
-        raise MoveRefused(
-            f"the freeze of {name} is ending (or ended) before the flip; nothing moved: "
-            "allow a longer freeze (--max-freeze)"
-        )
-    move.proxy.move(name, move.to, reason, move.lease)  # refused unless this freeze holds
-    move.record("flipped")
-
-
-def _margin(move: _Move) -> float:
-    if move.keeper is not None:
-        return min(FLIP_MARGIN_SECONDS, move.keeper.seconds / 4)
-    return FLIP_MARGIN_SECONDS
 
 
 def _finish(move: _Move) -> None:

@@ -47,6 +47,7 @@ from strangler.serverless.data.link import (
     Item,
     ItemsLink,
     Row,
+    transact,
 )
 
 POSITION_PREFIX = "position#"
@@ -159,15 +160,7 @@ def position_put(link: ItemsLink, seen: Stored | None, following: Position) -> d
 
 def _save_position(link: ItemsLink, seen: Stored | None, following: Position) -> bool:
     """Save `following` alone, conditioned like a batch; False when refused."""
-    return _transact(link, [position_put(link, seen, following)])
-
-
-def _transact(link: ItemsLink, actions: list[dict[str, Any]]) -> bool:
-    try:
-        link.dynamodb.transact_write_items(TransactItems=actions)
-    except link.dynamodb.exceptions.TransactionCanceledException:
-        return False
-    return True
+    return transact(link, [position_put(link, seen, following)])
 
 
 # Starting and stopping ---------------------------------------------------------------------
@@ -432,7 +425,7 @@ def _apply_once(link: ItemsLink, limit: int) -> Batch:
                 following = replace(following, high=high)
         following = replace(following, applied_entries=seen.position.applied_entries + done)
         transactions += 1
-        if not _transact(link, [*actions, position_put(link, stored, following)]):
+        if not transact(link, [*actions, position_put(link, stored, following)]):
             applied = window.entries[: done - entries]
             return Batch(True, len(applied), put, deleted, transactions, 1, window.is_opened,
                          False, [entry.captured_at for entry in applied])  # fmt: skip
@@ -472,7 +465,7 @@ def rewrite(link: ItemsLink, keys: dict[str, set[Key]]) -> Rewritten:
         plan, stored = _plan(link, current, is_repair=True), seen
         for _entries, actions in _groups(plan, named):
             report.transactions += 1
-            if not _transact(link, [*actions, position_put(link, stored, stored.position)]):
+            if not transact(link, [*actions, position_put(link, stored, stored.position)]):
                 report.refused += 1
                 break
             stored = Stored(stored.position, stored.version + 1)

@@ -168,6 +168,15 @@ def clients(endpoint: str | None) -> tuple[Any, Any]:
     )
 
 
+def transact(link: ItemsLink, actions: list[dict[str, Any]]) -> bool:
+    """One `TransactWriteItems`; False when a condition refused it (nothing was written)."""
+    try:
+        link.dynamodb.transact_write_items(TransactItems=actions)
+    except link.dynamodb.exceptions.TransactionCanceledException:
+        return False
+    return True
+
+
 def provision_bookkeeping(link: ItemsLink) -> bool:
     """Create the bookkeeping table unless it exists; True when it was created."""
     try:
