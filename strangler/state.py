@@ -114,6 +114,9 @@ class MigrationState(BaseModel):
     routes_version: int = 0
     history: list[Event] = []
     freezes: list[FreezeWindow] = []
+    # What a context is extracted as when a command chose other than the workspace file says
+    # (`strangler extract NAME --target serverless`): read with the file by every process.
+    targets: dict[str, Literal["service", "serverless"]] = {}
 
     def record(self, what: str) -> None:
         self.history.append(Event(at=now(), what=what, stage=self.stage))

@@ -64,7 +64,8 @@ def extract(
     target: str | None = typer.Option(
         None,
         "--target",
-        help="service or serverless: checked against the stage's `target` in strangler.toml",
+        help="service or serverless: what CONTEXT runs as once extracted (default: its"
+        " stage's `target` in strangler.toml, else a service)",
     ),
 ) -> None:
     """Extract CONTEXT from the monolith, gate by gate: its database, capture, backfill,
@@ -72,7 +73,7 @@ def extract(
     Run it again to resume."""
     with conducting() as conductor:
         if target is not None:
-            moves.check_target(conductor, context, target)
+            moves.choose_target(conductor, context, target)
         moves.extract(conductor, context)
 
 

@@ -48,6 +48,7 @@ class Conductor:
     def __post_init__(self) -> None:
         self.file = StateFile(self.home.state_file)
         self.state = self.file.read()
+        self.migration = self.migration.retargeted(self.state.targets)
 
     @classmethod
     def attach(

@@ -175,6 +175,7 @@ def _routes(view: SystemView, record: RunRecord, admin_token: str) -> None:
 
 
 def _contexts(view: SystemView, migration: Migration, home: Home) -> list[ContextView]:
+    migration = migration.retargeted(view.state.targets)
     found = []
     for context, spec in migration.contexts.items():
         routes = [route for route in view.routes if route.context == context]

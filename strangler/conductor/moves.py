@@ -36,7 +36,8 @@ from strangler.conductor.gates.retire import Quiet, ServeTable
 from strangler.conductor.gates.service import Service, StopMonolith
 from strangler.conductor.gates.shadow import Shadow
 from strangler.conductor.gates.switch import Switch
-from strangler.state import Moving
+from strangler.state import MigrationState, Moving
+from strangler.workspace.stages import StageError
 
 TARGETS = ("service", "serverless")
 
@@ -117,19 +118,40 @@ def extract(conductor: Conductor, context: str) -> None:
     _forward(conductor, target)
 
 
-def check_target(conductor: Conductor, context: str, target: str) -> None:
-    """Refuse an extraction asked for as `target` when the workspace extracts `context` as
-    something else: the workspace file is what every process of the system reads."""
+def choose_target(conductor: Conductor, context: str, target: str) -> None:
+    """Extract `context` as `target` (a service, or functions) whatever the workspace file
+    says: the choice is written to the durable state, which every process reads with the file.
+    Refused once the context is extracted or its extraction has begun: roll it back first."""
     if target not in TARGETS:
         raise Refused(f"--target is one of {', '.join(TARGETS)}, not {target!r}")
-    stage = conductor.migration.stage_extracting(context)
-    declared = "serverless" if context in stage.serverless else "service"
-    if declared != target:
+    migration, state = conductor.migration, conductor.refresh()
+    stage = migration.stage_extracting(context)
+    now = "serverless" if context in migration.serverless else "service"
+    if now == target:
+        return
+    moving = state.moving
+    if state.stage >= stage.number or (
+        moving is not None and max(moving.from_stage, moving.to_stage) == stage.number
+    ):
         raise Refused(
-            f"strangler.toml extracts {context} as a {declared} at stage {stage.number}: set"
-            f' `target = "{target}"` in that [[stages]] entry (docs/workspace.md), then run'
-            " the same command again"
+            f"{context} is extracted (or its extraction has begun) as a {now}: `strangler"
+            f" rollback {context}` first, then extract it with --target {target}"
         )
+    chosen = {**state.targets, context: target}
+    declared = conductor.home.workspace.migration()
+    if (context in declared.serverless) == (target == "serverless"):
+        del chosen[context]  # what the workspace file says: no choice to keep
+    try:
+        retargeted = declared.retargeted(chosen)
+    except StageError as error:
+        raise Refused(str(error)) from error
+
+    def choose(state: MigrationState) -> None:
+        state.targets = chosen  # type: ignore[assignment]
+        state.record(f"{context} to be extracted as a {target}")
+
+    conductor.update(choose)
+    conductor.migration = retargeted
 
 
 def rollback(conductor: Conductor, context: str) -> None:

@@ -79,6 +79,7 @@ def migrating(state: MigrationState, migration: Migration) -> set[str]:
     every context served as functions (nginx cannot invoke a function nor sign a read of a
     bucket: the Python proxy's target kinds do)."""
     found = {name for name, context in state.contexts.items() if context.freeze is not None}
+    migration = migration.retargeted(state.targets)
     routes = (state.routes or {}).get("routes", [])
     found |= {
         route["context"]

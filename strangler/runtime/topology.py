@@ -17,6 +17,7 @@ from strangler.workspace.stages import Migration
 
 def topology(migration: Migration, state: MigrationState) -> Topology:
     """What runs now: the stage's processes, adjusted by the move under way and the state."""
+    migration = migration.retargeted(state.targets)
     stage = migration.stage(state.stage)
     services = set(stage.extracted)
     syncs = set(stage.services_own)

@@ -10,7 +10,8 @@ process or touch a database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,16 @@ class Migration:
 
     contexts: dict[str, ContextSpec]
     stages: tuple[Stage, ...]
+    # Targets chosen other than the workspace file says (the durable state's `targets`).
+    targets: Mapping[str, str] = field(default_factory=dict)
+    workspace: Workspace | None = field(default=None, repr=False, compare=False)
+
+    def retargeted(self, targets: Mapping[str, str]) -> Migration:
+        """The same migration with these contexts extracted as these targets (the state's
+        choices), re-rendered; itself when nothing changes."""
+        if dict(targets) == dict(self.targets) or self.workspace is None:
+            return self
+        return build_migration(self.workspace, targets)
 
     def stage(self, number: int) -> Stage:
         if not 0 <= number < len(self.stages):
@@ -94,10 +105,25 @@ class Migration:
         return {skip.route for skip in self.contexts[context].shadow_skips}
 
 
-def build_migration(workspace: Workspace) -> Migration:
-    """Every stage of the workspace, with its rendered and validated route table."""
+def build_migration(workspace: Workspace, targets: Mapping[str, str] | None = None) -> Migration:
+    """Every stage of the workspace, with its rendered and validated route table; `targets`
+    overrides what some contexts are extracted as (a context extracted to functions must be
+    declared serverless with its table and its item mapping)."""
     spec = workspace.spec
-    functions = {s.extract for s in spec.stages if s.extract and s.target == "serverless"}
+    chosen = {s.extract: s.target for s in spec.stages if s.extract} | dict(targets or {})
+    for context, target in (targets or {}).items():
+        if context not in chosen or target not in ("service", "serverless"):
+            raise StageError(f"no stage extracts {context!r} as a {target!r}")
+        declared = spec.contexts[context].serverless
+        is_declared = declared is not None and bool(declared.table and declared.items)
+        if target == "serverless" and not is_declared:
+            raise StageError(
+                f"{context} runs as functions only with [contexts.{context}.serverless] declaring"
+                " `table` and `items` in strangler.toml (docs/serverless.md)"
+            )
+        if target == "service" and spec.contexts[context].service is None:
+            raise StageError(f"{context} has no service in strangler.toml")
+    functions = {context for context, target in chosen.items() if target == "serverless"}
     known = set(spec.contexts) | {pages_upstream(c) for c in functions}
     stages = [Stage(0, *STAGE_ZERO, None, (), (), True, _table(workspace, (), None, known))]
     extracted: list[str] = []
@@ -115,7 +141,7 @@ def build_migration(workspace: Workspace) -> Migration:
                 not retired, table, serverless,
             )
         )
-    return Migration(dict(spec.contexts), tuple(stages))
+    return Migration(dict(spec.contexts), tuple(stages), dict(targets or {}), workspace)
 
 
 def pages_upstream(context: str) -> str:
@@ -142,9 +168,9 @@ def _table(
             entry["data_owner"] = "service"
         if f"{context}-pages" in known and _serves_pages(workspace, context, route.path):
             entry["upstream"] = pages_upstream(context)
-        for field in ("connect_timeout", "read_timeout"):
-            if getattr(route, field) is not None:
-                entry[field] = getattr(route, field)
+        for timeout in ("connect_timeout", "read_timeout"):
+            if getattr(route, timeout) is not None:
+                entry[timeout] = getattr(route, timeout)
         if route.shadow_ignore:
             entry["shadow_ignore"] = [rule.model_dump() for rule in route.shadow_ignore]
         routes.append(entry)

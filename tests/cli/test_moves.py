@@ -19,6 +19,7 @@ from strangler.conductor.settings import GateSettings
 from strangler.runtime.home import Home
 from strangler.state import StateFile
 from strangler.workspace import find_workspace
+from strangler.workspace.stages import StageError
 
 
 class FakeRuntime:
@@ -221,3 +222,40 @@ def test_extracting_twice_is_refused(rig: Rig) -> None:
     extract(rig.conductor, "users")
     with pytest.raises(Refused, match="users is extracted already"):
         extract(rig.conductor, "users")
+
+
+def test_a_target_chosen_on_the_command_line_is_durable_and_extracts_as_functions(
+    rig: Rig, tmp_path: Path
+) -> None:
+    from strangler.conductor.moves import choose_target
+    from strangler.runtime.topology import topology
+
+    extract(rig.conductor, "users")
+    choose_target(rig.conductor, "polls", "serverless")
+    assert rig.state.targets == {"polls": "serverless"}
+    assert "polls" in rig.conductor.migration.serverless
+    extract(rig.conductor, "polls")
+    # Another command, started afresh, reads the choice with the workspace file.
+    again = Conductor(
+        rig.conductor.home, rig.conductor.home.workspace.migration(), FakeRuntime(),
+        GateSettings(),
+    )  # type: ignore[arg-type]  # fmt: skip
+    assert again.migration.stage(2).serverless == ("polls",)
+    shape = topology(rig.conductor.home.workspace.migration(), rig.state)
+    assert shape.serverless == ("polls",) and "polls" not in shape.services
+    with pytest.raises(Refused, match="rollback polls"):
+        choose_target(rig.conductor, "polls", "service")
+    rollback(rig.conductor, "polls")
+    choose_target(rig.conductor, "polls", "service")  # what the file says: no choice kept
+    assert rig.state.targets == {}
+    assert rig.conductor.migration.stage(2).serverless == ()
+
+
+def test_an_unknown_target_or_a_context_no_stage_extracts_is_refused(rig: Rig) -> None:
+    from strangler.conductor.moves import choose_target
+
+    with pytest.raises(Refused, match="one of service, serverless"):
+        choose_target(rig.conductor, "polls", "lambda")
+    with pytest.raises(StageError):
+        choose_target(rig.conductor, "nothing", "serverless")
+    assert rig.state.targets == {}

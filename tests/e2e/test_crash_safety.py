@@ -242,14 +242,17 @@ def crash(system: System, kind: str, process: subprocess.Popen[str]) -> None:
         assert "adopted proxy" in system.log()
 
 
-def walk(system: System, verb: str, points: list[str], kind: str, context: str = "users") -> None:
-    """`strangler <verb> CONTEXT`, crashed at each of `points` in turn (a command that fails
-    after a crash is run again, as a person would), then finished."""
+def walk(
+    system: System, verb: str, points: list[str], kind: str, context: str = "users",
+    options: tuple[str, ...] = (),
+) -> None:  # fmt: skip
+    """`strangler <verb> CONTEXT [OPTIONS]`, crashed at each of `points` in turn (a command
+    that fails after a crash is run again, as a person would), then finished."""
     remaining, crashed, attempts = list(points), [], 0
     process: subprocess.Popen[str] | None = None
     while remaining and attempts < 3 * len(points):
         if process is None or process.poll() is not None:
-            process = command(system, verb, context, pause_at=",".join(remaining))
+            process = command(system, verb, context, *options, pause_at=",".join(remaining))
             attempts += 1
         point = pause_point(system, process)
         if point is None:
@@ -267,7 +270,7 @@ def walk(system: System, verb: str, points: list[str], kind: str, context: str =
     if process is not None and process.poll() is None:
         process.communicate(timeout=600)  # a command that outlived the crash goes on to its end
     if process is None or process.returncode != 0:
-        finish(system, verb, context)  # (run again on top of a finished move, it is refused)
+        finish(system, verb, context, *options)  # (again on top of a finished move: refused)
 
 
 def assert_nothing_lost(system: System, load: SteadyLoad, stage: int) -> None:

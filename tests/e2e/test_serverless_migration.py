@@ -1,11 +1,12 @@
 """Polls extracted to functions, end to end, with crashes: nothing acknowledged is lost.
 
-One `strangler up` on a folder whose workspace file is the bundled one with `target =
-"serverless"` in the polls stage, every process real (the AWS emulator among them, durable
-on its writes file), under a steady load of reads and writes in every context, votes and new
-polls included:
+One `strangler up` on the bundled example (whose workspace file extracts polls as a service),
+every process real (the AWS emulator among them, durable on its writes file), under a steady
+load of reads and writes in every context, votes and new polls included:
 
-- users is extracted as a service (stage 1); then polls to functions, the whole system killed
+- users is extracted as a service (stage 1); then `strangler extract polls --target
+  serverless` takes polls to functions instead (the choice kept in the durable state, which
+  every process reads with the file), the whole system killed
   at once (a power cut: the supervisor, every process, the emulator, the command) at points of
   that extraction: after the backfill, and inside the freeze at the switch of feeds and the
   flip; `strangler up` and the command are run again each time;
@@ -28,33 +29,19 @@ import pytest
 
 from loadtests.steady import SteadyLoad, verify
 from strangler.state import StateFile
-from strangler.workspace import BUNDLED
 from tests.e2e.test_crash_safety import System, finish, running, walk, writes_flow
 from tests.support.command_line import strangler
 
 pytestmark = pytest.mark.slow
 
 REPOSITORY = Path(__file__).parents[2]
-# What a workspace file's relative paths and import paths name, from the repository.
-SHARED = ("migrations", "loadtests", "monolith", "extracted", "contract")
 EXTRACT = ["passed:backfill", "step:switch feeds", "step:flip routes"]
 ROLLBACK = ["step:switch feeds", "step:finish"]
 
 
-def serverless_folder(folder: Path) -> Path:
-    """A folder whose workspace file extracts polls to functions at its stage."""
-    text = BUNDLED.read_text()
-    anchor = 'extract = "polls"\n'
-    assert anchor in text
-    (folder / "strangler.toml").write_text(text.replace(anchor, anchor + 'target = "serverless"\n'))
-    for name in SHARED:
-        (folder / name).symlink_to(REPOSITORY / name)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running(serverless_folder(tmp_path_factory.mktemp("serverless")), {}) as found:
+    with running(tmp_path_factory.mktemp("serverless"), {}) as found:
         yield found
 
 
@@ -93,7 +80,10 @@ def test_polls_moves_to_functions_and_back_through_power_cuts_losing_nothing(
     load.start()
     try:
         finish(system, "extract", "users")
-        walk(system, "extract", EXTRACT, "everything", context="polls")
+        walk(system, "extract", EXTRACT, "everything", "polls", ("--target", "serverless"))
+        assert StateFile(system.folder / ".strangler" / "migration.json").read().targets == {
+            "polls": "serverless"
+        }
         writes_flow(system)
         assert state_of(system) == (2, "service")
         record = (system.folder / ".strangler" / "run.json").read_text()
