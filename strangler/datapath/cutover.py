@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any
 
 from strangler.datapath import apply, capture, change_log, checks, positions, rows, state, verify
 from strangler.datapath.checks import MoveRefused
@@ -82,28 +82,94 @@ class MoveReport:
     resumed: bool = False
 
 
-class FrozenMove(Protocol):
-    """What thawing and flipping need of a move under way (this module's, or the items' of a
-    context extracted to functions: `strangler.serverless.data.cutover`)."""
+class FreezingMove:
+    """A cutover or a rollback under a write freeze, whatever its data path: this module's
+    (SQL to SQL) and the items' of a context extracted to functions
+    (`strangler.serverless.data.cutover`) are both one. Its steps are timed and recorded in
+    the context's state row in the monolith's database; `frozen` runs the part under the
+    freeze, the flip fenced by the freeze's lease."""
 
+    link: Any  # the data path's link: it has the monolith's engine as `monolith`
     proxy: ProxyAdmin
     to: Owner
+    max_freeze_seconds: float
+    say: Say
+    report: MoveReport
+    lease_seconds: float
     lease: str | None
     keeper: LeaseKeeper | None
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        raise NotImplementedError
 
     @property
-    def say(self) -> Say: ...
+    def operation(self) -> str:
+        return "cutover" if self.to is Owner.SERVICE else "rollback"
 
-    def record(
-        self, step: str, owner: Owner | None = None, operation: str | None = None
-    ) -> None: ...
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self.say(name)
+        started = time.perf_counter()
+        yield
+        self.report.steps[name] = self.report.steps.get(name, 0.0) + time.perf_counter() - started
+
+    def record(self, step: str, owner: Owner | None = None, operation: str | None = None) -> None:
+        now = state.read(self.link.monolith, self.name)
+        state.write(
+            self.link.monolith,
+            ContextState(
+                self.name,
+                owner or now.owner,
+                self.operation if operation is None else operation,
+                step,
+                self.report.freeze_seconds or now.last_freeze_seconds,
+            ),
+        )
+
+    def frozen(
+        self, before_flip: Callable[[], None], after_flip: Callable[[], None],
+        undo: Callable[[], None],
+    ) -> MoveReport:  # fmt: skip
+        """Freeze the context's writes, run `before_flip` (drain, verify, switch the feeds),
+        flip the routes and the owner, run `after_flip`, thaw. Anything failing before the
+        flip runs `undo`; the thaw happens whatever fails."""
+        name = self.name
+        reason = f"{self.operation} of {name}"
+        self.record("freezing")
+        try:
+            with self.step("freeze"):
+                frozen = self.proxy.freeze(
+                    name, self.max_freeze_seconds, reason, self.lease_seconds
+                )
+        except ProxyAdminError as error:
+            self.record("", operation="")
+            raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
+        self.lease = frozen.lease or None
+        if self.lease:
+            self.keeper = LeaseKeeper(self.proxy, name, self.lease, frozen.lease_seconds).start()
+        is_flipped = False
+        try:
+            before_flip()
+            with self.step("flip routes"):
+                flip(self, reason)
+                is_flipped = True
+            with self.step("finish"):
+                after_flip()
+        except Exception:
+            if not is_flipped:
+                undo()
+            raise
+        finally:
+            if self.keeper is not None:
+                self.keeper.stop()
+            self.report.freeze_seconds = thaw(self, reason)
+        self.record("", owner=self.to, operation="")
+        return self.report
 
 
 @dataclass
-class _Move:
+class _Move(FreezingMove):
     """One move in progress: where it goes and what it reports."""
 
     link: Link
@@ -127,30 +193,6 @@ class _Move:
     @property
     def new(self) -> Direction:
         return Direction.REVERSE if self.to is Owner.SERVICE else Direction.FORWARD
-
-    @property
-    def operation(self) -> str:
-        return "cutover" if self.to is Owner.SERVICE else "rollback"
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        self.say(name)
-        started = time.perf_counter()
-        yield
-        self.report.steps[name] = self.report.steps.get(name, 0.0) + time.perf_counter() - started
-
-    def record(self, step: str, owner: Owner | None = None, operation: str | None = None) -> None:
-        now = state.read(self.link.monolith, self.link.context.name)
-        state.write(
-            self.link.monolith,
-            ContextState(
-                self.link.context.name,
-                owner or now.owner,
-                self.operation if operation is None else operation,
-                step,
-                self.report.freeze_seconds or now.last_freeze_seconds,
-            ),
-        )
 
 
 def cutover(
@@ -226,20 +268,9 @@ def _begin(
 
 
 def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
-    link, proxy, name = move.link, move.proxy, move.link.context.name
-    reason = f"{move.operation} of {name}"
-    move.record("freezing")
-    try:
-        with move.step("freeze"):
-            frozen = proxy.freeze(name, move.max_freeze_seconds, reason, move.lease_seconds)
-    except ProxyAdminError as error:
-        move.record("", operation="")
-        raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
-    move.lease = frozen.lease or None
-    if move.lease:
-        move.keeper = LeaseKeeper(proxy, name, move.lease, frozen.lease_seconds).start()
-    is_flipped = False
-    try:
+    link = move.link
+
+    def before_flip() -> None:
         with move.step("drain"):
             old_feeds = link.context.directions(move.to.other())
             drained = apply.drain(link, old_feeds, timeout=move.max_freeze_seconds)
@@ -251,24 +282,11 @@ def _frozen_move(move: _Move, doubtful: list[verify.Difference]) -> MoveReport:
         if move.to is Owner.SERVICE and link.context.before_flip is not None:
             with move.step("pre-flip hook"):
                 link.context.before_flip(link.service, link.service_settings)
-        with move.step("flip routes"):
-            flip(move, reason)
-            is_flipped = True
-        with move.step("finish"):
-            _finish(move)
-    except Exception:
-        if not is_flipped:
-            _undo(move)
-        raise
-    finally:
-        if move.keeper is not None:
-            move.keeper.stop()
-        move.report.freeze_seconds = thaw(move, reason)
-    move.record("", owner=move.to, operation="")
-    return move.report
+
+    return move.frozen(before_flip, lambda: _finish(move), lambda: _undo(move))
 
 
-def thaw(move: FrozenMove, reason: str) -> float:
+def thaw(move: FreezingMove, reason: str) -> float:
     """Thaw (the freeze would end by itself at its maximum if the proxy cannot be told)."""
     try:
         return move.proxy.thaw(move.name, f"{reason}: done", move.lease) or 0.0
@@ -293,7 +311,7 @@ def _switch_feeds(move: _Move) -> None:
             rows.advance_sequences(connection, link.context.source_table(table, move.new))
 
 
-def flip(move: FrozenMove, reason: str) -> None:
+def flip(move: FreezingMove, reason: str) -> None:
     """Move the routes and the data's owner, only while this move's freeze holds with a
     margin left (the proxy also refuses it unless the lease is this freeze's)."""
     name = move.name
@@ -309,7 +327,7 @@ def flip(move: FrozenMove, reason: str) -> None:
     move.record("flipped")
 
 
-def margin(move: FrozenMove) -> float:
+def margin(move: FreezingMove) -> float:
     """What must be left of the freeze at the flip: the flip takes one admin call; a lease
     being renewed has a third of its length left at the worst moment."""
     if move.keeper is not None:

@@ -22,9 +22,6 @@ Reads never stop. This module must never serve HTTP nor edit the route table.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from strangler.datapath import state
@@ -32,25 +29,23 @@ from strangler.datapath.checks import MoveRefused
 from strangler.datapath.contexts import Owner
 from strangler.datapath.cutover import (
     DEFAULT_LEASE_SECONDS,
+    FreezingMove,
     LeaseKeeper,
     MoveReport,
-    flip,
-    thaw,
+    Say,
 )
 from strangler.datapath.keys import Key
 from strangler.datapath.positions import Position
-from strangler.datapath.state import ContextState
 from strangler.serverless.data import backfill, forward, reverse, sequences, verify
 from strangler.serverless.data.link import ItemsLink
-from strangler_proxy.client import ProxyAdmin, ProxyAdminError
+from strangler_proxy.client import ProxyAdmin
 
-Say = Callable[[str], None]
 Keys = dict[str, set[Key]]  # rows by the monolith's table
 VERIFY_ROUNDS = 3  # a difference under live writes may be lag: drain and look again
 
 
 @dataclass
-class _Move:
+class _Move(FreezingMove):
     """One move in progress: where it goes and what it reports."""
 
     link: ItemsLink
@@ -69,30 +64,6 @@ class _Move:
     @property
     def name(self) -> str:
         return self.link.context
-
-    @property
-    def operation(self) -> str:
-        return "cutover" if self.to is Owner.SERVICE else "rollback"
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        self.say(name)
-        started = time.perf_counter()
-        yield
-        self.report.steps[name] = self.report.steps.get(name, 0.0) + time.perf_counter() - started
-
-    def record(self, step: str, owner: Owner | None = None, operation: str | None = None) -> None:
-        now = state.read(self.link.monolith, self.name)
-        state.write(
-            self.link.monolith,
-            ContextState(
-                self.name,
-                owner or now.owner,
-                self.operation if operation is None else operation,
-                step,
-                self.report.freeze_seconds or now.last_freeze_seconds,
-            ),
-        )
 
     def drain_old(self, timeout: float) -> int:
         """Apply what the feed toward the replica still holds."""
@@ -236,41 +207,15 @@ def _verified_frozen(move: _Move) -> int:
 
 
 def _frozen_move(move: _Move) -> MoveReport:
-    proxy, name = move.proxy, move.name
-    reason = f"{move.operation} of {name}"
-    move.record("freezing")
-    try:
-        with move.step("freeze"):
-            frozen = proxy.freeze(name, move.max_freeze_seconds, reason, move.lease_seconds)
-    except ProxyAdminError as error:
-        move.record("", operation="")
-        raise MoveRefused(f"the proxy did not freeze the writes of {name}: {error}") from error
-    move.lease = frozen.lease or None
-    if move.lease:
-        move.keeper = LeaseKeeper(proxy, name, move.lease, frozen.lease_seconds).start()
-    is_flipped = False
-    try:
+    def before_flip() -> None:
         with move.step("drain"):
             move.report.drained_entries = move.drain_old(move.max_freeze_seconds)
         with move.step("verify"):
             move.report.verified_keys = _verified_frozen(move)
         with move.step("switch feeds"):
             _switch_feeds(move)
-        with move.step("flip routes"):
-            flip(move, reason)
-            is_flipped = True
-        with move.step("finish"):
-            _finish(move)
-    except Exception:
-        if not is_flipped:
-            _undo(move)
-        raise
-    finally:
-        if move.keeper is not None:
-            move.keeper.stop()
-        move.report.freeze_seconds = thaw(move, reason)
-    move.record("", owner=move.to, operation="")
-    return move.report
+
+    return move.frozen(before_flip, lambda: _finish(move), lambda: _undo(move))
 
 
 def _switch_feeds(move: _Move) -> None:
