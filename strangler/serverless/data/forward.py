@@ -32,7 +32,7 @@ deletes it. This module must never write the monolith's rows or copy a table who
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -173,17 +173,27 @@ def start(link: ItemsLink) -> bool:
     any earlier backfill is forgotten (writes made while nothing captured them never reached
     the items): the next backfill copies everything again.
     """
+    return _capture_afresh(link, backfill.forget, is_active_wanted=False)
+
+
+def _capture_afresh(
+    link: ItemsLink, settle_backfill: Callable[[ItemsLink], None], is_active_wanted: bool
+) -> bool:
+    """Replace the capture and the position with fresh ones unless both exist (and the
+    position is active, when `is_active_wanted`); False when they did. `settle_backfill`
+    says what the items hold meanwhile: forgotten (copy again) or complete."""
     link.ensure_bookkeeping()
     for _ in range(ATTEMPTS):
         stored = read_position(link)
-        if stored is not None and _capture_installed(link):
+        is_kept = stored is not None and (stored.position.is_active or not is_active_wanted)
+        if is_kept and _capture_installed(link):
             return False
         if stored is not None and stored.position.is_active:
             # No applier may read a log being replaced.
             _save_position(link, stored, replace(stored.position, is_active=False))
             continue
-        capture.remove(link.monolith, link.feed, Direction.FORWARD)
-        backfill.forget(link)
+        capture.remove(link.monolith, link.feed, Direction.FORWARD)  # a log of the past goes
+        settle_backfill(link)
         capture.install(link.monolith, link.feed, Direction.FORWARD)
         fresh = Position(link.feed.position_key(Direction.FORWARD))
         if _save_position(link, stored, fresh):
@@ -216,20 +226,7 @@ def resume(link: ItemsLink) -> None:
     """Capture again over items known to equal the monolith's rows (a rollback, under its
     freeze, after the reverse feed drained and verify found both sides equal): a fresh log, a
     fresh active position, the backfill counted complete, so nothing is copied again."""
-    link.ensure_bookkeeping()
-    for _ in range(ATTEMPTS):
-        stored = read_position(link)
-        if stored is not None and stored.position.is_active and _capture_installed(link):
-            return
-        if stored is not None and stored.position.is_active:
-            _save_position(link, stored, replace(stored.position, is_active=False))
-            continue
-        capture.remove(link.monolith, link.feed, Direction.FORWARD)  # a log of the past goes
-        capture.install(link.monolith, link.feed, Direction.FORWARD)
-        backfill.mark_complete(link)
-        if _save_position(link, stored, Position(link.feed.position_key(Direction.FORWARD))):
-            return
-    raise RuntimeError(f"the position of {link.feed.name} kept changing")
+    _capture_afresh(link, backfill.mark_complete, is_active_wanted=True)
 
 
 def stop(link: ItemsLink) -> None:
