@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -197,25 +197,29 @@ Ends = dict[str, tuple[str | None, bool]]  # shard -> (its last sequence number,
 def stream_ends(link: ItemsLink, marks: Ends | None = None) -> Ends:
     """Each shard's last sequence number now, read forward from `marks` (ends read earlier;
     None: from each shard's beginning, a read of the whole stream)."""
-    arn = stream_arn(link)
-    ends: Ends = {}
-    for shard in shards(link, arn):
-        last, is_ended = (marks or {}).get(shard["ShardId"], (None, False))
-        while not is_ended:
-            records, is_ended = _read(link, arn, shard["ShardId"], last, PAGE)
-            if records:
-                last = records[-1]["dynamodb"]["SequenceNumber"]
-            if not records:
-                break
-        ends[shard["ShardId"]] = (last, is_ended)
-    return ends
+    return _read_after(link, marks or {}, lambda records: None)
 
 
 def keys_since(link: ItemsLink, marks: Ends) -> dict[str, set[Key]]:
     """The rows the stream's records after `marks` name (from their images), applied or not,
     by the monolith's table: what changed since, for a verify of only those keys."""
-    arn = stream_arn(link)
     found: dict[str, set[Key]] = {}
+
+    def collect(records: list[dict[str, Any]]) -> None:
+        for table, keys in _named(link, records)[1].items():
+            found.setdefault(table, set()).update(keys)
+
+    _read_after(link, marks, collect)
+    return found
+
+
+def _read_after(
+    link: ItemsLink, marks: Ends, seen: Callable[[list[dict[str, Any]]], None]
+) -> Ends:
+    """Read every shard from its mark (a shard without one from its beginning) to its end,
+    each page of records to `seen`; the ends reached."""
+    arn = stream_arn(link)
+    ends: Ends = {}
     for shard in shards(link, arn):
         last, is_ended = marks.get(shard["ShardId"], (None, False))
         while not is_ended:
@@ -223,9 +227,9 @@ def keys_since(link: ItemsLink, marks: Ends) -> dict[str, set[Key]]:
             if not records:
                 break
             last = records[-1]["dynamodb"]["SequenceNumber"]
-            for table, keys in _named(link, records)[1].items():
-                found.setdefault(table, set()).update(keys)
-    return found
+            seen(records)
+        ends[shard["ShardId"]] = (last, is_ended)
+    return ends
 
 
 def start(link: ItemsLink, marks: Ends | None = None) -> dict[str, str | None]:
