@@ -169,12 +169,8 @@ def _items_agree(conductor: Conductor, context: str) -> Finding:
 
     try:
         with conductor.items_link(context) as link:
-            report = items_verify.verify(link)
-            for _ in range(3):
-                if report.is_equal:
-                    break
-                reverse.drain(link, conductor.settings.timeout_seconds)
-                report = items_verify.verify(link)
+            timeout = conductor.settings.timeout_seconds
+            report = items_verify.verify_drained(link, lambda: reverse.drain(link, timeout))
     except Exception as error:  # an emulator or a database that cannot be read fails this one
         return Finding(f"{context}: both copies agree", False, f"{type(error).__name__}: {error}")
     rows = sum(count.rows for count in report.counts.values())

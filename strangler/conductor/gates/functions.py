@@ -20,8 +20,6 @@ from strangler.serverless.data import backfill, forward, verify
 from strangler.serverless.data.link import provision_bookkeeping
 from strangler.serverless.emulator import EMULATOR
 
-VERIFY_ROUNDS = 3
-
 
 @dataclass(frozen=True)
 class Functions:
@@ -146,12 +144,8 @@ class ItemsVerify:
 
     def run(self) -> str:
         with self.conductor.items_link(self.context) as link:
-            report = verify.verify(link)
-            for _ in range(VERIFY_ROUNDS):
-                if report.is_equal:
-                    break
-                forward.drain(link, self.conductor.settings.timeout_seconds)
-                report = verify.verify(link)
+            timeout = self.conductor.settings.timeout_seconds
+            report = verify.verify_drained(link, lambda: forward.drain(link, timeout))
         if not report.is_equal:
             shown = "; ".join(difference.describe() for difference in report.differences[:3])
             raise GateFailed(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from strangler.serverless.data import forward
 from strangler.serverless.data.link import ItemsLink, Row
 
 DEFAULT_RANGE_ROWS = 1000
+SETTLE_ROUNDS = 3  # drains before a difference under live writes counts
 _MISPLACED = b"misplaced"
 
 
@@ -182,6 +184,20 @@ def verify(link: ItemsLink, range_rows: int = DEFAULT_RANGE_ROWS) -> ItemsReport
         report.counts[table.monolith] = TableCount(table.monolith, rows, counts[table.monolith])
         report.ranges += len(ranges)
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def verify_drained(
+    link: ItemsLink, drain: Callable[[], object], rounds: int = SETTLE_ROUNDS
+) -> ItemsReport:
+    """`verify`; while it differs, `drain` the feed that keeps the replica current and look
+    again, `rounds` times at most (under live writes a difference may only be lag)."""
+    report = verify(link)
+    for _ in range(rounds):
+        if report.is_equal:
+            break
+        drain()
+        report = verify(link)
     return report
 
 
