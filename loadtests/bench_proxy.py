@@ -14,7 +14,10 @@ rotates between runs; ratios are taken within a run and reported as medians over
 requests/s, p50/p99 and the CPU microseconds per request of the front and of the backend, and
 next to the throughput ratio the CPU model backend / (backend + front), which gunicorn's split
 of kept-alive connections between its workers does not move (it moves direct throughput by up
-to 3x between runs; each run records the split, docs/architecture.md).
+to 3x between runs; each run records the split, docs/architecture.md). Each measurement also
+records the backend's involuntary context switches per request and the machine's idle CPU
+share, which explain most of the gap between the two ratios (docs/gateways.md, "Benchmark");
+`--nginx-normal` also measures nginx without the live plane's SCHED_BATCH.
 
 Load comes from `wrk` when installed, else from an aiohttp closed-loop client in its own
 process. Targets: (issue 3) proxy >= 0.85x direct on the monolith's GET /api/threads/{id},
@@ -73,6 +76,10 @@ class Measurement:
     backend_cpu_us: float | None = None
     # The front's connections per gunicorn worker halfway through (monolith only).
     split: list[int] = field(default_factory=list)
+    # Involuntary context switches per request of the backend's threads (the front's, direct),
+    # and the share of the machine's CPU left idle during the run.
+    backend_preemptions: float | None = None
+    idle_share: float | None = None
 
 
 # --- report --------------------------------------------------------------------------------
@@ -129,7 +136,11 @@ def _print_report(results: list[Measurement], generator: str, runs: int) -> dict
     table = Table(title=f"medians of {runs} run(s), load from {generator}")
     for column in ("backend", "front", "conns", "req/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="right")
-    for column in ("front CPU us/req", "backend CPU us/req", "worker split per run"):
+    measured_columns = (
+        "front CPU us/req", "backend CPU us/req", "backend preempted /req", "CPU idle",
+        "worker split per run",
+    )  # fmt: skip
+    for column in measured_columns:
         table.add_column(column, justify="right")
     groups: dict[tuple[str, str, int], list[Measurement]] = {}
     for m in results:
@@ -137,6 +148,8 @@ def _print_report(results: list[Measurement], generator: str, runs: int) -> dict
     for (backend, front, connections), group in groups.items():
         front_cpu = _median([m.front_cpu_us for m in group if m.front_cpu_us is not None])
         backend_cpu = _median([m.backend_cpu_us for m in group if m.backend_cpu_us is not None])
+        preempted = _median([m.backend_preemptions for m in group if m.backend_preemptions])
+        idle = _median([m.idle_share for m in group if m.idle_share is not None])
         table.add_row(
             backend,
             front,
@@ -147,6 +160,8 @@ def _print_report(results: list[Measurement], generator: str, runs: int) -> dict
             str(sum(m.errors for m in group)),
             f"{front_cpu:,.0f}" if front_cpu is not None else "",
             f"{backend_cpu:,.0f}" if backend_cpu is not None else "",
+            f"{preempted:.2f}" if preempted is not None else "",
+            f"{idle:.1%}" if idle is not None else "",
             " ".join("/".join(map(str, m.split)) for m in group if m.split),
         )
     console.print(table)
@@ -225,11 +240,13 @@ def _measure_all(
                         watched,
                         split if backend == "monolith" else None,
                     )
+                    preempted = measured.preemptions_per_request
                     m = Measurement(
                         run, backend, front, connections, measured.requests_per_second,
                         measured.p50_ms, measured.p99_ms, measured.errors,
                         measured.cpu_us_per_request.get("front"),
                         measured.cpu_us_per_request.get("backend"), measured.split,
+                        preempted.get("front" if is_direct else "backend"), measured.idle_share,
                     )  # fmt: skip
                     results.append(m)
                     split_text = "/".join(map(str, m.split)) if m.split else ""
@@ -277,6 +294,12 @@ def main() -> None:
         action="append",
         help="measure only this backend (repeatable; default: both)",
     )
+    parser.add_argument(
+        "--nginx-normal",
+        action="store_true",
+        help="also measure nginx under the system's default scheduling policy (nginx-normal),"
+        " beside the live plane's SCHED_BATCH (nginx)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     arguments = parser.parse_args()
     backends = arguments.backend or list(TARGETS)
@@ -318,6 +341,10 @@ def main() -> None:
                         envoy(free_port(), base, workdir, logs, access_log)
                     ),
                 }
+                if arguments.nginx_normal:
+                    fronts_of[backend]["nginx-normal"] = stack.enter_context(
+                        nginx(free_port(), base, proxy_url, workdir, access_log, "normal")
+                    )
                 if arguments.reference and backend == "trivial":
                     fronts_of[backend]["aiohttp"] = stack.enter_context(
                         reference_aiohttp_proxy(free_port(), base, logs)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from strangler.workspace import find_workspace
 
@@ -210,9 +210,15 @@ def _stage0_table() -> Any:
 
 @contextmanager
 def nginx(
-    port: int, upstream: str, proxy_url: str, workdir: Path, access_log: bool
+    port: int,
+    upstream: str,
+    proxy_url: str,
+    workdir: Path,
+    access_log: bool,
+    cpu_policy: Literal["batch", "normal"] = "batch",
 ) -> Iterator[str | None]:
-    """nginx as the live data plane runs it (`strangler.gateways`), rendered from stage 0.
+    """nginx as the live data plane runs it (`strangler.gateways`), rendered from stage 0;
+    `cpu_policy` "normal" measures it without the plane's SCHED_BATCH.
 
     Every route of stage 0 is at rest, so nginx serves all of them straight from its keep-alive
     pool to `upstream`; `proxy_url` (the Python proxy) is where routes under migration would go.
@@ -221,7 +227,9 @@ def nginx(
     from strangler.gateways.settings import GatewaySettings
 
     settings = GatewaySettings(
-        listen_port=port, access_log=Path("access.log") if access_log else None
+        listen_port=port,
+        access_log=Path("access.log") if access_log else None,
+        cpu_policy=cpu_policy,
     )
     try:
         plane = NginxPlane(workdir / f"nginx-{port}", {"monolith": upstream}, proxy_url, settings)

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.measure import Measurement
 
@@ -30,6 +31,7 @@ from strangler.conductor.gates import GateFailed
 from strangler.conductor.inspection import SystemView, as_document, inspect
 from strangler.conductor.prepare import prepare
 from strangler.gateways.nginx_plane import NginxNotInstalled, find_nginx
+from strangler.gateways.settings import GatewaySettings
 from strangler.runtime.discovery import keep_targets, pinned_ports
 from strangler.runtime.home import Home
 from strangler.runtime.plan import CONSOLE, DATA_PLANES, NGINX, PROXY, Budget, Topology
@@ -217,6 +219,12 @@ def chosen_data_plane(home: Home, flag: str | None, no_proxy: bool) -> str:
             find_nginx()
         except NginxNotInstalled as missing:
             raise Refused(str(missing)) from missing
+        try:
+            GatewaySettings()  # the plane's processes read them: a bad one stops nothing later
+        except ValidationError as error:
+            first = error.errors()[0]
+            name = "STRANGLER_GATEWAY_" + "_".join(map(str, first["loc"])).upper()
+            raise Refused(f"{name}: {first['msg']}") from error
     return plane
 
 

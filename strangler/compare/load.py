@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -85,6 +86,11 @@ class Run:
     cpu_us_per_request: dict[str, float] = field(default_factory=dict)
     # Connections per worker of the split server halfway through, largest first ([]: not split).
     split: list[int] = field(default_factory=list)
+    # Involuntary context switches per request of each watched tree: how often the scheduler
+    # took a core from it (a woken process preempting it, mostly).
+    preemptions_per_request: dict[str, float] = field(default_factory=dict)
+    # The share of the machine's CPU time left idle during the run (0..1).
+    idle_share: float | None = None
 
 
 def process_tree(pid: int) -> set[int]:
@@ -93,6 +99,29 @@ def process_tree(pid: int) -> set[int]:
         return {pid, *(child.pid for child in root.children(recursive=True))}
     except psutil.Error:
         return {pid}
+
+
+def preemptions(pid: int) -> int:
+    """Involuntary context switches of a process tree's threads so far (each thread's own
+    count on Linux, where a process's figure is its main thread's; else the process's)."""
+    total = 0
+    for member in process_tree(pid):
+        tasks = Path(f"/proc/{member}/task")
+        try:
+            if tasks.is_dir():
+                for task in tasks.iterdir():
+                    status = (task / "status").read_text()
+                    total += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+            else:
+                total += psutil.Process(member).num_ctx_switches().involuntary
+        except (OSError, IndexError, ValueError, psutil.Error):
+            continue  # a thread or process that ended meanwhile
+    return total
+
+
+def _idle_share(before: Any, after: Any) -> float | None:
+    spent = sum(after) - sum(before)
+    return (after.idle - before.idle) / spent if spent > 0 else None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -212,6 +241,8 @@ def measure_run(
     time.sleep(SETTLE_SECONDS)
     watched = watched or {}
     cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    preempted_before = {name: preemptions(pid) for name, pid in watched.items()}
+    machine_before = psutil.cpu_times()
     load = _Load(url, connections, seconds, use_wrk)
     sampled: list[int] = []
     sampler = None
@@ -219,6 +250,7 @@ def measure_run(
         sampler = threading.Timer(load.seconds / 2, lambda: sampled.extend(split.sample()))
         sampler.start()
     rps, p50, p99, errors = load.result()
+    idle = _idle_share(machine_before, psutil.cpu_times())
     if sampler is not None:
         sampler.join()
     total = rps * load.seconds
@@ -227,7 +259,12 @@ def measure_run(
         for name, pid in watched.items()
         if total
     }
-    return Run(rps, p50, p99, errors, cpu, sampled)
+    preempted = {
+        name: (preemptions(pid) - preempted_before[name]) / total
+        for name, pid in watched.items()
+        if total
+    }
+    return Run(rps, p50, p99, errors, cpu, sampled, preempted, idle)
 
 
 def measure(

@@ -35,7 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from strangler.gateways.nginx_plane import CONFIGURATION, NginxPlane, find_nginx
+from strangler.gateways.nginx_plane import CONFIGURATION, NginxPlane, find_nginx, set_cpu_policy
 from strangler.gateways.settings import GatewaySettings
 from strangler.state import MigrationState, StateError, StateFile
 from strangler.workspace import find_workspace
@@ -174,6 +174,7 @@ def serve() -> None:
         rendered, _, _ = renderer.render()
         renderer.plane.install(rendered.configuration)
     folder = settings.folder
+    set_cpu_policy(renderer.plane.settings)  # nginx keeps it across the exec and its forks
     os.execv(binary, [binary, "-p", f"{folder}/", "-c", str(folder / CONFIGURATION),
                       "-g", "daemon off;"])  # fmt: skip
 

@@ -54,6 +54,17 @@ class PlaneFailed(RuntimeError):
 SEARCH_PATH_VARIABLE = "STRANGLER_NGINX_PATH"
 
 
+def set_cpu_policy(settings: GatewaySettings, pid: int = 0) -> None:
+    """Put process `pid` (0: this one) under the plane's scheduling policy (the setting
+    `cpu_policy`); processes it forks later inherit it. A no-op where the system has no
+    SCHED_BATCH, or for "normal". A refusal (a process gone, a sandbox forbidding the call)
+    leaves the system's policy: it costs CPU, never a request."""
+    policy = getattr(os, "SCHED_BATCH", None)
+    if settings.cpu_policy == "batch" and policy is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(pid, policy, os.sched_param(0))
+
+
 def find_nginx(search_path: str | None = None) -> str:
     """The nginx binary on `search_path` (default: `STRANGLER_NGINX_PATH` if set, else PATH,
     then the sbin folders), or NginxNotInstalled saying how to install it."""
@@ -107,6 +118,12 @@ class NginxPlane:
             start_new_session=True,
         )
         log.close()
+        # The master first, so that the workers it forks from now on inherit the policy, then
+        # the workers it may have forked already.
+        set_cpu_policy(self.settings, self._process.pid)
+        with contextlib.suppress(psutil.Error):  # exited at once: the wait below says why
+            for worker in psutil.Process(self._process.pid).children():
+                set_cpu_policy(self.settings, worker.pid)
         deadline = time.monotonic() + timeout
         while not self.is_healthy():
             if self._process.poll() is not None or time.monotonic() > deadline:

@@ -9,7 +9,7 @@ configuration nor start a process.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,13 @@ class GatewaySettings(BaseSettings):
     listen_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # nginx: one worker per core serves more; one keeps CPU accounting and tests simple.
     worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
+    # The live plane's Linux scheduling policy. "batch" (SCHED_BATCH): a woken nginx waits for
+    # the running process's time slice instead of preempting it, so on cores it shares with the
+    # applications it forwards many requests per wake-up and does not interrupt a Python
+    # worker holding its GIL (docs/gateways.md, "Benchmark": 0.78x -> 0.86x of direct through
+    # nginx at 32 connections). "normal": the system's default. Ignored where the system has
+    # no such policy (macOS). Exports never carry it.
+    cpu_policy: Literal["batch", "normal"] = "batch"
 
     # A reload waits this long at most for the old workers' requests in flight.
     shutdown_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0

@@ -58,3 +58,14 @@ def test_an_unknown_data_plane_is_refused(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert "--data-plane envoy is not one of python, nginx" in refused.stdout
     assert not (tmp_path / ".strangler").exists()
+
+
+def test_a_bad_gateway_setting_is_refused_before_nginx_starts(tmp_path: Path) -> None:
+    refused = strangler(
+        tmp_path, "up", "--data-plane", "nginx", "--port", str(free_port()),
+        env={"STRANGLER_GATEWAY_CPU_POLICY": "fastest"},
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "STRANGLER_GATEWAY_CPU_POLICY: Input should be 'batch' or 'normal'" in refused.stdout
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert not (tmp_path / ".strangler").exists()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from loadtests.steady import SteadyLoad, verify
@@ -112,6 +113,11 @@ def test_the_public_port_is_nginx_and_the_record_says_so(system: System) -> None
     assert served_by(system) == "monolith"  # at rest: straight to the monolith
     status = strangler(system.folder, "status", "--json")
     assert status.returncode == 0 and json.loads(status.stdout)["data_plane"] == "nginx"
+    if hasattr(os, "SCHED_BATCH"):  # the plane yields the CPU to the applications it fronts
+        master = psutil.Process(nginx_master(system))
+        assert {os.sched_getscheduler(p.pid) for p in [master, *master.children()]} == {
+            os.SCHED_BATCH
+        }
 
 
 def test_a_route_changed_through_the_admin_api_shows_through_nginx(system: System) -> None:

@@ -12,14 +12,21 @@ bytes were still unread); the access log shows each request served exactly once.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from strangler.gateways.nginx_plane import ConfigurationRefused, NginxNotInstalled, find_nginx
+from strangler.gateways.nginx_plane import (
+    ConfigurationRefused,
+    NginxNotInstalled,
+    NginxPlane,
+    find_nginx,
+)
 from strangler_proxy.table import parse_table
 from tests.gateways.conftest import PlaneFactory
 from tests.proxy.conftest import Upstream
@@ -75,6 +82,26 @@ def test_a_configuration_nginx_refuses_leaves_the_previous_one_serving(
         plane.reload(table("service"))
     assert plane.is_healthy()
     assert client.get(f"{plane.url}/api/users/1").json()["answered_by"] == "users"
+
+
+def _policies(plane: NginxPlane) -> set[int]:
+    master = psutil.Process(plane.pid)
+    return {os.sched_getscheduler(process.pid) for process in [master, *master.children()]}
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_nginx_yields_the_cpu_to_the_applications_unless_told_otherwise(
+    plane_factory: PlaneFactory, monolith: Upstream, users: Upstream, python_proxy: Upstream,
+) -> None:  # fmt: skip
+    upstreams = {"monolith": monolith.url, "users": users.url}
+    batch = plane_factory(AT_REST.replace("{mode}", "monolith"), upstreams, python_proxy.url)
+    assert _policies(batch) == {os.SCHED_BATCH}
+    batch.reload(table("service"))  # the new workers are forked by the master: they inherit it
+    assert _policies(batch) == {os.SCHED_BATCH}
+    normal = plane_factory(
+        AT_REST.replace("{mode}", "monolith"), upstreams, python_proxy.url, cpu_policy="normal"
+    )
+    assert _policies(normal) == {os.SCHED_OTHER}
 
 
 def _request_id(number: int, count: int) -> str:
