@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -143,3 +144,21 @@ class Conformance:
 def conformance() -> Conformance:
     """The contract document, loaded once per test session."""
     return Conformance.load()
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110, 5.6.2
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # RFC 9110, 5.5: no control characters
+
+
+def is_valid_http(headers: Mapping[str, str]) -> bool:
+    """Whether request headers can be framed as HTTP/1.1 by the client that sends them: every
+    name a token, no control character in a value, a Content-Length, if any, a decimal number
+    (RFC 9112, 6.2), and no Transfer-Encoding (the client sends no chunked body)."""
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            return False
+        if name.lower() == "content-length" and not value.strip().isdigit():
+            return False
+        if name.lower() == "transfer-encoding":
+            return False
+    return True
