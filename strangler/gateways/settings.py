@@ -27,7 +27,7 @@ class GatewaySettings(BaseSettings):
     # The live plane's Linux scheduling policy. "batch" (SCHED_BATCH): a woken nginx waits for
     # the running process's time slice instead of preempting it, so on cores it shares with the
     # applications it forwards many requests per wake-up and does not interrupt a Python
-    # worker holding its GIL (docs/gateways.md, "Benchmark": 0.78x -> 0.86x of direct through
+    # worker holding its GIL (docs/gateways.md, "Benchmark": 0.76x -> 0.83x of direct through
     # nginx at 32 connections). "normal": the system's default. Ignored where the system has
     # no such policy (macOS). Exports never carry it.
     cpu_policy: Literal["batch", "normal"] = "batch"
