@@ -41,7 +41,6 @@ from strangler.serverless.data.link import ItemsLink
 from strangler_proxy.client import ProxyAdmin
 
 Keys = dict[str, set[Key]]  # rows by the monolith's table
-VERIFY_ROUNDS = 3  # a difference under live writes may be lag: drain and look again
 
 
 @dataclass
@@ -174,7 +173,7 @@ def _pre_verify(move: _Move) -> Keys:
     differ after a few drains (they may be the writes' lag: the verify under the freeze
     checks them again, with every key changed since the mark)."""
     report = verify.verify(move.link)
-    for _ in range(VERIFY_ROUNDS):
+    for _ in range(verify.SETTLE_ROUNDS):
         if report.is_equal:
             return {}
         move.drain_old(max(60.0, move.max_freeze_seconds))
