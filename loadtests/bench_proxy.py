@@ -148,7 +148,9 @@ def _print_report(results: list[Measurement], generator: str, runs: int) -> dict
     for (backend, front, connections), group in groups.items():
         front_cpu = _median([m.front_cpu_us for m in group if m.front_cpu_us is not None])
         backend_cpu = _median([m.backend_cpu_us for m in group if m.backend_cpu_us is not None])
-        preempted = _median([m.backend_preemptions for m in group if m.backend_preemptions])
+        preempted = _median(
+            [m.backend_preemptions for m in group if m.backend_preemptions is not None]
+        )
         idle = _median([m.idle_share for m in group if m.idle_share is not None])
         table.add_row(
             backend,
